@@ -1,0 +1,1 @@
+"""The edges of the house: data sources, validation, tracking, compute clusters."""

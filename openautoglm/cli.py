@@ -1,0 +1,284 @@
+"""The ``openautoglm`` command line (Typer + Rich).
+
+Every command turns this package's errors into a red message with a hint and exit code 2; no tracebacks
+unless ``OPENAUTOGLM_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openautoglm import __version__
+from openautoglm._env import apply_defaults
+from openautoglm.core.errors import OpenAutoGLMError
+
+apply_defaults()
+
+app = typer.Typer(
+    name="openautoglm",
+    help="Open-AutoGLM: load, clean and validate text data, then run GLM tasks and graph searches as Prefect "
+    "flows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"openautoglm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Open-AutoGLM command line."""
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def _pairs(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if "=" not in item:
+            raise typer.BadParameter(f"'{item}' is not old=new", param_hint="--rename")
+        old, new = item.split("=", 1)
+        pairs[old.strip()] = new.strip()
+    return pairs
+
+
+def _fail(error: OpenAutoGLMError) -> None:
+    if os.environ.get("OPENAUTOGLM_DEBUG"):
+        raise error
+    err.print(f"[bold red]error:[/] {error.message}", highlight=False, markup=True)
+    if error.hint:
+        err.print(f"[yellow]hint:[/] {error.hint}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _source_spec(
+    source: str,
+    fmt: str,
+    query: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    lenient: bool,
+    password_env: str | None,
+) -> Any:
+    from openautoglm.adapters.sources import SUFFIX_KINDS, CsvSource, JsonlSource, ParquetSource, SqlSource
+    from openautoglm.core.errors import ConfigurationError
+
+    on_error = "quarantine" if lenient else "raise"
+    kind = fmt
+    if kind == "auto":
+        kind = "sql" if "://" in source else SUFFIX_KINDS.get(Path(source).suffix.lower(), "")
+        if not kind:
+            raise ConfigurationError(
+                f"Cannot tell the format of '{source}' from its suffix.", hint="pass --format csv|jsonl|parquet|sql"
+            )
+    if kind == "sql":
+        if not query:
+            raise ConfigurationError("An SQL source needs --query TABLE or --query 'SELECT ...'.")
+        return SqlSource(url=source, query=query, password_env=password_env, on_error=on_error)
+    path = Path(source)
+    if kind == "csv":
+        sep = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+        return CsvSource(path=path, encoding=encoding, delimiter=sep, on_error=on_error)
+    if kind == "jsonl":
+        return JsonlSource(path=path, encoding=encoding, on_error=on_error)
+    if kind == "parquet":
+        return ParquetSource(path=path, on_error=on_error)
+    raise ConfigurationError(f"Unknown format '{fmt}'.", hint="use auto, csv, jsonl, parquet or sql")
+
+
+SourceArg = Annotated[str, typer.Argument(help="A data file (.csv .tsv .jsonl .parquet) or a database URL.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="auto (from the suffix), csv, jsonl, parquet or sql.")]
+QueryOpt = Annotated[str | None, typer.Option(help="For a database URL: a table name or a SELECT statement.")]
+ColumnsOpt = Annotated[str | None, typer.Option(help="Comma-separated source columns to keep (default: all).")]
+RenameOpt = Annotated[str | None, typer.Option(help="Renames after loading: old=new,old2=new2.")]
+EncodingOpt = Annotated[str | None, typer.Option(help="Text encoding of CSV/JSONL (default: detected).")]
+DelimiterOpt = Annotated[str | None, typer.Option(help="CSV field separator (default ',' or tab for .tsv).")]
+TextOpt = Annotated[str, typer.Option(help="Comma-separated text column(s); two for semantic matching.")]
+LabelColOpt = Annotated[str | None, typer.Option(help="Column with gold labels.")]
+LabelsOpt = Annotated[str | None, typer.Option(help="Comma-separated label set, e.g. 正面,负面,中性.")]
+IdOpt = Annotated[str | None, typer.Option(help="A source id column that must be unique.")]
+TaskOpt = Annotated[str, typer.Option(help="text_classification, ner, semantic_matching or generic.")]
+PasswordEnvOpt = Annotated[
+    str | None, typer.Option(help="Environment variable holding the database password (keep it out of the URL).")
+]
+MaxLenOpt = Annotated[int, typer.Option(help="Longest valid text in characters.")]
+
+
+@app.command()
+def ingest(
+    source: SourceArg,
+    fmt: FormatOpt = "auto",
+    query: QueryOpt = None,
+    columns: ColumnsOpt = None,
+    rename: RenameOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    text_column: TextOpt = "text",
+    label_column: LabelColOpt = None,
+    labels: LabelsOpt = None,
+    id_column: IdOpt = None,
+    task: TaskOpt = "text_classification",
+    gate: Annotated[
+        str, typer.Option(help="fail: stop when a row breaks an expectation; quarantine: set such rows aside.")
+    ] = "fail",
+    lenient: Annotated[
+        bool | None,
+        typer.Option("--lenient/--strict", help="Quarantine malformed records instead of stopping "
+                     "(default: lenient with --gate quarantine, strict otherwise)."),
+    ] = None,
+    max_length: MaxLenOpt = 8000,
+    truncate_at: Annotated[int | None, typer.Option(help="Cut texts to this many characters while cleaning.")] = None,
+    keep_duplicates: Annotated[bool, typer.Option(help="Keep rows whose text repeats an earlier row's.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
+    output_format: Annotated[str, typer.Option(help="parquet, csv or jsonl.")] = "parquet",
+    password_env: PasswordEnvOpt = None,
+) -> None:
+    """Load, clean and validate data as a Prefect flow; write kept rows and a quarantine file with reasons.
+
+    Example: openautoglm ingest examples/user_feedback_dirty.csv --label-column label --labels 正面,负面,中性
+    --id-column id --gate quarantine
+    """
+    try:
+        from openautoglm.flows.ingest import IngestParams, ingest as ingest_flow
+
+        spec = _source_spec(source, fmt, query, encoding, delimiter,
+                            gate == "quarantine" if lenient is None else lenient, password_env)
+        params = IngestParams(
+            source=spec, columns=_split(columns), rename=_pairs(rename), task=task,  # type: ignore[arg-type]
+            text_columns=_split(text_column) or ["text"], label_column=label_column, labels=_split(labels),
+            id_column=id_column, gate=gate, max_length=max_length, truncate_at=truncate_at,  # type: ignore[arg-type]
+            drop_duplicates=not keep_duplicates, output_dir=output, output_format=output_format,  # type: ignore[arg-type]
+        )
+        result = ingest_flow(params)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except Exception as error:  # pydantic validation of options
+        from pydantic import ValidationError
+
+        if isinstance(error, ValidationError):
+            err.print(f"[bold red]error:[/] invalid option: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}")
+            raise typer.Exit(code=2) from None
+        raise
+    _print_ingest(result)
+
+
+def _print_ingest(result: Any) -> None:
+    from openautoglm.settings import get_settings
+
+    table = Table(title="ingest", show_header=True)
+    table.add_column("rows")
+    table.add_column("count", justify="right")
+    table.add_row("read", str(result.rows_read))
+    for stage, count in sorted(result.quarantined_by_stage.items()):
+        table.add_row(f"quarantined at {stage}", str(count))
+    table.add_row("kept", str(result.rows_out), style="bold green")
+    console.print(table)
+    console.print(f"validation: {'passed' if result.passed_validation else 'failed (rows quarantined)'}")
+    lines = [
+        f"kept rows:   {result.data_path}",
+        f"quarantine:  {result.quarantine_path}",
+        f"validation:  {result.validation_path}",
+        f"MLflow run:  {result.mlflow_run_url}",
+    ] + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)
+    settings = get_settings()
+    console.print(
+        "\nBrowse the runs:\n"
+        "  Prefect UI: prefect server start   (then http://127.0.0.1:4200)\n"
+        f"  MLflow UI:  mlflow ui --backend-store-uri {settings.tracking_uri} --port 5000",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def validate(
+    source: SourceArg,
+    fmt: FormatOpt = "auto",
+    query: QueryOpt = None,
+    columns: ColumnsOpt = None,
+    rename: RenameOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    text_column: TextOpt = "text",
+    label_column: LabelColOpt = None,
+    labels: LabelsOpt = None,
+    id_column: IdOpt = None,
+    task: TaskOpt = "text_classification",
+    max_length: MaxLenOpt = 8000,
+    password_env: PasswordEnvOpt = None,
+    show: Annotated[int, typer.Option(help="How many failing rows to list.")] = 20,
+) -> None:
+    """Check data against the task's expectations without running a flow; exit 1 if any row fails.
+
+    Malformed records are reported as failures too. Nothing is written.
+    """
+    try:
+        from openautoglm.adapters.validation import ValidationConfig, validate_dataset
+        from openautoglm.loader import DataLoader
+
+        spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
+        dataset = DataLoader(spec).load(columns=_split(columns), rename=_pairs(rename))
+        config = ValidationConfig(
+            task=task, text_columns=tuple(_split(text_column) or ["text"]),  # type: ignore[arg-type]
+            label_column=label_column, labels=tuple(_split(labels) or ()) or None, id_column=id_column,
+            max_length=max_length,
+        )
+        outcome = validate_dataset(dataset, config)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    table = Table(title=f"validation of {spec.describe()}")
+    for name in ("expectation", "column", "passed", "failing rows", "examples"):
+        table.add_column(name)
+    for e in outcome.expectations:
+        table.add_row(e.expectation, e.column, "yes" if e.success else "[red]no[/]", str(e.failed), ", ".join(e.examples))
+    console.print(table)
+    bad = dataset.reject(outcome.failures).quarantine
+    if len(bad):
+        listing = Table(title=f"{len(bad)} failing row(s)" + (f", first {show}" if len(bad) > show else ""))
+        for name in ("where", "stage", "reason"):
+            listing.add_column(name)
+        for row in bad.head(show).itertuples():
+            listing.add_row(str(row.location), str(row.stage), str(row.reason)[:200])
+        console.print(listing)
+        raise typer.Exit(code=1)
+    console.print(f"[green]{len(dataset)} rows pass every expectation.[/]")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

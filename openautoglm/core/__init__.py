@@ -1,0 +1,1 @@
+"""Pure, typed logic: no Prefect, MLflow, network or file I/O."""

@@ -1,0 +1,224 @@
+"""Flow ``ingest``: load -> clean -> validate -> write, tracked in MLflow, summarised as Prefect artifacts.
+
+Every row read ends up in exactly one place: the output file or the quarantine file (with its stage and
+reason). The flow checks ``rows_read == rows_out + rows_quarantined`` before it reports success.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from pydantic import BaseModel, ConfigDict, Field
+
+from openautoglm.adapters.sinks import OutputFormat
+from openautoglm.adapters.sources import SourceSpec
+from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.adapters.validation import GateMode, TaskKind, ValidationConfig, ValidationOutcome, apply_gate
+from openautoglm.core.data.clean import CleanConfig, CleanReport
+from openautoglm.core.data.schema import Dataset, split_rows
+from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.settings import get_settings
+from openautoglm.tasks.data import finish_clean_task, load_task, normalize_chunk_task, validate_task, write_outputs_task
+
+
+class IngestParams(BaseModel):
+    """Parameters of the ``ingest`` flow (a form in the Prefect UI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: SourceSpec = Field(description="Where the data is: a CSV, JSONL or Parquet file, or an SQL table/query.")
+    columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
+    rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
+    task: TaskKind = Field(default="text_classification", description="Task kind; picks the validation suite.")
+    text_columns: list[str] = Field(default=["text"], min_length=1, description="Columns holding the text.")
+    label_column: str | None = Field(default=None, description="Column with gold labels, if any.")
+    labels: list[str] | None = Field(default=None, description="Allowed labels; other values fail validation.")
+    id_column: str | None = Field(default=None, description="A source id column that must be unique.")
+    gate: GateMode = Field(
+        default="fail",
+        description="fail: stop the run when a row breaks an expectation; quarantine: set such rows aside.",
+    )
+    min_length: int = Field(default=1, ge=0, description="Shortest valid text, in characters.")
+    max_length: int = Field(default=8000, ge=1, description="Longest valid text, in characters.")
+    truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
+    drop_duplicates: bool = Field(default=True, description="Quarantine rows repeating an earlier row's text.")
+    clean_rules: list[str] = Field(
+        default=list(CleanConfig().rules), description="Cleaning rules in order (html, nfkc, fullwidth, control, "
+        "whitespace)."
+    )
+    output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
+    output_format: OutputFormat = Field(default="parquet", description="Format of the cleaned data file.")
+    chunk_rows: int = Field(default=20_000, ge=100, description="Rows per cleaning task on the Dask cluster.")
+    experiment: str = Field(default="ingest", min_length=1, description="MLflow experiment name.")
+
+    def clean_config(self) -> CleanConfig:
+        """The cleaning configuration these parameters describe."""
+        return CleanConfig(
+            text_columns=tuple(self.text_columns),
+            rules=tuple(self.clean_rules),
+            max_length=self.truncate_at,
+            drop_duplicates=self.drop_duplicates,
+        )
+
+    def validation_config(self) -> ValidationConfig:
+        """The validation configuration these parameters describe."""
+        return ValidationConfig(
+            task=self.task,
+            text_columns=tuple(self.text_columns),
+            label_column=self.label_column,
+            labels=tuple(self.labels) if self.labels is not None else None,
+            id_column=self.id_column,
+            min_length=self.min_length,
+            max_length=self.max_length,
+        )
+
+    def tracking_params(self) -> dict[str, Any]:
+        """Flat, secret-free parameters for MLflow."""
+        return {
+            "source_kind": self.source.kind,
+            "source": self.source.describe(),
+            "columns": self.columns,
+            "rename": self.rename,
+            "task": self.task,
+            "text_columns": self.text_columns,
+            "label_column": self.label_column,
+            "labels": self.labels,
+            "id_column": self.id_column,
+            "gate": self.gate,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "truncate_at": self.truncate_at,
+            "drop_duplicates": self.drop_duplicates,
+            "clean_rules": self.clean_rules,
+            "output_format": self.output_format,
+            "chunk_rows": self.chunk_rows,
+        }
+
+
+class IngestResult(BaseModel):
+    """What an ingest run produced and where."""
+
+    passed_validation: bool
+    rows_read: int
+    rows_out: int
+    rows_quarantined: int
+    quarantined_by_stage: dict[str, int]
+    folder: Path
+    data_path: Path | None
+    quarantine_path: Path
+    validation_path: Path
+    summary_path: Path
+    mlflow_run_id: str
+    mlflow_run_url: str
+    flow_run_id: str | None
+    flow_run_url: str | None
+    seconds: float
+
+
+def _count_rows(dataset: Dataset, report: CleanReport) -> list[dict[str, Any]]:
+    stages = dataset.summary()["quarantined_by_stage"]
+    return [
+        {"step": "read", "rows": dataset.rows_read},
+        {"step": "quarantined while loading (malformed)", "rows": stages.get("load", 0)},
+        {"step": "quarantined while cleaning (empty)", "rows": report.dropped_empty},
+        {"step": "quarantined while cleaning (duplicate)", "rows": report.dropped_duplicate},
+        {"step": "quarantined by validation", "rows": stages.get("validate", 0)},
+        {"step": "kept", "rows": len(dataset)},
+    ]
+
+
+def _write_json(path: Path, value: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+@flow(name="ingest", task_runner=task_runner(), log_prints=True)
+def ingest(params: IngestParams) -> IngestResult:
+    """Load, clean and validate a data source; write the kept rows and the quarantine with reasons."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    folder = run_folder("ingest", explicit=params.output_dir)
+    clean_config, validation_config = params.clean_config(), params.validation_config()
+    logger.info("ingest %s -> %s", params.source.describe(), folder)
+    with tracked_run(params.experiment, run_name=flow_run.name, tags={**flow_run_tags(), "openautoglm.flow": "ingest"}) as run:
+        link_mlflow_run(run, "ingest")
+        log_params(params.tracking_params())
+
+        dataset = load_task(params.source, params.columns, params.rename)
+        logger.info("read %d rows (%d malformed)", dataset.rows_read, len(dataset.quarantine))
+        chunks = split_rows(dataset.frame, params.chunk_rows)
+        normalised = [f.result() for f in normalize_chunk_task.map(chunks, unmapped(clean_config))]
+        dataset, clean_report = finish_clean_task(
+            dataset, [frame for frame, _ in normalised], [report for _, report in normalised], clean_config
+        )
+        outcome: ValidationOutcome = validate_task(dataset, validation_config)
+        validation_path = _write_json(folder / "validation.json", outcome.raw)
+        create_markdown_artifact(
+            key="ingest-validation",
+            markdown=outcome.summary_markdown(f"Validation of {params.source.describe()}")
+            + _clean_markdown(clean_report),
+            description="Great Expectations results and cleaning counts",
+        )
+        mlflow.log_artifact(str(validation_path))
+        mlflow.log_dict(clean_report.model_dump(), "clean_report.json")
+        passed = outcome.success
+        try:
+            dataset = apply_gate(dataset, outcome, params.gate)
+        finally:
+            summary = dataset.summary()
+            log_metrics({
+                "rows_read": summary["rows_read"],
+                "rows_out": summary["rows_out"],
+                "rows_quarantined": summary["rows_quarantined"],
+                **{f"quarantined_{k}": v for k, v in summary["quarantined_by_stage"].items()},
+                **{f"clean_changed_{k}": v for k, v in clean_report.changed.items()},
+                "clean_truncated": clean_report.truncated,
+                "validation_passed": int(passed),
+            })
+        dataset.check_accounting()
+        data_path, quarantine_path = write_outputs_task(dataset, folder, params.output_format)
+        create_table_artifact(key="ingest-row-counts", table=_count_rows(dataset, clean_report),
+                              description=f"Rows of {params.source.describe()} at each step")
+        mlflow.log_artifact(str(quarantine_path))
+        seconds = time.perf_counter() - started
+        log_metrics({"seconds": seconds, "rows_per_second": summary["rows_read"] / max(seconds, 1e-9)})
+        result = IngestResult(
+            passed_validation=passed,
+            rows_read=summary["rows_read"],
+            rows_out=summary["rows_out"],
+            rows_quarantined=summary["rows_quarantined"],
+            quarantined_by_stage=summary["quarantined_by_stage"],
+            folder=folder,
+            data_path=data_path,
+            quarantine_path=quarantine_path,
+            validation_path=validation_path,
+            summary_path=folder / "summary.json",
+            mlflow_run_id=run.run_id,
+            mlflow_run_url=run.url,
+            flow_run_id=str(flow_run.id) if flow_run.id else None,
+            flow_run_url=flow_run_ui_url(),
+            seconds=seconds,
+        )
+        _write_json(result.summary_path, result.model_dump(mode="json"))
+        mlflow.log_artifact(str(result.summary_path))
+        mlflow.set_tag("openautoglm.output", str(data_path))
+    logger.info("kept %d of %d rows; %d quarantined -> %s", result.rows_out, result.rows_read,
+                result.rows_quarantined, quarantine_path)
+    return result
+
+
+def _clean_markdown(report: CleanReport) -> str:
+    rules = "\n".join(f"| {rule} | {count} |" for rule, count in sorted(report.changed.items())) or "| (none) | 0 |"
+    return (
+        f"\n## Cleaning\n\n{report.rows_in} rows in, {report.rows_out} kept; {report.dropped_empty} empty, "
+        f"{report.dropped_duplicate} duplicate, {report.truncated} truncated.\n\n| rule | texts changed |\n|---|---|\n"
+        f"{rules}\n"
+    )

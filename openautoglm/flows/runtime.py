@@ -1,0 +1,111 @@
+"""What every flow shares: its task runner, its output folder, and the link between a flow run and MLflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_link_artifact
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.task_runners import ThreadPoolTaskRunner, TaskRunner
+
+from openautoglm.adapters.compute import plan_cluster
+from openautoglm.adapters.tracking import TrackedRun
+from openautoglm.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def task_runner(settings: Settings | None = None) -> TaskRunner:  # type: ignore[type-arg]
+    """The task runner for flows: Dask (external scheduler, dask-cuda or a LocalCluster), or threads.
+
+    Read when a flow module is imported, so set ``OPENAUTOGLM_DASK_ADDRESS`` / ``OPENAUTOGLM_TASK_RUNNER``
+    before that (workers and the CLI do), or use ``flow.with_options(task_runner=task_runner())``.
+    """
+    settings = settings or get_settings()
+    if settings.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=settings.dask_workers)
+    from prefect_dask import DaskTaskRunner
+
+    plan = plan_cluster(settings)
+    if plan.kind == "external":
+        return DaskTaskRunner(address=plan.address)
+    factory = cuda_cluster if plan.kind == "cuda" else local_cluster
+    return DaskTaskRunner(cluster_class=factory, cluster_kwargs=dict(plan.cluster_kwargs))
+
+
+def _with_prefect_api(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # Worker processes must report task runs to the flow's Prefect server. Without PREFECT_API_URL each
+    # worker would start an ephemeral server of its own (5 s each, and the task runs land in another DB).
+    # Read here, when the flow run starts the cluster, because the ephemeral server's URL is known only then.
+    env = dict(kwargs.get("env") or {})
+    api_url = PREFECT_API_URL.value()
+    if not api_url:  # ephemeral mode: the temporary server this process started
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        api_url = server.api_url if server.running else None
+    if api_url:
+        env.setdefault("PREFECT_API_URL", api_url)
+    return {**kwargs, "env": env}
+
+
+def local_cluster(**kwargs: Any) -> Any:
+    """A ``distributed.LocalCluster`` whose workers report to this process's Prefect server."""
+    from distributed import LocalCluster
+
+    return LocalCluster(**_with_prefect_api(kwargs))
+
+
+def cuda_cluster(**kwargs: Any) -> Any:
+    """A ``dask_cuda.LocalCUDACluster`` (one worker per GPU) whose workers report to this Prefect server."""
+    from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+
+    return LocalCUDACluster(**_with_prefect_api(kwargs))
+
+
+def run_folder(kind: str, settings: Settings | None = None, explicit: Path | None = None) -> Path:
+    """``explicit`` if given, else ``$HOME/runs/<kind>/<UTC time>-<flow run name>``."""
+    if explicit is not None:
+        return explicit.expanduser().resolve()
+    settings = settings or get_settings()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = flow_run.name or "local"
+    return settings.runs_dir / kind / f"{stamp}-{name}"
+
+
+def flow_run_tags() -> dict[str, str]:
+    """MLflow tags that point back at the current Prefect flow run."""
+    run_id = flow_run.id
+    if run_id is None:
+        return {}
+    tags = {"prefect.flow_run_id": str(run_id), "prefect.flow_run_name": str(flow_run.name)}
+    tags["prefect.flow_run_url"] = flow_run_ui_url() or ""
+    return tags
+
+
+def flow_run_ui_url() -> str | None:
+    """The current flow run's page in the Prefect UI.
+
+    Without a configured UI (ephemeral mode) it is the page that ``prefect server start`` will serve, since that
+    server opens the same database.
+    """
+    run_id = flow_run.id
+    if run_id is None:
+        return None
+    base = PREFECT_UI_URL.value() or "http://127.0.0.1:4200"
+    return f"{base.rstrip('/')}/runs/flow-run/{run_id}"
+
+
+def link_mlflow_run(run: TrackedRun, what: str) -> None:
+    """Leave a Prefect link artifact on the flow run pointing at its MLflow run."""
+    create_link_artifact(
+        key="mlflow-run",
+        link=run.url,
+        link_text=f"MLflow run {run.run_id[:8]}",
+        description=f"{what}: MLflow run {run.run_id} (experiment {run.experiment_id}); artifacts at "
+        f"{run.artifact_uri}",
+    )

@@ -1,0 +1,57 @@
+"""Settings from the environment (prefix ``OPENAUTOGLM_``) or a ``.env`` file in the working folder.
+
+| variable | default | meaning |
+|---|---|---|
+| OPENAUTOGLM_HOME | ~/.openautoglm | outputs, caches, the default MLflow store |
+| OPENAUTOGLM_MLFLOW_TRACKING_URI | sqlite:///$HOME/mlflow.db | MLflow tracking server or database |
+| OPENAUTOGLM_MLFLOW_ARTIFACT_ROOT | $HOME/mlartifacts | where new experiments keep artifacts |
+| OPENAUTOGLM_MLFLOW_UI_URL | http://127.0.0.1:5000 | used for links when the tracking URI is not HTTP |
+| OPENAUTOGLM_DASK_ADDRESS | (none) | an existing Dask scheduler (tcp://host:8786); none = a LocalCluster |
+| OPENAUTOGLM_DASK_WORKERS | min(2, CPUs) | LocalCluster worker processes |
+| OPENAUTOGLM_TASK_RUNNER | dask | dask, or threads (no cluster; for quick local runs) |
+| OPENAUTOGLM_DATA_ROOT | (none) | folder of the benchmark data sets |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; read fresh by :func:`get_settings` so changed environment variables apply."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENAUTOGLM_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".openautoglm")
+    mlflow_tracking_uri: str | None = None
+    mlflow_artifact_root: Path | None = None
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    dask_address: str | None = None
+    dask_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)), ge=1)
+    task_runner: Literal["dask", "threads"] = "dask"
+    data_root: Path | None = None
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI (SQLite under home by default)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home.expanduser().resolve() / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Root folder for MLflow artifacts of experiments this package creates."""
+        return (self.mlflow_artifact_root or self.home / "mlartifacts").expanduser().resolve()
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where flows write their outputs (one sub-folder per run)."""
+        return self.home.expanduser().resolve() / "runs"
+
+
+def get_settings() -> Settings:
+    """Current settings (environment read at each call)."""
+    return Settings()

@@ -1,0 +1,88 @@
+"""Tasks of the data stages: load, clean (per chunk, then across chunks), validate, write.
+
+The data-carrying tasks use ``NO_CACHE``: a file read again under the same path may hold new rows, and
+hashing a large frame for a cache key costs more than the step it would skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
+
+from openautoglm.adapters.sinks import OutputFormat, write_frame
+from openautoglm.adapters.sources import SourceSpec, SqlSource
+from openautoglm.adapters.validation import ValidationConfig, ValidationOutcome, validate_dataset
+from openautoglm.core.data.clean import (
+    CleanConfig,
+    CleanReport,
+    drop_empty_and_duplicates,
+    merge_reports,
+    normalize_frame,
+)
+from openautoglm.core.data.schema import Dataset
+from openautoglm.core.errors import SourceUnavailableError
+from openautoglm.loader import DataLoader
+
+
+def _transient(task: object, task_run: object, state: object) -> bool:
+    """Retry only errors that may go away (a database refusing connections, a network file system hiccup)."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except (SourceUnavailableError, TimeoutError, ConnectionError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _password(spec: SourceSpec) -> SecretStr | None:
+    if isinstance(spec, SqlSource) and spec.password_block:
+        from prefect.blocks.system import Secret
+
+        return SecretStr(str(Secret.load(spec.password_block).get()))
+    return None
+
+
+@task(name="load-data", retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_transient,
+      cache_policy=NO_CACHE, tags=["io"])
+def load_task(
+    spec: SourceSpec, columns: Sequence[str] | None = None, rename: dict[str, str] | None = None
+) -> Dataset:
+    """Read a source into a :class:`Dataset` (passwords from a Prefect Secret block or the environment)."""
+    return DataLoader(spec, password=_password(spec)).load(columns=columns, rename=rename, progress=False)
+
+
+normalize_chunk_task = task(name="clean-chunk", cache_policy=NO_CACHE)(normalize_frame)
+
+
+@task(name="drop-empty-and-duplicates", cache_policy=NO_CACHE)
+def finish_clean_task(
+    dataset: Dataset, chunks: list[pd.DataFrame], reports: list[CleanReport], config: CleanConfig
+) -> tuple[Dataset, CleanReport]:
+    """Join the cleaned chunks, quarantine empty and duplicate rows across the whole dataset."""
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    kept, rejected, drop_report = drop_empty_and_duplicates(frame, config)
+    cleaned = replace(dataset, frame=frame).reject(rejected)
+    if len(cleaned.frame) != len(kept):  # reject() and drop_empty_and_duplicates() must agree
+        raise AssertionError("cleaning lost track of rows")
+    return cleaned, merge_reports([*reports, drop_report], rows_in=len(dataset))
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(dataset: Dataset, config: ValidationConfig) -> ValidationOutcome:
+    """Run the Great Expectations suite of the task kind over the dataset."""
+    return validate_dataset(dataset, config)
+
+
+@task(name="write-outputs", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
+def write_outputs_task(dataset: Dataset, folder: Path, fmt: OutputFormat) -> tuple[Path, Path]:
+    """Write the kept rows and the quarantine (with reasons, as CSV) into ``folder``."""
+    data_path = write_frame(dataset.frame, folder, "data", fmt)
+    quarantine_path = write_frame(dataset.quarantine, folder, "quarantine", "csv")
+    return data_path, quarantine_path
