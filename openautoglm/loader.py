@@ -83,7 +83,7 @@ class DataLoader:
         password = None
         if parsed is not None and parsed.password:
             password = SecretStr(str(parsed.password))
-            url = parsed.set(password=None).render_as_string(hide_password=False)
+            url = parsed._replace(password=None).render_as_string(hide_password=False)
         return cls(SqlSource(url=url, query=query_or_table, password_env=password_env), password=password)
 
     @classmethod

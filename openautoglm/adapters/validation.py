@@ -31,7 +31,7 @@ class ValidationConfig(BaseModel):
     Attributes:
         task: Task kind; picks the suite (see :data:`SUITES`).
         text_columns: Columns that must hold text (``("text", "text_pair")`` for matching).
-        label_column: Column with gold labels, if any; its values must be in ``labels`` when those are given.
+        label_column: Column with gold labels, if any; with ``labels`` given, every row needs one from the set.
         labels: The label set.
         id_column: A source id column that must be unique (``row_id`` is unique by construction and skipped).
         min_length, max_length: Bounds on text length in characters.
@@ -104,7 +104,9 @@ def _label_checks(config: ValidationConfig, columns: Sequence[str]) -> list[Chec
         return []
     gx = _gx()
     allowed = list(config.labels)
-    return [Check(
+    column = config.label_column
+    return [Check(gx.expectations.ExpectColumnValuesToNotBeNull(column=column), column, "label_present",
+                  lambda v, c=column: f"{c} is missing"), Check(
         gx.expectations.ExpectColumnValuesToBeInSet(column=config.label_column, value_set=allowed),
         config.label_column, "label_in_set",
         lambda v, c=config.label_column: f"{c} {v!r} is not one of {allowed}",

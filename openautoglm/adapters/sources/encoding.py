@@ -1,6 +1,6 @@
 """Text-encoding detection for CSV and JSONL files.
 
-Order: a byte-order mark decides; else strict UTF-8; else GB18030 (a superset of GBK and GB2312) when the
+Order: a byte-order mark decides; else UTF-8 (also when only a few bytes are corrupt); else GB18030 (a superset of GBK and GB2312) when the
 decoded sample is mostly Chinese; else charset-normalizer's best guess. Only the first megabyte is read.
 """
 
@@ -37,6 +37,15 @@ def _decodes(sample: bytes, encoding: str, complete: bool) -> str | None:
         return None
 
 
+def _mostly_utf8(sample: bytes) -> bool:
+    """UTF-8 with a few corrupt bytes: keep UTF-8 (the bad rows are reported) rather than misread the whole file
+    as GB18030. Text in another encoding decoded as UTF-8 gives mostly replacement characters instead."""
+    text = sample.decode("utf-8", errors="replace")
+    non_ascii = sum(1 for ch in text if ord(ch) > 127)
+    bad = text.count("\ufffd")
+    return non_ascii - bad >= 10 and bad <= 0.05 * non_ascii
+
+
 def _mostly_cjk(text: str) -> bool:
     non_ascii = [ch for ch in text if ord(ch) > 127]
     if not non_ascii:
@@ -57,7 +66,7 @@ def detect_encoding(path: Path) -> str:
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
-    if _decodes(sample, "utf-8", complete) is not None:
+    if _decodes(sample, "utf-8", complete) is not None or _mostly_utf8(sample):
         return "utf-8"
     gb = _decodes(sample, "gb18030", complete)
     if gb is not None and _mostly_cjk(gb):

@@ -71,6 +71,9 @@ class SqlSource(_Spec):
     read gives the same order) or a ``SELECT`` statement (rows in the statement's order).
     """
 
+    # A rejected URL may hold a password: keep input values out of validation error messages.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
     kind: Literal["sql"] = "sql"
     url: str = Field(
         description="SQLAlchemy URL without a password, e.g. postgresql+psycopg://user@host:5432/db, "

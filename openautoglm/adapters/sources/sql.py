@@ -67,7 +67,14 @@ def read_sql(
     name = spec.describe()
     engine = make_engine(spec.url, password)
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except (OperationalError, InterfaceError) as exc:
+            raise SourceUnavailableError(
+                f"{name}: cannot reach the database: {_first_line(exc)}",
+                hint="check that the server is up and the host, port, user and password are right",
+            ) from None
+        with conn:
             statement, total = _statement(conn, spec, columns, name)
             result = conn.execution_options(stream_results=True, yield_per=spec.chunk_rows).execute(statement)
             keys = list(result.keys())
@@ -79,14 +86,9 @@ def read_sql(
                     for row in part:
                         collector.good([to_text(row[i]) for i in position], None)
                     update(collector.count)
-    except (OperationalError, InterfaceError) as exc:
-        raise SourceUnavailableError(
-            f"{name}: cannot reach the database: {_first_line(exc)}",
-            hint="check that the server is up and the host, port, user and password are right",
-        ) from None
     except SQLAlchemyError as exc:
         raise DataSourceError(
-            f"{name}: {type(exc.orig or exc).__name__}: {_first_line(exc)}",
+            f"{name}: {_first_line(exc)}",
             hint="check the table or statement and that the user may read it",
         ) from None
     finally:

@@ -37,7 +37,7 @@ def to_text(value: Any) -> str | None:
     if isinstance(value, float):
         if math.isnan(value):
             return None
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(float(value))
     if isinstance(value, Decimal):
         if value.is_nan():
             return None

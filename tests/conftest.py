@@ -1,0 +1,52 @@
+"""Shared test set-up: an isolated home folder, one OpenMP thread, and service checks that skip or fail."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+# Before anything of ours is imported: outputs, MLflow and Prefect state go to a throwaway folder.
+_HOME = Path(tempfile.mkdtemp(prefix="openautoglm-tests-"))
+os.environ["OPENAUTOGLM_HOME"] = str(_HOME / "home")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.pop("OPENAUTOGLM_DASK_ADDRESS", None)
+
+
+def in_ci() -> bool:
+    """CI sets CI=true; there, a missing service is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (on a user's machine) or fail (in CI) when a service the test needs is not listening."""
+    if port_open(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if in_ci():
+        pytest.fail(f"{message}; CI machines run it, so this is an error")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh OPENAUTOGLM_HOME for one test."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("OPENAUTOGLM_HOME", str(folder))
+    return folder

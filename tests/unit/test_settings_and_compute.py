@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openautoglm.adapters import compute
+from openautoglm.adapters.tracking import redact
+from openautoglm.settings import Settings, get_settings
+
+
+def test_defaults_live_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_HOME", str(tmp_path))
+    settings = get_settings()
+    assert settings.tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert settings.artifact_root == tmp_path.resolve() / "mlartifacts"
+    assert settings.runs_dir == tmp_path.resolve() / "runs"
+    assert settings.dask_address is None
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    monkeypatch.setenv("OPENAUTOGLM_DASK_ADDRESS", "tcp://scheduler:8786")
+    monkeypatch.setenv("OPENAUTOGLM_DASK_WORKERS", "3")
+    settings = get_settings()
+    assert settings.tracking_uri == "http://mlflow:5000"
+    assert settings.dask_workers == 3
+    plan = compute.plan_cluster(settings)
+    assert plan.kind == "external" and plan.address == "tcp://scheduler:8786"
+
+
+def test_local_cluster_plan_has_one_thread_workers() -> None:
+    plan = compute.plan_cluster(Settings(dask_workers=2))
+    assert plan.kind == "local"
+    kwargs = plan.cluster_kwargs
+    assert kwargs["n_workers"] == 2 and kwargs["threads_per_worker"] == 1
+    assert kwargs["dashboard_address"] == ":0"
+    assert kwargs["env"]["OMP_NUM_THREADS"] == "1"
+
+
+def test_cuda_cluster_is_chosen_when_gpus_are_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compute, "visible_gpus", lambda: 2)
+    plan = compute.plan_cluster(Settings())
+    assert plan.kind == "cuda" and plan.cluster_class == "dask_cuda.LocalCUDACluster"
+
+
+def test_no_gpu_here_means_no_cuda_cluster() -> None:
+    # dask-cuda is an optional extra that fails to import without CUDA; either way this machine has no GPU.
+    assert compute.visible_gpus() == 0
+
+
+def test_secret_looking_params_are_redacted() -> None:
+    assert redact({"api_key": "k", "db_password": "p", "Token": "t", "model": "glm-4"}) == {
+        "api_key": "***", "db_password": "***", "Token": "***", "model": "glm-4"
+    }
