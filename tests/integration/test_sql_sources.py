@@ -1,0 +1,116 @@
+"""The same table in PostgreSQL, MariaDB and SQLite gives the same ingest output.
+
+Each test creates its own uniquely named table and drops it afterwards. PostgreSQL and MariaDB are the ones
+running on this machine (127.0.0.1:5432 and :3306); the tests skip on a machine without them, and fail in CI.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from openautoglm import DataLoader
+from openautoglm.adapters.sources import SqlSource
+from openautoglm.flows.ingest import IngestParams, ingest
+from tests.conftest import require_service
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROWS = [
+    (4, "配送很快，点赞！", "正面", 1.0),
+    (1, "<p>味道一般</p>", "中性", 0.5),
+    (3, "菜凉了", "负面", None),
+    (2, "配送很快，点赞！", "正面", 1.0),  # same text as id 4; read in key order, so id 4 is the duplicate
+    (5, "", "负面", 0.0),  # empty text -> quarantined
+    (6, "还不错", "好评", 0.75),  # label outside the set -> quarantined
+]
+
+DATABASES = {
+    "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/test", "127.0.0.1", 5432),
+    "mariadb": ("mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4", "127.0.0.1", 3306),
+}
+
+
+def _create(url: str, table: str) -> None:
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    kwargs = {"mysql_charset": "utf8mb4"} if engine.dialect.name in ("mysql", "mariadb") else {}
+    tbl = sa.Table(
+        table, meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("text", sa.String(200)), sa.Column("label", sa.String(20)), sa.Column("score", sa.Numeric(4, 2)),
+        **kwargs,
+    )
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(tbl.insert(), [dict(zip(("id", "text", "label", "score"), r, strict=True)) for r in ROWS])
+    engine.dispose()
+
+
+def _drop(url: str, table: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """One table per database, same rows; yields backend -> URL."""
+    table = f"oag_feedback_{uuid.uuid4().hex[:8]}"
+    urls = {name: url for name, (url, _, _) in DATABASES.items()}
+    urls["sqlite"] = f"sqlite:///{tmp_path / 'feedback.db'}"
+    made: list[str] = []
+    try:
+        for name, url in urls.items():
+            if name in DATABASES:
+                require_service(name, *DATABASES[name][1:])
+            _create(url, table)
+            made.append(url)
+        yield {name: f"{url}#{table}" for name, url in urls.items()}
+    finally:
+        for url in made:
+            _drop(url, table)
+
+
+def test_same_table_same_output_in_three_databases(prefect_server: None, tables: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    outputs = {}
+    for name, url_and_table in tables.items():
+        url, table = url_and_table.split("#")
+        params = IngestParams(
+            source=SqlSource(url=url, query=table), columns=["id", "text", "label", "score"],
+            label_column="label", labels=["正面", "负面", "中性"], gate="quarantine",
+            output_dir=tmp_path / name,
+        )
+        result = ingest(params)
+        quarantine = pd.read_csv(result.quarantine_path, encoding="utf-8-sig")
+        outputs[name] = (pd.read_parquet(result.data_path), quarantine.drop(columns=["location"]))
+        assert result.rows_read == 6 and result.rows_out == 3
+
+    reference_data, reference_quarantine = outputs["sqlite"]
+    assert reference_data["id"].tolist() == ["1", "2", "3"]
+    assert reference_data["text"].tolist() == ["味道一般", "配送很快,点赞!", "菜凉了"]
+    assert reference_data["score"].tolist()[:2] == ["0.5", "1"] and pd.isna(reference_data["score"].iloc[2])
+    assert sorted(reference_quarantine["reason"]) == [
+        "label '好评' is not one of ['正面', '负面', '中性']",
+        "same text as row 1",
+        "text missing or empty after cleaning",
+    ]
+    for name, (data, quarantine) in outputs.items():
+        pd.testing.assert_frame_equal(data, reference_data, obj=f"{name} data")
+        pd.testing.assert_frame_equal(quarantine, reference_quarantine, obj=f"{name} quarantine")
+
+
+def test_password_from_environment_and_a_query(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, table = tables["postgresql"].split("#")
+    monkeypatch.setenv("OAG_TEST_PG_PASSWORD", "unused-with-trust-auth")
+    dataset = DataLoader.from_sql(
+        url, f"SELECT text, label FROM {table} WHERE label = '正面' ORDER BY id", password_env="OAG_TEST_PG_PASSWORD"
+    ).load()
+    assert dataset.frame["text"].tolist() == ["配送很快，点赞！", "配送很快，点赞！"]
