@@ -24,8 +24,7 @@ apply_defaults()
 
 app = typer.Typer(
     name="openautoglm",
-    help="Open-AutoGLM: load, clean and validate text data, then run GLM tasks and graph searches as Prefect "
-    "flows.",
+    help="Open-AutoGLM: load, clean and validate text data, then run GLM tasks and graph searches as Prefect flows.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -96,13 +95,16 @@ def _source_spec(
         kind = "sql" if "://" in source else SUFFIX_KINDS.get(Path(source).suffix.lower(), "")
         if not kind:
             raise ConfigurationError(
-                f"Cannot tell the format of '{source}' from its suffix.", hint="pass --format csv|jsonl|parquet|sql"
+                f"Cannot tell the format of '{source}' from its suffix.",
+                hint="pass --format csv|jsonl|parquet|sql",
             )
     if kind == "sql":
         if not query:
             raise ConfigurationError("An SQL source needs --query TABLE or --query 'SELECT ...'.")
         return SqlSource(url=source, query=query, password_env=password_env, on_error=on_error)
-    path = Path(source)
+    from openautoglm.adapters.sources.base import existing_file
+
+    path = existing_file(source)  # fail before a flow run starts, not inside it
     if kind == "csv":
         sep = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
         return CsvSource(path=path, encoding=encoding, delimiter=sep, on_error=on_error)
@@ -126,7 +128,8 @@ LabelsOpt = Annotated[str | None, typer.Option(help="Comma-separated label set, 
 IdOpt = Annotated[str | None, typer.Option(help="A source id column that must be unique.")]
 TaskOpt = Annotated[str, typer.Option(help="text_classification, ner, semantic_matching or generic.")]
 PasswordEnvOpt = Annotated[
-    str | None, typer.Option(help="Environment variable holding the database password (keep it out of the URL).")
+    str | None,
+    typer.Option(help="Environment variable holding the database password (keep it out of the URL)."),
 ]
 MaxLenOpt = Annotated[int, typer.Option(help="Longest valid text in characters.")]
 
@@ -146,12 +149,16 @@ def ingest(
     id_column: IdOpt = None,
     task: TaskOpt = "text_classification",
     gate: Annotated[
-        str, typer.Option(help="fail: stop when a row breaks an expectation; quarantine: set such rows aside.")
+        str,
+        typer.Option(help="fail: stop when a row breaks an expectation; quarantine: set such rows aside."),
     ] = "fail",
     lenient: Annotated[
         bool | None,
-        typer.Option("--lenient/--strict", help="Quarantine malformed records instead of stopping "
-                     "(default: lenient with --gate quarantine, strict otherwise)."),
+        typer.Option(
+            "--lenient/--strict",
+            help="Quarantine malformed records instead of stopping "
+            "(default: lenient with --gate quarantine, strict otherwise).",
+        ),
     ] = None,
     max_length: MaxLenOpt = 8000,
     truncate_at: Annotated[int | None, typer.Option(help="Cut texts to this many characters while cleaning.")] = None,
@@ -166,15 +173,33 @@ def ingest(
     --id-column id --gate quarantine
     """
     try:
-        from openautoglm.flows.ingest import IngestParams, ingest as ingest_flow
+        from openautoglm.flows.ingest import IngestParams
+        from openautoglm.flows.ingest import ingest as ingest_flow
 
-        spec = _source_spec(source, fmt, query, encoding, delimiter,
-                            gate == "quarantine" if lenient is None else lenient, password_env)
+        spec = _source_spec(
+            source,
+            fmt,
+            query,
+            encoding,
+            delimiter,
+            gate == "quarantine" if lenient is None else lenient,
+            password_env,
+        )
         params = IngestParams(
-            source=spec, columns=_split(columns), rename=_pairs(rename), task=task,  # type: ignore[arg-type]
-            text_columns=_split(text_column) or ["text"], label_column=label_column, labels=_split(labels),
-            id_column=id_column, gate=gate, max_length=max_length, truncate_at=truncate_at,  # type: ignore[arg-type]
-            drop_duplicates=not keep_duplicates, output_dir=output, output_format=output_format,  # type: ignore[arg-type]
+            source=spec,
+            columns=_split(columns),
+            rename=_pairs(rename),
+            task=task,  # type: ignore[arg-type]
+            text_columns=_split(text_column) or ["text"],
+            label_column=label_column,
+            labels=_split(labels),
+            id_column=id_column,
+            gate=gate,
+            max_length=max_length,
+            truncate_at=truncate_at,  # type: ignore[arg-type]
+            drop_duplicates=not keep_duplicates,
+            output_dir=output,
+            output_format=output_format,  # type: ignore[arg-type]
         )
         result = ingest_flow(params)
     except OpenAutoGLMError as error:
@@ -249,8 +274,11 @@ def validate(
         spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
         dataset = DataLoader(spec).load(columns=_split(columns), rename=_pairs(rename))
         config = ValidationConfig(
-            task=task, text_columns=tuple(_split(text_column) or ["text"]),  # type: ignore[arg-type]
-            label_column=label_column, labels=tuple(_split(labels) or ()) or None, id_column=id_column,
+            task=task,
+            text_columns=tuple(_split(text_column) or ["text"]),  # type: ignore[arg-type]
+            label_column=label_column,
+            labels=tuple(_split(labels) or ()) or None,
+            id_column=id_column,
             max_length=max_length,
         )
         outcome = validate_dataset(dataset, config)
@@ -261,7 +289,13 @@ def validate(
     for name in ("expectation", "column", "passed", "failing rows", "examples"):
         table.add_column(name)
     for e in outcome.expectations:
-        table.add_row(e.expectation, e.column, "yes" if e.success else "[red]no[/]", str(e.failed), ", ".join(e.examples))
+        table.add_row(
+            e.expectation,
+            e.column,
+            "yes" if e.success else "[red]no[/]",
+            str(e.failed),
+            ", ".join(e.examples),
+        )
     console.print(table)
     bad = dataset.reject(outcome.failures).quarantine
     if len(bad):

@@ -96,12 +96,17 @@ class DataLoader:
                 f"{p}: cannot tell the format from the suffix '{p.suffix}'.",
                 hint="pass format='csv', 'jsonl' or 'parquet' (CLI: --format)",
             )
-        constructors = {"csv": cls.from_csv, "tsv": cls.from_csv, "jsonl": cls.from_jsonl, "parquet": cls.from_parquet}
+        constructors = {
+            "csv": cls.from_csv,
+            "tsv": cls.from_csv,
+            "jsonl": cls.from_jsonl,
+            "parquet": cls.from_parquet,
+        }
         if kind not in constructors:
             raise ConfigurationError(f"Unknown file format '{kind}'.", hint=f"use one of {sorted(constructors)}")
         if p.suffix.lower() == ".tsv" and "delimiter" not in options and kind in ("csv", "tsv"):
             options["delimiter"] = "\t"
-        return constructors[kind](p, **options)  # type: ignore[operator]
+        return constructors[kind](p, **options)
 
     def load(
         self,

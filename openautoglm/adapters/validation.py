@@ -83,19 +83,35 @@ def _text_checks(config: ValidationConfig, columns: Sequence[str]) -> list[Check
     gx = _gx()
     checks: list[Check] = []
     for column in config.text_columns:
-        checks.append(Check(gx.expectations.ExpectColumnValuesToNotBeNull(column=column), column, "not_null",
-                            lambda v, c=column: f"{c} is missing"))
-        checks.append(Check(
-            gx.expectations.ExpectColumnValueLengthsToBeBetween(
-                column=column, min_value=config.min_length, max_value=config.max_length
-            ),
-            column, "length",
-            lambda v, c=column: f"{c} has {len(str(v))} characters, outside [{config.min_length}, {config.max_length}]",
-        ))
+        checks.append(
+            Check(
+                gx.expectations.ExpectColumnValuesToNotBeNull(column=column),
+                column,
+                "not_null",
+                lambda v, c=column: f"{c} is missing",
+            )
+        )
+        checks.append(
+            Check(
+                gx.expectations.ExpectColumnValueLengthsToBeBetween(
+                    column=column, min_value=config.min_length, max_value=config.max_length
+                ),
+                column,
+                "length",
+                lambda v, c=column: (
+                    f"{c} has {len(str(v))} characters, outside [{config.min_length}, {config.max_length}]"
+                ),
+            )
+        )
     if config.id_column and config.id_column != ROW_ID:
-        checks.append(Check(gx.expectations.ExpectColumnValuesToBeUnique(column=config.id_column),
-                            config.id_column, "unique_id",
-                            lambda v, c=config.id_column: f"{c} {v!r} is not unique"))
+        checks.append(
+            Check(
+                gx.expectations.ExpectColumnValuesToBeUnique(column=config.id_column),
+                config.id_column,
+                "unique_id",
+                lambda v, c=config.id_column: f"{c} {v!r} is not unique",
+            )
+        )
     return checks
 
 
@@ -105,12 +121,20 @@ def _label_checks(config: ValidationConfig, columns: Sequence[str]) -> list[Chec
     gx = _gx()
     allowed = list(config.labels)
     column = config.label_column
-    return [Check(gx.expectations.ExpectColumnValuesToNotBeNull(column=column), column, "label_present",
-                  lambda v, c=column: f"{c} is missing"), Check(
-        gx.expectations.ExpectColumnValuesToBeInSet(column=config.label_column, value_set=allowed),
-        config.label_column, "label_in_set",
-        lambda v, c=config.label_column: f"{c} {v!r} is not one of {allowed}",
-    )]
+    return [
+        Check(
+            gx.expectations.ExpectColumnValuesToNotBeNull(column=column),
+            column,
+            "label_present",
+            lambda v, c=column: f"{c} is missing",
+        ),
+        Check(
+            gx.expectations.ExpectColumnValuesToBeInSet(column=config.label_column, value_set=allowed),
+            config.label_column,
+            "label_in_set",
+            lambda v, c=config.label_column: f"{c} {v!r} is not one of {allowed}",
+        ),
+    ]
 
 
 @SUITES.register("text_classification", "classification")
@@ -212,8 +236,11 @@ def validate_dataset(dataset: Dataset, config: ValidationConfig) -> ValidationOu
         ConfigurationError: the config names a column the dataset lacks.
     """
     columns = dataset.columns
-    needed = [*config.text_columns, *([config.label_column] if config.label_column else []),
-              *([config.id_column] if config.id_column and config.id_column != ROW_ID else [])]
+    needed = [
+        *config.text_columns,
+        *([config.label_column] if config.label_column else []),
+        *([config.id_column] if config.id_column and config.id_column != ROW_ID else []),
+    ]
     missing = [c for c in needed if c not in columns]
     if missing:
         raise ConfigurationError(
@@ -227,7 +254,9 @@ def validate_dataset(dataset: Dataset, config: ValidationConfig) -> ValidationOu
         context = _context()
         name = f"ds-{uuid.uuid4().hex[:12]}"
         batch_definition = (
-            context.data_sources.add_pandas(name).add_dataframe_asset("rows").add_batch_definition_whole_dataframe("all")
+            context.data_sources.add_pandas(name)
+            .add_dataframe_asset("rows")
+            .add_batch_definition_whole_dataframe("all")
         )
         try:
             batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
@@ -263,14 +292,25 @@ def _outcome(raw: dict[str, Any], checks: list[Check], rows: int) -> ValidationO
             rules[row_id].append(check.rule)
             if len(examples) < 3:
                 examples.append(repr(entry.get(column)))
-        summaries.append(ExpectationSummary(
-            expectation=config["type"], column=column, success=bool(item["success"]),
-            checked=rows, failed=len(unexpected) if unexpected else int(item.get("result", {}).get("unexpected_count") or 0),
-            examples=examples,
-        ))
+        summaries.append(
+            ExpectationSummary(
+                expectation=config["type"],
+                column=column,
+                success=bool(item["success"]),
+                checked=rows,
+                failed=len(unexpected) if unexpected else int(item.get("result", {}).get("unexpected_count") or 0),
+                examples=examples,
+            )
+        )
     failures = quarantine_records(
-        QuarantinedRow(row_id=rid, stage="validate", rule=",".join(sorted(set(rules[rid]))),
-                       reason="; ".join(reasons[rid]), location="", record="")
+        QuarantinedRow(
+            row_id=rid,
+            stage="validate",
+            rule=",".join(sorted(set(rules[rid]))),
+            reason="; ".join(reasons[rid]),
+            location="",
+            record="",
+        )
         for rid in sorted(reasons)
     )
     return ValidationOutcome(success=bool(raw["success"]), expectations=summaries, failures=failures, raw=raw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from openautoglm.core.errors import ConfigurationError, ResolveError
 
@@ -111,4 +111,4 @@ class Registry(Generic[T]):
 def _is_of(value: Any, base: type) -> bool:
     if isinstance(value, type):
         return issubclass(value, base)
-    return isinstance(value, cast(type, base))
+    return isinstance(value, base)

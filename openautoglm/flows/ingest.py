@@ -20,12 +20,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
-from openautoglm.adapters.validation import GateMode, TaskKind, ValidationConfig, ValidationOutcome, apply_gate
+from openautoglm.adapters.validation import (
+    GateMode,
+    TaskKind,
+    ValidationConfig,
+    ValidationOutcome,
+    apply_gate,
+)
 from openautoglm.core.data.clean import CleanConfig, CleanReport
 from openautoglm.core.data.schema import Dataset, split_rows
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
-from openautoglm.settings import get_settings
-from openautoglm.tasks.data import finish_clean_task, load_task, normalize_chunk_task, validate_task, write_outputs_task
+from openautoglm.tasks.data import (
+    finish_clean_task,
+    load_task,
+    normalize_chunk_task,
+    validate_task,
+    write_outputs_task,
+)
 
 
 class IngestParams(BaseModel):
@@ -50,8 +61,8 @@ class IngestParams(BaseModel):
     truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
     drop_duplicates: bool = Field(default=True, description="Quarantine rows repeating an earlier row's text.")
     clean_rules: list[str] = Field(
-        default=list(CleanConfig().rules), description="Cleaning rules in order (html, nfkc, fullwidth, control, "
-        "whitespace)."
+        default=list(CleanConfig().rules),
+        description="Cleaning rules in order (html, nfkc, fullwidth, control, whitespace).",
     )
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     output_format: OutputFormat = Field(default="parquet", description="Format of the cleaned data file.")
@@ -148,7 +159,9 @@ def ingest(params: IngestParams) -> IngestResult:
     folder = run_folder("ingest", explicit=params.output_dir)
     clean_config, validation_config = params.clean_config(), params.validation_config()
     logger.info("ingest %s -> %s", params.source.describe(), folder)
-    with tracked_run(params.experiment, run_name=flow_run.name, tags={**flow_run_tags(), "openautoglm.flow": "ingest"}) as run:
+    with tracked_run(
+        params.experiment, run_name=flow_run.name, tags={**flow_run_tags(), "openautoglm.flow": "ingest"}
+    ) as run:
         link_mlflow_run(run, "ingest")
         log_params(params.tracking_params())
 
@@ -174,19 +187,24 @@ def ingest(params: IngestParams) -> IngestResult:
             dataset = apply_gate(dataset, outcome, params.gate)
         finally:
             summary = dataset.summary()
-            log_metrics({
-                "rows_read": summary["rows_read"],
-                "rows_out": summary["rows_out"],
-                "rows_quarantined": summary["rows_quarantined"],
-                **{f"quarantined_{k}": v for k, v in summary["quarantined_by_stage"].items()},
-                **{f"clean_changed_{k}": v for k, v in clean_report.changed.items()},
-                "clean_truncated": clean_report.truncated,
-                "validation_passed": int(passed),
-            })
+            log_metrics(
+                {
+                    "rows_read": summary["rows_read"],
+                    "rows_out": summary["rows_out"],
+                    "rows_quarantined": summary["rows_quarantined"],
+                    **{f"quarantined_{k}": v for k, v in summary["quarantined_by_stage"].items()},
+                    **{f"clean_changed_{k}": v for k, v in clean_report.changed.items()},
+                    "clean_truncated": clean_report.truncated,
+                    "validation_passed": int(passed),
+                }
+            )
         dataset.check_accounting()
         data_path, quarantine_path = write_outputs_task(dataset, folder, params.output_format)
-        create_table_artifact(key="ingest-row-counts", table=_count_rows(dataset, clean_report),
-                              description=f"Rows of {params.source.describe()} at each step")
+        create_table_artifact(
+            key="ingest-row-counts",
+            table=_count_rows(dataset, clean_report),
+            description=f"Rows of {params.source.describe()} at each step",
+        )
         mlflow.log_artifact(str(quarantine_path))
         seconds = time.perf_counter() - started
         log_metrics({"seconds": seconds, "rows_per_second": summary["rows_read"] / max(seconds, 1e-9)})
@@ -210,8 +228,13 @@ def ingest(params: IngestParams) -> IngestResult:
         _write_json(result.summary_path, result.model_dump(mode="json"))
         mlflow.log_artifact(str(result.summary_path))
         mlflow.set_tag("openautoglm.output", str(data_path))
-    logger.info("kept %d of %d rows; %d quarantined -> %s", result.rows_out, result.rows_read,
-                result.rows_quarantined, quarantine_path)
+    logger.info(
+        "kept %d of %d rows; %d quarantined -> %s",
+        result.rows_out,
+        result.rows_read,
+        result.rows_quarantined,
+        quarantine_path,
+    )
     return result
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from prefect.artifacts import create_link_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
-from prefect.task_runners import ThreadPoolTaskRunner, TaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from openautoglm.adapters.compute import plan_cluster
 from openautoglm.adapters.tracking import TrackedRun

@@ -26,7 +26,7 @@ from openautoglm.core.data.clean import (
     normalize_frame,
 )
 from openautoglm.core.data.schema import Dataset
-from openautoglm.core.errors import SourceUnavailableError
+from openautoglm.core.errors import AccountingError, SourceUnavailableError
 from openautoglm.loader import DataLoader
 
 
@@ -49,11 +49,15 @@ def _password(spec: SourceSpec) -> SecretStr | None:
     return None
 
 
-@task(name="load-data", retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_transient,
-      cache_policy=NO_CACHE, tags=["io"])
-def load_task(
-    spec: SourceSpec, columns: Sequence[str] | None = None, rename: dict[str, str] | None = None
-) -> Dataset:
+@task(
+    name="load-data",
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+    tags=["io"],
+)
+def load_task(spec: SourceSpec, columns: Sequence[str] | None = None, rename: dict[str, str] | None = None) -> Dataset:
     """Read a source into a :class:`Dataset` (passwords from a Prefect Secret block or the environment)."""
     return DataLoader(spec, password=_password(spec)).load(columns=columns, rename=rename, progress=False)
 
@@ -70,7 +74,7 @@ def finish_clean_task(
     kept, rejected, drop_report = drop_empty_and_duplicates(frame, config)
     cleaned = replace(dataset, frame=frame).reject(rejected)
     if len(cleaned.frame) != len(kept):  # reject() and drop_empty_and_duplicates() must agree
-        raise AssertionError("cleaning lost track of rows")
+        raise AccountingError(f"{dataset.source}: cleaning kept {len(kept)} rows but the dataset {len(cleaned)}")
     return cleaned, merge_reports([*reports, drop_report], rows_in=len(dataset))
 
 

@@ -28,7 +28,10 @@ PLANTED = {"fb101": "clean", "fb102": "clean", "fb103": "validate", "fb104": "lo
 def params(tmp_path: Path, **overrides: object) -> IngestParams:
     base: dict[str, object] = {
         "source": CsvSource(path=EXAMPLES / "user_feedback_dirty.csv", on_error="quarantine"),
-        "label_column": "label", "labels": LABELS, "id_column": "id", "gate": "quarantine",
+        "label_column": "label",
+        "labels": LABELS,
+        "id_column": "id",
+        "gate": "quarantine",
         "output_dir": tmp_path / "out",
     }
     base.update(overrides)
@@ -78,8 +81,16 @@ def test_chunks_are_cleaned_in_parallel_tasks(prefect_server: None, tmp_path: Pa
     frame = pd.DataFrame({"text": [f"评论{i}" for i in range(250)], "label": ["正面"] * 250})
     path = tmp_path / "many.csv"
     frame.to_csv(path, index=False)
-    result = ingest(IngestParams(source=CsvSource(path=path), label_column="label", labels=LABELS,
-                                 chunk_rows=100, output_dir=tmp_path / "out", output_format="csv"))
+    result = ingest(
+        IngestParams(
+            source=CsvSource(path=path),
+            label_column="label",
+            labels=LABELS,
+            chunk_rows=100,
+            output_dir=tmp_path / "out",
+            output_format="csv",
+        )
+    )
     names = [n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)]
     assert names.count("clean-chunk") == 3
     assert pd.read_csv(result.data_path, encoding="utf-8-sig")["text"].tolist() == frame["text"].tolist()
@@ -91,6 +102,7 @@ def test_fail_gate_fails_the_run_and_keeps_the_report(prefect_server: None, tmp_
     assert "label': 1 of" in str(info.value)
     report = json.loads((tmp_path / "out" / "validation.json").read_text(encoding="utf-8"))
     assert report["success"] is False
-    runs = mlflow.search_runs(experiment_names=["ingest"], output_format="list",
-                              filter_string="attributes.status = 'FAILED'")
+    runs = mlflow.search_runs(
+        experiment_names=["ingest"], output_format="list", filter_string="attributes.status = 'FAILED'"
+    )
     assert runs, "the MLflow run of a failed ingest must be marked FAILED"

@@ -41,9 +41,12 @@ def _create(url: str, table: str) -> None:
     meta = sa.MetaData()
     kwargs = {"mysql_charset": "utf8mb4"} if engine.dialect.name in ("mysql", "mariadb") else {}
     tbl = sa.Table(
-        table, meta,
+        table,
+        meta,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("text", sa.String(200)), sa.Column("label", sa.String(20)), sa.Column("score", sa.Numeric(4, 2)),
+        sa.Column("text", sa.String(200)),
+        sa.Column("label", sa.String(20)),
+        sa.Column("score", sa.Numeric(4, 2)),
         **kwargs,
     )
     meta.create_all(engine)
@@ -78,14 +81,18 @@ def tables(tmp_path: Path) -> Iterator[dict[str, str]]:
             _drop(url, table)
 
 
-def test_same_table_same_output_in_three_databases(prefect_server: None, tables: dict[str, str],
-                                                   tmp_path: Path) -> None:
+def test_same_table_same_output_in_three_databases(
+    prefect_server: None, tables: dict[str, str], tmp_path: Path
+) -> None:
     outputs = {}
     for name, url_and_table in tables.items():
         url, table = url_and_table.split("#")
         params = IngestParams(
-            source=SqlSource(url=url, query=table), columns=["id", "text", "label", "score"],
-            label_column="label", labels=["正面", "负面", "中性"], gate="quarantine",
+            source=SqlSource(url=url, query=table),
+            columns=["id", "text", "label", "score"],
+            label_column="label",
+            labels=["正面", "负面", "中性"],
+            gate="quarantine",
             output_dir=tmp_path / name,
         )
         result = ingest(params)
@@ -111,6 +118,8 @@ def test_password_from_environment_and_a_query(tables: dict[str, str], monkeypat
     url, table = tables["postgresql"].split("#")
     monkeypatch.setenv("OAG_TEST_PG_PASSWORD", "unused-with-trust-auth")
     dataset = DataLoader.from_sql(
-        url, f"SELECT text, label FROM {table} WHERE label = '正面' ORDER BY id", password_env="OAG_TEST_PG_PASSWORD"
+        url,
+        f"SELECT text, label FROM {table} WHERE label = '正面' ORDER BY id",
+        password_env="OAG_TEST_PG_PASSWORD",
     ).load()
     assert dataset.frame["text"].tolist() == ["配送很快，点赞！", "配送很快，点赞！"]

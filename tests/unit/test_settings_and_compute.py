@@ -51,5 +51,8 @@ def test_no_gpu_here_means_no_cuda_cluster() -> None:
 
 def test_secret_looking_params_are_redacted() -> None:
     assert redact({"api_key": "k", "db_password": "p", "Token": "t", "model": "glm-4"}) == {
-        "api_key": "***", "db_password": "***", "Token": "***", "model": "glm-4"
+        "api_key": "***",
+        "db_password": "***",
+        "Token": "***",
+        "model": "glm-4",
     }

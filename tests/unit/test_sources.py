@@ -33,8 +33,12 @@ def write_csv(path: Path, encoding: str, rows: list[tuple[str, ...]] = ROWS, bom
 
 @pytest.mark.parametrize(
     ("encoding", "bom", "detected"),
-    [("utf-8", False, "utf-8"), ("utf-8", True, "utf-8-sig"), ("gbk", False, "gb18030"),
-     ("gb18030", False, "gb18030")],
+    [
+        ("utf-8", False, "utf-8"),
+        ("utf-8", True, "utf-8-sig"),
+        ("gbk", False, "gb18030"),
+        ("gb18030", False, "gb18030"),
+    ],
 )
 def test_csv_encodings_are_detected(tmp_path: Path, encoding: str, bom: bool, detected: str) -> None:
     path = write_csv(tmp_path / "f.csv", encoding, bom=bom)
@@ -47,7 +51,11 @@ def test_csv_encodings_are_detected(tmp_path: Path, encoding: str, bom: bool, de
 
 def test_given_encoding_is_used(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "f.csv", "gbk")
-    assert DataLoader.from_csv(path, encoding="gbk").load().frame["label"].tolist() == ["正面", "负面", "中性"]
+    assert DataLoader.from_csv(path, encoding="gbk").load().frame["label"].tolist() == [
+        "正面",
+        "负面",
+        "中性",
+    ]
 
 
 def test_wrong_encoding_names_the_row(tmp_path: Path) -> None:
@@ -159,7 +167,10 @@ def test_sqlite_table_in_primary_key_order_and_query(tmp_path: Path) -> None:
     db = tmp_path / "d.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE fb (id INTEGER PRIMARY KEY, text TEXT, label TEXT, score REAL)")
-        conn.executemany("INSERT INTO fb VALUES (?, ?, ?, ?)", [(3, "c", "x", 1.0), (1, "a", "y", 0.25), (2, "b", None, None)])
+        conn.executemany(
+            "INSERT INTO fb VALUES (?, ?, ?, ?)",
+            [(3, "c", "x", 1.0), (1, "a", "y", 0.25), (2, "b", None, None)],
+        )
     url = f"sqlite:///{db}"
     dataset = DataLoader.from_sql(url, "fb").load(columns=["text", "label", "score"])
     assert dataset.frame["text"].tolist() == ["a", "b", "c"]

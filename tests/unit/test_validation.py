@@ -9,12 +9,14 @@ from openautoglm.core.errors import ConfigurationError, ValidationGateError
 
 
 def dataset(rows: list[tuple[str | None, str | None, str]]) -> Dataset:
-    frame = pd.DataFrame({
-        ROW_ID: range(len(rows)),
-        "text": pd.array([r[0] for r in rows], dtype="string"),
-        "label": pd.array([r[1] for r in rows], dtype="string"),
-        "id": pd.array([r[2] for r in rows], dtype="string"),
-    })
+    frame = pd.DataFrame(
+        {
+            ROW_ID: range(len(rows)),
+            "text": pd.array([r[0] for r in rows], dtype="string"),
+            "label": pd.array([r[1] for r in rows], dtype="string"),
+            "id": pd.array([r[2] for r in rows], dtype="string"),
+        }
+    )
     return Dataset(frame=frame, source="mem", rows_read=len(rows))
 
 
@@ -22,7 +24,15 @@ CONFIG = ValidationConfig(label_column="label", labels=("正面", "负面"), id_
 
 
 def test_row_level_failures_carry_every_reason() -> None:
-    data = dataset([("好吃", "正面", "a"), (None, "差评", "b"), ("太长太长太长", "负面", "c"), ("ok", "正面", "c"), ("ok!", None, "d")])
+    data = dataset(
+        [
+            ("好吃", "正面", "a"),
+            (None, "差评", "b"),
+            ("太长太长太长", "负面", "c"),
+            ("ok", "正面", "c"),
+            ("ok!", None, "d"),
+        ]
+    )
     outcome = validate_dataset(data, CONFIG)
     assert not outcome.success
     reasons = dict(zip(outcome.failures["row_id"], outcome.failures["reason"], strict=True))

@@ -73,8 +73,7 @@ class RowCollector:
                 "aside in the quarantine file and go on",
             )
         self._bad.append(
-            QuarantinedRow(row_id=self.count, stage="load", rule=rule, reason=reason, location=location,
-                           record=record)
+            QuarantinedRow(row_id=self.count, stage="load", rule=rule, reason=reason, location=location, record=record)
         )
         self.count += 1
 

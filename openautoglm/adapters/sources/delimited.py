@@ -56,7 +56,9 @@ def read_csv(
         chosen = select_columns(header, columns, source=name)
         index = [header.index(c) for c in chosen]
         collector = RowCollector(
-            name, chosen, spec.on_error,
+            name,
+            chosen,
+            spec.on_error,
             fix_hint=f"fix the row (fields are separated by {spec.delimiter!r}; quote fields that contain it)",
         )
         line = 1
@@ -109,7 +111,8 @@ def _text(raw: io.BufferedReader, encoding: str, name: str) -> io.TextIOWrapper:
         return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     except LookupError:
         raise EncodingDetectionError(
-            f"{name}: unknown encoding '{encoding}'.", hint="use a Python codec name such as utf-8, gbk, gb18030"
+            f"{name}: unknown encoding '{encoding}'.",
+            hint="use a Python codec name such as utf-8, gbk, gb18030",
         ) from None
 
 

@@ -1,7 +1,8 @@
 """Text-encoding detection for CSV and JSONL files.
 
-Order: a byte-order mark decides; else UTF-8 (also when only a few bytes are corrupt); else GB18030 (a superset of GBK and GB2312) when the
-decoded sample is mostly Chinese; else charset-normalizer's best guess. Only the first megabyte is read.
+Order: a byte-order mark decides; else UTF-8 (also when only a few bytes are corrupt); else GB18030 (a
+superset of GBK and GB2312) when the decoded sample is mostly Chinese; else charset-normalizer's best guess.
+Only the first megabyte is read.
 """
 
 from __future__ import annotations

@@ -60,8 +60,12 @@ class ParquetSource(_FileSpec):
     kind: Literal["parquet"] = "parquet"
 
 
-_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "mysql": "mysql+pymysql",
-            "mariadb": "mariadb+pymysql"}
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 
 
 class SqlSource(_Spec):
@@ -130,5 +134,13 @@ def _is_identifier(text: str) -> bool:
 SourceSpec = Annotated[CsvSource | JsonlSource | ParquetSource | SqlSource, Field(discriminator="kind")]
 
 #: File suffix -> source kind, for ``DataLoader.from_path`` and the CLI's ``--format auto``.
-SUFFIX_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+SUFFIX_KINDS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}

@@ -115,5 +115,6 @@ def _statement(
 
 
 def _first_line(exc: SQLAlchemyError) -> str:
-    message = str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc)
+    orig = getattr(exc, "orig", None)
+    message = str(orig) if orig is not None else str(exc)
     return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

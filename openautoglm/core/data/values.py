@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,7 @@ def to_text(value: Any) -> str | None:
         if value == value.to_integral_value():
             return str(int(value))
         return format(value.normalize(), "f")
-    if isinstance(value, dt.datetime | dt.date | dt.time):
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", errors="backslashreplace")
@@ -52,19 +52,10 @@ def to_text(value: Any) -> str | None:
         return json.dumps(value, ensure_ascii=False, default=str)
     if hasattr(value, "item"):  # numpy scalars
         return to_text(value.item())
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
     return str(value)
 
 
-def text_column(values: Iterable[Any]) -> pd.api.extensions.ExtensionArray:
-    """A pandas ``string`` array from any values (see :func:`to_text`)."""
-    return pd.array([to_text(v) for v in values], dtype="string")
-
-
-def select_columns(
-    available: Sequence[str], columns: Sequence[str] | None, *, source: str
-) -> list[str]:
+def select_columns(available: Sequence[str], columns: Sequence[str] | None, *, source: str) -> list[str]:
     """Check requested columns against the source's columns; ``None`` means all.
 
     Raises:

@@ -1,0 +1,110 @@
+"""The CLI as a user runs it: a subprocess, the example files, no Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import EXAMPLES, REPO
+
+pytestmark = [pytest.mark.e2e]
+
+
+def cli(*args: str, home: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "OPENAUTOGLM_HOME": str(home),
+        "PREFECT_HOME": str(home / "prefect"),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "openautoglm.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    from openautoglm import __version__
+
+    assert cli("--version", home=tmp_path).stdout.strip() == f"openautoglm {__version__}"
+    out = cli("ingest", "--help", home=tmp_path).stdout
+    assert "--gate" in out and "quarantine" in out and "--lenient" in out
+
+
+@pytest.mark.slow
+def test_ingest_quarantines_the_planted_rows(tmp_path: Path) -> None:
+    proc = cli(
+        "ingest",
+        str(EXAMPLES / "user_feedback_dirty.csv"),
+        "--label-column",
+        "label",
+        "--labels",
+        "正面,负面,中性",
+        "--id-column",
+        "id",
+        "--gate",
+        "quarantine",
+        "--output",
+        str(tmp_path / "out"),
+        home=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "│ read                    │    66 │" in out
+    assert "│ kept                    │    59 │" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["rows_read"] == summary["rows_out"] + summary["rows_quarantined"] == 66
+    quarantine = pd.read_csv(tmp_path / "out" / "quarantine.csv", encoding="utf-8-sig")
+    ids = sorted(json.loads(r).get("id") or json.loads(r)["fields"][0] for r in quarantine["record"])
+    assert ids == ["fb006", "fb006", "fb101", "fb102", "fb103", "fb104", "fb105"]
+    assert "MLflow run:  http://127.0.0.1:5000/#/experiments/" in out
+    assert "Prefect run: http://127.0.0.1:4200/runs/flow-run/" in out
+    assert "prefect server start" in out and "mlflow ui --backend-store-uri sqlite:///" in out
+
+
+def test_errors_are_one_readable_message_without_traceback(tmp_path: Path) -> None:
+    proc = cli("ingest", str(tmp_path / "missing.csv"), home=tmp_path)
+    assert proc.returncode == 2
+    assert "no such file" in proc.stderr and "hint:" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+    proc = cli("validate", str(EXAMPLES / "user_feedback.csv"), "--columns", "txt", home=tmp_path)
+    assert proc.returncode == 2
+    assert "did you mean 'txt' -> 'text'" in proc.stderr
+
+
+def test_validate_exits_1_and_lists_failing_rows(tmp_path: Path) -> None:
+    proc = cli(
+        "validate",
+        str(EXAMPLES / "user_feedback_dirty.csv"),
+        "--label-column",
+        "label",
+        "--labels",
+        "正面,负面,中性",
+        "--id-column",
+        "id",
+        home=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "5 failing row(s)" in proc.stdout
+    assert "label '差评' is not one of" in proc.stdout
+    clean = cli(
+        "validate",
+        str(EXAMPLES / "user_feedback.csv"),
+        "--label-column",
+        "label",
+        "--labels",
+        "正面,负面,中性",
+        home=tmp_path,
+    )
+    assert clean.returncode == 0 and "60 rows pass every expectation" in clean.stdout

@@ -1,0 +1,84 @@
+"""The house rules that a reviewer would otherwise check by hand."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "openautoglm"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").rglob("*.py")), ids=lambda p: p.name)
+def test_core_is_pure(path: Path) -> None:
+    """core imports nothing of ours outside core, and no orchestration, tracking or network library."""
+    forbidden = (
+        "prefect",
+        "mlflow",
+        "dask",
+        "distributed",
+        "great_expectations",
+        "sqlalchemy",
+        "requests",
+        "httpx",
+        "zhipuai",
+    )
+    for name in _imports(path):
+        assert not name.startswith(forbidden), f"{path.name} imports {name}"
+        if name.startswith("openautoglm"):
+            assert name.startswith("openautoglm.core"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "adapters").rglob("*.py")), ids=lambda p: p.name)
+def test_adapters_do_not_import_tasks_or_flows(path: Path) -> None:
+    for name in _imports(path):
+        assert not name.startswith(("openautoglm.tasks", "openautoglm.flows")), f"{path.name} imports {name}"
+
+
+def test_no_assert_for_input_checks_in_the_package() -> None:
+    offenders = [
+        f"{p.relative_to(REPO)}:{node.lineno}"
+        for p in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert offenders == [], "raise a typed error instead of assert"
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+    reason="ruff not installed (pip install -e .[dev])",
+)
+def test_ruff_is_clean() -> None:
+    ruff = Path(sys.executable).parent / "ruff"
+    proc = subprocess.run(
+        [str(ruff if ruff.exists() else "ruff"), "check", "openautoglm", "tests", "bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+@pytest.mark.slow
+def test_mypy_core_is_clean() -> None:
+    pytest.importorskip("mypy")
+    proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]
