@@ -42,8 +42,14 @@ def machine() -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "os": platform.platform(),
-            "python": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def versions(*packages: str) -> dict[str, str]:
@@ -66,8 +72,13 @@ def median_of(runs: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
 def write_result(name: str, payload: dict[str, Any], packages: Iterable[str] = ()) -> Path:
     """Write ``bench/results/<name>.json`` with the machine, versions and time stamp added."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    body = {"benchmark": name, "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "machine": machine(), "versions": versions(*packages), **payload}
+    body = {
+        "benchmark": name,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(*packages),
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
     return path

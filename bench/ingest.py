@@ -42,16 +42,20 @@ def main() -> None:
 
     path = data_root() / "text" / "online_shopping_9_cats" / "online_shopping_9_cats.csv"
     params = IngestParams(
-        source=CsvSource(path=path, on_error="quarantine"), rename={"review": "text"},
-        label_column="cat", labels=["书籍", "平板", "手机", "水果", "洗发水", "热水器", "蒙牛", "衣服", "计算机"],
-        gate="quarantine", output_dir=_tmp / "out", chunk_rows=20_000,
+        source=CsvSource(path=path, on_error="quarantine"),
+        rename={"review": "text"},
+        label_column="cat",
+        labels=["书籍", "平板", "手机", "水果", "洗发水", "热水器", "蒙牛", "衣服", "计算机"],
+        gate="quarantine",
+        output_dir=_tmp / "out",
+        chunk_rows=20_000,
     )
     rows = {}
 
     def bare() -> float:
         start = time.perf_counter()
         data = DataLoader(params.source).load(rename=params.rename, progress=False)
-        kept, rejected, _ = clean_frame(data.frame, params.clean_config())
+        _, rejected, _ = clean_frame(data.frame, params.clean_config())
         data = data.reject(rejected)
         data = apply_gate(data, validate_dataset(data, params.validation_config()), "quarantine")
         write_frame(data.frame, _tmp / "bare", "data", "parquet")
@@ -86,20 +90,36 @@ def main() -> None:
     rows_read, rows_out = rows["bare"]
     base = results["bare"][0]
     table = [
-        {"way": name, "median_s": round(m, 2), "runs_s": [round(v, 2) for v in values],
-         "rows_per_s": round(rows_read / m), "overhead_s": round(m - base, 2), "ratio_to_bare": round(m / base, 2)}
+        {
+            "way": name,
+            "median_s": round(m, 2),
+            "runs_s": [round(v, 2) for v in values],
+            "rows_per_s": round(rows_read / m),
+            "overhead_s": round(m - base, 2),
+            "ratio_to_bare": round(m / base, 2),
+        }
         for name, (m, values) in results.items()
     ]
     print(f"\ningest of {path.name}: {rows_read} rows read, {rows_out} kept; median of {args.runs} runs")
     print(f"{'way':<14}{'median s':>10}{'rows/s':>10}{'overhead s':>12}{'x bare':>8}")
     for row in table:
-        print(f"{row['way']:<14}{row['median_s']:>10}{row['rows_per_s']:>10}{row['overhead_s']:>12}"
-              f"{row['ratio_to_bare']:>8}")
+        print(
+            f"{row['way']:<14}{row['median_s']:>10}{row['rows_per_s']:>10}{row['overhead_s']:>12}"
+            f"{row['ratio_to_bare']:>8}"
+        )
     print(f"Prefect test server start (once per session): {server_start:.1f} s")
-    out = write_result("ingest", {
-        "dataset": path.name, "rows_read": rows_read, "rows_out": rows_out, "runs": args.runs,
-        "prefect_server_start_s": round(server_start, 1), "results": table,
-    }, packages=("prefect", "prefect-dask", "dask", "great-expectations", "mlflow", "pandas"))
+    out = write_result(
+        "ingest",
+        {
+            "dataset": path.name,
+            "rows_read": rows_read,
+            "rows_out": rows_out,
+            "runs": args.runs,
+            "prefect_server_start_s": round(server_start, 1),
+            "results": table,
+        },
+        packages=("prefect", "prefect-dask", "dask", "great-expectations", "mlflow", "pandas"),
+    )
     print(f"written {out}")
     shutil.rmtree(_tmp, ignore_errors=True)
 

@@ -1,0 +1,283 @@
+"""The backend contract, and what generative backends share: retries with backoff, an adaptive
+concurrency limit, the call cache, strict parsing with one repair round.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from openautoglm.adapters.cache import CallCache, cache_key
+from openautoglm.core.nlp.parse import ParseError, parse_output
+from openautoglm.core.nlp.prompts import Message, build_messages, repair_messages
+from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchStats:
+    """Counts for one batch: model calls, cache hits, tokens, retries, and errors by code."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    tokens: int = 0
+    retries: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: BatchStats) -> BatchStats:
+        return BatchStats(
+            calls=self.calls + other.calls,
+            cache_hits=self.cache_hits + other.cache_hits,
+            tokens=self.tokens + other.tokens,
+            retries=self.retries + other.retries,
+            errors=self.errors + other.errors,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "tokens": self.tokens,
+            "retries": self.retries,
+            "errors": dict(self.errors),
+        }
+
+
+class ModelBackend(ABC):
+    """A model that can do some NLP tasks over a batch of rows.
+
+    Subclasses set :attr:`tasks` and implement :meth:`predict`. One instance per process and model (see
+    :func:`openautoglm.adapters.models.load_backend`); ``predict`` may be called from several threads.
+    """
+
+    tasks: ClassVar[frozenset[TaskType]] = frozenset()
+    kind: ClassVar[str] = "model"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @abstractmethod
+    def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
+        """One result per row, in order."""
+
+
+class BackendCallError(Exception):
+    """A model call failed.
+
+    Attributes:
+        code: A short code for counting (``429``, ``1302``, ``timeout``, ``401``...).
+        retryable: Worth retrying after a pause.
+        throttled: The server asked us to slow down (lower the concurrency).
+        fatal: Every further call will fail the same way (bad key, account in arrears): stop the batch.
+    """
+
+    def __init__(
+        self, message: str, *, code: str, retryable: bool, throttled: bool = False, fatal: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.throttled = throttled
+        self.fatal = fatal
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A generative model's answer."""
+
+    text: str
+    tokens: int = 0
+
+
+class AdaptiveLimiter:
+    """A concurrency limit that halves when the server throttles and creeps back up on success (AIMD).
+
+    Args:
+        maximum: The configured limit; the limit never goes above it or below 1.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = float(self.maximum)
+        self.in_flight = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> AdaptiveLimiter:
+        with self._cond:
+            while self.in_flight >= int(self.limit):
+                self._cond.wait()
+            self.in_flight += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def success(self) -> None:
+        with self._cond:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / max(self.limit, 1.0))
+            self._cond.notify_all()
+
+    def throttled(self) -> None:
+        with self._cond:
+            self.limit = max(1.0, self.limit / 2.0)
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0.0, min(cap, base * (2.0**attempt)))
+
+
+class GenerativeBackend(ModelBackend):
+    """A chat model that answers in text; subclasses implement :meth:`complete`.
+
+    Args:
+        model: Model name sent to the endpoint.
+        max_concurrency: Calls in flight at once in this process (adapts down on throttling).
+        max_retries: Retries of a retryable failure before the row is marked ``error``.
+        backoff_base, backoff_cap: Backoff in seconds (see :func:`backoff_seconds`).
+        temperature: Sampling temperature (0 = deterministic, and cacheable).
+    """
+
+    tasks = frozenset({"text_classification", "ner", "semantic_matching"})
+    kind = "generative"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_concurrency: int = 5,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.limiter = AdaptiveLimiter(max_concurrency)
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._rng = random.Random(seed)
+        self._sleep: Callable[[float], None] = time.sleep
+
+    @abstractmethod
+    def complete(self, messages: list[Message]) -> Completion:
+        """One call. Raise :class:`BackendCallError` on failure."""
+
+    def request(self, messages: list[Message]) -> dict[str, Any]:
+        """What identifies a call for the cache (no key, no endpoint)."""
+        return {
+            "backend": self.kind,
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+
+    def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
+        stats = BatchStats()
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def one(row: Row) -> RowResult:
+            local = BatchStats()
+            result = self._predict_row(config, row, cache, local, stop)
+            with lock:
+                nonlocal stats
+                stats = stats.merge(local)
+            return result
+
+        workers = min(self.max_concurrency, max(1, len(rows)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.kind}-call") as pool:
+            results = list(pool.map(one, rows))
+        return results, stats
+
+    def _predict_row(
+        self, config: TaskConfig, row: Row, cache: CallCache, stats: BatchStats, stop: threading.Event
+    ) -> RowResult:
+        messages = build_messages(config, row)
+        started = time.perf_counter()
+        calls_before = stats.calls
+        try:
+            answer = self._call(messages, cache, stats, stop)
+            try:
+                prediction, score = parse_output(answer.text, row.text, config)
+                status, reason = "ok", ""
+            except ParseError as first:
+                repair = repair_messages(messages, answer.text, str(first), config)
+                answer = self._call(repair, cache, stats, stop)
+                try:
+                    prediction, score = parse_output(answer.text, row.text, config)
+                    status, reason = "ok", ""
+                except ParseError as second:
+                    prediction, score = None, None
+                    status, reason = "unparsed", f"answer broke the format twice: {first}; then: {second}"
+        except BackendCallError as error:
+            return RowResult(
+                row_id=row.row_id,
+                prediction=None,
+                status="error",
+                reason=f"{error.code}: {error}",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                calls=stats.calls - calls_before,
+            )
+        calls = stats.calls - calls_before
+        return RowResult(
+            row_id=row.row_id,
+            prediction=prediction,
+            score=score,
+            raw=answer.text,
+            status=status,  # type: ignore[arg-type]
+            reason=reason,
+            latency_ms=(time.perf_counter() - started) * 1000 if calls else 0.0,
+            calls=calls,
+            tokens=answer.tokens if calls else 0,
+        )
+
+    def _call(self, messages: list[Message], cache: CallCache, stats: BatchStats, stop: threading.Event) -> Completion:
+        key = cache_key(self.request(messages))
+        cached = cache.get(key)
+        if cached is not None:
+            stats.cache_hits += 1
+            return Completion(text=cached["text"], tokens=cached.get("tokens", 0))
+        attempt = 0
+        while True:
+            if stop.is_set():
+                raise BackendCallError(
+                    "skipped: an earlier call in this batch failed for good", code="aborted", retryable=False
+                )
+            try:
+                with self.limiter:
+                    stats.calls += 1
+                    completion = self.complete(messages)
+                self.limiter.success()
+                stats.tokens += completion.tokens
+                if self.temperature == 0.0:
+                    cache.put(key, {"text": completion.text, "tokens": completion.tokens})
+                return completion
+            except BackendCallError as error:
+                stats.errors[error.code] += 1
+                if error.throttled:
+                    self.limiter.throttled()
+                if error.fatal:
+                    stop.set()
+                if not error.retryable or attempt >= self.max_retries:
+                    raise
+                stats.retries += 1
+                self._sleep(backoff_seconds(attempt, self.backoff_base, self.backoff_cap, self._rng))
+                attempt += 1

@@ -1,0 +1,152 @@
+"""Values shared by the NLP tasks: the task configuration, inputs, entities and per-row results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TaskType = Literal["text_classification", "ner", "semantic_matching"]
+Status = Literal["ok", "unparsed", "error"]
+
+#: Default prompt templates (instructions for generative models). ``{text}`` (and ``{text_pair}``) are filled in.
+DEFAULT_TEMPLATES: dict[str, str] = {
+    "text_classification": "请判断下面文本的类别。\n文本: {text}",
+    "ner": "请找出下面文本中的命名实体。\n文本: {text}",
+    "semantic_matching": (
+        "请判断下面两个句子的意思是否相同，并给出0到1之间的相似度。\n句子1: {text}\n句子2: {text_pair}"
+    ),
+}
+
+
+class Example(BaseModel):
+    """A labelled example (few-shot demonstration, or a training row for prototypes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    label: str
+    text_pair: str | None = None
+
+
+class TaskConfig(BaseModel):
+    """What to do with each row. Hashable and secret-free: it is part of cache keys and flow parameters.
+
+    Attributes:
+        task_type: ``text_classification``, ``ner`` or ``semantic_matching``.
+        labels: Label set (classification) or ``(no-match, match)`` labels (matching).
+        prompt_template: Instruction with ``{text}`` (and ``{text_pair}``); the default per task when empty.
+        verbalizers: Per label, the text an embedding model compares against (zero-shot); default: the label.
+        few_shot: Demonstrations (generative models) or prototype examples (embedding models).
+        entity_types: Entity types to extract (NER).
+        threshold: Similarity at or above which a pair matches (matching), on [0, 1].
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_type: TaskType = "text_classification"
+    labels: tuple[str, ...] | None = None
+    prompt_template: str | None = None
+    verbalizers: tuple[tuple[str, str], ...] | None = None
+    few_shot: tuple[Example, ...] = ()
+    entity_types: tuple[str, ...] = ("PER", "LOC", "ORG")
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if labels is not None:
+            if len(labels) < 2:
+                raise ValueError("give at least two labels")
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"labels repeat a value: {list(labels)}")
+        return labels
+
+    @model_validator(mode="after")
+    def _complete(self) -> TaskConfig:
+        if self.task_type == "text_classification" and self.labels is None:
+            raise ValueError("text_classification needs labels, e.g. labels=['正面', '负面', '中性']")
+        template = self.template
+        if "{text}" not in template:
+            raise ValueError("prompt_template must contain {text}")
+        if self.task_type == "semantic_matching" and "{text_pair}" not in template:
+            raise ValueError("a semantic_matching prompt_template must contain {text} and {text_pair}")
+        if self.verbalizers is not None and self.labels is not None:
+            unknown = sorted({label for label, _ in self.verbalizers} - set(self.labels))
+            if unknown:
+                raise ValueError(f"verbalizers name labels {unknown} that are not in labels {list(self.labels)}")
+        if self.labels is not None:
+            unknown = sorted({e.label for e in self.few_shot} - set(self.labels))
+            if unknown and self.task_type != "ner":
+                raise ValueError(f"few_shot examples use labels {unknown} that are not in labels")
+        return self
+
+    @property
+    def template(self) -> str:
+        """The prompt template in use (the task's default when none was given)."""
+        return self.prompt_template or DEFAULT_TEMPLATES[self.task_type]
+
+    @property
+    def match_labels(self) -> tuple[str, str]:
+        """(no-match, match) labels for semantic matching."""
+        if self.labels is None:
+            return ("0", "1")
+        return (self.labels[0], self.labels[1])
+
+    def verbalizer(self, label: str) -> str:
+        """The text standing for ``label`` (for embedding models)."""
+        return dict(self.verbalizers or ()).get(label, label)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One input row: its id, text and (matching) second text."""
+
+    row_id: int
+    text: str
+    text_pair: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity span: ``text == source[start:end]``."""
+
+    text: str
+    type: str
+    start: int
+    end: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"text": self.text, "type": self.type, "start": self.start, "end": self.end}
+
+
+Value = str | float | tuple[Entity, ...] | None
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What a backend made of one row.
+
+    Attributes:
+        row_id: The row.
+        prediction: Label (classification, matching) or entities (NER); ``None`` unless ``status == "ok"``.
+        score: Confidence of the label (classification), similarity (matching), or ``None``.
+        raw: The model's raw output (for generative models, the last answer).
+        status: ``ok``; ``unparsed`` (the output broke the format twice); ``error`` (the call failed).
+        reason: Why it is not ``ok``.
+        latency_ms: Time spent on this row's model calls (0 when served from the cache).
+        calls: Model calls made for this row (0 when cached).
+        tokens: Tokens billed (prompt + completion) when the backend reports them.
+    """
+
+    row_id: int
+    prediction: Value
+    score: float | None = None
+    raw: str = ""
+    status: Status = "ok"
+    reason: str = ""
+    latency_ms: float = 0.0
+    calls: int = 0
+    tokens: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
