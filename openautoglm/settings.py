@@ -10,6 +10,7 @@
 | OPENAUTOGLM_DASK_WORKERS | min(2, CPUs) | LocalCluster worker processes |
 | OPENAUTOGLM_TASK_RUNNER | dask | dask, or threads (no cluster; for quick local runs) |
 | OPENAUTOGLM_DATA_ROOT | (none) | folder of the benchmark data sets |
+| OPENAUTOGLM_FALLBACK_MODEL | (none) | model to use instead of a GLM model when no Zhipu key is set (SDK) |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     dask_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)), ge=1)
     task_runner: Literal["dask", "threads"] = "dask"
     data_root: Path | None = None
+    fallback_model: str | None = None
 
     @property
     def tracking_uri(self) -> str:

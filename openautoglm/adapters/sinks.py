@@ -41,3 +41,25 @@ def write_frame(frame: pd.DataFrame, folder: Path, stem: str, fmt: OutputFormat)
     path = folder / f"{stem}.{fmt}"
     WRITERS.resolve(fmt)(frame, path)
     return path
+
+
+def write_sql(
+    frame: pd.DataFrame,
+    url: str,
+    table: str,
+    *,
+    password: str | None = None,
+    if_exists: Literal["replace", "append", "fail"] = "replace",
+) -> int:
+    """Write ``frame`` to a database table (created if absent); returns the rows written."""
+    from pydantic import SecretStr
+
+    from openautoglm.adapters.sources.sql import make_engine
+
+    engine = make_engine(url, SecretStr(password) if password else None)
+    try:
+        with engine.begin() as conn:
+            written = frame.to_sql(table, conn, if_exists=if_exists, index=False, chunksize=1000)
+    finally:
+        engine.dispose()
+    return int(written if written is not None else len(frame))

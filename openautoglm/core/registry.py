@@ -87,6 +87,14 @@ class Registry(Generic[T]):
             hint=f"did you mean '{close[0]}'?" if close else f"use one of the {self.kind} names listed",
         )
 
+    def canonical(self, query: str) -> str:
+        """The registered name behind ``query`` (an alias or a differently written name)."""
+        key = normalize_name(query)
+        key = self._aliases.get(key, key)
+        if key not in self._items:
+            self.resolve(query)  # raises with the choices
+        return key
+
     def choices(self) -> list[str]:
         """The registered names, sorted (aliases left out)."""
         return sorted(self._items)

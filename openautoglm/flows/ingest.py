@@ -6,14 +6,13 @@ reason). The flow checks ``rows_read == rows_out + rows_quarantined`` before it 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from prefect import flow, get_run_logger, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,17 +23,11 @@ from openautoglm.adapters.validation import (
     GateMode,
     TaskKind,
     ValidationConfig,
-    ValidationOutcome,
-    apply_gate,
 )
-from openautoglm.core.data.clean import CleanConfig, CleanReport
-from openautoglm.core.data.schema import Dataset, split_rows
+from openautoglm.core.data.clean import CleanConfig
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.flows.stages import prepare, row_counts, write_json
 from openautoglm.tasks.data import (
-    finish_clean_task,
-    load_task,
-    normalize_chunk_task,
-    validate_task,
     write_outputs_task,
 )
 
@@ -133,24 +126,6 @@ class IngestResult(BaseModel):
     seconds: float
 
 
-def _count_rows(dataset: Dataset, report: CleanReport) -> list[dict[str, Any]]:
-    stages = dataset.summary()["quarantined_by_stage"]
-    return [
-        {"step": "read", "rows": dataset.rows_read},
-        {"step": "quarantined while loading (malformed)", "rows": stages.get("load", 0)},
-        {"step": "quarantined while cleaning (empty)", "rows": report.dropped_empty},
-        {"step": "quarantined while cleaning (duplicate)", "rows": report.dropped_duplicate},
-        {"step": "quarantined by validation", "rows": stages.get("validate", 0)},
-        {"step": "kept", "rows": len(dataset)},
-    ]
-
-
-def _write_json(path: Path, value: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    return path
-
-
 @flow(name="ingest", task_runner=task_runner(), log_prints=True)
 def ingest(params: IngestParams) -> IngestResult:
     """Load, clean and validate a data source; write the kept rows and the quarantine with reasons."""
@@ -165,44 +140,22 @@ def ingest(params: IngestParams) -> IngestResult:
         link_mlflow_run(run, "ingest")
         log_params(params.tracking_params())
 
-        dataset = load_task(params.source, params.columns, params.rename)
-        logger.info("read %d rows (%d malformed)", dataset.rows_read, len(dataset.quarantine))
-        chunks = split_rows(dataset.frame, params.chunk_rows)
-        normalised = [f.result() for f in normalize_chunk_task.map(chunks, unmapped(clean_config))]
-        dataset, clean_report = finish_clean_task(
-            dataset, [frame for frame, _ in normalised], [report for _, report in normalised], clean_config
+        prepared = prepare(
+            params.source,
+            columns=params.columns,
+            rename=params.rename,
+            clean=clean_config,
+            validation=validation_config,
+            gate=params.gate,
+            chunk_rows=params.chunk_rows,
+            folder=folder,
         )
-        outcome: ValidationOutcome = validate_task(dataset, validation_config)
-        validation_path = _write_json(folder / "validation.json", outcome.raw)
-        create_markdown_artifact(
-            key="ingest-validation",
-            markdown=outcome.summary_markdown(f"Validation of {params.source.describe()}")
-            + _clean_markdown(clean_report),
-            description="Great Expectations results and cleaning counts",
-        )
-        mlflow.log_artifact(str(validation_path))
-        mlflow.log_dict(clean_report.model_dump(), "clean_report.json")
-        passed = outcome.success
-        try:
-            dataset = apply_gate(dataset, outcome, params.gate)
-        finally:
-            summary = dataset.summary()
-            log_metrics(
-                {
-                    "rows_read": summary["rows_read"],
-                    "rows_out": summary["rows_out"],
-                    "rows_quarantined": summary["rows_quarantined"],
-                    **{f"quarantined_{k}": v for k, v in summary["quarantined_by_stage"].items()},
-                    **{f"clean_changed_{k}": v for k, v in clean_report.changed.items()},
-                    "clean_truncated": clean_report.truncated,
-                    "validation_passed": int(passed),
-                }
-            )
-        dataset.check_accounting()
+        dataset, passed = prepared.dataset, prepared.passed
+        summary = dataset.summary()
         data_path, quarantine_path = write_outputs_task(dataset, folder, params.output_format)
         create_table_artifact(
-            key="ingest-row-counts",
-            table=_count_rows(dataset, clean_report),
+            key="row-counts",
+            table=row_counts(dataset, prepared.clean_report),
             description=f"Rows of {params.source.describe()} at each step",
         )
         mlflow.log_artifact(str(quarantine_path))
@@ -217,7 +170,7 @@ def ingest(params: IngestParams) -> IngestResult:
             folder=folder,
             data_path=data_path,
             quarantine_path=quarantine_path,
-            validation_path=validation_path,
+            validation_path=prepared.validation_path,
             summary_path=folder / "summary.json",
             mlflow_run_id=run.run_id,
             mlflow_run_url=run.url,
@@ -225,7 +178,7 @@ def ingest(params: IngestParams) -> IngestResult:
             flow_run_url=flow_run_ui_url(),
             seconds=seconds,
         )
-        _write_json(result.summary_path, result.model_dump(mode="json"))
+        write_json(result.summary_path, result.model_dump(mode="json"))
         mlflow.log_artifact(str(result.summary_path))
         mlflow.set_tag("openautoglm.output", str(data_path))
     logger.info(
@@ -236,12 +189,3 @@ def ingest(params: IngestParams) -> IngestResult:
         quarantine_path,
     )
     return result
-
-
-def _clean_markdown(report: CleanReport) -> str:
-    rules = "\n".join(f"| {rule} | {count} |" for rule, count in sorted(report.changed.items())) or "| (none) | 0 |"
-    return (
-        f"\n## Cleaning\n\n{report.rows_in} rows in, {report.rows_out} kept; {report.dropped_empty} empty, "
-        f"{report.dropped_duplicate} duplicate, {report.truncated} truncated.\n\n| rule | texts changed |\n|---|---|\n"
-        f"{rules}\n"
-    )

@@ -71,8 +71,8 @@ def test_quarantine_gate_sets_aside_exactly_the_planted_rows(prefect_server: Non
     assert {"validation.json", "clean_report.json", "quarantine.csv", "summary.json"} <= logged
     artifacts = flow_run_artifacts(result.flow_run_id)
     assert result.mlflow_run_url in artifacts["mlflow-run"].data  # Prefect stores link artifacts as markdown
-    assert artifacts["ingest-row-counts"].type == "table"
-    assert "expect_column_values_to_be_in_set" in artifacts["ingest-validation"].data
+    assert artifacts["row-counts"].type == "table"
+    assert "expect_column_values_to_be_in_set" in artifacts["validation"].data
     # Cleaning ran on the Dask cluster as one task per 100-row chunk.
     assert sorted(n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)).count("clean-chunk") == 1
 

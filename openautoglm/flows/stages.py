@@ -1,0 +1,113 @@
+"""The data stages every flow starts with: load -> clean (chunks on the task runner) -> validate -> gate.
+
+Called inside a flow and inside an open MLflow run: it logs the data-stage metrics and artifacts there and
+leaves a validation markdown artifact on the flow run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from prefect import get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact
+
+from openautoglm.adapters.sources import SourceSpec
+from openautoglm.adapters.tracking import log_metrics
+from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationOutcome, apply_gate
+from openautoglm.core.data.clean import CleanConfig, CleanReport
+from openautoglm.core.data.schema import Dataset, split_rows
+from openautoglm.tasks.data import finish_clean_task, load_task, normalize_chunk_task, validate_task
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A dataset after the data stages, and what happened to it."""
+
+    dataset: Dataset
+    clean_report: CleanReport
+    outcome: ValidationOutcome
+    validation_path: Path
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome.success
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Write JSON (UTF-8, indented), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def prepare(
+    source: SourceSpec,
+    *,
+    columns: list[str] | None,
+    rename: dict[str, str] | None,
+    clean: CleanConfig,
+    validation: ValidationConfig,
+    gate: GateMode,
+    chunk_rows: int,
+    folder: Path,
+) -> Prepared:
+    """Run the data stages; in ``fail`` mode raise after the reports are written and logged."""
+    logger = get_run_logger()
+    dataset = load_task(source, columns, rename)
+    logger.info("read %d rows (%d malformed) from %s", dataset.rows_read, len(dataset.quarantine), dataset.source)
+    chunks = split_rows(dataset.frame, chunk_rows)
+    normalised = [f.result() for f in normalize_chunk_task.map(chunks, unmapped(clean))]
+    dataset, report = finish_clean_task(dataset, [f for f, _ in normalised], [r for _, r in normalised], clean)
+    outcome: ValidationOutcome = validate_task(dataset, validation)
+    validation_path = write_json(folder / "validation.json", outcome.raw)
+    create_markdown_artifact(
+        key="validation",
+        markdown=outcome.summary_markdown(f"Validation of {source.describe()}") + clean_markdown(report),
+        description="Great Expectations results and cleaning counts",
+    )
+    mlflow.log_artifact(str(validation_path))
+    mlflow.log_dict(report.model_dump(), "clean_report.json")
+    try:
+        dataset = apply_gate(dataset, outcome, gate)
+    finally:
+        summary = dataset.summary()
+        log_metrics(
+            {
+                "rows_read": summary["rows_read"],
+                "rows_out": summary["rows_out"],
+                "rows_quarantined": summary["rows_quarantined"],
+                **{f"quarantined_{k}": v for k, v in summary["quarantined_by_stage"].items()},
+                **{f"clean_changed_{k}": v for k, v in report.changed.items()},
+                "clean_truncated": report.truncated,
+                "validation_passed": int(outcome.success),
+            }
+        )
+    dataset.check_accounting()
+    return Prepared(dataset=dataset, clean_report=report, outcome=outcome, validation_path=validation_path)
+
+
+def row_counts(dataset: Dataset, report: CleanReport) -> list[dict[str, Any]]:
+    """Rows at each step, for a Prefect table artifact."""
+    stages = dataset.summary()["quarantined_by_stage"]
+    return [
+        {"step": "read", "rows": dataset.rows_read},
+        {"step": "quarantined while loading (malformed)", "rows": stages.get("load", 0)},
+        {"step": "quarantined while cleaning (empty)", "rows": report.dropped_empty},
+        {"step": "quarantined while cleaning (duplicate)", "rows": report.dropped_duplicate},
+        {"step": "quarantined by validation", "rows": stages.get("validate", 0)},
+        {"step": "kept", "rows": len(dataset)},
+    ]
+
+
+def clean_markdown(report: CleanReport) -> str:
+    """The cleaning counts as a markdown section."""
+    rules = "\n".join(f"| {rule} | {count} |" for rule, count in sorted(report.changed.items())) or "| (none) | 0 |"
+    return (
+        f"\n## Cleaning\n\n{report.rows_in} rows in, {report.rows_out} kept; {report.dropped_empty} empty, "
+        f"{report.dropped_duplicate} duplicate, {report.truncated} truncated.\n\n| rule | texts changed |\n|---|---|\n"
+        f"{rules}\n"
+    )

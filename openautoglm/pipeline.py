@@ -1,0 +1,261 @@
+"""``TaskPipeline``: the seed's face for NLP tasks.
+
+Example (the seed's quick start)::
+
+    dataset = DataLoader.from_csv("examples/user_feedback.csv").load(columns=["text"])
+    pipeline = TaskPipeline(task_type="text_classification", model="glm-4")
+    pipeline.configure(prompt_template="判断以下用户反馈的情感倾向:{text}", labels=["正面", "负面", "中性"])
+    results = pipeline.run(dataset)
+
+Runs in this process (batched, through the call cache). For scheduled, parallel, tracked runs use the
+``run_task`` flow (CLI: ``openautoglm run``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from pydantic import SecretStr
+
+from openautoglm.adapters.cache import CacheMode
+from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.models.base import BatchStats
+from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
+from openautoglm.adapters.progress import progress_bar
+from openautoglm.core.data.schema import ROW_ID, Dataset
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.nlp.batching import batches, frame_rows
+from openautoglm.core.nlp.results import evaluate, results_frame
+from openautoglm.core.nlp.types import Example, RowResult, TaskConfig, TaskType
+from openautoglm.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskResults:
+    """Predictions joined to their input rows, the run's counts, and metrics when gold answers were given.
+
+    Attributes:
+        frame: Input columns + ``prediction``, ``score``, ``status``, ``reason``, ``raw``, ``backend``, ``model``,
+            ``latency_ms``, ``calls``, ``tokens``.
+        stats: Model calls, cache hits, tokens, retries and errors by code.
+        metrics: From :meth:`TaskPipeline.evaluate` (empty after ``run``).
+    """
+
+    frame: pd.DataFrame
+    stats: BatchStats
+    results: list[RowResult] = field(repr=False)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def predictions(self) -> list[Any]:
+        """The predictions in row order (``None`` where a row has no usable answer)."""
+        return [r.prediction for r in self.results]
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def __repr__(self) -> str:
+        status = self.frame["status"].value_counts().to_dict() if len(self.frame) else {}
+        head = {k: v for k, v in self.metrics.items() if isinstance(v, int | float)}
+        return f"TaskResults(rows={len(self.frame)}, status={status}, calls={self.stats.calls}, metrics={head})"
+
+
+def _examples(few_shot: Iterable[Any] | None) -> tuple[Example, ...]:
+    if not few_shot:
+        return ()
+    out = []
+    for item in few_shot:
+        if isinstance(item, Example):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append(Example(**item))
+        else:
+            text, label, *rest = item
+            out.append(Example(text=text, label=label, text_pair=rest[0] if rest else None))
+    return tuple(out)
+
+
+class TaskPipeline:
+    """A task on a model. ``configure`` it, then ``run`` or ``evaluate`` a dataset.
+
+    Args:
+        task_type: ``text_classification``, ``ner`` or ``semantic_matching``.
+        model: ``glm-4`` (any ``glm-*``; needs a Zhipu key), ``local-use``, ``local-lac`` or ``local:/folder``.
+        batch_size: Rows per backend call batch.
+        cache: ``use`` (reuse earlier answers), ``refresh`` (call again, store) or ``off``.
+        credentials: Name of a ``ZhipuAICredentials`` block (default: ``ZHIPUAI_API_KEY``).
+        **model_options: ``base_url``, ``timeout_s``, ``max_concurrency``, ``max_retries``, ``temperature``.
+    """
+
+    def __init__(
+        self,
+        task_type: TaskType = "text_classification",
+        model: str = "local-use",
+        *,
+        batch_size: int = 64,
+        cache: CacheMode = "use",
+        credentials: str | None = None,
+        **model_options: Any,
+    ) -> None:
+        self.task_type = task_type
+        self.spec = ModelSpec(model=model, **model_options)
+        self.spec.backend  # noqa: B018  (an unknown model fails here, not at run time)
+        self.batch_size = batch_size
+        self.cache_mode = cache
+        self.credentials = credentials
+        self._config: TaskConfig | None = None
+        self._api_key: SecretStr | None = None
+
+    def configure(
+        self,
+        prompt_template: str | None = None,
+        labels: Sequence[str] | None = None,
+        few_shot: Iterable[Any] | None = None,
+        *,
+        verbalizers: Mapping[str, str] | None = None,
+        entity_types: Sequence[str] | None = None,
+        threshold: float | None = None,
+        prompt: Any = None,
+    ) -> TaskPipeline:
+        """Set the prompt template, label set and few-shot examples (``(text, label)`` pairs or dicts).
+
+        ``prompt`` takes an optimised prompt (anything with a ``task_config(task_type)`` method).
+        """
+        if prompt is not None:
+            self._config = prompt.task_config(self.task_type)
+            return self
+        options: dict[str, Any] = {
+            "task_type": self.task_type,
+            "prompt_template": prompt_template,
+            "labels": tuple(labels) if labels is not None else None,
+            "few_shot": _examples(few_shot),
+        }
+        if verbalizers:
+            options["verbalizers"] = tuple(verbalizers.items())
+        if entity_types:
+            options["entity_types"] = tuple(entity_types)
+        if threshold is not None:
+            options["threshold"] = threshold
+        self._config = TaskConfig(**options)
+        check_supported(self.spec, self._config)
+        return self
+
+    @property
+    def config(self) -> TaskConfig:
+        """The task configuration (the task's defaults when ``configure`` was not called)."""
+        if self._config is None:
+            if self.task_type == "text_classification":
+                raise ConfigurationError("Call configure(labels=[...]) before running a classification.")
+            self._config = TaskConfig(task_type=self.task_type)
+        return self._config
+
+    def _resolve_key(self) -> None:
+        if self.spec.backend != "zhipu" or self._api_key is not None:
+            return
+        from openautoglm.blocks.credentials import resolve_zhipu_key
+
+        self._api_key = resolve_zhipu_key(self.credentials)
+        if self._api_key is not None:
+            return
+        fallback = get_settings().fallback_model
+        if fallback:
+            log.warning(
+                "No Zhipu API key: using %s instead of %s (OPENAUTOGLM_FALLBACK_MODEL)", fallback, self.spec.model
+            )
+            print(
+                f"note: no Zhipu API key is set, so this runs on the offline model '{fallback}' instead of "
+                f"'{self.spec.model}' (OPENAUTOGLM_FALLBACK_MODEL)"
+            )
+            self.spec = ModelSpec(model=fallback)
+            check_supported(self.spec, self.config)
+            return
+        offline = "local-lac" if self.task_type == "ner" else "local-use"
+        raise ConfigurationError(
+            f"No Zhipu API key for model '{self.spec.model}'.",
+            hint=f"export ZHIPUAI_API_KEY=<id>.<secret> (or pass credentials='<ZhipuAICredentials block>'); to run "
+            f"offline use model='{offline}', or set OPENAUTOGLM_FALLBACK_MODEL={offline}",
+        )
+
+    def _frame(
+        self, data: Dataset | pd.DataFrame | Sequence[Any], text_column: str, text_pair_column: str | None
+    ) -> pd.DataFrame:
+        if isinstance(data, Dataset):
+            return data.frame
+        if isinstance(data, pd.DataFrame):
+            return data if ROW_ID in data.columns else data.reset_index(drop=True).rename_axis(ROW_ID).reset_index()
+        items = list(data)
+        if items and isinstance(items[0], tuple | list):
+            pair = text_pair_column or "text_pair"
+            return pd.DataFrame(
+                {ROW_ID: range(len(items)), text_column: [a for a, _ in items], pair: [b for _, b in items]}
+            )
+        return pd.DataFrame({ROW_ID: range(len(items)), text_column: items})
+
+    def run(
+        self,
+        data: Dataset | pd.DataFrame | Sequence[Any],
+        *,
+        text_column: str = "text",
+        text_pair_column: str | None = None,
+        progress: bool | None = None,
+    ) -> TaskResults:
+        """Predict every row. ``data``: a Dataset, a DataFrame, a list of texts, or a list of (a, b) pairs."""
+        config = self.config
+        if config.task_type == "semantic_matching" and text_pair_column is None:
+            text_pair_column = "text_pair"
+        self._resolve_key()
+        frame = self._frame(data, text_column, text_pair_column)
+        rows = frame_rows(frame, text_column, text_pair_column)
+        cache = default_cache(self.cache_mode)
+        results: list[RowResult] = []
+        stats = BatchStats()
+        # Two batches in flight: an API backend's calls then never drain to zero at a batch boundary (its
+        # concurrency limit is shared by the whole process); local models serialise on their own lock.
+        with (
+            progress_bar(f"{config.task_type} with {self.spec.model}", len(rows), progress) as update,
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch") as pool,
+        ):
+            done = 0
+            for batch_results, batch_stats in pool.map(
+                lambda batch: predict_rows(self.spec, config, batch, api_key=self._api_key, cache=cache),
+                batches(rows, self.batch_size),
+            ):
+                results.extend(batch_results)
+                stats = stats.merge(batch_stats)
+                done += len(batch_results)
+                update(done)
+        predictions = results_frame(results, backend=self.spec.backend, model=self.spec.model)
+        merged = frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
+        return TaskResults(frame=merged, stats=stats, results=results)
+
+    def evaluate(
+        self,
+        data: Dataset | pd.DataFrame,
+        *,
+        label_column: str = "label",
+        text_column: str = "text",
+        text_pair_column: str | None = None,
+        progress: bool | None = None,
+    ) -> TaskResults:
+        """Run and score against ``label_column`` (label, JSON entities, or a similarity score)."""
+        results = self.run(data, text_column=text_column, text_pair_column=text_pair_column, progress=progress)
+        frame = self._frame(data, text_column, text_pair_column)
+        if label_column not in frame.columns:
+            raise ConfigurationError(
+                f"No gold column '{label_column}' in the data.",
+                hint=f"columns are {[c for c in frame.columns if c != ROW_ID]}",
+            )
+        results.metrics = evaluate(
+            self.config, frame, results.results, text_column=text_column, gold_column=label_column
+        )
+        return results
