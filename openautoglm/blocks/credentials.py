@@ -10,6 +10,7 @@ then name the block in a flow run (``credentials_block="zhipu"``) or the CLI (``
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
@@ -31,7 +32,8 @@ def resolve_zhipu_key(block_name: str | None) -> SecretStr | None:
     """The key from the named block, else from ``ZHIPUAI_API_KEY``; ``None`` when neither is set."""
     if block_name:
         try:
-            return ZhipuAICredentials.load(block_name).api_key  # type: ignore[union-attr]
+            block: Any = ZhipuAICredentials.load(block_name)
+            return SecretStr(block.api_key.get_secret_value())
         except ValueError as error:
             raise ConfigurationError(
                 f"No ZhipuAICredentials block named '{block_name}' on the Prefect server.",

@@ -70,8 +70,9 @@ class MeanPoolingEncoder(Encoder):
 
         torch.set_num_threads(threads)
         self.name = f"hf-encoder-{_fingerprint(path)}"
-        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model: Any = AutoModel.from_pretrained(path, local_files_only=True)
+        self._model: Any = model.eval()
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -82,7 +83,7 @@ class MeanPoolingEncoder(Encoder):
             hidden = self._model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        return pooled.float().numpy()
+        return np.asarray(pooled.float().numpy())
 
 
 class ChatModelBackend(GenerativeBackend):
@@ -101,14 +102,15 @@ class ChatModelBackend(GenerativeBackend):
         options: dict[str, Any] = {"local_files_only": True}
         if gguf_file:
             options["gguf_file"] = gguf_file
-        self._tokenizer = AutoTokenizer.from_pretrained(path, **options)
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(path, **options)
         if not getattr(self._tokenizer, "chat_template", None):
             raise ConfigurationError(
                 f"{path}: the tokenizer has no chat template, so the model cannot be prompted as a chat model.",
                 hint="use an instruction-tuned model folder (its tokenizer_config.json or chat_template.jinja "
                 "holds the template)",
             )
-        self._model = AutoModelForCausalLM.from_pretrained(path, **options).eval()
+        model: Any = AutoModelForCausalLM.from_pretrained(path, **options)
+        self._model: Any = model.eval()
         self._fingerprint = _fingerprint(path)
         self._lock = threading.Lock()
 
@@ -133,5 +135,5 @@ class ChatModelBackend(GenerativeBackend):
             raise BackendCallError(f"{type(error).__name__}: {error}"[:300], code="local", retryable=False) from None
         prompt_length = inputs["input_ids"].shape[1]
         new_tokens = output[0][prompt_length:]
-        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
+        text = str(self._tokenizer.decode(new_tokens, skip_special_tokens=True))
         return Completion(text=text.strip(), tokens=int(prompt_length + len(new_tokens)))

@@ -39,7 +39,7 @@ class LacBackend(ModelBackend):
         hit = cache.get(key)
         if hit is not None:
             stats.cache_hits += 1
-            return [tuple(pair) for pair in hit["pairs"]]  # type: ignore[misc]
+            return [(str(w), str(t)) for w, t in hit["pairs"]]
         with self._lock:
             pairs = [(str(w), str(t)) for w, t in self._lac.run(text)]
         stats.calls += 1

@@ -107,6 +107,6 @@ def evaluate(
             None,
             scores,
             gold_labels=[str(g) for g in gold],
-            predicted_labels=[r.prediction if r.status == "ok" else None for r in ordered],
-        )  # type: ignore[misc]
+            predicted_labels=[str(r.prediction) if r.status == "ok" else None for r in ordered],
+        )
     return matching_metrics([float(g) for g in gold], scores)
