@@ -109,8 +109,8 @@ class ChatModelBackend(GenerativeBackend):
                 hint="use an instruction-tuned model folder (its tokenizer_config.json or chat_template.jinja "
                 "holds the template)",
             )
-        model: Any = AutoModelForCausalLM.from_pretrained(path, **options)
-        self._model: Any = model.eval()
+        causal_lm: Any = AutoModelForCausalLM.from_pretrained(path, **options)
+        self._model: Any = causal_lm.eval()
         self._fingerprint = _fingerprint(path)
         self._lock = threading.Lock()
 
