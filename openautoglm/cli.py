@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -205,19 +206,13 @@ def ingest(
     except OpenAutoGLMError as error:
         _fail(error)
         return
-    except Exception as error:  # pydantic validation of options
-        from pydantic import ValidationError
-
-        if isinstance(error, ValidationError):
-            err.print(f"[bold red]error:[/] invalid option: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}")
-            raise typer.Exit(code=2) from None
-        raise
+    except ValidationError as error:
+        _invalid(error)
+        return
     _print_ingest(result)
 
 
 def _print_ingest(result: Any) -> None:
-    from openautoglm.settings import get_settings
-
     table = Table(title="ingest", show_header=True)
     table.add_column("rows")
     table.add_column("count", justify="right")
@@ -227,12 +222,20 @@ def _print_ingest(result: Any) -> None:
     table.add_row("kept", str(result.rows_out), style="bold green")
     console.print(table)
     console.print(f"validation: {'passed' if result.passed_validation else 'failed (rows quarantined)'}")
-    lines = [
-        f"kept rows:   {result.data_path}",
-        f"quarantine:  {result.quarantine_path}",
-        f"validation:  {result.validation_path}",
-        f"MLflow run:  {result.mlflow_run_url}",
-    ] + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    _print_paths(
+        [
+            f"kept rows:   {result.data_path}",
+            f"quarantine:  {result.quarantine_path}",
+            f"validation:  {result.validation_path}",
+            f"MLflow run:  {result.mlflow_run_url}",
+        ]
+        + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    )
+
+
+def _print_paths(lines: list[str]) -> None:
+    from openautoglm.settings import get_settings
+
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
     settings = get_settings()
@@ -307,6 +310,130 @@ def validate(
         console.print(listing)
         raise typer.Exit(code=1)
     console.print(f"[green]{len(dataset)} rows pass every expectation.[/]")
+
+
+@app.command()
+def run(
+    source: SourceArg,
+    task: Annotated[str, typer.Option(help="text_classification, ner or semantic_matching.")] = "text_classification",
+    model: Annotated[
+        str, typer.Option(help="glm-4 / glm-4-flash / any glm-* (Zhipu API), local-use, local-lac, local:/folder.")
+    ] = "local-use",
+    labels: LabelsOpt = None,
+    prompt_template: Annotated[
+        str | None, typer.Option(help="Instruction with {text} (and {text_pair}); default per task.")
+    ] = None,
+    verbalizers: Annotated[
+        str | None, typer.Option(help="Label texts for embedding models: label=text,label2=text2.")
+    ] = None,
+    entity_types: Annotated[str, typer.Option(help="NER entity types, comma-separated.")] = "PER,LOC,ORG",
+    threshold: Annotated[float, typer.Option(help="Matching: similarity at which a pair matches.")] = 0.5,
+    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[str | None, typer.Option(help="Column with the second sentence (matching).")] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column with gold answers: the run is then evaluated.")
+    ] = None,
+    fmt: FormatOpt = "auto",
+    query: QueryOpt = None,
+    columns: ColumnsOpt = None,
+    rename: RenameOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per task run.")] = 64,
+    max_concurrency: Annotated[int, typer.Option(help="API calls in flight (per worker process).")] = 5,
+    base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
+    credentials: Annotated[
+        str | None, typer.Option(help="ZhipuAICredentials block name (default: ZHIPUAI_API_KEY).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the model again; ignore earlier answers.")] = False,
+    gate: Annotated[
+        str, typer.Option(help="quarantine (default) or fail, for rows failing validation.")
+    ] = "quarantine",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
+    output_format: Annotated[str, typer.Option(help="csv, jsonl or parquet.")] = "csv",
+    output_sql: Annotated[
+        str | None, typer.Option(help="Also write results to a table: DATABASE_URL#table (no password in the URL).")
+    ] = None,
+    password_env: PasswordEnvOpt = None,
+) -> None:
+    """Run a text classification, NER or matching task as a Prefect flow; write predictions (and metrics).
+
+    Example: openautoglm run examples/user_feedback.csv --labels 正面,负面,中性 --label-column label
+    """
+    try:
+        from openautoglm.adapters.models import ModelSpec
+        from openautoglm.core.nlp.types import TaskConfig
+        from openautoglm.flows.run_task import RunTaskParams, run_task
+
+        spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
+        config = TaskConfig(
+            task_type=task,  # type: ignore[arg-type]
+            labels=tuple(_split(labels) or ()) or None,
+            prompt_template=prompt_template,
+            verbalizers=tuple((_pairs(verbalizers) or {}).items()) or None,
+            entity_types=tuple(_split(entity_types) or ()),
+            threshold=threshold,
+        )
+        sql_url, _, sql_table = (output_sql or "").rpartition("#")
+        params = RunTaskParams(
+            source=spec,
+            columns=_split(columns),
+            rename=_pairs(rename),
+            task=config,
+            model=ModelSpec(model=model, base_url=base_url, max_concurrency=max_concurrency),
+            credentials_block=credentials,
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            label_column=label_column,
+            batch_size=batch_size,
+            cache="off" if no_cache else "use",
+            gate=gate,  # type: ignore[arg-type]
+            output_dir=output,
+            output_format=output_format,  # type: ignore[arg-type]
+            output_sql_url=sql_url or None,
+            output_table=sql_table or None,
+            output_password_env=password_env,
+        )
+        result = run_task(params)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    _print_run(result)
+
+
+def _invalid(error: ValidationError) -> None:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    err.print(f"[bold red]error:[/] invalid option {where}: {first['msg']}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _print_run(result: Any) -> None:
+    table = Table(title="run_task")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("rows read", str(result.rows_read))
+    table.add_row("rows quarantined", str(result.rows_quarantined))
+    for status, count in sorted(result.status_counts.items()):
+        table.add_row(f"predicted: {status}", str(count))
+    table.add_row("model calls", str(result.calls))
+    table.add_row("cache hits", str(result.cache_hits))
+    for key in ("accuracy", "macro_f1", "precision", "recall", "f1", "spearman", "pearson"):
+        if key in result.metrics:
+            table.add_row(key, f"{result.metrics[key]:.4f}", style="bold green")
+    console.print(table)
+    _print_paths(
+        [
+            f"results:     {result.results_path}",
+            f"quarantine:  {result.quarantine_path}",
+            f"metrics:     {result.metrics_path}",
+            f"MLflow run:  {result.mlflow_run_url}",
+        ]
+        + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    )
 
 
 def main() -> None:

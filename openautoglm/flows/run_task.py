@@ -134,6 +134,8 @@ class RunTaskResult(BaseModel):
     metrics: dict[str, Any]
     calls: int
     cache_hits: int
+    batches: int
+    batches_cached: int
     tokens: int
     retries: int
     errors: dict[str, int]
@@ -148,15 +150,25 @@ class RunTaskResult(BaseModel):
     seconds: float
 
 
-def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats]:
+def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats, int]:
+    """Results in order, this run's counts, and how many batches came from Prefect's result cache.
+
+    A cached batch's stored counts describe the run that computed it, so here it counts as zero calls and one
+    cache hit per row.
+    """
     results: list[RowResult] = []
     stats = BatchStats()
+    cached_batches = 0
     for future in futures:
         try:
             batch, counts = future.result()
         except IncompleteBatchError as incomplete:  # failed rows after retries: keep them with their reasons
             batch, counts = incomplete.results, incomplete.stats
         results.extend(batch)
+        if future.state.name == "Cached":
+            cached_batches += 1
+            stats = stats.merge(BatchStats(cache_hits=len(batch)))
+            continue
         stats = stats.merge(
             BatchStats(
                 calls=counts["calls"],
@@ -166,7 +178,7 @@ def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats]:
             )
         )
         stats.errors.update(counts.get("errors") or {})
-    return results, stats
+    return results, stats, cached_batches
 
 
 def _numeric(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -217,7 +229,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             unmapped(params.cache),
             unmapped(__version__),
         )
-        results, stats = _gather(list(futures))
+        results, stats, cached_batches = _gather(list(futures))
         if len(results) != len(rows):
             raise ConfigurationError(f"{len(rows)} rows went to the model but {len(results)} results came back")
 
@@ -255,6 +267,8 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
                 "retries": stats.retries,
                 "seconds": seconds,
                 "rows_predicted": len(results),
+                "batches": len(work),
+                "batches_cached": cached_batches,
                 **{f"status_{k}": v for k, v in status_counts.items()},
                 **{f"errors_{k}": v for k, v in stats.errors.items()},
             }
@@ -274,6 +288,8 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             metrics=metrics,
             calls=stats.calls,
             cache_hits=stats.cache_hits,
+            batches=len(work),
+            batches_cached=cached_batches,
             tokens=stats.tokens,
             retries=stats.retries,
             errors=dict(stats.errors),
