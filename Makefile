@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# The seed's quick start as written (offline: no Zhipu key needed), then the same task as a tracked Prefect flow.
 demo: install
-	$(BIN)/openautoglm ingest examples/user_feedback.csv --label-column label --labels 正面,负面,中性 --id-column id
+	OPENAUTOGLM_FALLBACK_MODEL=local-use $(BIN)/python examples/quickstart.py
+	$(BIN)/openautoglm run examples/user_feedback.csv --labels 正面,负面,中性 --label-column label
 
 test: install
 	$(BIN)/python -m pytest

@@ -90,6 +90,10 @@ class BackendCallError(Exception):
         self.fatal = fatal
 
 
+class SkippedCall(BackendCallError):
+    """Not sent: an earlier call failed in a way every call would (see ``fatal``)."""
+
+
 @dataclass(frozen=True)
 class Completion:
     """A generative model's answer."""
@@ -174,6 +178,10 @@ class GenerativeBackend(ModelBackend):
         self.max_tokens = max_tokens
         self._rng = random.Random(seed)
         self._sleep: Callable[[float], None] = time.sleep
+        # After a fatal error (bad key, account in arrears) every call in this process fails fast for a while,
+        # also in batches running in parallel; then one call may try again (the key may have been fixed).
+        self._fatal: tuple[float, BackendCallError] | None = None
+        self.fatal_pause_s = 60.0
 
     @abstractmethod
     def complete(self, messages: list[Message]) -> Completion:
@@ -191,12 +199,11 @@ class GenerativeBackend(ModelBackend):
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         stats = BatchStats()
-        stop = threading.Event()
         lock = threading.Lock()
 
         def one(row: Row) -> RowResult:
             local = BatchStats()
-            result = self._predict_row(config, row, cache, local, stop)
+            result = self._predict_row(config, row, cache, local)
             with lock:
                 nonlocal stats
                 stats = stats.merge(local)
@@ -207,20 +214,18 @@ class GenerativeBackend(ModelBackend):
             results = list(pool.map(one, rows))
         return results, stats
 
-    def _predict_row(
-        self, config: TaskConfig, row: Row, cache: CallCache, stats: BatchStats, stop: threading.Event
-    ) -> RowResult:
+    def _predict_row(self, config: TaskConfig, row: Row, cache: CallCache, stats: BatchStats) -> RowResult:
         messages = build_messages(config, row)
         started = time.perf_counter()
         calls_before = stats.calls
         try:
-            answer = self._call(messages, cache, stats, stop)
+            answer = self._call(messages, cache, stats)
             try:
                 prediction, score = parse_output(answer.text, row.text, config)
                 status, reason = "ok", ""
             except ParseError as first:
                 repair = repair_messages(messages, answer.text, str(first), config)
-                answer = self._call(repair, cache, stats, stop)
+                answer = self._call(repair, cache, stats)
                 try:
                     prediction, score = parse_output(answer.text, row.text, config)
                     status, reason = "ok", ""
@@ -249,7 +254,7 @@ class GenerativeBackend(ModelBackend):
             tokens=answer.tokens if calls else 0,
         )
 
-    def _call(self, messages: list[Message], cache: CallCache, stats: BatchStats, stop: threading.Event) -> Completion:
+    def _call(self, messages: list[Message], cache: CallCache, stats: BatchStats) -> Completion:
         key = cache_key(self.request(messages))
         cached = cache.get(key)
         if cached is not None:
@@ -257,25 +262,34 @@ class GenerativeBackend(ModelBackend):
             return Completion(text=cached["text"], tokens=cached.get("tokens", 0))
         attempt = 0
         while True:
-            if stop.is_set():
-                raise BackendCallError(
-                    "skipped: an earlier call in this batch failed for good", code="aborted", retryable=False
-                )
             try:
                 with self.limiter:
+                    # Checked and set while holding a slot, so a call waiting for the slot sees it.
+                    fatal = self._fatal
+                    if fatal is not None and time.monotonic() < fatal[0]:
+                        raise SkippedCall(
+                            f"skipped: an earlier call failed for good ({fatal[1]})",
+                            code=fatal[1].code,
+                            retryable=False,
+                        )
                     stats.calls += 1
-                    completion = self.complete(messages)
+                    try:
+                        completion = self.complete(messages)
+                    except BackendCallError as error:
+                        if error.fatal:
+                            self._fatal = (time.monotonic() + self.fatal_pause_s, error)
+                        raise
                 self.limiter.success()
                 stats.tokens += completion.tokens
                 if self.temperature == 0.0:
                     cache.put(key, {"text": completion.text, "tokens": completion.tokens})
                 return completion
+            except SkippedCall:
+                raise
             except BackendCallError as error:
                 stats.errors[error.code] += 1
                 if error.throttled:
                     self.limiter.throttled()
-                if error.fatal:
-                    stop.set()
                 if not error.retryable or attempt >= self.max_retries:
                     raise
                 stats.retries += 1
