@@ -362,6 +362,7 @@ def run(
     """
     try:
         from openautoglm.adapters.models import ModelSpec
+        from openautoglm.adapters.models.run import check_supported
         from openautoglm.core.nlp.types import TaskConfig
         from openautoglm.flows.run_task import RunTaskParams, run_task
 
@@ -394,6 +395,7 @@ def run(
             output_table=sql_table or None,
             output_password_env=password_env,
         )
+        check_supported(params.model, params.task)  # before a flow run starts, not inside it
         result = run_task(params)
     except OpenAutoGLMError as error:
         _fail(error)

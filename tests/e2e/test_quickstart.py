@@ -1,0 +1,104 @@
+"""The README paths for NLP: the seed's quick start as written, and `openautoglm run` for the three tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import EXAMPLES, REPO
+
+pytestmark = [pytest.mark.e2e]
+
+
+def run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "OPENAUTOGLM_HOME": str(home),
+        "PREFECT_HOME": str(home / "prefect"),
+        "COLUMNS": "200",
+        **env,
+    }
+    environment.pop("ZHIPUAI_API_KEY", None)
+    environment.pop("OPENAUTOGLM_FALLBACK_MODEL", None)
+    environment.update(env)
+    return subprocess.run(args, cwd=REPO, env=environment, capture_output=True, text=True, timeout=400)
+
+
+def test_quickstart_without_a_key_names_the_offline_model(tmp_path: Path) -> None:
+    proc = run([sys.executable, str(EXAMPLES / "quickstart.py")], tmp_path)
+    assert proc.returncode == 1
+    assert "No Zhipu API key for model 'glm-4'" in proc.stderr
+    assert "model='local-use'" in proc.stderr and "OPENAUTOGLM_FALLBACK_MODEL=local-use" in proc.stderr
+
+
+def test_quickstart_runs_offline_with_the_fallback(tmp_path: Path) -> None:
+    proc = run([sys.executable, str(EXAMPLES / "quickstart.py")], tmp_path, OPENAUTOGLM_FALLBACK_MODEL="local-use")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "runs on the offline model 'local-use' instead of 'glm-4'" in proc.stdout
+    assert "TaskResults(rows=60, status={'ok': 60}" in proc.stdout
+
+
+@pytest.mark.slow
+def test_cli_runs_the_three_tasks(tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "openautoglm.cli", "run"]
+    cls = run(
+        [
+            *cli,
+            str(EXAMPLES / "user_feedback.csv"),
+            "--labels",
+            "正面,负面,中性",
+            "--label-column",
+            "label",
+            "-o",
+            str(tmp_path / "cls"),
+        ],
+        tmp_path,
+    )
+    assert cls.returncode == 0, cls.stderr[-2000:]
+    assert "│ predicted: ok    │     60 │" in cls.stdout and "accuracy" in cls.stdout
+    assert "Prefect run: http://127.0.0.1:4200/runs/flow-run/" in cls.stdout
+
+    ner = run(
+        [
+            *cli,
+            str(EXAMPLES / "ner_sample.jsonl"),
+            "--task",
+            "ner",
+            "--model",
+            "local-lac",
+            "--label-column",
+            "entities",
+            "-o",
+            str(tmp_path / "ner"),
+        ],
+        tmp_path,
+    )
+    assert ner.returncode == 0, ner.stderr[-2000:]
+    assert json.loads((tmp_path / "ner" / "metrics.json").read_text())["metrics"]["f1"] > 0.8
+
+    match = run(
+        [
+            *cli,
+            str(EXAMPLES / "matching_sample.csv"),
+            "--task",
+            "semantic_matching",
+            "--text-pair-column",
+            "text_pair",
+            "--label-column",
+            "label",
+            "-o",
+            str(tmp_path / "match"),
+        ],
+        tmp_path,
+    )
+    assert match.returncode == 0, match.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "match" / "results.csv")["score"].notna().all()
+
+    wrong = run([*cli, str(EXAMPLES / "ner_sample.jsonl"), "--task", "ner", "--model", "local-use"], tmp_path)
+    assert wrong.returncode == 2 and "cannot do ner" in wrong.stderr and "Traceback" not in wrong.stderr
