@@ -36,7 +36,9 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(PIP) install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/nlp.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

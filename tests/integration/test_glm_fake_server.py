@@ -48,9 +48,10 @@ def pipeline(server: FakeZhipuServer, cache: str = "use", **options: object) -> 
 def test_the_sdk_speaks_the_wire_format(server: FakeZhipuServer, home: Path) -> None:
     results = pipeline(server).run(["这个很正面", "非常负面"])
     assert results.predictions == ["正面", "负面"]
-    body = server.bodies[0]
-    assert body["model"] == "glm-4" and body["messages"][-1]["content"] == "判断以下用户反馈的情感倾向:这个很正面"
-    assert server.headers[0]["Authorization"] == f"Bearer {server.api_key}"
+    assert {b["model"] for b in server.bodies} == {"glm-4"}
+    assert {b["messages"][-1]["content"] for b in server.bodies} == {
+        "判断以下用户反馈的情感倾向:这个很正面", "判断以下用户反馈的情感倾向:非常负面"}
+    assert {h["Authorization"] for h in server.headers} == {f"Bearer {server.api_key}"}
 
 
 def test_nothing_is_lost_under_injected_faults(server: FakeZhipuServer, home: Path) -> None:
