@@ -339,7 +339,9 @@ def run(
     rename: RenameOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per task run.")] = 64,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Rows per task run (default 64 for API models, 1024 for local ones).")
+    ] = None,
     max_concurrency: Annotated[int, typer.Option(help="API calls in flight (per worker process).")] = 5,
     base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
     credentials: Annotated[

@@ -78,3 +78,14 @@ def plan_cluster(settings: Settings) -> ClusterPlan:
             "env": dict(WORKER_ENV),
         },
     )
+
+
+def worker_processes(settings: Settings) -> int | None:
+    """How many worker processes a flow's batches run in: the LocalCluster size, 1 for the thread runner,
+    ``None`` when unknown (an external scheduler)."""
+    if settings.task_runner == "threads":
+        return 1
+    plan = plan_cluster(settings)
+    if plan.kind == "local":
+        return int(plan.cluster_kwargs["n_workers"])
+    return None if plan.kind == "external" else visible_gpus() or None

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm import __version__
 from openautoglm.adapters.cache import CacheMode
+from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported
@@ -36,7 +37,11 @@ from openautoglm.core.nlp.results import evaluate, results_frame
 from openautoglm.core.nlp.types import RowResult, TaskConfig
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
 from openautoglm.flows.stages import prepare, row_counts, write_json
+from openautoglm.settings import get_settings
 from openautoglm.tasks.nlp import IncompleteBatchError, infer_batch_task
+
+API_BATCH = 64
+LOCAL_BATCH = 1024
 
 
 class RunTaskParams(BaseModel):
@@ -48,7 +53,11 @@ class RunTaskParams(BaseModel):
     columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
     task: TaskConfig = Field(description="The task: type, labels, prompt template, few-shot examples.")
-    model: ModelSpec = Field(default=ModelSpec(model="local-use"), description="The model and how to call it.")
+    model: ModelSpec = Field(
+        default=ModelSpec(model="local-use"),
+        description="The model and how to call it. For API models max_concurrency is the account's limit: it is "
+        "shared out between the Dask worker processes.",
+    )
     credentials_block: str | None = Field(
         default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
     )
@@ -57,7 +66,13 @@ class RunTaskParams(BaseModel):
     label_column: str | None = Field(
         default=None, description="Column with gold answers; when given, the run is evaluated against it."
     )
-    batch_size: int = Field(default=64, ge=1, le=10_000, description="Rows per task run.")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Rows per task run; default 64 for API and chat models (their calls overlap inside a batch), "
+        "1024 for local encoders and taggers (fewer, larger tasks).",
+    )
     cache: CacheMode = Field(default="use", description="use: reuse earlier answers; off: call the model again.")
     gate: GateMode = Field(default="quarantine", description="What to do with rows that fail validation.")
     max_length: int = Field(default=8000, ge=1, description="Longest valid text, in characters.")
@@ -80,6 +95,12 @@ class RunTaskParams(BaseModel):
 
             SqlSource(url=self.output_sql_url, query=self.output_table or "t")  # rejects a password in the URL
         return self
+
+    def effective_batch_size(self) -> int:
+        """The batch size in use (see ``batch_size``)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return LOCAL_BATCH if self.model.backend in ("local_use", "local_lac") else API_BATCH
 
     def text_columns(self) -> list[str]:
         return [self.text_column, *([self.text_pair_column] if self.text_pair_column else [])]
@@ -114,7 +135,7 @@ class RunTaskParams(BaseModel):
             "base_url": self.model.base_url,
             "max_concurrency": self.model.max_concurrency,
             "temperature": self.model.temperature,
-            "batch_size": self.batch_size,
+            "batch_size": self.effective_batch_size(),
             "cache": self.cache,
             "gate": self.gate,
             "text_column": self.text_column,
@@ -148,6 +169,7 @@ class RunTaskResult(BaseModel):
     flow_run_id: str | None
     flow_run_url: str | None
     seconds: float
+    infer_seconds: float
 
 
 def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats, int]:
@@ -179,6 +201,16 @@ def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats, int]:
         )
         stats.errors.update(counts.get("errors") or {})
     return results, stats, cached_batches
+
+
+def per_worker(spec: ModelSpec) -> ModelSpec:
+    """An API model's concurrency limit split between the worker processes (each process has its own limiter)."""
+    if spec.backend != "zhipu":
+        return spec
+    workers = worker_processes(get_settings())
+    if not workers or workers == 1:
+        return spec
+    return spec.model_copy(update={"max_concurrency": max(1, spec.max_concurrency // workers)})
 
 
 def _numeric(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -215,21 +247,23 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             folder=folder,
         )
         dataset = prepared.dataset
+        model = per_worker(params.model)
         rows = frame_rows(dataset.frame, params.text_column, params.text_pair_column)
-        work = batches(rows, params.batch_size)
-        logger.info(
-            "%d rows in %d batches of up to %d -> %s", len(rows), len(work), params.batch_size, params.model.model
-        )
+        batch_size = params.effective_batch_size()
+        work = batches(rows, batch_size)
+        logger.info("%d rows in %d batches of up to %d -> %s", len(rows), len(work), batch_size, params.model.model)
+        infer_started = time.perf_counter()
         infer = infer_batch_task.with_options(refresh_cache=params.cache != "use")
         futures = infer.map(
             work,
             unmapped(params.task),
-            unmapped(params.model),
+            unmapped(model),
             unmapped(params.credentials_block),
             unmapped(params.cache),
             unmapped(__version__),
         )
         results, stats, cached_batches = _gather(list(futures))
+        infer_seconds = time.perf_counter() - infer_started
         if len(results) != len(rows):
             raise ConfigurationError(f"{len(rows)} rows went to the model but {len(results)} results came back")
 
@@ -267,6 +301,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
                 "retries": stats.retries,
                 "seconds": seconds,
                 "rows_predicted": len(results),
+                "infer_seconds": infer_seconds,
                 "batches": len(work),
                 "batches_cached": cached_batches,
                 **{f"status_{k}": v for k, v in status_counts.items()},
@@ -302,6 +337,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             flow_run_id=str(flow_run.id) if flow_run.id else None,
             flow_run_url=flow_run_ui_url(),
             seconds=seconds,
+            infer_seconds=infer_seconds,
         )
         write_json(folder / "summary.json", result.model_dump(mode="json"))
     logger.info(

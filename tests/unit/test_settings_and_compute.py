@@ -56,3 +56,17 @@ def test_secret_looking_params_are_redacted() -> None:
         "Token": "***",
         "model": "glm-4",
     }
+
+
+def test_api_concurrency_is_shared_out_between_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.flows.run_task import per_worker
+
+    monkeypatch.setenv("OPENAUTOGLM_DASK_WORKERS", "2")
+    assert per_worker(ModelSpec(model="glm-4", max_concurrency=5)).max_concurrency == 2
+    assert per_worker(ModelSpec(model="local-use", max_concurrency=5)).max_concurrency == 5
+    monkeypatch.setenv("OPENAUTOGLM_TASK_RUNNER", "threads")
+    assert per_worker(ModelSpec(model="glm-4", max_concurrency=5)).max_concurrency == 5
+    monkeypatch.setenv("OPENAUTOGLM_TASK_RUNNER", "dask")
+    monkeypatch.setenv("OPENAUTOGLM_DASK_ADDRESS", "tcp://elsewhere:8786")
+    assert per_worker(ModelSpec(model="glm-4", max_concurrency=5)).max_concurrency == 5  # unknown: as given
