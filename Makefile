@@ -18,7 +18,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	@$(BIN)/python -c 'import torch' 2>/dev/null || { echo "installing torch==$(TORCH_VERSION) (CPU)"; $(PIP) install -q torch==$(TORCH_VERSION); }
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,english]"
 	@touch $@
 
 install: $(STAMP)

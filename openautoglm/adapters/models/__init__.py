@@ -5,6 +5,7 @@
 | ``glm-4``, ``glm-4-flash``, ``glm-4-plus``, ``glm-4-air``, any ``glm-*`` | Zhipu API (zhipuai SDK) | all three |
 | ``local-use`` | multilingual USE embeddings, offline | classification, matching |
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
+| ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
 
 Backends are built once per process and model (:func:`load_backend`), so a Dask worker loads a model once.
@@ -119,6 +120,13 @@ def _lac(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.lac import LacBackend
 
     return LacBackend("local-lac")
+
+
+@backend("local-spacy", "spacy", "en-ner", tasks=frozenset({"ner"}))
+def _spacy(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.spacy_ner import SpacyBackend
+
+    return SpacyBackend("local-spacy")
 
 
 @backend("local-hf")
