@@ -102,3 +102,45 @@ def test_cli_runs_the_three_tasks(tmp_path: Path) -> None:
 
     wrong = run([*cli, str(EXAMPLES / "ner_sample.jsonl"), "--task", "ner", "--model", "local-use"], tmp_path)
     assert wrong.returncode == 2 and "cannot do ner" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+@pytest.mark.slow
+def test_cli_runs_the_three_tasks_on_glm(tmp_path: Path) -> None:
+    from openautoglm.testing import FakeZhipuServer
+
+    def responder(messages: list[dict[str, str]]) -> str:
+        rules = messages[0]["content"]
+        if '"entities"' in rules:
+            text = messages[-1]["content"]
+            found = [{"text": city, "type": "LOC"} for city in ("北京", "上海", "广州", "杭州西湖") if city in text]
+            return json.dumps({"entities": found}, ensure_ascii=False)
+        if '"score"' in rules:
+            return json.dumps({"score": 0.9 if "天气" in messages[-1]["content"] else 0.1})
+        return json.dumps({"label": "正面"}, ensure_ascii=False)
+
+    with FakeZhipuServer(responder=responder) as server:
+        cli = [sys.executable, "-m", "openautoglm.cli", "run", "--model", "glm-4-flash", "--base-url", server.base_url]
+        for name, args in {
+            "cls": [str(EXAMPLES / "user_feedback.csv"), "--labels", "正面,负面,中性", "--label-column", "label"],
+            "ner": [str(EXAMPLES / "ner_sample.jsonl"), "--task", "ner", "--label-column", "entities"],
+            "match": [
+                str(EXAMPLES / "matching_sample.csv"),
+                "--task",
+                "semantic_matching",
+                "--text-pair-column",
+                "text_pair",
+                "--label-column",
+                "label",
+            ],
+        }.items():
+            proc = run([*cli, *args, "-o", str(tmp_path / name)], tmp_path, ZHIPUAI_API_KEY=server.api_key)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+            assert metrics["status"] == {"ok": {"cls": 60, "ner": 8, "match": 8}[name]}
+            assert metrics["stats"]["calls"] > 0
+        assert server.requests == 60 + 8 + 8
+        ner_rows = pd.read_csv(tmp_path / "ner" / "results.csv")
+        assert json.loads(ner_rows["prediction"].iloc[0]) == [
+            {"text": "北京", "type": "LOC", "start": 5, "end": 7},
+            {"text": "上海", "type": "LOC", "start": 10, "end": 12},
+        ]

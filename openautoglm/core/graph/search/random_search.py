@@ -1,0 +1,40 @@
+"""Random search: independent samples from the space (prior-weighted), without repeats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from openautoglm.core.graph.search.base import SEARCHERS, Searcher
+from openautoglm.core.graph.space import Architecture, SearchSpace
+
+
+@SEARCHERS.register("random")
+class RandomSearch(Searcher):
+    """Samples architectures at random; never proposes one twice (until the space is exhausted)."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        warm_start: Sequence[Architecture] = (),
+        use_prior: bool = True,
+        **_: Any,
+    ) -> None:
+        super().__init__(space, seed, warm_start)
+        self.use_prior = use_prior
+        self.seen: set[Architecture] = set()
+
+    def propose(self, n: int) -> list[Architecture]:
+        out: list[Architecture] = []
+        for _ in range(n):
+            for _ in range(200):
+                arch = self.space.sample(self.rng, self.use_prior)
+                if arch not in self.seen:
+                    break
+            self.seen.add(arch)
+            out.append(arch)
+        return out
+
+    def tell(self, arch: Architecture, reward: float) -> None:
+        self.seen.add(arch)
