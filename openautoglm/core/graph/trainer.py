@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import negative_sampling
 
-from openautoglm.core.graph.space import Architecture, DagNet
+from openautoglm.core.graph.space import Architecture, DagNet, sparse_features
 
 GraphTask = Literal["node", "link"]
 
@@ -101,19 +101,20 @@ def train_node_classifier(
     started = time.perf_counter()
     classes = int(data.y.max()) + 1
     model = DagNet(arch, data.num_features, classes)
+    x = sparse_features(data.x)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def step() -> None:
         model.train()
         optimiser.zero_grad()
-        out = model(data.x, data.edge_index)
+        out = model(x, data.edge_index)
         nn.functional.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
         optimiser.step()
 
     def evaluate() -> tuple[float, dict[str, float]]:
         model.eval()
         with torch.no_grad():
-            pred = model(data.x, data.edge_index).argmax(dim=1)
+            pred = model(x, data.edge_index).argmax(dim=1)
         val = float((pred[data.val_mask] == data.y[data.val_mask]).float().mean())
         test = float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())
         return val, {"test": test}

@@ -31,8 +31,9 @@ class Controller(nn.Module):
         self.embeddings = nn.ModuleList(nn.Embedding(len(d.options), hidden) for d in self.decisions)
         with torch.no_grad():
             for head, decision in zip(self.heads, self.decisions, strict=True):
-                head.weight.mul_(0.1)
-                head.bias.copy_(torch.tensor([math.log(w) for w in space.weights(decision)]))
+                linear: nn.Linear = head  # type: ignore[assignment]
+                linear.weight.mul_(0.1)
+                linear.bias.copy_(torch.tensor([math.log(w) for w in space.weights(decision)]))
 
     def sample(
         self, generator: torch.Generator | None = None, forced: Sequence[int] | None = None
@@ -86,7 +87,7 @@ class ReinforceSearch(Searcher):
         self.pending: dict[Architecture, int] = {}
 
     def propose(self, n: int) -> list[Architecture]:
-        out = []
+        out: list[Architecture] = []
         while len(out) < n:
             with torch.no_grad():
                 indices, _, _ = self.controller.sample(self.generator)

@@ -34,7 +34,7 @@ class TPESearch(Searcher):
         self.warm_start = []  # enqueued: Optuna proposes them first
 
     def propose(self, n: int) -> list[Architecture]:
-        out = []
+        out: list[Architecture] = []
         while len(out) < n:
             trial = self.study.ask()
             choice = {d.name: trial.suggest_categorical(d.name, list(d.options)) for d in self.space.decisions}

@@ -1,0 +1,297 @@
+"""Graph sources: Planetoid folders, the user's own node and edge tables (files or SQL), networkx graphs and
+KarateClub, all turned into a checked PyG ``Data`` with a train/validation/test split.
+
+A ``Data`` returned here has ``x`` (float), ``y`` (long, -1 where unknown), ``edge_index`` (undirected, no
+self-loops) and ``node_ids`` (the source's ids, as text), and for node tasks ``train_mask``/``val_mask``/
+``test_mask``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch_geometric.data import Data
+from torch_geometric.transforms import RandomLinkSplit
+from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
+
+from openautoglm.core.errors import ConfigurationError, DataSourceError
+from openautoglm.settings import get_settings
+
+
+class _GraphSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class PlanetoidGraph(_GraphSpec):
+    """A Planetoid citation graph (Cora, CiteSeer, PubMed) read from ``root/<name>/raw`` without downloading."""
+
+    kind: Literal["planetoid"] = "planetoid"
+    name: Literal["Cora", "CiteSeer", "PubMed"] = "Cora"
+    root: Path | None = Field(default=None, description="Folder holding <name>/raw (default: data root).")
+
+    def describe(self) -> str:
+        return f"planetoid:{self.name}"
+
+
+class KarateGraph(_GraphSpec):
+    """Zachary's karate club (34 nodes, 4 communities as labels), built into PyG."""
+
+    kind: Literal["karate"] = "karate"
+
+    def describe(self) -> str:
+        return "karate"
+
+
+class TableGraph(_GraphSpec):
+    """The user's graph: a node table (id, optional label, numeric features) and an edge table (source, target).
+
+    Tables are files (CSV, TSV, JSONL, Parquet) or, with ``url``, SQL tables/queries. Ids may be of any type.
+    Feature columns default to every column except id and label.
+    """
+
+    kind: Literal["table"] = "table"
+    nodes: str = Field(description="Node file path, or table/query when url is set.")
+    edges: str = Field(description="Edge file path, or table/query when url is set.")
+    url: str | None = Field(default=None, description="Database URL (no password) for SQL tables.")
+    password_env: str | None = None
+    id_column: str = "id"
+    label_column: str | None = "label"
+    feature_columns: tuple[str, ...] | None = None
+    source_column: str = "source"
+    target_column: str = "target"
+
+    def describe(self) -> str:
+        return f"{'sql' if self.url else 'files'}:{Path(self.nodes).name}+{Path(self.edges).name}"
+
+
+GraphSource = Annotated[PlanetoidGraph | KarateGraph | TableGraph, Field(discriminator="kind")]
+
+
+def _planetoid(spec: PlanetoidGraph) -> Data:
+    from torch_geometric.datasets import Planetoid
+
+    settings = get_settings()
+    root = spec.root or (settings.data_root / "graph" / "planetoid" if settings.data_root else None)
+    if root is None or not (Path(root) / spec.name / "raw").is_dir():
+        raise DataSourceError(
+            f"Planetoid '{spec.name}' not found: no {root}/{spec.name}/raw folder.",
+            hint="set root= (CLI --root) or OPENAUTOGLM_DATA_ROOT to the folder that holds <name>/raw with the "
+            "ind.<name>.* files; nothing is downloaded",
+        )
+    # Planetoid writes processed/ next to raw/; the source may be read-only, so work on a copy under home.
+    cache = settings.home.expanduser() / "graph-cache" / "planetoid"
+    raw = cache / spec.name / "raw"
+    if not raw.is_dir():
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(root) / spec.name / "raw", raw)
+    data = Planetoid(str(cache), spec.name)[0]
+    data.node_ids = [str(i) for i in range(data.num_nodes)]
+    return data
+
+
+def _karate(spec: KarateGraph) -> Data:
+    from torch_geometric.datasets import KarateClub
+
+    data = KarateClub()[0]
+    data.node_ids = [str(i) for i in range(data.num_nodes)]
+    for mask in ("train_mask", "val_mask", "test_mask"):
+        if hasattr(data, mask):
+            delattr(data, mask)
+    return data
+
+
+def _read_table(path_or_query: str, spec: TableGraph) -> pd.DataFrame:
+    from openautoglm.loader import DataLoader
+
+    if spec.url:
+        loader = DataLoader.from_sql(spec.url, path_or_query, password_env=spec.password_env)
+    else:
+        loader = DataLoader.from_path(path_or_query)
+    return loader.load(progress=False).frame.drop(columns=["row_id"])
+
+
+def _table(spec: TableGraph) -> Data:
+    nodes = _read_table(spec.nodes, spec)
+    edges = _read_table(spec.edges, spec)
+    return from_tables(
+        nodes,
+        edges,
+        id_column=spec.id_column,
+        label_column=spec.label_column,
+        feature_columns=spec.feature_columns,
+        source_column=spec.source_column,
+        target_column=spec.target_column,
+        name=spec.describe(),
+    )
+
+
+def from_tables(
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    *,
+    id_column: str = "id",
+    label_column: str | None = "label",
+    feature_columns: tuple[str, ...] | list[str] | None = None,
+    source_column: str = "source",
+    target_column: str = "target",
+    name: str = "graph",
+) -> Data:
+    """Build a checked ``Data`` from a node table and an edge table (see :class:`TableGraph`)."""
+    for frame, columns, what in ((nodes, [id_column], "node"), (edges, [source_column, target_column], "edge")):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ConfigurationError(
+                f"{name}: the {what} table has no column(s) {missing}; it has {list(frame.columns)}."
+            )
+    if nodes.empty:
+        raise DataSourceError(f"{name}: the node table is empty.", hint="a graph needs at least one node")
+    ids = nodes[id_column].astype(str).str.strip()
+    repeated = ids[ids.duplicated()].unique().tolist()
+    if repeated:
+        raise DataSourceError(f"{name}: node ids {repeated[:5]} appear more than once.", hint="make node ids unique")
+    index = {node: i for i, node in enumerate(ids)}
+    src, dst = edges[source_column].astype(str).str.strip(), edges[target_column].astype(str).str.strip()
+    dangling = sorted((set(src) | set(dst)) - set(index))
+    if dangling:
+        raise DataSourceError(
+            f"{name}: {len(dangling)} edge endpoint(s) are not in the node table, e.g. {dangling[:5]}.",
+            hint="add those nodes to the node table or drop their edges",
+        )
+    if label_column is not None and label_column not in nodes.columns:
+        raise ConfigurationError(
+            f"{name}: no label column '{label_column}' in {list(nodes.columns)}.",
+            hint="set label_column=None for an unlabelled graph (link prediction)",
+        )
+    chosen = (
+        list(feature_columns)
+        if feature_columns is not None
+        else [c for c in nodes.columns if c not in (id_column, label_column)]
+    )
+    x = _features(nodes, chosen, ids, name)
+    y = torch.full((len(nodes),), -1, dtype=torch.long)
+    classes: list[str] = []
+    if label_column is not None:
+        labels = nodes[label_column]
+        known = labels.notna() & (labels.astype(str).str.strip() != "")
+        classes = sorted(labels[known].astype(str).unique().tolist())
+        lookup = {c: i for i, c in enumerate(classes)}
+        y[torch.as_tensor(known.to_numpy())] = torch.as_tensor(
+            [lookup[str(v)] for v in labels[known]], dtype=torch.long
+        )
+    edge_index = torch.as_tensor(np.array([[index[s] for s in src], [index[t] for t in dst]]), dtype=torch.long)
+    data = Data(x=x, y=y, edge_index=_undirected(edge_index, len(nodes)))
+    data.node_ids = ids.tolist()
+    data.classes = classes
+    return data
+
+
+def _features(nodes: pd.DataFrame, columns: list[str], ids: pd.Series, name: str) -> torch.Tensor:
+    if not columns:
+        return torch.ones((len(nodes), 1))  # featureless graph: a constant feature
+    values = nodes[columns].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise DataSourceError(
+            f"{name}: feature '{columns[col]}' of node {ids.iloc[row]!r} is {nodes[columns[col]].iloc[row]!r}, not a "
+            f"finite number ({int(bad.to_numpy().sum())} such values).",
+            hint="fill or drop those values, or leave non-numeric columns out with feature_columns=[...]",
+        )
+    return torch.as_tensor(values.to_numpy(dtype=np.float32))
+
+
+def _undirected(edge_index: torch.Tensor, nodes: int) -> torch.Tensor:
+    edge_index, _ = remove_self_loops(edge_index)
+    return coalesce(to_undirected(edge_index, num_nodes=nodes), num_nodes=nodes)
+
+
+def from_networkx_graph(graph: Any, *, feature_key: str = "x", label_key: str = "y") -> Data:
+    """A networkx graph with optional per-node feature vectors and labels (attributes ``x`` and ``y``)."""
+    nodes = list(graph.nodes)
+    if not nodes:
+        raise DataSourceError("the networkx graph has no nodes")
+    rows = []
+    for node in nodes:
+        attrs = graph.nodes[node]
+        row: dict[str, Any] = {"id": str(node), "label": attrs.get(label_key)}
+        feats = attrs.get(feature_key)
+        if feats is not None:
+            row.update({f"f{i}": v for i, v in enumerate(np.ravel(feats))})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    has_labels = table["label"].notna().any()
+    edges = pd.DataFrame([(str(a), str(b)) for a, b in graph.edges], columns=["source", "target"])
+    return from_tables(
+        table,
+        edges,
+        label_column="label" if has_labels else None,
+        feature_columns=[c for c in table.columns if c.startswith("f")],
+        name="networkx",
+    )
+
+
+LOADERS = {"planetoid": _planetoid, "karate": _karate, "table": _table}
+
+
+def load_graph(spec: PlanetoidGraph | KarateGraph | TableGraph) -> Data:
+    """Load and check a graph (see the module docstring for what the ``Data`` holds)."""
+    data = LOADERS[spec.kind](spec)  # type: ignore[operator]
+    check_graph(data, spec.describe())
+    return data
+
+
+def check_graph(data: Data, name: str) -> None:
+    """Raise :class:`DataSourceError` for an empty graph, mismatched rows, NaN features or bad edges."""
+    n = data.num_nodes or 0
+    if n == 0:
+        raise DataSourceError(f"{name}: the graph has no nodes.")
+    if data.x is None or data.x.size(0) != n:
+        raise DataSourceError(f"{name}: {n} nodes but {0 if data.x is None else data.x.size(0)} feature rows.")
+    if data.y is not None and data.y.size(0) != n:
+        raise DataSourceError(f"{name}: {n} nodes but {data.y.size(0)} labels.", hint="one label (or -1) per node")
+    if not torch.isfinite(data.x).all():
+        raise DataSourceError(f"{name}: features hold NaN or infinite values.")
+    if data.edge_index.numel() and (int(data.edge_index.min()) < 0 or int(data.edge_index.max()) >= n):
+        raise DataSourceError(f"{name}: edges point at nodes outside 0..{n - 1}.")
+
+
+def node_split(data: Data, seed: int = 0, train: float = 0.6, val: float = 0.2) -> Data:
+    """Keep given masks; otherwise a seeded split of the labelled nodes, stratified by class."""
+    if all(getattr(data, m, None) is not None for m in ("train_mask", "val_mask", "test_mask")):
+        return data
+    from sklearn.model_selection import train_test_split
+
+    labelled = torch.nonzero(data.y >= 0).view(-1).numpy()
+    if labelled.size < 3:
+        raise ConfigurationError("node classification needs labelled nodes (at least 3)")
+    labels = data.y[labelled].numpy()
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 3 else None
+    rest_share = 1.0 - train
+    train_idx, rest = train_test_split(labelled, test_size=rest_share, random_state=seed, stratify=stratify)
+    rest_labels = data.y[rest].numpy()
+    rest_counts = np.bincount(rest_labels)
+    strat2 = rest_labels if stratify is not None and rest_counts[rest_counts > 0].min() >= 2 else None
+    val_idx, test_idx = train_test_split(rest, test_size=1.0 - val / rest_share, random_state=seed, stratify=strat2)
+    out = data.clone()
+    for name, idx in (("train_mask", train_idx), ("val_mask", val_idx), ("test_mask", test_idx)):
+        mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+        mask[torch.as_tensor(idx)] = True
+        setattr(out, name, mask)
+    return out
+
+
+def link_split(data: Data, seed: int = 0, val: float = 0.05, test: float = 0.1) -> tuple[Data, Data, Data]:
+    """Seeded ``RandomLinkSplit`` (undirected, one negative per positive in validation and test)."""
+    torch.manual_seed(seed)
+    splitter = RandomLinkSplit(num_val=val, num_test=test, is_undirected=True, add_negative_train_samples=False)
+    return splitter(data)

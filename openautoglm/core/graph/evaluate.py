@@ -1,0 +1,64 @@
+"""Evaluating architectures by training them: K seeds each, validation and test mean and standard deviation."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from torch_geometric.data import Data
+
+from openautoglm.core.graph.search.base import Score
+from openautoglm.core.graph.space import Architecture
+from openautoglm.core.graph.trainer import (
+    GraphTask,
+    TrainConfig,
+    TrainResult,
+    train_link_predictor,
+    train_node_classifier,
+)
+
+
+@dataclass(frozen=True)
+class TrainingEvaluator:
+    """Scores architectures by real training.
+
+    Args:
+        task: ``node`` (accuracy) or ``link`` (AUC).
+        data: For ``node``, a ``Data`` with masks; for ``link``, the (train, val, test) triple of RandomLinkSplit.
+        config: Optimiser and early-stopping settings.
+        seeds: One training run per seed; scores are their mean.
+    """
+
+    task: GraphTask
+    data: Data | tuple[Data, Data, Data]
+    config: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)
+
+    def run(self, arch: Architecture, seed: int) -> TrainResult:
+        if self.task == "node":
+            if not isinstance(self.data, Data):
+                raise TypeError("node classification needs one Data with masks")
+            return train_node_classifier(arch, self.data, self.config, seed)
+        if isinstance(self.data, Data):
+            raise TypeError("link prediction needs the (train, val, test) split")
+        train, val, test = self.data
+        return train_link_predictor(arch, train, val, test, self.config, seed)
+
+    def score(self, arch: Architecture) -> Score:
+        runs = [self.run(arch, seed) for seed in self.seeds]
+        vals, tests = [r.val for r in runs], [r.test for r in runs]
+        extra: dict[str, object] = {"params": runs[0].params, "epochs": statistics.mean(r.epochs for r in runs)}
+        for key in runs[0].extra:
+            extra[key] = statistics.mean(r.extra[key] for r in runs)
+        return Score(
+            val=statistics.mean(vals),
+            test=statistics.mean(tests),
+            val_std=statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+            test_std=statistics.pstdev(tests) if len(tests) > 1 else 0.0,
+            seconds=sum(r.seconds for r in runs),
+            extra=extra,
+        )
+
+    def __call__(self, archs: Sequence[Architecture]) -> list[Score]:
+        return [self.score(a) for a in archs]
