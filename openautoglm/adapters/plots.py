@@ -63,3 +63,21 @@ def confusion_matrix_png(confusion: dict[str, Any], path: Path, title: str = "Co
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def search_curve_png(val: list[float], test: list[float], path: Path, title: str = "Search") -> Path:
+    """Best validation score so far, and the test score of that architecture, against trials."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    trials = list(range(1, len(val) + 1))
+    ax.plot(trials, val, label="best validation so far")
+    ax.plot(trials, test, label="test of the best-validation architecture", linestyle="--")
+    ax.set_xlabel("trained candidates")
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -12,6 +12,7 @@ from openautoglm.core.graph.search.base import Score
 from openautoglm.core.graph.space import Architecture
 from openautoglm.core.graph.trainer import (
     GraphTask,
+    Report,
     TrainConfig,
     TrainResult,
     train_link_predictor,
@@ -35,15 +36,16 @@ class TrainingEvaluator:
     config: TrainConfig = field(default_factory=TrainConfig)
     seeds: tuple[int, ...] = (0,)
 
-    def run(self, arch: Architecture, seed: int) -> TrainResult:
+    def run(self, arch: Architecture, seed: int, report: Report | None = None, keep_model: bool = False) -> TrainResult:
+        """One training run (``report`` lets a tuner prune it; ``keep_model`` returns the trained network)."""
         if self.task == "node":
             if not isinstance(self.data, Data):
                 raise TypeError("node classification needs one Data with masks")
-            return train_node_classifier(arch, self.data, self.config, seed)
+            return train_node_classifier(arch, self.data, self.config, seed, report, keep_model)
         if isinstance(self.data, Data):
             raise TypeError("link prediction needs the (train, val, test) split")
         train, val, test = self.data
-        return train_link_predictor(arch, train, val, test, self.config, seed)
+        return train_link_predictor(arch, train, val, test, self.config, seed, report, keep_model)
 
     def score(self, arch: Architecture) -> Score:
         runs = [self.run(arch, seed) for seed in self.seeds]

@@ -55,6 +55,7 @@ class TrainResult:
     seconds: float
     params: int
     extra: dict[str, float]
+    model: nn.Module | None = None
 
 
 Report = Callable[[int, float], bool]
@@ -94,7 +95,12 @@ def _early_stopping(
 
 
 def train_node_classifier(
-    arch: Architecture, data: Data, config: TrainConfig, seed: int, report: Report | None = None
+    arch: Architecture,
+    data: Data,
+    config: TrainConfig,
+    seed: int,
+    report: Report | None = None,
+    keep_model: bool = False,
 ) -> TrainResult:
     """Train on ``data.train_mask``, pick the epoch by ``data.val_mask`` accuracy, score ``data.test_mask``."""
     torch.manual_seed(seed)
@@ -128,6 +134,7 @@ def train_node_classifier(
         seconds=time.perf_counter() - started,
         params=count_params(model),
         extra={},
+        model=model if keep_model else None,
     )
 
 
@@ -144,7 +151,14 @@ def hits_at_k(pos: np.ndarray, neg: np.ndarray, k: int) -> float:
 
 
 def train_link_predictor(
-    arch: Architecture, train: Data, val: Data, test: Data, config: TrainConfig, seed: int, report: Report | None = None
+    arch: Architecture,
+    train: Data,
+    val: Data,
+    test: Data,
+    config: TrainConfig,
+    seed: int,
+    report: Report | None = None,
+    keep_model: bool = False,
 ) -> TrainResult:
     """Train a DAG encoder with a dot-product decoder on ``train``'s supervision edges (with fresh negative
     samples each epoch); pick the epoch by validation AUC; report test AUC and Hits@K.
@@ -189,4 +203,5 @@ def train_link_predictor(
         seconds=time.perf_counter() - started,
         params=count_params(model),
         extra={k: v for k, v in extra.items() if k != "test"},
+        model=model if keep_model else None,
     )

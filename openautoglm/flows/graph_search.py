@@ -1,0 +1,334 @@
+"""Flow ``graph_search``: meta-features -> prior -> architecture search in parallel rounds on Dask -> final
+multi-seed evaluation -> optional HPO -> best model saved; MLflow parent run with a nested run per trial."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import mlflow
+import torch
+from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openautoglm.adapters.graphs import GraphSource, PlanetoidGraph
+from openautoglm.adapters.plots import search_curve_png
+from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.core.graph.evaluate import TrainingEvaluator
+from openautoglm.core.graph.hpo import tune
+from openautoglm.core.graph.meta import MetaFeatures
+from openautoglm.core.graph.planning import plan_space
+from openautoglm.core.graph.search import SEARCHERS, History, Score, Trial, run_search
+from openautoglm.core.graph.space import Architecture
+from openautoglm.core.graph.trainer import TrainConfig
+from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.flows.stages import write_json
+from openautoglm.tasks.graph import meta_task, prepared_graph, train_task
+
+
+class GraphSearchParams(BaseModel):
+    """Parameters of the ``graph_search`` flow (a form in the Prefect UI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    graph: GraphSource | None = Field(default=PlanetoidGraph(), description="The graph (ignored with nasbench).")
+    nasbench: str | None = Field(
+        default=None, description="Search NAS-Bench-Graph's table for this dataset instead of training (cora...)."
+    )
+    task: Literal["node", "link"] = Field(default="node", description="node classification or link prediction")
+    algo: str = Field(default="rl", description="Search algorithm: rl, random, tpe or evolution.")
+    budget: int = Field(default=20, ge=1, le=5000, description="Distinct architectures to evaluate.")
+    parallel: int = Field(default=2, ge=1, le=256, description="Architectures evaluated together per round.")
+    seeds: int = Field(default=1, ge=1, le=10, description="Training runs per candidate during the search.")
+    final_seeds: int = Field(default=3, ge=1, le=20, description="Training runs of the best architecture at the end.")
+    use_prior: bool = Field(default=True, description="Bias the search with the meta-feature policy.")
+    transfer: bool = Field(default=True, description="Start from NAS-Bench-Graph's best on similar datasets.")
+    hpo_trials: int = Field(default=0, ge=0, le=500, description="Optuna trials tuning the best architecture.")
+    hpo_timeout_s: float | None = Field(default=None, gt=0, description="Time budget of the tuning.")
+    lr: float = Field(default=0.01, gt=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    max_epochs: int = Field(default=300, ge=1)
+    patience: int = Field(default=20, ge=1)
+    split_seed: int = Field(default=0, description="Seed of the node or link split (when the graph has none).")
+    seed: int = Field(default=0, description="Seed of the search algorithm.")
+    output_dir: Path | None = None
+    experiment: str = Field(default="graph_search", min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> GraphSearchParams:
+        SEARCHERS.resolve(self.algo)
+        if self.nasbench is None and self.graph is None:
+            raise ValueError("give a graph, or nasbench=<dataset> to search the lookup table")
+        if self.nasbench is not None and self.task != "node":
+            raise ValueError("NAS-Bench-Graph holds node classification only")
+        return self
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            lr=self.lr, weight_decay=self.weight_decay, max_epochs=self.max_epochs, patience=self.patience
+        )
+
+
+class GraphSearchResult(BaseModel):
+    """The search's outcome."""
+
+    best_arch: dict[str, Any]
+    best_val: float
+    final_val_mean: float
+    final_val_std: float
+    final_test_mean: float
+    final_test_std: float
+    trials: int
+    prior: str
+    meta: dict[str, Any] | None
+    hpo: dict[str, Any] | None
+    folder: Path
+    model_path: Path | None
+    mlflow_run_id: str
+    mlflow_run_url: str
+    flow_run_id: str | None
+    flow_run_url: str | None
+    seconds: float
+
+
+def _nested_trial_run(trial: Trial, experiment_id: str) -> None:
+    with mlflow.start_run(run_name=f"trial-{trial.index:03d}", nested=True, experiment_id=experiment_id):
+        mlflow.log_params(
+            {
+                "link": list(trial.arch.link),
+                "ops": list(trial.arch.ops),
+                "hidden": trial.arch.hidden,
+                "dropout": trial.arch.dropout,
+                "round": trial.round,
+                "arch": trial.arch.key(),
+            }
+        )
+        log_metrics(
+            {
+                "val": trial.val,
+                "test": trial.test,
+                "val_std": trial.val_std,
+                "test_std": trial.test_std,
+                "seconds": trial.seconds,
+                **{k: v for k, v in trial.extra.items() if isinstance(v, int | float)},
+            }
+        )
+
+
+@flow(name="graph_search", task_runner=task_runner())
+def graph_search(params: GraphSearchParams) -> GraphSearchResult:
+    """Search GNN architectures for a graph (or NAS-Bench-Graph's tables) and tune the best one."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    folder = run_folder("graph_search", explicit=params.output_dir)
+    config = params.train_config()
+    name = (params.nasbench and f"nasbench:{params.nasbench}") or (params.graph.describe() if params.graph else "")
+    with tracked_run(
+        params.experiment,
+        run_name=flow_run.name,
+        tags={**flow_run_tags(), "openautoglm.flow": "graph_search", "openautoglm.graph": name},
+    ) as run:
+        link_mlflow_run(run, f"graph_search on {name}")
+        log_params({k: v for k, v in params.model_dump(mode="json").items() if k not in ("graph",)} | {"graph": name})
+
+        meta: MetaFeatures | None
+        warm: list[Architecture] = []
+        if params.nasbench:
+            from openautoglm.adapters.nasbench import PUBLISHED, LookupEvaluator, nasbench_space, published_meta
+
+            meta = published_meta(params.nasbench) if params.nasbench in PUBLISHED else None
+            space, prior = plan_space(meta, use_prior=params.use_prior)
+            space = nasbench_space(params.nasbench, prior=dict(space.prior))
+            lookup = LookupEvaluator(params.nasbench)
+
+            def evaluate(archs: list[Architecture]) -> list[Score]:
+                return lookup(archs)
+        else:
+            meta = meta_task(params.graph)
+            space, prior = plan_space(meta if params.task == "node" else None, use_prior=params.use_prior)
+
+            def evaluate(archs: list[Architecture]) -> list[Score]:
+                futures = train_task.map(
+                    [a.to_json() for a in archs],
+                    unmapped(params.graph),
+                    unmapped(params.task),
+                    unmapped(config),
+                    unmapped(tuple(range(params.seeds))),
+                    unmapped(params.split_seed),
+                )
+                return [f.result() for f in futures]
+
+        if params.transfer and meta is not None and params.task == "node":
+            from openautoglm.adapters.nasbench import transfer_prior
+
+            warm, nearest = transfer_prior(
+                meta,
+                exclude=[params.nasbench] if params.nasbench else [],
+                per_dataset=max(1, min(5, params.budget // 4)),
+            )
+            logger.info("transfer prior: best architectures of %s (%d warm starts)", nearest, len(warm))
+            mlflow.set_tag("openautoglm.transfer_from", ",".join(nearest))
+        prior_text = prior.describe() if prior is not None else "no prior (uninformed search)"
+        logger.info("search prior: %s", prior_text)
+        if meta is not None:
+            log_params({f"meta_{k}": v for k, v in meta.as_dict().items()})
+        mlflow.set_tag("openautoglm.prior", prior_text[:5000])
+
+        searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed, warm_start=warm)
+        history: History = run_search(
+            searcher,
+            evaluate,
+            params.budget,
+            parallel=params.parallel,
+            on_trial=lambda t: _nested_trial_run(t, run.experiment_id),
+        )
+        best = history.best
+        logger.info("best of %d: %s val %.4f test %.4f", len(history.trials), best.arch.key(), best.val, best.test)
+
+        hpo_summary: dict[str, Any] | None = None
+        final_arch, final_config = best.arch, config
+        model_path: Path | None = None
+        if params.nasbench:
+            final = Score(val=best.val, test=best.test)
+        else:
+            if params.hpo_trials:
+                hpo_summary, final_arch, final_config = _tune(params, best.arch, config, prior)
+            final = train_task.fn(
+                final_arch.to_json(),
+                params.graph,
+                params.task,
+                final_config,
+                tuple(range(params.final_seeds)),
+                params.split_seed,
+            )
+            model_path = _save_model(params, final_arch, final_config, folder)
+            mlflow.log_artifact(str(model_path))
+
+        log_metrics(
+            {
+                "best_val": best.val,
+                "best_test": best.test,
+                "final_val_mean": final.val,
+                "final_val_std": final.val_std,
+                "final_test_mean": final.test,
+                "final_test_std": final.test_std,
+                "trials": len(history.trials),
+                "search_seconds": history.seconds,
+            }
+        )
+        curve = search_curve_png(
+            history.best_so_far(),
+            history.test_of_best_so_far(),
+            folder / "search_curve.png",
+            title=f"{params.algo} on {name}",
+        )
+        mlflow.log_artifact(str(curve))
+        board = [
+            {
+                "rank": i + 1,
+                "trial": t.index,
+                "val": round(t.val, 4),
+                "test": round(t.test, 4),
+                "link": str(list(t.arch.link)),
+                "ops": ",".join(t.arch.ops),
+                "seconds": round(t.seconds, 2),
+            }
+            for i, t in enumerate(history.leaderboard(10))
+        ]
+        create_table_artifact(key="leaderboard", table=board, description=f"Top architectures on {name}")
+        create_markdown_artifact(
+            key="search-prior",
+            markdown=f"# Search on {name}\n\n**Prior**: {prior_text}\n\n"
+            f"**Meta-features**: `{json.dumps(meta.as_dict() if meta else {})}`\n",
+        )
+        write_json(
+            folder / "history.json",
+            [
+                {
+                    "index": t.index,
+                    "round": t.round,
+                    "arch": t.arch.as_dict(),
+                    "val": t.val,
+                    "test": t.test,
+                    "seconds": t.seconds,
+                }
+                for t in history.trials
+            ],
+        )
+        mlflow.log_artifact(str(folder / "history.json"))
+        result = GraphSearchResult(
+            best_arch=final_arch.as_dict(),
+            best_val=best.val,
+            final_val_mean=final.val,
+            final_val_std=final.val_std,
+            final_test_mean=final.test,
+            final_test_std=final.test_std,
+            trials=len(history.trials),
+            prior=prior_text,
+            meta=meta.as_dict() if meta else None,
+            hpo=hpo_summary,
+            folder=folder,
+            model_path=model_path,
+            mlflow_run_id=run.run_id,
+            mlflow_run_url=run.url,
+            flow_run_id=str(flow_run.id) if flow_run.id else None,
+            flow_run_url=flow_run_ui_url(),
+            seconds=time.perf_counter() - started,
+        )
+        write_json(folder / "summary.json", result.model_dump(mode="json"))
+    return result
+
+
+def _tune(
+    params: GraphSearchParams, arch: Architecture, config: TrainConfig, prior: Any
+) -> tuple[dict[str, Any], Architecture, TrainConfig]:
+    data = prepared_graph(params.graph, params.task, params.split_seed)
+
+    def train(candidate: Architecture, cfg: TrainConfig, seed: int, report: Any) -> Any:
+        return TrainingEvaluator(task=params.task, data=data, config=cfg, seeds=(seed,)).run(candidate, seed, report)
+
+    hidden = prior.hidden if prior is not None else (32, 64, 128, 256)
+    result = tune(
+        arch,
+        train,
+        base=config,
+        trials=params.hpo_trials,
+        timeout_s=params.hpo_timeout_s,
+        seed=params.seed,
+        hidden=hidden,
+    )
+    summary = {
+        "val": result.val,
+        "trials": len(result.trials),
+        "pruned": result.pruned,
+        "seconds": result.seconds,
+        "lr": result.config.lr,
+        "weight_decay": result.config.weight_decay,
+        "dropout": result.arch.dropout,
+        "hidden": result.arch.hidden,
+    }
+    log_metrics({f"hpo_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
+    return summary, result.arch, result.config
+
+
+def _save_model(params: GraphSearchParams, arch: Architecture, config: TrainConfig, folder: Path) -> Path:
+    """Train the chosen architecture once (seed 0) and save its weights, architecture and settings."""
+    data = prepared_graph(params.graph, params.task, params.split_seed)
+    trained = TrainingEvaluator(task=params.task, data=data, config=config).run(arch, 0, keep_model=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "best_model.pt"
+    torch.save(
+        {
+            "arch": arch.as_dict(),
+            "config": config.__dict__,
+            "val": trained.val,
+            "test": trained.test,
+            "state_dict": trained.model.state_dict() if trained.model is not None else {},
+        },
+        path,
+    )
+    return path
