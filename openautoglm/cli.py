@@ -440,6 +440,124 @@ def _print_run(result: Any) -> None:
     )
 
 
+@app.command("graph-search")
+def graph_search_command(
+    dataset: Annotated[
+        str | None, typer.Option(help="Built-in graph: cora, citeseer, pubmed (Planetoid, from --root) or karate.")
+    ] = None,
+    root: Annotated[Path | None, typer.Option(help="Folder holding <Name>/raw for Planetoid graphs.")] = None,
+    nodes: Annotated[str | None, typer.Option(help="Your graph: node file (id, label, features) or SQL table.")] = None,
+    edges: Annotated[str | None, typer.Option(help="Your graph: edge file (source, target) or SQL table.")] = None,
+    db_url: Annotated[str | None, typer.Option(help="Database URL when --nodes/--edges are SQL tables.")] = None,
+    id_column: Annotated[str, typer.Option(help="Node id column.")] = "id",
+    label_column: Annotated[str | None, typer.Option(help="Node label column ('' for none).")] = "label",
+    source_column: Annotated[str, typer.Option(help="Edge source column.")] = "source",
+    target_column: Annotated[str, typer.Option(help="Edge target column.")] = "target",
+    nasbench: Annotated[
+        str | None, typer.Option(help="Search NAS-Bench-Graph's lookup table for this dataset instead of training.")
+    ] = None,
+    task: Annotated[str, typer.Option(help="node (classification) or link (prediction).")] = "node",
+    algo: Annotated[str, typer.Option(help="rl, random, tpe or evolution.")] = "rl",
+    budget: Annotated[int, typer.Option(help="Distinct architectures to evaluate.")] = 20,
+    parallel: Annotated[int, typer.Option(help="Architectures evaluated together per round (Dask).")] = 2,
+    seeds: Annotated[int, typer.Option(help="Training runs per candidate.")] = 1,
+    final_seeds: Annotated[int, typer.Option(help="Training runs of the best architecture at the end.")] = 3,
+    hpo_trials: Annotated[int, typer.Option(help="Optuna trials tuning the best architecture.")] = 0,
+    prior: Annotated[bool, typer.Option("--prior/--no-prior", help="Use the meta-feature prior.")] = True,
+    transfer: Annotated[bool, typer.Option("--transfer/--no-transfer", help="Warm start from NAS-Bench-Graph.")] = True,
+    max_epochs: Annotated[int, typer.Option(help="Epoch limit per training run.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the search and of the split.")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
+    password_env: PasswordEnvOpt = None,
+) -> None:
+    """Search GNN architectures (GCN/GAT/SAGE/GIN/Cheb/ARMA/...) for a graph as a Prefect flow, tracked in MLflow.
+
+    Example: openautoglm graph-search --dataset karate --budget 10 --algo evolution
+    """
+    try:
+        from openautoglm.adapters.graphs import KarateGraph, PlanetoidGraph, TableGraph
+        from openautoglm.core.errors import ConfigurationError
+        from openautoglm.flows.graph_search import GraphSearchParams, graph_search
+
+        graph: Any = None
+        if nodes or edges:
+            if not (nodes and edges):
+                raise ConfigurationError("give both --nodes and --edges")
+            for path in [] if db_url else [nodes, edges]:
+                from openautoglm.adapters.sources.base import existing_file
+
+                existing_file(path)
+            graph = TableGraph(
+                nodes=nodes,
+                edges=edges,
+                url=db_url,
+                password_env=password_env,
+                id_column=id_column,
+                label_column=label_column or None,
+                source_column=source_column,
+                target_column=target_column,
+            )
+        elif dataset:
+            names = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+            if dataset.lower() == "karate":
+                graph = KarateGraph()
+            elif dataset.lower() in names:
+                graph = PlanetoidGraph(name=names[dataset.lower()], root=root)  # type: ignore[arg-type]
+            else:
+                raise ConfigurationError(
+                    f"Unknown dataset '{dataset}'.",
+                    hint="use cora, citeseer, pubmed or karate, or --nodes/--edges for your own",
+                )
+        elif not nasbench:
+            raise ConfigurationError("Say which graph: --dataset NAME, --nodes F --edges F, or --nasbench NAME.")
+        params = GraphSearchParams(
+            graph=graph,
+            nasbench=nasbench,
+            task=task,
+            algo=algo,
+            budget=budget,  # type: ignore[arg-type]
+            parallel=parallel,
+            seeds=seeds,
+            final_seeds=final_seeds,
+            hpo_trials=hpo_trials,
+            use_prior=prior,
+            transfer=transfer,
+            max_epochs=max_epochs,
+            seed=seed,
+            split_seed=seed,
+            output_dir=output,
+        )
+        result = graph_search(params)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    table = Table(title="graph_search")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("trials", str(result.trials))
+    table.add_row("best architecture", f"{list(result.best_arch['link'])} {','.join(result.best_arch['ops'])}")
+    table.add_row("search validation", f"{result.best_val:.4f}")
+    table.add_row(
+        f"final validation ({final_seeds} seeds)", f"{result.final_val_mean:.4f} ± {result.final_val_std:.4f}"
+    )
+    table.add_row(
+        f"final test ({final_seeds} seeds)",
+        f"{result.final_test_mean:.4f} ± {result.final_test_std:.4f}",
+        style="bold green",
+    )
+    console.print(table)
+    console.print(f"prior: {result.prior}", soft_wrap=True, highlight=False)
+    _print_paths(
+        [f"history:     {result.folder / 'history.json'}", f"curve:       {result.folder / 'search_curve.png'}"]
+        + ([f"model:       {result.model_path}"] if result.model_path else [])
+        + [f"MLflow run:  {result.mlflow_run_url}"]
+        + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

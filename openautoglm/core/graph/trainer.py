@@ -192,7 +192,7 @@ def train_link_predictor(
     def evaluate() -> tuple[float, dict[str, float]]:
         auc, _ = score(val)
         test_auc, test_hits = score(test)
-        return auc, {"test": test_auc, f"test_hits@{config.hits_k}": test_hits}
+        return auc, {"test": test_auc, f"test_hits_at_{config.hits_k}": test_hits}
 
     val_auc, extra, best_epoch, epochs = _early_stopping(step, evaluate, model, config, report)
     return TrainResult(
