@@ -41,7 +41,7 @@ from openautoglm.core.graph.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
 
-_NAMED = {
+_NAMED: dict[str, PlanetoidGraph | KarateGraph] = {
     "cora": PlanetoidGraph(name="Cora"),
     "citeseer": PlanetoidGraph(name="CiteSeer"),
     "pubmed": PlanetoidGraph(name="PubMed"),
