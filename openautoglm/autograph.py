@@ -70,7 +70,7 @@ class AutoGraph:
         seeds: Training runs per candidate during the search.
         final_seeds: Runs of the best architecture at the end (mean and std reported).
         use_prior: Bias the search by the meta-feature policy.
-        transfer: Start from NAS-Bench-Graph's best architectures on similar datasets (node task).
+        transfer: Weight operators and links by NAS-Bench-Graph's top 1% (node task).
         hpo_trials: Optuna trials tuning the best architecture (0 = none).
         seed: Seed of the searcher (and of the split when the graph has none).
         config: Optimiser and early-stopping settings.
@@ -135,12 +135,11 @@ class AutoGraph:
             log.info("search prior: %s", self.prior.describe())
         prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
         evaluator = TrainingEvaluator(task=self.task, data=prepared, config=self.config, seeds=tuple(range(self.seeds)))
-        warm: list[Architecture] = []
         if self.transfer and self.task == "node":
-            from openautoglm.adapters.nasbench import transfer_prior
+            from openautoglm.adapters.nasbench import transfer_weights
 
-            warm, _ = transfer_prior(self.meta, per_dataset=max(1, min(5, self.budget // 4)))
-        searcher = SEARCHERS.resolve(self.algo)(space, seed=self.seed, warm_start=warm)
+            space = space.with_prior(transfer_weights())
+        searcher = SEARCHERS.resolve(self.algo)(space, seed=self.seed)
 
         def evaluate(archs: Sequence[Architecture]) -> list[Score]:
             return evaluator(archs)

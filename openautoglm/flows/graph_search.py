@@ -46,7 +46,9 @@ class GraphSearchParams(BaseModel):
     seeds: int = Field(default=1, ge=1, le=10, description="Training runs per candidate during the search.")
     final_seeds: int = Field(default=3, ge=1, le=20, description="Training runs of the best architecture at the end.")
     use_prior: bool = Field(default=True, description="Bias the search with the meta-feature policy.")
-    transfer: bool = Field(default=True, description="Start from NAS-Bench-Graph's best on similar datasets.")
+    transfer: bool = Field(
+        default=True, description="Weight operators and links by how often they appear in NAS-Bench-Graph's top 1%."
+    )
     hpo_trials: int = Field(default=0, ge=0, le=500, description="Optuna trials tuning the best architecture.")
     hpo_timeout_s: float | None = Field(default=None, gt=0, description="Time budget of the tuning.")
     lr: float = Field(default=0.01, gt=0)
@@ -83,6 +85,7 @@ class GraphSearchResult(BaseModel):
     final_test_mean: float
     final_test_std: float
     trials: int
+    search_seconds: float
     prior: str
     meta: dict[str, Any] | None
     hpo: dict[str, Any] | None
@@ -136,7 +139,6 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
         log_params({k: v for k, v in params.model_dump(mode="json").items() if k not in ("graph",)} | {"graph": name})
 
         meta: MetaFeatures | None
-        warm: list[Architecture] = []
         if params.nasbench:
             from openautoglm.adapters.nasbench import PUBLISHED, LookupEvaluator, nasbench_space, published_meta
 
@@ -162,23 +164,19 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                 )
                 return [f.result() for f in futures]
 
-        if params.transfer and meta is not None and params.task == "node":
-            from openautoglm.adapters.nasbench import transfer_prior
+        if params.transfer and params.task == "node":
+            from openautoglm.adapters.nasbench import transfer_weights
 
-            warm, nearest = transfer_prior(
-                meta,
-                exclude=[params.nasbench] if params.nasbench else [],
-                per_dataset=max(1, min(5, params.budget // 4)),
-            )
-            logger.info("transfer prior: best architectures of %s (%d warm starts)", nearest, len(warm))
-            mlflow.set_tag("openautoglm.transfer_from", ",".join(nearest))
+            space = space.with_prior(transfer_weights(exclude=[params.nasbench] if params.nasbench else []))
+            logger.info("transfer prior: operator and link frequencies of NAS-Bench-Graph's top 1%")
+            mlflow.set_tag("openautoglm.transfer", "nasbench-top1%")
         prior_text = prior.describe() if prior is not None else "no prior (uninformed search)"
         logger.info("search prior: %s", prior_text)
         if meta is not None:
             log_params({f"meta_{k}": v for k, v in meta.as_dict().items()})
         mlflow.set_tag("openautoglm.prior", prior_text[:5000])
 
-        searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed, warm_start=warm)
+        searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed)
         history: History = run_search(
             searcher,
             evaluate,
@@ -268,6 +266,7 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             final_test_mean=final.test,
             final_test_std=final.test_std,
             trials=len(history.trials),
+            search_seconds=history.seconds,
             prior=prior_text,
             meta=meta.as_dict() if meta else None,
             hpo=hpo_summary,

@@ -252,3 +252,16 @@ def test_run_search_stops_on_the_time_budget() -> None:
 def test_unknown_algorithm_lists_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="among choices"):
         search(SearchSpace(), toy, budget=1, algo="bayesian")
+
+
+def test_transfer_weights_leave_the_target_out_and_multiply_into_the_prior() -> None:
+    from openautoglm.adapters.nasbench import transfer_weights
+
+    with_cora = transfer_weights()
+    without = transfer_weights(exclude=["cora"])
+    assert with_cora != without
+    assert set(without) == {f"op{i}" for i in range(4)} | {f"link{i}" for i in range(4)}
+    assert sum(without["op0"].values()) == pytest.approx(len(NASBENCH_OPS))  # relative to uniform
+    space = SearchSpace(prior={"op": {"gcn": 2.0}}).with_prior({"op1": {"gcn": 3.0}})
+    decision = next(d for d in space.decisions if d.name == "op1")
+    assert space.weights(decision)[NASBENCH_OPS.index("gcn")] == 6.0

@@ -129,9 +129,27 @@ class SearchSpace:
         return math.prod(len(d.options) for d in self.decisions)
 
     def weights(self, decision: Decision) -> list[float]:
-        """Sampling weights of a decision's options (1.0 where the prior is silent)."""
-        table = self.prior.get(decision.name) or self.prior.get(decision.name.rstrip("0123456789"), {})
-        return [float(table.get(o, 1.0)) for o in decision.options]
+        """Sampling weights of a decision's options: the product of the prior's table for the decision
+        (``op2``) and its family (``op``); 1.0 where the prior is silent."""
+        family = decision.name.rstrip("0123456789")
+        tables = [self.prior.get(decision.name, {}), self.prior.get(family, {}) if family != decision.name else {}]
+        return [math.prod(float(t.get(o, 1.0)) for t in tables) for o in decision.options]
+
+    def with_prior(self, extra: Mapping[str, Mapping[Any, float]]) -> SearchSpace:
+        """This space with ``extra`` weights multiplied into its prior."""
+        merged: dict[str, dict[Any, float]] = {k: dict(v) for k, v in self.prior.items()}
+        for name, table in extra.items():
+            current = merged.setdefault(name, {})
+            for option, weight in table.items():
+                current[option] = current.get(option, 1.0) * float(weight)
+        return SearchSpace(
+            ops=self.ops,
+            hidden=self.hidden,
+            dropout=self.dropout,
+            activation=self.activation,
+            heads=self.heads,
+            prior=merged,
+        )
 
     def build(self, choice: Mapping[str, Any]) -> Architecture:
         """The architecture for a ``{decision: option}`` mapping."""

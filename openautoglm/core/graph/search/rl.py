@@ -85,6 +85,7 @@ class ReinforceSearch(Searcher):
         self.decay = baseline_decay
         self.entropy_weight = entropy_weight
         self.pending: dict[Architecture, int] = {}
+        self.buffer: list[tuple[list[int], float]] = []
 
     def propose(self, n: int) -> list[Architecture]:
         out: list[Architecture] = []
@@ -100,23 +101,36 @@ class ReinforceSearch(Searcher):
         return out
 
     def tell(self, arch: Architecture, reward: float) -> None:
-        # Rewards of a round arrive after other updates, so the log-probability is recomputed under the current
-        # policy (teacher-forced on the sampled decisions). Warm-start architectures are learnt from the same way.
+        # Rewards of a round arrive together: one policy-gradient step per round, averaged over its samples, with
+        # log-probabilities recomputed under the current policy (teacher-forced on the sampled decisions).
+        # Warm-start architectures are learnt from the same way.
         if self.pending.get(arch):
             self.pending[arch] -= 1
-        self._update(self.space.encode(arch), reward)
+        self.buffer.append((self.space.encode(arch), reward))
+        if not any(self.pending.values()):
+            self._flush()
 
     def _update(self, indices: Sequence[int], reward: float) -> None:
-        _, log_prob, entropy = self.controller.sample(forced=indices)
-        baseline = reward if self.baseline is None else self.baseline
-        # Rewards (accuracies) differ by a few points; scaling by their running spread keeps steps useful.
-        advantage = (reward - baseline) / (math.sqrt(self.spread) + 1e-3)
-        loss = -(advantage * log_prob) - self.entropy_weight * entropy
+        self.buffer.append((list(indices), reward))
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        losses = []
+        for indices, reward in self.buffer:
+            _, log_prob, entropy = self.controller.sample(forced=indices)
+            baseline = reward if self.baseline is None else self.baseline
+            # Rewards (accuracies) differ by a few points; scaling by their running spread keeps steps useful.
+            advantage = (reward - baseline) / (math.sqrt(self.spread) + 1e-3)
+            losses.append(-(advantage * log_prob) - self.entropy_weight * entropy)
         self.optimiser.zero_grad()
-        loss.backward()
+        torch.stack(losses).mean().backward()
         self.optimiser.step()
-        if self.baseline is None:
-            self.baseline = reward
-        else:
-            self.spread = self.decay * self.spread + (1 - self.decay) * (reward - self.baseline) ** 2
-            self.baseline = self.decay * self.baseline + (1 - self.decay) * reward
+        for _, reward in self.buffer:
+            if self.baseline is None:
+                self.baseline = reward
+            else:
+                self.spread = self.decay * self.spread + (1 - self.decay) * (reward - self.baseline) ** 2
+                self.baseline = self.decay * self.baseline + (1 - self.decay) * reward
+        self.buffer.clear()

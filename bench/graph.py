@@ -1,0 +1,280 @@
+"""Benchmark: AutoGraph's searchers, prior, real training on Cora, parallel speed-up and link prediction.
+
+Sections (JSON to bench/results/graph.json; OMP_NUM_THREADS=1):
+
+1. NAS-Bench-Graph, all 9 datasets, 100 queries, 20 seeds: rl, random, tpe, evolution without any prior
+   (uninformed), and the default configuration (rl + meta-feature prior + transfer warm start from the other
+   datasets, the target left out). Mean test accuracy of the best-validation architecture, and regret to the
+   table's best test accuracy.
+2. The prior, leave-one-dataset-out: queries the default needs to reach the uninformed rl search's final
+   validation accuracy, against the queries uninformed rl needed (ratio = how many times fewer).
+3. Cora, Planetoid public split, real training: the default search with at most 100 trained candidates in all
+   (search + tuning), on 2 Dask workers; then the chosen architecture's 10-seed mean test accuracy.
+4. Parallel speed-up: the same search (random, 12 candidates on Cora) on 2 Dask workers vs 1.
+5. Link prediction on Cora (seeded RandomLinkSplit): AUC of the best found vs a plain 2-layer GCN autoencoder.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/graph.py [--seeds 20] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+_tmp = Path(tempfile.mkdtemp(prefix="oag-bench-graph-"))
+os.environ["OPENAUTOGLM_HOME"] = str(_tmp / "home")
+
+from bench.common import data_root, write_result  # noqa: E402
+
+ALGOS = ("rl", "random", "tpe", "evolution")
+
+
+def nasbench(seeds: int, queries: int) -> dict[str, Any]:
+    from openautoglm.adapters.nasbench import (
+        DATASETS,
+        PUBLISHED,
+        LookupEvaluator,
+        nasbench_space,
+        published_meta,
+        transfer_weights,
+    )
+    from openautoglm.core.graph.planning import plan_space
+    from openautoglm.core.graph.search import SEARCHERS, run_search
+
+    out: dict[str, Any] = {"queries": queries, "seeds": seeds, "datasets": {}}
+    for dataset in DATASETS:
+        evaluator = LookupEvaluator(dataset)
+        optimum = evaluator.optimum()
+        best_val_arch = evaluator.best_by_validation()
+        row: dict[str, Any] = {
+            "optimum_test": round(optimum * 100, 2),
+            "table_best_validation_test": round(best_val_arch[1] * 100, 2),
+        }
+        curves: dict[str, list[list[float]]] = {}
+        for algo in (*ALGOS, "default"):
+            tests, val_curves, seconds = [], [], []
+            for seed in range(seeds):
+                started = time.perf_counter()
+                if algo == "default":  # what graph_search does: rule prior x transfer prior, target left out
+                    meta = published_meta(dataset) if dataset in PUBLISHED else None
+                    space, _ = plan_space(meta, use_prior=True)
+                    space = nasbench_space(dataset, prior=dict(space.prior)).with_prior(
+                        transfer_weights(exclude=[dataset])
+                    )
+                    searcher = SEARCHERS.resolve("rl")(space, seed=seed)
+                else:
+                    searcher = SEARCHERS.resolve(algo)(nasbench_space(dataset), seed=seed)
+                history = run_search(searcher, evaluator, queries)
+                seconds.append(time.perf_counter() - started)
+                tests.append(history.best.test * 100)
+                val_curves.append(history.best_so_far())
+            curves[algo] = val_curves
+            mean = statistics.mean(tests)
+            row[algo] = {
+                "mean_test": round(mean, 2),
+                "std_test": round(statistics.pstdev(tests), 2),
+                "regret": round(optimum * 100 - mean, 2),
+                "seconds_per_search": round(statistics.mean(seconds), 2),
+            }
+        row["prior_queries"] = _queries_to_reach(curves["rl"], curves["default"])
+        out["datasets"][dataset] = row
+        print(dataset, {k: v for k, v in row.items() if k != "prior_queries"}, row["prior_queries"], flush=True)
+    rows = out["datasets"].values()
+    for algo in (*ALGOS, "default"):
+        out[f"mean_regret_{algo}"] = round(statistics.mean(r[algo]["regret"] for r in rows), 2)
+        out[f"{algo}_beats_random"] = sum(r[algo]["mean_test"] > r["random"]["mean_test"] for r in rows)
+    ratios = [r["prior_queries"]["ratio"] for r in rows if r["prior_queries"]["ratio"] is not None]
+    out["prior_ratio_median"] = round(statistics.median(ratios), 2) if ratios else None
+    out["prior_ratio_geomean"] = round(statistics.geometric_mean(ratios), 2) if ratios else None
+    return out
+
+
+def _queries_to_reach(uninformed: list[list[float]], informed: list[list[float]]) -> dict[str, Any]:
+    """Mean over seeds: queries until the best-so-far validation reaches the uninformed searches' mean final."""
+    target = statistics.mean(curve[-1] for curve in uninformed)
+
+    def first(curve: list[float]) -> int:
+        return next((i + 1 for i, v in enumerate(curve) if v >= target - 1e-12), len(curve) + 1)
+
+    base = statistics.mean(first(c) for c in uninformed)
+    ours = statistics.mean(first(c) for c in informed)
+    return {
+        "target_val": round(target * 100, 2),
+        "uninformed_queries": round(base, 1),
+        "informed_queries": round(ours, 1),
+        "ratio": round(base / ours, 2) if ours else None,
+    }
+
+
+def cora_search(budget: int, hpo_trials: int, final_seeds: int) -> dict[str, Any]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from openautoglm.adapters.graphs import PlanetoidGraph
+    from openautoglm.flows.graph_search import GraphSearchParams, graph_search
+
+    params = GraphSearchParams(
+        graph=PlanetoidGraph(name="Cora", root=data_root() / "graph" / "planetoid"),
+        algo="rl",
+        budget=budget,
+        parallel=2,
+        final_seeds=final_seeds,
+        hpo_trials=hpo_trials,
+        output_dir=_tmp / "cora",
+    )
+    with prefect_test_harness(server_startup_timeout=90):
+        started = time.perf_counter()
+        result = graph_search(params)
+    return {
+        "candidates": budget + hpo_trials,
+        "search_candidates": budget,
+        "hpo_trials": hpo_trials,
+        "final_seeds": final_seeds,
+        "best_arch": result.best_arch,
+        "search_best_val": round(result.best_val * 100, 2),
+        "test_mean": round(result.final_test_mean * 100, 2),
+        "test_std": round(result.final_test_std * 100, 2),
+        "val_mean": round(result.final_val_mean * 100, 2),
+        "hpo": result.hpo,
+        "seconds": round(time.perf_counter() - started, 1),
+        "prior": result.prior,
+    }
+
+
+def speedup(candidates: int) -> dict[str, Any]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from openautoglm.adapters.graphs import PlanetoidGraph
+    from openautoglm.flows.graph_search import GraphSearchParams, graph_search
+    from openautoglm.flows.runtime import task_runner
+    from openautoglm.settings import Settings
+
+    params = GraphSearchParams(
+        graph=PlanetoidGraph(name="Cora", root=data_root() / "graph" / "planetoid"),
+        algo="random",
+        budget=candidates,
+        parallel=2,
+        final_seeds=1,
+        transfer=False,
+        output_dir=_tmp / "speedup",
+    )
+    out: dict[str, Any] = {"candidates": candidates}
+    with prefect_test_harness(server_startup_timeout=90):
+        for workers in (1, 2):
+            flow = graph_search.with_options(task_runner=task_runner(Settings(dask_workers=workers)))
+            started = time.perf_counter()
+            result = flow(params)
+            out[f"workers_{workers}_flow_s"] = round(time.perf_counter() - started, 1)
+            out[f"workers_{workers}_search_s"] = round(result.search_seconds, 1)
+    # The search phase (the trials) is what parallelises; the flow also loads data, starts the cluster and
+    # re-trains the winner, which both runs do alike.
+    out["speedup_search"] = round(out["workers_1_search_s"] / out["workers_2_search_s"], 2)
+    out["speedup_flow"] = round(out["workers_1_flow_s"] / out["workers_2_flow_s"], 2)
+    return out
+
+
+def link_prediction(budget: int, seeds: int) -> dict[str, Any]:
+    import torch
+    from torch import nn
+    from torch_geometric.nn import GCNConv
+
+    from openautoglm import AutoGraph
+    from openautoglm.adapters.graphs import PlanetoidGraph, link_split, load_graph
+    from openautoglm.core.graph.trainer import TrainConfig
+
+    torch.set_num_threads(1)
+    data = load_graph(PlanetoidGraph(name="Cora", root=data_root() / "graph" / "planetoid"))
+    auto = AutoGraph(task="link", algo="rl", budget=budget, final_seeds=seeds).fit(data)
+    train, val, test = link_split(data, seed=0)
+    config = TrainConfig()
+
+    class GAE(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.conv2 = GCNConv(data.num_features, 128), GCNConv(128, 64)
+
+        def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+            return self.conv2(torch.relu(self.conv1(x, edge_index)), edge_index)
+
+    aucs = [_gae_auc(GAE, train, val, test, config, seed) for seed in range(seeds)]
+    assert auto.final is not None
+    return {
+        "budget": budget,
+        "seeds": seeds,
+        "best_arch": auto.best_arch.as_dict() if auto.best_arch else None,
+        "found_test_auc": round(auto.final.test_mean, 4),
+        "found_test_auc_std": round(auto.final.test_std, 4),
+        "gae_test_auc": round(statistics.mean(aucs), 4),
+        "gae_test_auc_std": round(statistics.pstdev(aucs), 4),
+    }
+
+
+def _gae_auc(model_class: Any, train: Any, val: Any, test: Any, config: Any, seed: int) -> float:
+    """Test AUC of a GCN autoencoder trained like our link predictor (same loss, negatives, early stopping)."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+    from torch import nn
+    from torch_geometric.utils import negative_sampling
+
+    from openautoglm.core.graph.trainer import _early_stopping, _link_scores
+
+    torch.manual_seed(seed)
+    model = model_class()
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+
+    def step() -> None:
+        model.train()
+        optimiser.zero_grad()
+        z = model(train.x, train.edge_index)
+        pos = train.edge_label_index[:, train.edge_label == 1]
+        neg = negative_sampling(train.edge_index, num_nodes=train.num_nodes, num_neg_samples=pos.size(1))
+        logits = torch.cat([_link_scores(z, pos), _link_scores(z, neg)])
+        labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
+        nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
+        optimiser.step()
+
+    def auc(split: Any) -> float:
+        model.eval()
+        with torch.no_grad():
+            z = model(split.x, split.edge_index)
+        return float(roc_auc_score(split.edge_label.numpy(), _link_scores(z, split.edge_label_index).numpy()))
+
+    _, extra, _, _ = _early_stopping(step, lambda: (auc(val), {"test": auc(test)}), model, config, None)
+    return float(extra["test"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="tiny budgets, to check the script runs")
+    args = parser.parse_args()
+    quick = args.quick
+    report: dict[str, Any] = {}
+    sections = (
+        ("nasbench", lambda: nasbench(2 if quick else args.seeds, 20 if quick else 100)),
+        ("cora_real_training", lambda: cora_search(4 if quick else 80, 2 if quick else 20, 2 if quick else 10)),
+        ("parallel_speedup", lambda: speedup(4 if quick else 12)),
+        ("link_prediction_cora", lambda: link_prediction(2 if quick else 12, 2 if quick else 5)),
+    )
+    for name, fn in sections:
+        started = time.perf_counter()
+        report[name] = fn()
+        print(f"\n== {name} ({time.perf_counter() - started:.0f} s)\n{report[name]}", flush=True)
+    if not quick:
+        path = write_result(
+            "graph", report, packages=("torch", "torch-geometric", "optuna", "nas-bench-graph", "prefect", "dask")
+        )
+        print(f"\nwritten {path}")
+    shutil.rmtree(_tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
