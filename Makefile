@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # One OpenMP thread per process: on this 2-core class of machine torch is ~50x faster that way.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench deploy clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -39,6 +39,10 @@ bench: install
 	$(PIP) install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nlp.py
+
+# Register deployments/prefect.yaml on the Prefect server in PREFECT_API_URL (prefect server start).
+deploy: install
+	$(BIN)/openautoglm deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -558,6 +558,65 @@ def graph_search_command(
     )
 
 
+@app.command()
+def deploy(
+    file: Annotated[Path | None, typer.Option(help="A prefect.yaml (default: deployments/prefect.yaml).")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="Deploy only this deployment (repeatable).")] = None,
+    pool: Annotated[str, typer.Option(help="Process work pool (created if absent).")] = "openautoglm-pool",
+    interval: Annotated[
+        float | None, typer.Option(help="Replace schedules with an interval in seconds (testing).")
+    ] = None,
+) -> None:
+    """Create the work pool if needed and register the deployments on the Prefect server (PREFECT_API_URL).
+
+    Then start a worker (openautoglm worker) and trigger runs from the Prefect UI or `prefect deployment run`.
+    """
+    try:
+        from openautoglm.deploy import DEFAULT_FILE
+        from openautoglm.deploy import deploy as run_deploy
+
+        done = run_deploy(file or DEFAULT_FILE, only=only or (), pool=pool, interval_s=interval)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    table = Table(title=f"deployments on pool {pool}")
+    for name in ("flow/deployment", "schedules", "id"):
+        table.add_column(name)
+    for d in done:
+        table.add_row(f"{d.flow}/{d.name}", str(d.schedules), d.deployment_id)
+    console.print(table)
+    console.print(
+        f"Start a worker:   openautoglm worker --pool {pool}\n"
+        f"Run one:          prefect deployment run '{done[0].flow}/{done[0].name}' --watch",
+        highlight=False,
+    )
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="Work pool to poll.")] = "openautoglm-pool",
+    limit: Annotated[int | None, typer.Option(help="Flow runs at once on this worker.")] = None,
+) -> None:
+    """Start a Prefect process worker for the pool (creating the pool if absent)."""
+    import shutil
+
+    from openautoglm.deploy import ensure_pool
+
+    ensure_pool(pool)
+    prefect = Path(sys.executable).parent / "prefect"
+    command = [
+        str(prefect) if prefect.exists() else (shutil.which("prefect") or "prefect"),
+        "worker",
+        "start",
+        "--pool",
+        pool,
+    ]
+    if limit:
+        command += ["--limit", str(limit)]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.execv(command[0], command)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
