@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,3 +99,43 @@ def log_metrics(metrics: Mapping[str, float | int]) -> None:
     """Log numeric metrics (non-numbers are skipped with a debug message)."""
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
     mlflow.log_metrics(numeric)
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """Where a child run belongs: passed to worker processes so they log their own nested runs."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+
+
+def supports_parallel_writers(tracking_uri: str) -> bool:
+    """SQLite serialises writers (and MLflow's store then fails with 'database is locked'); a tracking server or
+    PostgreSQL/MySQL takes parallel writers."""
+    return not tracking_uri.startswith("sqlite:")
+
+
+def log_child_run(
+    parent: ParentRun,
+    name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Create, fill and close a nested run under ``parent`` from any process; returns its run id."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient(parent.tracking_uri)
+    run = client.create_run(
+        parent.experiment_id, run_name=name, tags={"mlflow.parentRunId": parent.run_id, **dict(tags or {})}
+    )
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, int | float)],
+        params=[Param(k, str(v)[:6000]) for k, v in redact(params).items()],
+        tags=[RunTag("openautoglm.child", "true")],
+    )
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)

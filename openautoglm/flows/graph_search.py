@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import mlflow
 import torch
+from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -17,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.adapters.graphs import GraphSource, PlanetoidGraph
 from openautoglm.adapters.plots import search_curve_png
-from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.adapters.tracking import (
+    ParentRun,
+    log_child_run,
+    log_metrics,
+    log_params,
+    supports_parallel_writers,
+    tracked_run,
+)
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.hpo import tune
 from openautoglm.core.graph.meta import MetaFeatures
@@ -27,7 +35,8 @@ from openautoglm.core.graph.space import Architecture
 from openautoglm.core.graph.trainer import TrainConfig
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
 from openautoglm.flows.stages import write_json
-from openautoglm.tasks.graph import meta_task, prepared_graph, train_task
+from openautoglm.settings import get_settings
+from openautoglm.tasks.graph import meta_task, prepared_graph, train_task, trial_params
 
 
 class GraphSearchParams(BaseModel):
@@ -98,28 +107,26 @@ class GraphSearchResult(BaseModel):
     seconds: float
 
 
-def _nested_trial_run(trial: Trial, experiment_id: str) -> None:
-    with mlflow.start_run(run_name=f"trial-{trial.index:03d}", nested=True, experiment_id=experiment_id):
-        mlflow.log_params(
-            {
-                "link": list(trial.arch.link),
-                "ops": list(trial.arch.ops),
-                "hidden": trial.arch.hidden,
-                "dropout": trial.arch.dropout,
-                "round": trial.round,
-                "arch": trial.arch.key(),
-            }
-        )
-        log_metrics(
-            {
-                "val": trial.val,
-                "test": trial.test,
-                "val_std": trial.val_std,
-                "test_std": trial.test_std,
-                "seconds": trial.seconds,
-                **{k: v for k, v in trial.extra.items() if isinstance(v, int | float)},
-            }
-        )
+def _record_trial(trial: Trial, parent: ParentRun) -> None:
+    """Mark a trial's nested run with its index (logged by the worker), or log it here (SQLite store)."""
+    child = trial.extra.get("mlflow_run_id")
+    if child:
+        MlflowClient(parent.tracking_uri).set_tag(str(child), "trial_index", str(trial.index))
+        return
+    log_child_run(
+        parent,
+        f"trial-{trial.index:03d}",
+        {**trial_params(trial.arch), "round": trial.round},
+        {
+            "val": trial.val,
+            "test": trial.test,
+            "val_std": trial.val_std,
+            "test_std": trial.test_std,
+            "seconds": trial.seconds,
+            **{k: v for k, v in trial.extra.items() if isinstance(v, int | float)},
+        },
+        tags={"trial_index": str(trial.index)},
+    )
 
 
 @flow(name="graph_search", task_runner=task_runner())
@@ -161,6 +168,7 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                     unmapped(config),
                     unmapped(tuple(range(params.seeds))),
                     unmapped(params.split_seed),
+                    unmapped(in_workers),
                 )
                 return [f.result() for f in futures]
 
@@ -177,12 +185,14 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
         mlflow.set_tag("openautoglm.prior", prior_text[:5000])
 
         searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed)
+        parent = ParentRun(get_settings().tracking_uri, run.experiment_id, run.run_id)
+        in_workers = parent if supports_parallel_writers(parent.tracking_uri) and not params.nasbench else None
         history: History = run_search(
             searcher,
             evaluate,
             params.budget,
             parallel=params.parallel,
-            on_trial=lambda t: _nested_trial_run(t, run.experiment_id),
+            on_trial=lambda t: _record_trial(t, parent),
         )
         best = history.best
         logger.info("best of %d: %s val %.4f test %.4f", len(history.trials), best.arch.key(), best.val, best.test)

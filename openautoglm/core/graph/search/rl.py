@@ -86,6 +86,7 @@ class ReinforceSearch(Searcher):
         self.entropy_weight = entropy_weight
         self.pending: dict[Architecture, int] = {}
         self.buffer: list[tuple[list[int], float]] = []
+        self.known: dict[Architecture, float] = {}
 
     def propose(self, n: int) -> list[Architecture]:
         out: list[Architecture] = []
@@ -94,10 +95,19 @@ class ReinforceSearch(Searcher):
                 indices, _, _ = self.controller.sample(self.generator)
             arch = self.space.decode(indices)
             if not arch.valid:
-                self._update(indices, reward=0.0)  # teach it to avoid all-skip networks
+                self.buffer.append((indices, 0.0))  # teach it to avoid all-skip networks
                 continue
+            if arch in self.known:
+                # A converging policy re-samples what it knows: learn from the known reward and explore its
+                # neighbourhood instead (one decision changed), rather than spend a round on it.
+                self.buffer.append((indices, self.known[arch]))
+                for _ in range(20):
+                    arch = self.space.mutate(arch, self.rng)
+                    if arch not in self.known and arch not in self.pending:
+                        break
             self.pending[arch] = self.pending.get(arch, 0) + 1
             out.append(arch)
+        self._flush()
         return out
 
     def tell(self, arch: Architecture, reward: float) -> None:
@@ -106,6 +116,7 @@ class ReinforceSearch(Searcher):
         # Warm-start architectures are learnt from the same way.
         if self.pending.get(arch):
             self.pending[arch] -= 1
+        self.known[arch] = reward
         self.buffer.append((self.space.encode(arch), reward))
         if not any(self.pending.values()):
             self._flush()
