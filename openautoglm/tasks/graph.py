@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from torch_geometric.data import Data
 
 from openautoglm.adapters.graphs import GraphSource, link_split, load_graph, node_split
+from openautoglm.adapters.tracking import ParentRun, log_child_run
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.meta import MetaFeatures, meta_features
 from openautoglm.core.graph.search.base import Score
@@ -44,10 +46,43 @@ def meta_task(spec: Any) -> MetaFeatures:
 
 @task(name="train-architecture", retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE, tags=["trial"])
 def train_task(
-    arch_json: str, spec: Any, task_kind: GraphTask, config: TrainConfig, seeds: tuple[int, ...], split_seed: int
+    arch_json: str,
+    spec: Any,
+    task_kind: GraphTask,
+    config: TrainConfig,
+    seeds: tuple[int, ...],
+    split_seed: int,
+    parent: ParentRun | None = None,
 ) -> Score:
-    """Train one architecture (one run per seed) in this worker; one thread, as the cores are the workers."""
+    """Train one architecture (one run per seed) in this worker; one thread, as the cores are the workers.
+
+    With ``parent`` (a tracking store that takes parallel writers), the trial logs its own nested MLflow run here
+    and returns its id in ``extra["mlflow_run_id"]``.
+    """
     torch.set_num_threads(1)
     arch = Architecture.from_dict(json.loads(arch_json))
     data = prepared_graph(spec, task_kind, split_seed)
-    return TrainingEvaluator(task=task_kind, data=data, config=config, seeds=seeds).score(arch)
+    score = TrainingEvaluator(task=task_kind, data=data, config=config, seeds=seeds).score(arch)
+    if parent is None:
+        return score
+    metrics = {
+        "val": score.val,
+        "test": score.test,
+        "val_std": score.val_std,
+        "test_std": score.test_std,
+        "seconds": score.seconds,
+        **{k: v for k, v in score.extra.items() if isinstance(v, int | float)},
+    }
+    run_id = log_child_run(parent, f"trial-{arch.key()[:40]}", trial_params(arch), metrics)
+    return replace(score, extra={**score.extra, "mlflow_run_id": run_id})
+
+
+def trial_params(arch: Architecture) -> dict[str, Any]:
+    """MLflow params of a trial's architecture."""
+    return {
+        "link": list(arch.link),
+        "ops": list(arch.ops),
+        "hidden": arch.hidden,
+        "dropout": arch.dropout,
+        "arch": arch.key(),
+    }

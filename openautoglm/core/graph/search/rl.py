@@ -121,10 +121,6 @@ class ReinforceSearch(Searcher):
         if not any(self.pending.values()):
             self._flush()
 
-    def _update(self, indices: Sequence[int], reward: float) -> None:
-        self.buffer.append((list(indices), reward))
-        self._flush()
-
     def _flush(self) -> None:
         if not self.buffer:
             return
