@@ -19,6 +19,7 @@ import numpy as np
 
 from openautoglm.adapters.models.base import BackendCallError, Completion, GenerativeBackend, ModelBackend
 from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder
+from openautoglm.core.devices import torch_device
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.prompts import Message
 
@@ -72,7 +73,8 @@ class MeanPoolingEncoder(Encoder):
         self.name = f"hf-encoder-{_fingerprint(path)}"
         self._tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model: Any = AutoModel.from_pretrained(path, local_files_only=True)
-        self._model: Any = model.eval()
+        self._device = torch_device()
+        self._model: Any = model.eval().to(self._device)
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -80,10 +82,11 @@ class MeanPoolingEncoder(Encoder):
 
         with self._lock, torch.no_grad():
             batch = self._tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+            batch = {k: v.to(self._device) for k, v in batch.items()}
             hidden = self._model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        return np.asarray(pooled.float().numpy())
+        return np.asarray(pooled.float().cpu().numpy())
 
 
 class ChatModelBackend(GenerativeBackend):
@@ -110,7 +113,8 @@ class ChatModelBackend(GenerativeBackend):
                 "holds the template)",
             )
         causal_lm: Any = AutoModelForCausalLM.from_pretrained(path, **options)
-        self._model: Any = causal_lm.eval()
+        self._device = torch_device()
+        self._model: Any = causal_lm.eval().to(self._device)
         self._fingerprint = _fingerprint(path)
         self._lock = threading.Lock()
 
@@ -124,7 +128,7 @@ class ChatModelBackend(GenerativeBackend):
             with self._lock, torch.no_grad():
                 inputs = self._tokenizer.apply_chat_template(
                     messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-                )
+                ).to(self._device)
                 output = self._model.generate(
                     **inputs,
                     max_new_tokens=self.max_tokens,

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import negative_sampling
 
+from openautoglm.core.devices import torch_device
 from openautoglm.core.graph.space import Architecture, DagNet, sparse_features
 
 GraphTask = Literal["node", "link"]
@@ -106,7 +107,9 @@ def train_node_classifier(
     torch.manual_seed(seed)
     started = time.perf_counter()
     classes = int(data.y.max()) + 1
-    model = DagNet(arch, data.num_features, classes)
+    device = torch_device()
+    data = data.to(device)
+    model = DagNet(arch, data.num_features, classes).to(device)
     x = sparse_features(data.x)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
@@ -167,7 +170,9 @@ def train_link_predictor(
     """
     torch.manual_seed(seed)
     started = time.perf_counter()
-    model = DagNet(arch, train.num_features, arch.hidden)
+    device = torch_device()
+    train, val, test = train.to(device), val.to(device), test.to(device)
+    model = DagNet(arch, train.num_features, arch.hidden).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def step() -> None:
@@ -177,7 +182,7 @@ def train_link_predictor(
         pos = train.edge_label_index[:, train.edge_label == 1]
         neg = negative_sampling(train.edge_index, num_nodes=train.num_nodes, num_neg_samples=pos.size(1))
         logits = torch.cat([_link_scores(z, pos), _link_scores(z, neg)])
-        labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
+        labels = torch.cat([torch.ones(pos.size(1), device=device), torch.zeros(neg.size(1), device=device)])
         nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
         optimiser.step()
 
@@ -185,8 +190,8 @@ def train_link_predictor(
         model.eval()
         with torch.no_grad():
             z = model(split.x, split.edge_index)
-            s = _link_scores(z, split.edge_label_index).numpy()
-        y = split.edge_label.numpy()
+            s = _link_scores(z, split.edge_label_index).cpu().numpy()
+        y = split.edge_label.cpu().numpy()
         return float(roc_auc_score(y, s)), hits_at_k(s[y == 1], s[y == 0], config.hits_k)
 
     def evaluate() -> tuple[float, dict[str, float]]:
