@@ -617,6 +617,32 @@ def worker(
     os.execv(command[0], command)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 in a container).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the models once).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the REST API (/api/v1/classify, /ner, /match, /jobs; /healthz, /readyz, /metrics).
+
+    Settings come from OPENAUTOGLM_SERVE_* variables (models, JWT keys, rate limit, Redis); see README "Serve".
+    """
+    import uvicorn
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    uvicorn.run(
+        "openautoglm.serve.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

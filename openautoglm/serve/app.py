@@ -1,0 +1,528 @@
+"""The FastAPI app factory: ``create_app(settings)``; ``uvicorn --factory openautoglm.serve.app:create_app``.
+
+Order of checks on a protected route: body size (before the body is read) -> bearer token -> role -> rate limit
+-> body validation and the size caps -> the model (micro-batched). Every response is the envelope (see
+:mod:`openautoglm.serve.envelope`), except ``/metrics`` (Prometheus text) and the OpenAPI schema.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openautoglm import __version__
+from openautoglm.core.errors import OpenAutoGLMError
+from openautoglm.core.nlp.types import Example, RowResult, TaskConfig
+from openautoglm.serve import schemas as s
+from openautoglm.serve.auth import Authenticator, KeySet, Principal, authorize
+from openautoglm.serve.breaker import open_for
+from openautoglm.serve.envelope import (
+    ApiError,
+    Code,
+    Envelope,
+    error_body,
+    error_response,
+    error_responses,
+    ok,
+)
+from openautoglm.serve.jobs import JobsService
+from openautoglm.serve.metrics import Metrics
+from openautoglm.serve.ratelimit import RateLimiter
+from openautoglm.serve.service import Item, ModelService, Task
+from openautoglm.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ERRORS = (400, 401, 403, 413, 422, 429, 500)
+MODEL_ERRORS = (*PUBLIC_ERRORS, 502, 503, 504)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``limit`` bytes with 413: at once when ``Content-Length`` says so, else as soon as
+    the streamed body passes the limit (chunked uploads). Nothing downstream, least of all a model, sees it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                await _send_413(send, self.limit)
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_413(send, self.limit)
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = error_body(Code.BODY_TOO_LARGE, f"request body larger than {limit} bytes")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ObserveMiddleware:
+    """Request count and latency by route template, method and status; security headers on every response."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            labels = {"route": template, "method": scope.get("method", ""), "status": str(status)}
+            self.metrics.requests.labels(**labels).inc()
+            self.metrics.latency.labels(**labels).observe(time.perf_counter() - started)
+
+
+def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in error.errors()[:20]
+    ]
+
+
+def _task_config(task_type: Any, **options: Any) -> TaskConfig:
+    """A TaskConfig from request options; a bad combination is a 422, never a 500."""
+    try:
+        config = TaskConfig(task_type=task_type, **{k: v for k, v in options.items() if v is not None})
+        config.template.format(text="x", text_pair="y")  # a template naming other fields would fail at call time
+    except (ValueError, KeyError, IndexError, AttributeError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ApiError(Code.INVALID, f"invalid task options: {message}") from None
+    return config
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """The API. Reads :class:`ServeSettings` from the environment unless given."""
+    settings = settings or ServeSettings()
+    metrics = Metrics()
+    keys = KeySet.from_config(
+        settings.jwt_keys.get_secret_value() if settings.jwt_keys else None,
+        settings.jwt_keys_dir,
+        settings.jwt_algorithms,
+    )
+    if not len(keys):
+        log.warning("no JWT keys configured (OPENAUTOGLM_SERVE_JWT_KEYS[_DIR]): every protected route answers 401")
+    authenticator = Authenticator(
+        keys, audience=settings.jwt_audience, issuer=settings.jwt_issuer, leeway_s=settings.jwt_leeway_s
+    )
+    limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_namespace)
+    service = ModelService(settings, metrics)
+    jobs = JobsService(settings.jobs_deployments)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        loading = asyncio.create_task(asyncio.to_thread(service.load))
+        if settings.preload:
+            await loading  # uvicorn accepts connections only once the models are in memory
+        yield
+        if not loading.done():
+            loading.cancel()
+        await service.stop()
+
+    app = FastAPI(
+        title="Open-AutoGLM API",
+        version=__version__,
+        description="Text classification, NER and semantic matching; Prefect jobs. Every response is "
+        '`{"code": 0, "data": ..., "message": "success"}` (errors: the code table in the README).',
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.service = service
+    app.state.limiter = limiter
+
+    # --- errors: always the envelope, never a traceback -------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.code, error.message, data=error.data, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(error)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(Code.BAD_JSON, "the body is not valid JSON", data={"errors": errors})
+        return error_response(Code.INVALID, "the request does not validate", data={"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.BODY_TOO_LARGE}.get(error.status_code)
+        if code is None:
+            code = Code.INVALID if error.status_code < 500 else Code.INTERNAL
+        return error_response(code, str(error.detail) if error.status_code < 500 else "internal error")
+
+    @app.exception_handler(OpenAutoGLMError)
+    async def _ours(request: Request, error: OpenAutoGLMError) -> JSONResponse:
+        log.warning("request failed: %s", error.message)
+        return error_response(Code.INVALID, error.message)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(Code.INTERNAL, "internal error")
+
+    # --- middleware (the last added runs first) --------------------------------------------------------
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+        )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
+
+    # --- auth ------------------------------------------------------------------------------------------
+    bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="JWT signed by a key the server knows")
+
+    def guard(route: str) -> Callable[..., Awaitable[Principal]]:
+        async def dependency(
+            request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+        ) -> Principal:
+            principal = authenticator.verify(request.headers.get("authorization"))
+            authorize(principal, route)
+            try:
+                await limiter.hit(principal.owner)
+            except ApiError:
+                metrics.rate_limited.labels(route=route).inc()
+                raise
+            request.state.principal = principal
+            return principal
+
+        return dependency
+
+    def caps(count: int, texts: list[str]) -> None:
+        if count > settings.max_batch_items:
+            raise ApiError(
+                Code.BATCH_TOO_LARGE,
+                f"{count} items in one request; at most {settings.max_batch_items}",
+                data={"max_batch_items": settings.max_batch_items},
+            )
+        longest = max((len(t) for t in texts), default=0)
+        if longest > settings.max_text_chars:
+            raise ApiError(
+                Code.INVALID,
+                f"a text has {longest} characters; at most {settings.max_text_chars}",
+                data={"max_text_chars": settings.max_text_chars},
+            )
+
+    async def predict(task: Task, config: TaskConfig, items: list[Item]) -> list[RowResult]:
+        return await service.predict(task, config, items)
+
+    def classify_config(body: s._ClassifyOptions) -> TaskConfig:
+        labels = body.labels or list(settings.default_labels)
+        if len(labels) > settings.max_labels:
+            raise ApiError(Code.INVALID, f"{len(labels)} labels; at most {settings.max_labels}")
+        return _task_config(
+            "text_classification",
+            labels=tuple(labels),
+            prompt_template=body.prompt_template,
+            verbalizers=tuple(body.verbalizers.items()) if body.verbalizers else None,
+            few_shot=tuple(Example(text=f.text, label=f.label) for f in body.few_shot or ()) or None,
+        )
+
+    def single(result: RowResult) -> None:
+        if result.status == "error":
+            raise ApiError(Code.UPSTREAM, "the model call failed", data={"reason": result.reason[:300]})
+
+    def classification(r: RowResult) -> dict[str, Any]:
+        return {
+            "label": r.prediction if isinstance(r.prediction, str) else None,
+            "score": r.score,
+            "status": r.status,
+            "reason": r.reason,
+        }
+
+    def entities(r: RowResult) -> dict[str, Any]:
+        found = r.prediction if isinstance(r.prediction, tuple) else ()
+        return {"entities": [e.as_dict() for e in found], "status": r.status, "reason": r.reason}
+
+    # --- routes ----------------------------------------------------------------------------------------
+    @app.get("/healthz", response_model=Envelope[s.Health], tags=["operations"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the process answers."""
+        return ok({"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        response_model=Envelope[s.Readiness],
+        responses=error_responses(503),
+        tags=["operations"],
+    )
+    async def readyz() -> Any:
+        """Readiness: models loaded and the rate-limit store reachable (Prefect is reported, not required)."""
+        store_ok = await limiter.healthy()
+        data = {
+            "ready": service.ready and store_ok,
+            "models": {task: spec.model for task, spec in service.specs.items()},
+            "models_loaded": service.ready,
+            "load_error": service.load_error,
+            "rate_limit_store": ("ok" if store_ok else "down") + ("" if limiter.shared else " (memory)"),
+            "prefect": None,
+        }
+        if not data["ready"]:
+            code = Code.NOT_READY if not service.ready else Code.DEPENDENCY_DOWN
+            return error_response(code, "not ready", data=data, headers={"Retry-After": "2"})
+        return ok(data)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics (text format, not the envelope)."""
+        if not settings.metrics_public:
+            principal = authenticator.verify(request.headers.get("authorization"))
+            authorize(principal, "metrics")
+        metrics.set_circuit("glm", service.breaker.current_state)
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    v1 = "/api/v1"
+
+    @app.post(
+        f"{v1}/classify",
+        response_model=Envelope[s.ClassifyData],
+        responses=error_responses(*MODEL_ERRORS),
+        tags=["nlp"],
+        summary="Classify one text",
+    )
+    async def classify(
+        body: s.ClassifyRequest, principal: Annotated[Principal, Depends(guard("classify"))]
+    ) -> dict[str, Any]:
+        caps(1, [body.text])
+        config = classify_config(body)
+        (result,) = await predict("classify", config, [(body.text, None)])
+        single(result)
+        return ok({**classification(result), "model": service.specs["classify"].model})
+
+    @app.post(
+        f"{v1}/classify/batch",
+        response_model=Envelope[s.ClassifyBatchData],
+        responses=error_responses(*MODEL_ERRORS),
+        tags=["nlp"],
+        summary="Classify several texts",
+    )
+    async def classify_batch(
+        body: s.ClassifyBatchRequest, principal: Annotated[Principal, Depends(guard("classify_batch"))]
+    ) -> dict[str, Any]:
+        caps(len(body.texts), body.texts)
+        config = classify_config(body)
+        results = await predict("classify", config, [(t, None) for t in body.texts])
+        if all(r.status == "error" for r in results):
+            single(results[0])
+        return ok({"model": service.specs["classify"].model, "results": [classification(r) for r in results]})
+
+    def ner_config(body: s._NerOptions) -> TaskConfig:
+        return _task_config("ner", entity_types=tuple(body.entity_types) if body.entity_types else None)
+
+    @app.post(
+        f"{v1}/ner",
+        response_model=Envelope[s.NerData],
+        responses=error_responses(*MODEL_ERRORS),
+        tags=["nlp"],
+        summary="Named entities of one text",
+    )
+    async def ner(body: s.NerRequest, principal: Annotated[Principal, Depends(guard("ner"))]) -> dict[str, Any]:
+        caps(1, [body.text])
+        (result,) = await predict("ner", ner_config(body), [(body.text, None)])
+        single(result)
+        return ok({**entities(result), "model": service.specs["ner"].model})
+
+    @app.post(
+        f"{v1}/ner/batch",
+        response_model=Envelope[s.NerBatchData],
+        responses=error_responses(*MODEL_ERRORS),
+        tags=["nlp"],
+        summary="Named entities of several texts",
+    )
+    async def ner_batch(
+        body: s.NerBatchRequest, principal: Annotated[Principal, Depends(guard("ner_batch"))]
+    ) -> dict[str, Any]:
+        caps(len(body.texts), body.texts)
+        results = await predict("ner", ner_config(body), [(t, None) for t in body.texts])
+        if all(r.status == "error" for r in results):
+            single(results[0])
+        return ok({"model": service.specs["ner"].model, "results": [entities(r) for r in results]})
+
+    def match_config(body: s._MatchOptions) -> TaskConfig:
+        return _task_config(
+            "semantic_matching", labels=tuple(body.labels) if body.labels else None, threshold=body.threshold
+        )
+
+    def matching(r: RowResult) -> dict[str, Any]:
+        return {
+            "label": r.prediction if isinstance(r.prediction, str) else None,
+            "score": r.score,
+            "status": r.status,
+            "reason": r.reason,
+        }
+
+    @app.post(
+        f"{v1}/match",
+        response_model=Envelope[s.MatchData],
+        responses=error_responses(*MODEL_ERRORS),
+        tags=["nlp"],
+        summary="Semantic similarity of a pair",
+    )
+    async def match(body: s.MatchRequest, principal: Annotated[Principal, Depends(guard("match"))]) -> dict[str, Any]:
+        caps(1, [body.text, body.text_pair])
+        (result,) = await predict("match", match_config(body), [(body.text, body.text_pair)])
+        single(result)
+        return ok({**matching(result), "model": service.specs["match"].model})
+
+    @app.post(
+        f"{v1}/match/batch",
+        response_model=Envelope[s.MatchBatchData],
+        responses=error_responses(*MODEL_ERRORS),
+        tags=["nlp"],
+        summary="Semantic similarity of several pairs",
+    )
+    async def match_batch(
+        body: s.MatchBatchRequest, principal: Annotated[Principal, Depends(guard("match_batch"))]
+    ) -> dict[str, Any]:
+        caps(len(body.pairs), [t for p in body.pairs for t in (p.text, p.text_pair)])
+        results = await predict("match", match_config(body), [(p.text, p.text_pair) for p in body.pairs])
+        if all(r.status == "error" for r in results):
+            single(results[0])
+        return ok({"model": service.specs["match"].model, "results": [matching(r) for r in results]})
+
+    @app.post(
+        f"{v1}/jobs",
+        response_model=Envelope[s.Job],
+        responses=error_responses(*PUBLIC_ERRORS, 404, 503),
+        tags=["jobs"],
+        summary="Trigger a Prefect deployment run",
+    )
+    async def jobs_create(
+        body: s.JobRequest, principal: Annotated[Principal, Depends(guard("jobs_create"))]
+    ) -> dict[str, Any]:
+        job = await jobs.create(principal, body.deployment, body.parameters)
+        metrics.jobs.labels(deployment=body.deployment).inc()
+        return ok(job)
+
+    @app.get(
+        f"{v1}/jobs",
+        response_model=Envelope[s.JobList],
+        responses=error_responses(401, 403, 429, 500, 503),
+        tags=["jobs"],
+        summary="Your jobs, newest first",
+    )
+    async def jobs_list(principal: Annotated[Principal, Depends(guard("jobs_list"))]) -> dict[str, Any]:
+        return ok({"jobs": await jobs.list(principal)})
+
+    @app.get(
+        f"{v1}/jobs/{{job_id}}",
+        response_model=Envelope[s.Job],
+        responses=error_responses(401, 403, 404, 429, 500, 503),
+        tags=["jobs"],
+        summary="A job's state and results",
+    )
+    async def jobs_read(job_id: str, principal: Annotated[Principal, Depends(guard("jobs_read"))]) -> dict[str, Any]:
+        return ok(await jobs.read(principal, job_id))
+
+    @app.get(
+        f"{v1}/admin/circuit",
+        response_model=Envelope[s.Circuit],
+        responses=error_responses(401, 403, 429, 500),
+        tags=["operations"],
+        summary="State of the circuit breaker around the GLM upstream",
+    )
+    async def admin_circuit(principal: Annotated[Principal, Depends(guard("admin_circuit"))]) -> dict[str, Any]:
+        breaker = service.breaker
+        return ok(
+            {
+                "name": breaker.name or "glm",
+                "state": breaker.current_state,
+                "failures": breaker.fail_counter,
+                "open_for_s": open_for(breaker),
+            }
+        )
+
+    @app.post(
+        f"{v1}/admin/circuit/reset",
+        response_model=Envelope[s.Circuit],
+        responses=error_responses(401, 403, 429, 500),
+        tags=["operations"],
+        summary="Close the circuit breaker",
+    )
+    async def admin_circuit_reset(
+        principal: Annotated[Principal, Depends(guard("admin_circuit_reset"))],
+    ) -> dict[str, Any]:
+        breaker = service.breaker
+        breaker.close()
+        log.warning("circuit closed by %s", principal.sub)
+        return ok({"name": breaker.name or "glm", "state": breaker.current_state, "failures": 0, "open_for_s": None})
+
+    return app

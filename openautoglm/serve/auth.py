@@ -1,0 +1,280 @@
+"""JWT authentication (PyJWT) and role-based access.
+
+- The algorithm is never taken from the token: each key (``kid``) is bound to one algorithm, and that algorithm
+  must also be in the configured allow-list. ``alg: none``, HS/RS confusion (an HS256 token "signed" with an RSA
+  public key) and tokens for an unknown ``kid`` are rejected.
+- ``exp``, ``iat``, ``sub``, ``aud`` and ``iss`` are required; ``nbf`` is honoured when present.
+- Key rotation: several kids are valid at once; drop a kid from the key set to retire it.
+- Roles come from the ``roles`` claim (a list, or one string); :data:`ROUTE_ROLES` is the route x role matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.serve.envelope import ApiError, Code
+
+log = logging.getLogger(__name__)
+
+Role = Literal["viewer", "operator", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+
+#: Route name -> roles allowed. Routes not listed here (``healthz``, ``readyz``, ``metrics``, the OpenAPI
+#: schema) need no token. Admins are listed explicitly: there is no implicit hierarchy.
+ROUTE_ROLES: dict[str, frozenset[Role]] = {
+    "classify": frozenset({"viewer", "operator", "admin"}),
+    "classify_batch": frozenset({"viewer", "operator", "admin"}),
+    "ner": frozenset({"viewer", "operator", "admin"}),
+    "ner_batch": frozenset({"viewer", "operator", "admin"}),
+    "match": frozenset({"viewer", "operator", "admin"}),
+    "match_batch": frozenset({"viewer", "operator", "admin"}),
+    "jobs_create": frozenset({"operator", "admin"}),
+    "jobs_list": frozenset({"operator", "admin"}),
+    "jobs_read": frozenset({"operator", "admin"}),
+    "admin_circuit": frozenset({"admin"}),
+    "admin_circuit_reset": frozenset({"admin"}),
+    "metrics": frozenset({"admin"}),  # only when OPENAUTOGLM_SERVE_METRICS_PUBLIC=false
+}
+
+SYMMETRIC = {"HS256", "HS384", "HS512"}
+ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
+
+
+@dataclass(frozen=True)
+class VerifyingKey:
+    """One key of the key set: its id, its single algorithm, and the key material (never logged)."""
+
+    kid: str
+    alg: str
+    key: Any
+
+    def __repr__(self) -> str:
+        return f"VerifyingKey(kid={self.kid!r}, alg={self.alg!r})"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject, issuer and roles."""
+
+    sub: str
+    iss: str
+    roles: frozenset[str]
+
+    @property
+    def owner(self) -> str:
+        """A stable id for ownership (jobs): issuer and subject together."""
+        import hashlib
+
+        return hashlib.sha256(f"{self.iss}\n{self.sub}".encode()).hexdigest()[:32]
+
+
+def _key_alg(material: Any) -> str:
+    if isinstance(material, rsa.RSAPublicKey):
+        return "RS256"
+    if isinstance(material, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[material.curve.name]
+    if isinstance(material, ed25519.Ed25519PublicKey):
+        return "EdDSA"
+    raise ConfigurationError(f"Unsupported public key type {type(material).__name__}.")
+
+
+def _load(kid: str, alg: str, raw: str | bytes) -> VerifyingKey:
+    if alg in SYMMETRIC:
+        secret = raw.encode() if isinstance(raw, str) else raw
+        if len(secret) < 32:
+            raise ConfigurationError(f"JWT key '{kid}': an {alg} secret needs at least 32 bytes.")
+        return VerifyingKey(kid, alg, secret)
+    if alg not in ASYMMETRIC:
+        raise ConfigurationError(
+            f"JWT key '{kid}': unknown algorithm '{alg}'.", hint=f"use one of {sorted(ASYMMETRIC)}"
+        )
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        material = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise ConfigurationError(
+            f"JWT key '{kid}' is not a PEM public key.", hint="give the public key, never the private one"
+        ) from None
+    family = _key_alg(material)
+    if family[:2] != alg[:2] and not (family == "RS256" and alg.startswith("PS")):
+        raise ConfigurationError(f"JWT key '{kid}' is a {family[:2]} key but is declared {alg}.")
+    return VerifyingKey(kid, alg, material)
+
+
+class KeySet:
+    """Verifying keys by ``kid``, each bound to one algorithm.
+
+    Args:
+        keys: The keys.
+        algorithms: Allow-list; a key whose algorithm is not in it is refused at load time.
+    """
+
+    def __init__(self, keys: Iterable[VerifyingKey], algorithms: Iterable[str]) -> None:
+        self.algorithms = frozenset(algorithms)
+        self.keys: dict[str, VerifyingKey] = {}
+        for key in keys:
+            if key.alg not in self.algorithms:
+                raise ConfigurationError(
+                    f"JWT key '{key.kid}' uses {key.alg}, which is not in the allowed algorithms "
+                    f"{sorted(self.algorithms)}.",
+                    hint="add it to OPENAUTOGLM_SERVE_JWT_ALGORITHMS or use another key",
+                )
+            if key.kid in self.keys:
+                raise ConfigurationError(f"JWT key id '{key.kid}' is given twice.")
+            self.keys[key.kid] = key
+
+    @classmethod
+    def from_config(cls, keys_json: str | None, keys_dir: str | None, algorithms: Iterable[str]) -> KeySet:
+        """Keys from a JSON object ``{kid: {"alg": ..., "key": ...}}`` and/or a folder of ``<kid>.<alg>.pem``
+        (public keys) and ``<kid>.<alg>.secret`` files."""
+        loaded: list[VerifyingKey] = []
+        if keys_json:
+            try:
+                document = json.loads(keys_json)
+            except json.JSONDecodeError:
+                raise ConfigurationError("OPENAUTOGLM_SERVE_JWT_KEYS is not JSON.") from None
+            if not isinstance(document, Mapping):
+                raise ConfigurationError("OPENAUTOGLM_SERVE_JWT_KEYS must be a JSON object {kid: {alg, key}}.")
+            for kid, entry in document.items():
+                if not isinstance(entry, Mapping) or "alg" not in entry or "key" not in entry:
+                    raise ConfigurationError(f"JWT key '{kid}' needs 'alg' and 'key'.")
+                loaded.append(_load(str(kid), str(entry["alg"]), entry["key"]))
+        if keys_dir:
+            folder = Path(keys_dir)
+            if not folder.is_dir():
+                raise ConfigurationError(f"OPENAUTOGLM_SERVE_JWT_KEYS_DIR={keys_dir} is not a folder.")
+            for path in sorted(folder.iterdir()):
+                if path.suffix not in (".pem", ".secret") or path.stem.count(".") != 1:
+                    continue
+                kid, alg = path.stem.split(".")
+                loaded.append(_load(kid, alg, path.read_bytes().strip()))
+        return cls(loaded, algorithms)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _unauthenticated(reason: str) -> ApiError:
+    return ApiError(
+        Code.UNAUTHENTICATED,
+        f"invalid token: {reason}",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+class Authenticator:
+    """Verifies bearer tokens against a :class:`KeySet`."""
+
+    def __init__(self, keys: KeySet, *, audience: str, issuer: str, leeway_s: int = 10) -> None:
+        self.keys = keys
+        self.audience = audience
+        self.issuer = issuer
+        self.leeway_s = leeway_s
+
+    def verify(self, authorization: str | None) -> Principal:
+        """The principal of an ``Authorization: Bearer <jwt>`` header, or :class:`ApiError` 401."""
+        if not authorization:
+            raise ApiError(
+                Code.UNAUTHENTICATED, "missing bearer token", headers={"WWW-Authenticate": 'Bearer realm="api"'}
+            )
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthenticated("the Authorization header must be 'Bearer <token>'")
+        token = token.strip()
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise _unauthenticated("malformed") from None
+        kid = header.get("kid")
+        key = self.keys.keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise _unauthenticated("unknown or missing key id (kid)")
+        if header.get("alg") != key.alg:
+            raise _unauthenticated("algorithm does not match the key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": REQUIRED_CLAIMS, "verify_signature": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("expired") from None
+        except jwt.ImmatureSignatureError:
+            raise _unauthenticated("not valid yet (nbf/iat in the future)") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise _unauthenticated(f"missing claim '{error.claim}'") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthenticated("wrong audience") from None
+        except jwt.InvalidIssuerError:
+            raise _unauthenticated("wrong issuer") from None
+        except jwt.InvalidTokenError:
+            raise _unauthenticated("signature or claims do not verify") from None
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or iat > time.time() + self.leeway_s:
+            raise _unauthenticated("issued in the future")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise _unauthenticated("'sub' must be a non-empty string")
+        raw_roles = claims.get("roles", [])
+        roles = [raw_roles] if isinstance(raw_roles, str) else raw_roles
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise _unauthenticated("'roles' must be a string or a list of strings")
+        return Principal(sub=sub, iss=str(claims["iss"]), roles=frozenset(r for r in roles if r in ROLES))
+
+
+def authorize(principal: Principal, route: str) -> None:
+    """Raise 403 unless one of the principal's roles may use ``route``."""
+    allowed = ROUTE_ROLES[route]
+    if not principal.roles & allowed:
+        raise ApiError(
+            Code.FORBIDDEN,
+            f"role(s) {sorted(principal.roles) or '[]'} may not use this route",
+            data={"needs_one_of": sorted(allowed)},
+        )
+
+
+def issue_token(
+    private_key: Any,
+    *,
+    kid: str,
+    alg: str,
+    sub: str,
+    roles: Iterable[str],
+    audience: str = "openautoglm-api",
+    issuer: str = "openautoglm",
+    ttl_s: int = 3600,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """A signed token for ``sub`` with ``roles`` (for operators' tooling and tests).
+
+    Args:
+        private_key: A PEM private key (bytes/str) or a cryptography key object; the secret for HS256.
+    """
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "roles": list(roles),
+        "aud": audience,
+        "iss": issuer,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_s,
+        **(extra or {}),
+    }
+    return jwt.encode(claims, private_key, algorithm=alg, headers={"kid": kid})

@@ -1,0 +1,193 @@
+"""Request and response bodies of the API (pydantic v2; they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Hard schema bounds; the configured caps (OPENAUTOGLM_SERVE_MAX_*) are checked in the routes and may be lower.
+SCHEMA_MAX_TEXT = 100_000
+SCHEMA_MAX_ITEMS = 10_000
+
+Text = Field(min_length=1, max_length=SCHEMA_MAX_TEXT, description="the text (cleaned by the caller)")
+
+
+class FewShot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=SCHEMA_MAX_TEXT)
+    label: str = Field(min_length=1, max_length=200)
+
+
+class _ClassifyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=1000,
+        description="label set (default: the server's, 正面/负面/中性)",
+        examples=[["正面", "负面", "中性"]],
+    )
+    prompt_template: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="instruction with {text} (GLM models)",
+        examples=["判断以下用户反馈的情感倾向:{text}"],
+    )
+    verbalizers: dict[str, str] | None = Field(default=None, description="label -> text an embedding model compares")
+    few_shot: list[FewShot] | None = Field(default=None, max_length=64)
+
+
+class ClassifyRequest(_ClassifyOptions):
+    text: str = Text
+
+
+class ClassifyBatchRequest(_ClassifyOptions):
+    texts: list[str] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
+
+
+class _NerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entity_types: list[str] | None = Field(default=None, min_length=1, max_length=32, examples=[["PER", "LOC", "ORG"]])
+
+
+class NerRequest(_NerOptions):
+    text: str = Text
+
+
+class NerBatchRequest(_NerOptions):
+    texts: list[str] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
+
+
+class _MatchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="similarity at which a pair matches")
+    labels: list[str] | None = Field(default=None, min_length=2, max_length=2, description="(no-match, match) labels")
+
+
+class Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Text
+    text_pair: str = Text
+
+
+class MatchRequest(_MatchOptions):
+    text: str = Text
+    text_pair: str = Text
+
+
+class MatchBatchRequest(_MatchOptions):
+    pairs: list[Pair] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
+
+
+class RowStatus(BaseModel):
+    status: str = Field(description="ok, unparsed (the model broke the format twice) or error")
+    reason: str = ""
+
+
+class Classification(RowStatus):
+    label: str | None
+    score: float | None = Field(description="confidence of the label")
+
+
+class EntityOut(BaseModel):
+    text: str
+    type: str
+    start: int
+    end: int
+
+
+class NerResult(RowStatus):
+    entities: list[EntityOut]
+
+
+class MatchResult(RowStatus):
+    label: str | None
+    score: float | None = Field(description="similarity on [0, 1]")
+
+
+class ClassifyData(Classification):
+    model: str
+
+
+class ClassifyBatchData(BaseModel):
+    model: str
+    results: list[Classification]
+
+
+class NerData(NerResult):
+    model: str
+
+
+class NerBatchData(BaseModel):
+    model: str
+    results: list[NerResult]
+
+
+class MatchData(MatchResult):
+    model: str
+
+
+class MatchBatchData(BaseModel):
+    model: str
+    results: list[MatchResult]
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deployment: str = Field(
+        min_length=3, max_length=300, pattern=r"^[^/]+/[^/]+$", examples=["run_task/nightly-classification"]
+    )
+    parameters: dict[str, Any] = Field(default_factory=dict, description="overrides of the deployment's parameters")
+
+
+class Artifact(BaseModel):
+    key: str | None
+    type: str | None
+    description: str | None
+    data: Any = None
+
+
+class Job(BaseModel):
+    id: str
+    name: str | None
+    deployment: str | None
+    deployment_id: str | None
+    state: str | None = Field(description="SCHEDULED, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, CRASHED...")
+    state_name: str | None
+    message: str | None
+    created: str | None
+    start_time: str | None
+    end_time: str | None
+    parameters: dict[str, Any]
+    results: list[Artifact]
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: dict[str, str]
+    models_loaded: bool
+    load_error: str | None = None
+    rate_limit_store: str
+    prefect: str | None = None
+
+
+class Circuit(BaseModel):
+    name: str
+    state: str
+    failures: int
+    open_for_s: float | None

@@ -1,0 +1,187 @@
+"""The models behind the API: loaded once per process, called through one micro-batcher per task.
+
+A request becomes rows with a task configuration; rows of concurrent requests with the same configuration go to
+the model in one call (:class:`~openautoglm.serve.batcher.MicroBatcher`). GLM models are called through the
+circuit breaker; every call updates the batch-size, cache and upstream-error metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Literal
+
+import pybreaker
+from pydantic import SecretStr
+
+from openautoglm.adapters.cache import CallCache
+from openautoglm.adapters.models import ModelSpec, load_backend
+from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
+from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
+from openautoglm.serve.batcher import MicroBatcher
+from openautoglm.serve.breaker import UpstreamFailure, make_breaker, open_for
+from openautoglm.serve.envelope import ApiError, Code
+from openautoglm.serve.metrics import Metrics
+from openautoglm.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+Task = Literal["classify", "ner", "match"]
+TASK_TYPES: dict[Task, TaskType] = {"classify": "text_classification", "ner": "ner", "match": "semantic_matching"}
+Item = tuple[str, str | None]  # (text, text_pair)
+
+
+class ModelService:
+    """Backends, batchers and the breaker of one API process."""
+
+    def __init__(self, settings: ServeSettings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.specs: dict[Task, ModelSpec] = {
+            "classify": self._spec(settings.classify_model),
+            "ner": self._spec(settings.ner_model),
+            "match": self._spec(settings.match_model),
+        }
+        for task, spec in self.specs.items():
+            check_supported(spec, _probe_config(TASK_TYPES[task]))
+        self.breaker = make_breaker(
+            "glm",
+            fail_max=settings.breaker_fail_max,
+            reset_s=settings.breaker_reset_s,
+            storage=settings.breaker_storage,
+            metrics=metrics,
+        )
+        rows = settings.batch_max_rows if settings.micro_batching else 1
+        wait = settings.batch_max_wait_ms / 1000 if settings.micro_batching else 0.0
+        self.batchers: dict[Task, MicroBatcher[TaskConfig, Item, RowResult]] = {}
+        for task, spec in self.specs.items():
+            self.batchers[task] = MicroBatcher(
+                self._batch_function(task),
+                max_rows=rows,
+                max_wait_s=wait,
+                # An API upstream serves calls in parallel; a local model serialises on its own lock anyway.
+                concurrency=settings.glm_max_concurrency if spec.backend == "zhipu" else 1,
+            )
+        self._api_key: SecretStr | None = None
+        self._ready = threading.Event()
+        self.load_error: str | None = None
+
+    def _spec(self, model: str) -> ModelSpec:
+        spec = ModelSpec(model=model)
+        if spec.backend == "zhipu":
+            return ModelSpec(
+                model=model,
+                base_url=self.settings.glm_base_url,
+                timeout_s=self.settings.glm_timeout_s,
+                max_retries=self.settings.glm_max_retries,
+                max_concurrency=self.settings.glm_max_concurrency,
+            )
+        return spec
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def cache(self) -> CallCache:
+        return default_cache(self.settings.cache)
+
+    def load(self) -> None:
+        """Build every configured backend (blocking; at start-up, on a thread). Idempotent."""
+        try:
+            if any(spec.backend == "zhipu" for spec in self.specs.values()):
+                self._api_key = self._zhipu_key()
+            for spec in dict.fromkeys(self.specs.values()):
+                load_backend(spec, self._api_key if spec.backend == "zhipu" else None)
+            self.cache  # noqa: B018  (opens the cache file now, not on the first request)
+        except Exception as error:
+            self.load_error = f"{type(error).__name__}: {error}"
+            log.error("loading the models failed: %s", self.load_error)
+            raise
+        self._ready.set()
+        self.metrics.ready.set(1)
+
+    def _zhipu_key(self) -> SecretStr:
+        from openautoglm.blocks.credentials import resolve_zhipu_key
+        from openautoglm.core.errors import ConfigurationError
+
+        key = self.settings.zhipu_api_key or resolve_zhipu_key(self.settings.zhipu_block)
+        if key is None:
+            raise ConfigurationError(
+                "A GLM model is configured but there is no Zhipu key.",
+                hint="set ZHIPUAI_API_KEY (or OPENAUTOGLM_SERVE_ZHIPU_API_KEY, or OPENAUTOGLM_SERVE_ZHIPU_BLOCK)",
+            )
+        return key
+
+    def start(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.start()
+
+    async def stop(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.stop()
+
+    def _batch_function(self, task: Task):  # type: ignore[no-untyped-def]
+        spec = self.specs[task]
+        labels = {"task": task, "model": spec.model}
+
+        def run(config: TaskConfig, items: list[Item]) -> list[RowResult]:
+            rows = [Row(row_id=i, text=text, text_pair=pair) for i, (text, pair) in enumerate(items)]
+            if spec.backend == "zhipu":
+                results, stats = self.breaker.call(self._upstream, spec, config, rows)
+            else:
+                results, stats = predict_rows(spec, config, rows, cache=self.cache)
+            self.metrics.batch_rows.labels(**labels).observe(len(rows))
+            self.metrics.model_rows.labels(**labels).inc(stats.calls)
+            self.metrics.cache.labels(task=task, result="hit").inc(stats.cache_hits)
+            self.metrics.cache.labels(task=task, result="miss").inc(stats.calls)
+            return results
+
+        return run
+
+    def _upstream(self, spec: ModelSpec, config: TaskConfig, rows: list[Row]):  # type: ignore[no-untyped-def]
+        results, stats = predict_rows(spec, config, rows, api_key=self._api_key, cache=self.cache)
+        for code, count in stats.errors.items():
+            self.metrics.upstream_errors.labels(code=code).inc(count)
+        failed = [r for r in results if r.status == "error"]
+        if failed and len(failed) == len(results):
+            if not stats.errors:  # skipped after a fatal error: still an upstream failure
+                self.metrics.upstream_errors.labels(code=failed[0].reason.split(":", 1)[0]).inc()
+            raise UpstreamFailure(failed[0].reason, dict(stats.errors))
+        return results, stats
+
+    async def predict(self, task: Task, config: TaskConfig, items: list[Item]) -> list[RowResult]:
+        """Results for ``items`` in order; :class:`ApiError` for an open circuit, a failed upstream, a timeout."""
+        if not self.ready:
+            raise ApiError(Code.NOT_READY, "models are still loading; retry shortly", headers={"Retry-After": "2"})
+        if self.specs[task].backend == "zhipu":
+            left = open_for(self.breaker)
+            if left is not None:
+                self.metrics.upstream_errors.labels(code="circuit_open").inc()
+                raise _circuit_open(left)
+        try:
+            return await asyncio.wait_for(
+                self.batchers[task].submit(config, items), timeout=self.settings.batch_timeout_s
+            )
+        except TimeoutError:
+            raise ApiError(Code.TIMEOUT, "the model did not answer in time") from None
+        except pybreaker.CircuitBreakerError:
+            self.metrics.upstream_errors.labels(code="circuit_open").inc()
+            raise _circuit_open(open_for(self.breaker) or self.breaker.reset_timeout) from None
+        except UpstreamFailure as error:
+            raise ApiError(Code.UPSTREAM, "the model upstream failed", data={"errors": error.codes}) from None
+
+
+def _circuit_open(left: float) -> ApiError:
+    retry = max(1, round(left))
+    return ApiError(
+        Code.CIRCUIT_OPEN,
+        "the model upstream is failing; the circuit is open",
+        data={"retry_after_s": retry},
+        headers={"Retry-After": str(retry)},
+    )
+
+
+def _probe_config(task_type: TaskType) -> TaskConfig:
+    return TaskConfig(task_type=task_type, labels=("a", "b") if task_type == "text_classification" else None)

@@ -1,0 +1,95 @@
+"""Serving settings from the environment (prefix ``OPENAUTOGLM_SERVE_``) or a ``.env`` file.
+
+Secrets (JWT keys, the Zhipu key) come only from the environment or files named by it; they are never logged,
+never part of a response, and never in ``repr`` (``SecretStr``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openautoglm.adapters.cache import CacheMode
+
+
+class ServeSettings(BaseSettings):
+    """Everything the REST API reads at start-up.
+
+    Attributes:
+        classify_model, ner_model, match_model: The model behind each task (``local-use``, ``local-lac``,
+            ``glm-4-flash``...). One backend instance per model and process.
+        default_labels: Labels of ``/classify`` when a request gives none.
+        preload: Load the models at start-up (``/readyz`` is 503 until they are loaded).
+        cache: The call cache mode (``use``, ``refresh``, ``off``).
+        micro_batching: Gather concurrent requests into one model call.
+        batch_max_rows: Rows per model call at most (a batch request larger than this goes alone).
+        batch_max_wait_ms: How long the first request of a micro-batch waits for company.
+        max_body_bytes: Request bodies above this are refused with 413 before they are read in full.
+        max_batch_items: Items in one batch request at most (413).
+        max_text_chars: Characters in one text at most (422).
+        jwt_keys: JSON object ``{kid: {"alg": "RS256", "key": "<PEM public key>"}}``; HS256 keys as
+            ``{"alg": "HS256", "key": "<secret>"}``. Several kids = key rotation.
+        jwt_keys_dir: A folder of key files: ``<kid>.<alg>.pem`` (public keys) or ``<kid>.HS256.secret``.
+        jwt_algorithms: The only algorithms accepted, whatever a token's header says.
+        jwt_audience, jwt_issuer: Required ``aud`` and ``iss``.
+        jwt_leeway_s: Clock skew allowed on ``exp``/``nbf``/``iat``.
+        rate_limit: Per subject, in the ``limits`` notation (``120/minute``; several with ``;``).
+        rate_limit_storage: ``memory://`` (one process) or ``redis://host:6379/0`` (shared by every process).
+        rate_limit_namespace: Prefix of the rate-limit keys (separate APIs sharing one Redis).
+        breaker_fail_max: Consecutive failed upstream batches that open the circuit.
+        breaker_reset_s: Seconds the circuit stays open before one trial call.
+        breaker_storage: ``memory`` (per process) or a Redis URL (the circuit is shared by every process).
+        glm_base_url: Zhipu endpoint override; glm_timeout_s, glm_max_retries: per call.
+        zhipu_api_key: The Zhipu key (else ``ZHIPUAI_API_KEY``, else the ``ZhipuAICredentials`` block ``zhipu_block``).
+        cors_origins: Origins allowed by CORS; empty (the default) sends no CORS headers at all.
+        jobs_deployments: Deployments ``flow/deployment`` that ``/api/v1/jobs`` may trigger (empty: any).
+        metrics_public: Serve ``/metrics`` without a token (scrapers inside the cluster); else admin only.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="OPENAUTOGLM_SERVE_", env_file=".env", extra="ignore")
+
+    classify_model: str = "local-use"
+    ner_model: str = "local-lac"
+    match_model: str = "local-use"
+    default_labels: tuple[str, ...] = ("正面", "负面", "中性")
+    preload: bool = True
+    cache: CacheMode = "use"
+
+    micro_batching: bool = True
+    batch_max_rows: int = Field(default=64, ge=1, le=4096)
+    batch_max_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
+    batch_timeout_s: float = Field(default=30.0, gt=0)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_items: int = Field(default=256, ge=1)
+    max_text_chars: int = Field(default=4096, ge=1)
+    max_labels: int = Field(default=64, ge=2)
+
+    jwt_keys: SecretStr | None = None
+    jwt_keys_dir: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    jwt_audience: str = "openautoglm-api"
+    jwt_issuer: str = "openautoglm"
+    jwt_leeway_s: int = Field(default=10, ge=0, le=300)
+
+    rate_limit: str = "600/minute"
+    rate_limit_storage: str = "memory://"
+    rate_limit_namespace: str = "openautoglm"
+
+    breaker_fail_max: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+    breaker_storage: str = "memory"
+
+    glm_base_url: str | None = None
+    glm_timeout_s: float = Field(default=10.0, gt=0)
+    glm_max_retries: int = Field(default=1, ge=0, le=10)
+    glm_max_concurrency: int = Field(default=5, ge=1, le=256)
+    zhipu_api_key: SecretStr | None = None
+    zhipu_block: str | None = None
+
+    cors_origins: tuple[str, ...] = ()
+    jobs_deployments: tuple[str, ...] = ()
+    metrics_public: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

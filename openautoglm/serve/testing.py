@@ -1,0 +1,121 @@
+"""Test helpers: throwaway signing keys, token minting, and a counting stand-in model.
+
+Importing this module registers the backend ``serve-fake`` (all three tasks): deterministic answers, a record of
+every batch it was given, and an optional delay, so tests can prove what reached the model and when.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import SecretStr
+
+from openautoglm.adapters.cache import CallCache
+from openautoglm.adapters.models import BACKENDS, ModelSpec, backend
+from openautoglm.adapters.models.base import BatchStats, ModelBackend
+from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskConfig
+from openautoglm.serve.auth import issue_token
+
+
+class FakeModel(ModelBackend):
+    """Classification: the first label that occurs in the text, else the first label. NER: every occurrence of
+    "北京"/"上海" as LOC. Matching: character-set overlap. Records batches (class-wide, all instances)."""
+
+    tasks = frozenset({"text_classification", "ner", "semantic_matching"})
+    kind = "fake"
+    batches: ClassVar[list[int]] = []
+    delay_s: ClassVar[float] = 0.0
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def reset(cls) -> None:
+        with cls._lock:
+            cls.batches.clear()
+        cls.delay_s = 0.0
+
+    def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
+        with FakeModel._lock:
+            FakeModel.batches.append(len(rows))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        out = []
+        for r in rows:
+            if config.task_type == "text_classification":
+                labels = list(config.labels or ())
+                label = next((x for x in labels if x in r.text), labels[0])
+                out.append(RowResult(row_id=r.row_id, prediction=label, score=1.0 if label in r.text else 0.5))
+            elif config.task_type == "ner":
+                found = tuple(
+                    Entity(text=w, type="LOC", start=i, end=i + len(w))
+                    for w in ("北京", "上海")
+                    for i in _occurrences(r.text, w)
+                )
+                out.append(RowResult(row_id=r.row_id, prediction=found))
+            else:
+                a, b = set(r.text), set(r.text_pair or "")
+                score = len(a & b) / max(1, len(a | b))
+                labels = config.match_labels
+                out.append(
+                    RowResult(row_id=r.row_id, prediction=labels[score >= config.threshold], score=round(score, 4))
+                )
+        return out, BatchStats(calls=len(rows))
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    found, start = [], text.find(word)
+    while start != -1:
+        found.append(start)
+        start = text.find(word, start + len(word))
+    return found
+
+
+if "serve-fake" not in BACKENDS:
+
+    @backend("serve-fake")
+    def _fake(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+        return FakeModel("serve-fake")
+
+
+@dataclass
+class Signer:
+    """A private key with its kid and algorithm; ``public_pem`` goes to the server's key set."""
+
+    kid: str
+    alg: str
+    private: Any
+    public_pem: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.public_pem = (
+            self.private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    @classmethod
+    def rsa(cls, kid: str) -> Signer:
+        return cls(kid, "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    @classmethod
+    def ec(cls, kid: str) -> Signer:
+        return cls(kid, "ES256", ec.generate_private_key(ec.SECP256R1()))
+
+    def token(self, sub: str, roles: Iterable[str], **options: Any) -> str:
+        return issue_token(self.private, kid=self.kid, alg=self.alg, sub=sub, roles=roles, **options)
+
+    def private_pem(self) -> bytes:
+        return self.private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+
+def keys_json(*signers: Signer) -> str:
+    """The value of ``OPENAUTOGLM_SERVE_JWT_KEYS`` for these signers' public keys."""
+    return json.dumps({s.kid: {"alg": s.alg, "key": s.public_pem} for s in signers})

@@ -1,0 +1,55 @@
+"""Create a token: ``python -m openautoglm.serve.tokens --key private.pem --kid k1 --sub alice --role operator``.
+
+The private key stays with whoever issues tokens; the API holds only public keys (``OPENAUTOGLM_SERVE_JWT_KEYS``
+or ``OPENAUTOGLM_SERVE_JWT_KEYS_DIR``). Prints the token on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from openautoglm.serve.auth import ROLES, issue_token
+
+
+def _alg(key: object) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[key.curve.name]
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "EdDSA"
+    raise SystemExit(f"unsupported private key type {type(key).__name__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m openautoglm.serve.tokens", description=__doc__)
+    parser.add_argument("--key", required=True, type=Path, help="PEM private key (RSA, EC P-256 or Ed25519)")
+    parser.add_argument("--kid", required=True, help="key id the API knows the public key by")
+    parser.add_argument("--sub", required=True, help="subject (user or service name)")
+    parser.add_argument("--role", action="append", choices=ROLES, required=True, help="repeatable")
+    parser.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    parser.add_argument("--audience", default="openautoglm-api")
+    parser.add_argument("--issuer", default="openautoglm")
+    args = parser.parse_args(argv)
+    key = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
+    token = issue_token(
+        key,
+        kid=args.kid,
+        alg=_alg(key),
+        sub=args.sub,
+        roles=args.role,
+        audience=args.audience,
+        issuer=args.issuer,
+        ttl_s=args.ttl,
+    )
+    sys.stdout.write(token + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
