@@ -46,10 +46,6 @@ PUBLIC_ERRORS = (400, 401, 403, 413, 422, 429, 500)
 MODEL_ERRORS = (*PUBLIC_ERRORS, 502, 503, 504)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuses bodies over ``limit`` bytes with 413: at once when ``Content-Length`` says so, else as soon as
     the streamed body passes the limit (chunked uploads). Nothing downstream, least of all a model, sees it."""
@@ -73,27 +69,32 @@ class BodyLimitMiddleware:
                 return
         seen = 0
         started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _BodyTooLarge
+                    # Answer 413 now; the app sees a client that went away and whatever it answers is dropped.
+                    refused = True
+                    if not started:
+                        await _send_413(send, self.limit)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_413(send, self.limit)
+        await self.app(scope, limited_receive, tracking_send)
 
 
 async def _send_413(send: Send, limit: int) -> None:

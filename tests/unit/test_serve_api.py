@@ -1,0 +1,296 @@
+"""The API in-process: envelope everywhere, caps before any model call, micro-batching, metrics, CORS, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from openautoglm.serve.app import create_app
+from openautoglm.serve.batcher import MicroBatcher
+from openautoglm.serve.envelope import Code
+from openautoglm.serve.settings import ServeSettings
+from openautoglm.serve.testing import FakeModel, Signer, keys_json
+
+SIGNER = Signer.ec("k1")
+
+
+def make_settings(**extra: Any) -> ServeSettings:
+    options: dict[str, Any] = {
+        "classify_model": "serve-fake",
+        "ner_model": "serve-fake",
+        "match_model": "serve-fake",
+        "cache": "off",
+        "jwt_keys": keys_json(SIGNER),
+        "rate_limit": "10000/minute",
+        "max_body_bytes": 4096,
+        "max_batch_items": 8,
+        "max_text_chars": 100,
+    }
+    return ServeSettings(**{**options, **extra})
+
+
+def auth(role: str = "viewer", sub: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer {SIGNER.token(sub, [role])}"}
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    FakeModel.reset()
+    with TestClient(create_app(make_settings())) as c:
+        yield c
+
+
+def test_seed_example_through_the_envelope(client: TestClient) -> None:
+    body = {
+        "text": "物流很快，非常正面的体验",
+        "labels": ["正面", "负面", "中性"],
+        "prompt_template": "判断以下用户反馈的情感倾向:{text}",
+    }
+    response = client.post("/api/v1/classify", json=body, headers=auth())
+    assert response.status_code == 200
+    assert response.json() == {
+        "code": 0,
+        "data": {"label": "正面", "score": 1.0, "status": "ok", "reason": "", "model": "serve-fake"},
+        "message": "success",
+    }
+
+
+def test_batch_routes_keep_order(client: TestClient) -> None:
+    texts = ["负面评价", "正面评价", "中性", "都不是"]
+    data = client.post("/api/v1/classify/batch", json={"texts": texts}, headers=auth()).json()["data"]
+    assert [r["label"] for r in data["results"]] == ["负面", "正面", "中性", "正面"]
+    ner = client.post("/api/v1/ner/batch", json={"texts": ["上海", "去北京"]}, headers=auth()).json()["data"]
+    assert ner["results"][0]["entities"] == [{"text": "上海", "type": "LOC", "start": 0, "end": 2}]
+    assert ner["results"][1]["entities"][0]["start"] == 1
+    pairs = [{"text": "abc", "text_pair": "abc"}, {"text": "abc", "text_pair": "xyz"}]
+    match = client.post("/api/v1/match/batch", json={"pairs": pairs, "labels": ["不同", "相同"]}, headers=auth())
+    assert [r["label"] for r in match.json()["data"]["results"]] == ["相同", "不同"]
+
+
+def test_oversized_body_is_refused_before_reading_or_any_model_call(client: TestClient) -> None:
+    big = {"text": "好" * 5000}
+    response = client.post("/api/v1/classify", json=big, headers=auth())
+    assert response.status_code == 413 and response.json()["code"] == Code.BODY_TOO_LARGE
+
+    # Without a Content-Length (chunked), the stream is cut when it passes the limit.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(100):
+            yield b"x" * 100
+        yield b'"}'
+
+    response = client.post("/api/v1/classify", content=chunks(), headers={**auth(), "content-type": "application/json"})
+    assert response.status_code == 413
+    # Not even a token is needed to be refused: the body is never read.
+    assert client.post("/api/v1/classify", json=big).status_code == 413
+    assert FakeModel.batches == []
+
+
+def test_batch_and_text_caps_before_any_model_call(client: TestClient) -> None:
+    response = client.post("/api/v1/classify/batch", json={"texts": ["a"] * 9}, headers=auth())
+    assert response.status_code == 413 and response.json()["code"] == Code.BATCH_TOO_LARGE
+    response = client.post("/api/v1/classify", json={"text": "a" * 101}, headers=auth())
+    assert response.status_code == 422 and response.json()["data"] == {"max_text_chars": 100}
+    response = client.post("/api/v1/match", json={"text": "a", "text_pair": "b" * 101}, headers=auth())
+    assert response.status_code == 422
+    assert FakeModel.batches == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"text": ""}, 422, Code.INVALID),
+        ({"text": "x", "labels": ["a"]}, 422, Code.INVALID),
+        ({"text": "x", "labels": ["a", "a"]}, 422, Code.INVALID),
+        ({"text": "x", "prompt_template": "no placeholder"}, 422, Code.INVALID),
+        ({"text": "x", "prompt_template": "{text} {other}"}, 422, Code.INVALID),
+        ({"text": "x", "unknown": 1}, 422, Code.INVALID),
+        ({"text": "x", "few_shot": [{"text": "y", "label": "other"}]}, 422, Code.INVALID),
+    ],
+)
+def test_invalid_bodies(client: TestClient, body: dict[str, Any], status: int, code: int) -> None:
+    response = client.post("/api/v1/classify", json=body, headers=auth())
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+    assert FakeModel.batches == []
+
+
+def test_every_error_is_the_envelope_without_a_traceback(client: TestClient) -> None:
+    cases = [
+        client.get("/no/such/route"),
+        client.get("/api/v1/classify"),
+        client.post("/api/v1/classify", content=b"{not json", headers={**auth(), "content-type": "application/json"}),
+        client.post("/api/v1/classify", json={"text": "x"}),
+    ]
+    assert [r.status_code for r in cases] == [404, 405, 400, 401]
+    for response in cases:
+        body = response.json()
+        assert set(body) == {"code", "data", "message"} and body["code"] // 100 == response.status_code
+
+
+def test_internal_error_is_500_envelope_without_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(self: Any, *args: Any) -> Any:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    monkeypatch.setattr(FakeModel, "predict", explode)
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as c:
+        response = c.post("/api/v1/classify", json={"text": "x"}, headers=auth())
+    assert response.status_code == 500
+    assert response.json() == {"code": 50000, "data": None, "message": "internal error"}
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_cors_is_closed_by_default_and_opens_only_to_listed_origins(client: TestClient) -> None:
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    response = client.options("/api/v1/classify", headers=preflight)
+    assert "access-control-allow-origin" not in response.headers
+    response = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+    with TestClient(create_app(make_settings(cors_origins=("https://app.example",)))) as c:
+        ok = c.options("/api/v1/classify", headers={**preflight, "Origin": "https://app.example"})
+        assert ok.headers["access-control-allow-origin"] == "https://app.example"
+        bad = c.options("/api/v1/classify", headers=preflight)
+        assert "access-control-allow-origin" not in bad.headers
+
+
+def test_health_readiness_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"code": 0, "data": {"status": "ok"}, "message": "success"}
+    ready = client.get("/readyz").json()["data"]
+    assert ready["ready"] and ready["models_loaded"]
+    client.post("/api/v1/classify/batch", json={"texts": ["a", "b", "c"]}, headers=auth())
+    client.post("/api/v1/classify", json={"text": "x"})
+    text = client.get("/metrics").text
+    assert 'openautoglm_http_requests_total{method="POST",route="/api/v1/classify/batch",status="200"} 1.0' in text
+    assert 'openautoglm_http_requests_total{method="POST",route="/api/v1/classify",status="401"} 1.0' in text
+    assert "openautoglm_http_request_duration_seconds_bucket" in text
+    assert 'openautoglm_model_batch_rows_sum{model="serve-fake",task="classify"} 3.0' in text
+    assert 'openautoglm_cache_lookups_total{result="miss",task="classify"} 3.0' in text
+    assert 'openautoglm_circuit_state{name="glm"} 0.0' in text
+    assert "openautoglm_models_ready 1.0" in text
+
+
+def test_metrics_can_require_admin() -> None:
+    with TestClient(create_app(make_settings(metrics_public=False))) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=auth("viewer")).status_code == 403
+        assert c.get("/metrics", headers=auth("admin")).status_code == 200
+
+
+def test_rate_limit_per_subject_in_memory() -> None:
+    with TestClient(create_app(make_settings(rate_limit="3/minute"))) as c:
+        codes = [c.post("/api/v1/classify", json={"text": "x"}, headers=auth(sub="a")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        refused = c.post("/api/v1/classify", json={"text": "x"}, headers=auth(sub="a"))
+        assert refused.json()["code"] == Code.RATE_LIMITED
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert c.post("/api/v1/classify", json={"text": "x"}, headers=auth(sub="b")).status_code == 200
+        assert 'openautoglm_rate_limited_total{route="classify"} 2.0' in c.get("/metrics").text
+
+
+def test_concurrent_requests_are_micro_batched() -> None:
+    FakeModel.reset()
+    FakeModel.delay_s = 0.05  # while a call runs, the others queue up
+    app = create_app(make_settings(batch_max_rows=64, batch_max_wait_ms=20))
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            responses = await asyncio.gather(
+                *[c.post("/api/v1/classify", json={"text": f"正面{i}"}, headers=auth()) for i in range(40)]
+            )
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(scenario()) == [200] * 40
+    assert sum(FakeModel.batches) == 40
+    assert len(FakeModel.batches) <= 4, FakeModel.batches  # 40 requests, a handful of model calls
+    FakeModel.reset()
+
+
+def test_unbatched_mode_calls_the_model_per_request() -> None:
+    FakeModel.reset()
+    app = create_app(make_settings(micro_batching=False))
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            await asyncio.gather(*[c.post("/api/v1/classify", json={"text": "x"}, headers=auth()) for _ in range(10)])
+
+    asyncio.run(scenario())
+    assert FakeModel.batches == [1] * 10
+
+
+# --- the batcher on its own ------------------------------------------------------------------------------
+def test_batcher_groups_by_key_and_returns_each_request_its_slice() -> None:
+    calls: list[tuple[str, list[int]]] = []
+
+    def double(key: str, items: list[int]) -> list[int]:
+        calls.append((key, list(items)))
+        time.sleep(0.02)
+        return [i * 2 for i in items]
+
+    async def scenario() -> list[list[int]]:
+        batcher: MicroBatcher[str, int, int] = MicroBatcher(double, max_rows=100, max_wait_s=0.05)
+        try:
+            return await asyncio.gather(
+                *[batcher.submit("even" if i % 2 == 0 else "odd", [i, i + 100]) for i in range(10)]
+            )
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    assert results == [[i * 2, (i + 100) * 2] for i in range(10)]
+    assert sorted(k for k, _ in calls) == ["even", "odd"]
+    assert sum(len(items) for _, items in calls) == 20
+
+
+def test_batcher_wait_is_bounded_and_size_is_capped() -> None:
+    sizes: list[int] = []
+
+    def record(key: str, items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        return items
+
+    async def scenario() -> float:
+        batcher: MicroBatcher[str, int, int] = MicroBatcher(record, max_rows=4, max_wait_s=0.05)
+        try:
+            started = time.perf_counter()
+            await batcher.submit("k", [1])  # alone: waits at most max_wait_s
+            alone = time.perf_counter() - started
+            await asyncio.gather(*[batcher.submit("k", [i]) for i in range(10)])
+            await batcher.submit("k", list(range(9)))  # larger than max_rows: sent alone, not split
+            return alone
+        finally:
+            await batcher.stop()
+
+    alone = asyncio.run(scenario())
+    assert alone < 0.5
+    assert sizes[0] == 1 and max(sizes[1:-1]) <= 4 and sum(sizes[1:-1]) == 10 and sizes[-1] == 9
+
+
+def test_batcher_errors_reach_every_waiting_request() -> None:
+    def fail(key: str, items: list[int]) -> list[int]:
+        raise ValueError("model down")
+
+    async def scenario() -> list[Any]:
+        batcher: MicroBatcher[str, int, int] = MicroBatcher(fail, max_rows=10, max_wait_s=0.01)
+        try:
+            return await asyncio.gather(*[batcher.submit("k", [i]) for i in range(3)], return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    assert all(isinstance(r, ValueError) for r in asyncio.run(scenario()))
+
+
+def test_openapi_schema_is_published_with_the_error_envelope(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    classify = schema["paths"]["/api/v1/classify"]["post"]
+    assert {"401", "403", "413", "422", "429", "502", "503"} <= set(classify["responses"])
+    assert "HTTPBearer" in json.dumps(schema["components"]["securitySchemes"])
+    assert threading.active_count() >= 1
