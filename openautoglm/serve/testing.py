@@ -7,12 +7,20 @@ every batch it was given, and an optional delay, so tests can prove what reached
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr
@@ -119,3 +127,47 @@ class Signer:
 def keys_json(*signers: Signer) -> str:
     """The value of ``OPENAUTOGLM_SERVE_JWT_KEYS`` for these signers' public keys."""
     return json.dumps({s.kid: {"alg": s.alg, "key": s.public_pem} for s in signers})
+
+
+@contextmanager
+def api_process(env: dict[str, str], log: Path, *, timeout_s: float = 120.0) -> Iterator[str]:
+    """``openautoglm serve`` in a subprocess on a free loopback port; yields its base URL once ``/readyz`` is 200.
+
+    The process (and its group) is stopped when the block ends.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    binary = Path(sys.executable).parent / "openautoglm"
+    command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"openautoglm serve exited: {log.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{base} not ready in {timeout_s} s: {log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
