@@ -38,15 +38,17 @@ class _StateToMetric(pybreaker.CircuitBreakerListener):
 
 
 def make_breaker(
-    name: str, *, fail_max: int, reset_s: float, storage: str, metrics: Metrics
+    name: str, *, fail_max: int, reset_s: float, storage: str, metrics: Metrics, namespace: str = "openautoglm"
 ) -> pybreaker.CircuitBreaker:
-    """A breaker named ``name``; ``storage`` is ``memory`` or a Redis URL (shared state)."""
+    """A breaker named ``name``; ``storage`` is ``memory`` or a Redis URL (state shared under ``namespace``)."""
     state_storage: pybreaker.CircuitBreakerStorage | None = None
     if storage != "memory":
         import redis
 
         client = redis.Redis.from_url(storage, socket_timeout=1.0, socket_connect_timeout=1.0)
-        state_storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"openautoglm:{name}")
+        state_storage = pybreaker.CircuitRedisStorage(
+            pybreaker.STATE_CLOSED, client, namespace=f"{namespace}:circuit:{name}"
+        )
     breaker = pybreaker.CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_s,

@@ -51,6 +51,7 @@ class ModelService:
             reset_s=settings.breaker_reset_s,
             storage=settings.breaker_storage,
             metrics=metrics,
+            namespace=settings.rate_limit_namespace,
         )
         rows = settings.batch_max_rows if settings.micro_batching else 1
         wait = settings.batch_max_wait_ms / 1000 if settings.micro_batching else 0.0

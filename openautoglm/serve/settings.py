@@ -37,7 +37,7 @@ class ServeSettings(BaseSettings):
         jwt_leeway_s: Clock skew allowed on ``exp``/``nbf``/``iat``.
         rate_limit: Per subject, in the ``limits`` notation (``120/minute``; several with ``;``).
         rate_limit_storage: ``memory://`` (one process) or ``redis://host:6379/0`` (shared by every process).
-        rate_limit_namespace: Prefix of the rate-limit keys (separate APIs sharing one Redis).
+        rate_limit_namespace: Prefix of the rate-limit and circuit keys in Redis (separate APIs sharing one Redis).
         breaker_fail_max: Consecutive failed upstream batches that open the circuit.
         breaker_reset_s: Seconds the circuit stays open before one trial call.
         breaker_storage: ``memory`` (per process) or a Redis URL (the circuit is shared by every process).

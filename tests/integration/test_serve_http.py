@@ -166,3 +166,37 @@ def test_circuit_breaker_opens_on_upstream_failures_and_closes_after_recovery(tm
             assert recovered.json()["data"]["label"] == "正面"
             assert upstream.requests == sent + 1  # exactly one trial call
             assert value(samples(base), "openautoglm_circuit_state", name="glm") == 0
+
+
+def test_circuit_state_is_shared_through_redis(tmp_path: Path) -> None:
+    require_service("Redis", "127.0.0.1", 6379)
+    with FakeZhipuServer(fault=Fault(overload=1.0)) as upstream:
+        env = {
+            "OPENAUTOGLM_HOME": str(tmp_path / "home"),
+            "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
+            "OPENAUTOGLM_SERVE_CLASSIFY_MODEL": "glm-4-flash",
+            "OPENAUTOGLM_SERVE_GLM_BASE_URL": upstream.base_url,
+            "OPENAUTOGLM_SERVE_GLM_MAX_RETRIES": "0",
+            "OPENAUTOGLM_SERVE_BREAKER_FAIL_MAX": "2",
+            "OPENAUTOGLM_SERVE_BREAKER_RESET_S": "30",
+            "OPENAUTOGLM_SERVE_BREAKER_STORAGE": "redis://127.0.0.1:6379/0",
+            "OPENAUTOGLM_SERVE_RATE_LIMIT_NAMESPACE": f"test-{uuid.uuid4().hex}",
+            "OPENAUTOGLM_SERVE_CACHE": "off",
+            "ZHIPUAI_API_KEY": upstream.api_key,
+        }
+        with api_process(env, tmp_path / "a.log") as a, api_process(env, tmp_path / "b.log") as b:
+            headers = bearer("frank", "viewer")
+            body = {**SEED, "text": "坏"}
+            tripped = [httpx.post(f"{a}/api/v1/classify", json=body, headers=headers, timeout=30) for _ in range(2)]
+            assert [r.status_code for r in tripped] == [502, 503]
+            assert upstream.requests == 2
+            # The other process has made no call itself, yet it sees the open circuit and answers at once.
+            other = httpx.post(f"{b}/api/v1/classify", json=body, headers=headers, timeout=30)
+            assert other.status_code == 503 and other.json()["code"] == 50300
+            assert upstream.requests == 2
+            assert value(samples(b), "openautoglm_circuit_state", name="glm") == 2
+            # An admin closes it (on either process) for everyone.
+            reset = httpx.post(f"{b}/api/v1/admin/circuit/reset", headers=bearer("root", "admin"), timeout=10)
+            assert reset.json()["data"]["state"] == "closed"
+            upstream.fault = Fault()
+            assert httpx.post(f"{a}/api/v1/classify", json=body, headers=headers, timeout=30).status_code == 200
