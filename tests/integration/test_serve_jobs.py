@@ -1,12 +1,15 @@
 """`/api/v1/jobs` against a real `prefect server` with the project's deployments registered: an operator triggers
 a deployment run with parameters and reads its state; another operator gets 404 for it; an admin may read it; a
-viewer may not trigger; unknown deployments and bad ids are 404."""
+viewer may not trigger; unknown deployments and bad ids are 404; once a real worker has run it, the job shows
+its results (the flow run's artifacts)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +17,7 @@ import pytest
 
 from openautoglm.serve.testing import Signer, api_process, keys_json
 from tests.conftest import REPO
-from tests.integration.servers import prefect_server
+from tests.integration.servers import BIN, prefect_server, start, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -96,3 +99,29 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             assert viewer.status_code == 403
             metrics = httpx.get(f"{base}/metrics").text
             assert 'openautoglm_jobs_triggered_total{deployment="run_task/nightly-classification"} 1.0' in metrics
+
+            # A worker picks the run up; once it finishes, the job shows its results (the run's artifacts).
+            worker_env = {
+                **env,
+                "OPENAUTOGLM_HOME": str(tmp_path / "worker-home"),
+                "OPENAUTOGLM_TASK_RUNNER": "threads",
+            }
+            worker = start(
+                [str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], worker_env, tmp_path / "w.log"
+            )
+            try:
+                deadline = time.monotonic() + 240
+                while True:
+                    data = httpx.get(f"{base}/api/v1/jobs/{job['id']}", headers=bearer("olga", "operator")).json()[
+                        "data"
+                    ]
+                    if data["state"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                        break
+                    assert time.monotonic() < deadline, (tmp_path / "w.log").read_text(errors="replace")[-3000:]
+                    time.sleep(2)
+            finally:
+                stop(worker)
+            assert data["state"] == "COMPLETED", (tmp_path / "w.log").read_text(errors="replace")[-3000:]
+            results = {r["key"]: r for r in data["results"]}
+            assert {"row-counts", "task-results"} <= set(results), list(results)
+            assert "60" in json.dumps(results["row-counts"]["data"])  # 60 rows read from user_feedback.csv
