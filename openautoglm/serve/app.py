@@ -7,6 +7,7 @@ Order of checks on a protected route: body size (before the body is read) -> bea
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -334,6 +335,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "rate_limit_store": ("ok" if store_ok else "down") + ("" if limiter.shared else " (memory)"),
             "prefect": None,
         }
+        if os.environ.get("PREFECT_API_URL"):  # reported for the job routes; not a readiness condition
+            try:
+                data["prefect"] = "ok" if await asyncio.wait_for(jobs.healthy(), 2.0) else "down"
+            except TimeoutError:
+                data["prefect"] = "down"
         if not data["ready"]:
             code = Code.NOT_READY if not service.ready else Code.DEPENDENCY_DOWN
             return error_response(code, "not ready", data=data, headers={"Retry-After": "2"})

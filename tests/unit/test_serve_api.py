@@ -294,3 +294,47 @@ def test_openapi_schema_is_published_with_the_error_envelope(client: TestClient)
     assert {"401", "403", "413", "422", "429", "502", "503"} <= set(classify["responses"])
     assert "HTTPBearer" in json.dumps(schema["components"]["securitySchemes"])
     assert threading.active_count() >= 1
+
+
+def test_rate_limit_store_down_fails_open_and_readiness_says_so() -> None:
+    settings = make_settings(rate_limit="1/minute", rate_limit_storage="redis://127.0.0.1:9/0")
+    with TestClient(create_app(settings)) as c:
+        codes = [c.post("/api/v1/classify", json={"text": "x"}, headers=auth()).status_code for _ in range(3)]
+        assert codes == [200, 200, 200]  # no store, no limit: the API stays up
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["code"] == Code.DEPENDENCY_DOWN
+        assert ready.json()["data"]["rate_limit_store"] == "down"
+
+
+def test_jobs_allow_list_is_checked_before_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    with TestClient(create_app(make_settings(jobs_deployments=("run_task/nightly-classification",)))) as c:
+        refused = c.post(
+            "/api/v1/jobs", json={"deployment": "graph_search/graph-search-cora"}, headers=auth("operator")
+        )
+        assert refused.status_code == 404 and "is open to the API" in refused.json()["message"]
+        down = c.post("/api/v1/jobs", json={"deployment": "run_task/nightly-classification"}, headers=auth("operator"))
+        assert down.status_code == 503 and down.json()["code"] == Code.DEPENDENCY_DOWN
+        assert c.get("/readyz").json()["data"]["prefect"] == "down"
+
+
+def test_token_command_issues_a_token_the_api_accepts(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    key = tmp_path / "private.pem"
+    key.write_bytes(SIGNER.private_pem())
+    result = subprocess.run(
+        [sys.executable, "-m", "openautoglm.serve.tokens", "--key", str(key), "--kid", SIGNER.kid, "--sub", "zoe",
+         "--role", "viewer", "--role", "operator", "--ttl", "60"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    token = result.stdout.strip()
+    with TestClient(create_app(make_settings())) as c:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert c.post("/api/v1/classify", json={"text": "x"}, headers=headers).status_code == 200
+    import jwt
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "zoe" and claims["roles"] == ["viewer", "operator"]
+    assert claims["exp"] - claims["iat"] == 60
