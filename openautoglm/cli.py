@@ -631,6 +631,8 @@ def serve(
     import uvicorn
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        err.print("note: with several workers set PROMETHEUS_MULTIPROC_DIR so /metrics adds up every process")
     uvicorn.run(
         "openautoglm.serve.app:create_app",
         factory=True,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -75,8 +76,6 @@ class Principal:
     @property
     def owner(self) -> str:
         """A stable id for ownership (jobs): issuer and subject together."""
-        import hashlib
-
         return hashlib.sha256(f"{self.iss}\n{self.sub}".encode()).hexdigest()[:32]
 
 

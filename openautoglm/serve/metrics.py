@@ -61,13 +61,22 @@ class Metrics:
             "openautoglm_upstream_errors", "Upstream (GLM) errors by code", ["code"], registry=r
         )
         self.circuit = Gauge(
-            "openautoglm_circuit_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["name"], registry=r
+            "openautoglm_circuit_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+            ["name"],
+            registry=r,
+            multiprocess_mode="livemax",  # with several workers: the worst state among live processes
         )
         self.rate_limited = Counter("openautoglm_rate_limited", "Requests refused with 429", ["route"], registry=r)
         self.jobs = Counter(
             "openautoglm_jobs_triggered", "Prefect deployment runs triggered", ["deployment"], registry=r
         )
-        self.ready = Gauge("openautoglm_models_ready", "1 when the configured models are loaded", registry=r)
+        self.ready = Gauge(
+            "openautoglm_models_ready",
+            "1 when the configured models are loaded",
+            registry=r,
+            multiprocess_mode="livemin",  # ready only when every live worker is
+        )
 
     def set_circuit(self, name: str, state: str) -> None:
         self.circuit.labels(name=name).set(CIRCUIT_STATES.get(state, 0))
