@@ -1,7 +1,8 @@
 """Open-AutoGLM: automated NLP with GLM models and automated graph learning, as Prefect workflows.
 
 The SDK faces: :class:`DataLoader` (load CSV, JSONL, Parquet or SQL data), :class:`Dataset`,
-:class:`TaskPipeline` (text classification, NER and semantic matching on GLM or offline models), and
+:class:`TaskPipeline` (text classification, NER and semantic matching on GLM or offline models),
+:class:`PromptOptimizer` / :class:`OptimisedPrompt` (prompt optimisation), and
 :class:`AutoGraph` (GNN architecture search). They are imported on first use, so ``import openautoglm`` (and the
 CLI) does not pay for torch or transformers until they are needed.
 """
@@ -22,6 +23,8 @@ _FACES = {
     "DataLoader": "openautoglm.loader",
     "Dataset": "openautoglm.core.data.schema",
     "OpenAutoGLMError": "openautoglm.core.errors",
+    "OptimisedPrompt": "openautoglm.optimize",
+    "PromptOptimizer": "openautoglm.optimize",
     "TaskPipeline": "openautoglm.pipeline",
     "TaskResults": "openautoglm.pipeline",
 }
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from openautoglm.core.data.schema import Dataset
     from openautoglm.core.errors import OpenAutoGLMError
     from openautoglm.loader import DataLoader
+    from openautoglm.optimize import OptimisedPrompt, PromptOptimizer
     from openautoglm.pipeline import TaskPipeline, TaskResults
 
 
@@ -42,4 +46,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'openautoglm' has no attribute {name!r}")
 
 
-__all__ = ["AutoGraph", "DataLoader", "Dataset", "OpenAutoGLMError", "TaskPipeline", "TaskResults", "__version__"]
+__all__ = [
+    "AutoGraph",
+    "DataLoader",
+    "Dataset",
+    "OpenAutoGLMError",
+    "OptimisedPrompt",
+    "PromptOptimizer",
+    "TaskPipeline",
+    "TaskResults",
+    "__version__",
+]

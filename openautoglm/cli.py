@@ -357,6 +357,10 @@ def run(
         str | None, typer.Option(help="Also write results to a table: DATABASE_URL#table (no password in the URL).")
     ] = None,
     password_env: PasswordEnvOpt = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="An optimised prompt (optimised_prompt.json or an optimize-prompt MLflow run id)."),
+    ] = None,
 ) -> None:
     """Run a text classification, NER or matching task as a Prefect flow; write predictions (and metrics).
 
@@ -396,7 +400,12 @@ def run(
             output_sql_url=sql_url or None,
             output_table=sql_table or None,
             output_password_env=password_env,
+            prompt=prompt,
         )
+        if prompt:
+            from openautoglm.optimize import OptimisedPrompt
+
+            OptimisedPrompt.load(prompt)  # a bad reference fails here, not inside the flow run
         check_supported(params.model, params.task)  # before a flow run starts, not inside it
         result = run_task(params)
     except OpenAutoGLMError as error:
@@ -435,6 +444,112 @@ def _print_run(result: Any) -> None:
             f"quarantine:  {result.quarantine_path}",
             f"metrics:     {result.metrics_path}",
             f"MLflow run:  {result.mlflow_run_url}",
+        ]
+        + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    )
+
+
+@app.command("optimize-prompt")
+def optimize_prompt_command(
+    source: SourceArg,
+    labels: LabelsOpt = None,
+    model: Annotated[
+        str, typer.Option(help="The model the prompt is for: local-use (offline), glm-4, glm-4-flash, local:/folder.")
+    ] = "local-use",
+    budget: Annotated[int, typer.Option(help="Hard cap on model calls (distinct requests; cached ones count).")] = 2000,
+    max_tokens: Annotated[int | None, typer.Option(help="Hard cap on tokens (API models).")] = None,
+    optimizer: Annotated[
+        str, typer.Option(help="default, template_search, few_shot or instruction_search.")
+    ] = "default",
+    task: Annotated[str, typer.Option(help="text_classification, ner or semantic_matching.")] = "text_classification",
+    prompt_template: Annotated[
+        str | None, typer.Option(help="The starting template, with {text} (and {text_pair}).")
+    ] = None,
+    label_column: Annotated[str, typer.Option(help="Column with the gold answers.")] = "label",
+    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[str | None, typer.Option(help="Column with the second sentence (matching).")] = None,
+    dev_size: Annotated[int, typer.Option(help="Labelled rows candidates are scored on.")] = 200,
+    test_size: Annotated[
+        int | None, typer.Option(help="Rows held out for the final score (default 20% of the data; 0: none).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the split and the search.")] = 0,
+    proposer: Annotated[
+        str | None, typer.Option(help="Generative model writing new instructions (instruction_search).")
+    ] = None,
+    round_size: Annotated[int, typer.Option(help="Candidates scored together, in parallel.")] = 4,
+    fmt: FormatOpt = "auto",
+    query: QueryOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
+    credentials: Annotated[
+        str | None, typer.Option(help="ZhipuAICredentials block name (default: ZHIPUAI_API_KEY).")
+    ] = None,
+    password_env: PasswordEnvOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
+) -> None:
+    """Optimise a prompt (template, verbalisers, instructions, few-shot examples) against labelled data.
+
+    Example: openautoglm optimize-prompt examples/user_feedback.csv --labels 正面,负面,中性 --budget 500
+    --dev-size 20 --test-size 20
+    """
+    try:
+        from openautoglm.adapters.models import ModelSpec
+        from openautoglm.adapters.models.run import check_supported
+        from openautoglm.core.nlp.types import TaskConfig
+        from openautoglm.core.prompt.budget import Budget
+        from openautoglm.flows.optimize_prompt import OptimizePromptParams, optimize_prompt
+
+        spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
+        params = OptimizePromptParams(
+            source=spec,
+            task=TaskConfig(
+                task_type=task,  # type: ignore[arg-type]
+                labels=tuple(_split(labels) or ()) or None,
+                prompt_template=prompt_template,
+            ),
+            label_column=label_column,
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            model=ModelSpec(model=model, base_url=base_url),
+            proposer=proposer,
+            credentials_block=credentials,
+            optimizer=optimizer,
+            budget=Budget(max_calls=budget, max_tokens=max_tokens),
+            dev_size=dev_size,
+            test_size=test_size,
+            seed=seed,
+            round_size=round_size,
+            output_dir=output,
+        )
+        check_supported(params.model, params.task)
+        result = optimize_prompt(params)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    prompt = result.prompt
+    table = Table(title=f"optimize_prompt ({prompt.optimizer}, {prompt.model})")
+    table.add_column("")
+    table.add_column("starting prompt", justify="right")
+    table.add_column("optimised", justify="right")
+    table.add_row("dev score", f"{prompt.start_dev_score:.4f}", f"{prompt.dev_score:.4f}", style="bold green")
+    if prompt.test_score is not None and prompt.start_test_score is not None:
+        table.add_row("test score", f"{prompt.start_test_score:.4f}", f"{prompt.test_score:.4f}", style="bold green")
+    console.print(table)
+    console.print(
+        f"rows: {result.rows}; {prompt.candidates} candidates; {prompt.calls} of {prompt.budget.max_calls} calls "
+        f"({prompt.fresh_calls} sent to the model, the rest from the cache); stopped: {prompt.stop_reason}",
+        highlight=False,
+    )
+    console.print(f"template: {prompt.config.template!r}", highlight=False)
+    _print_paths(
+        [
+            f"prompt:      {result.prompt_path}",
+            f"MLflow run:  {result.mlflow_run_url}",
+            f"use it:      openautoglm run DATA --prompt {result.mlflow_run_id} ...",
         ]
         + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
     )

@@ -81,3 +81,24 @@ def search_curve_png(val: list[float], test: list[float], path: Path, title: str
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def score_curve_png(scores: list[float], path: Path, title: str = "Prompt search", start: float | None = None) -> Path:
+    """Each candidate's dev score and the best so far, against candidates scored."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    trials = list(range(1, len(scores) + 1))
+    best = [max(scores[: i + 1]) for i in range(len(scores))]
+    ax.scatter(trials, scores, s=10, alpha=0.5, label="candidate")
+    ax.plot(trials, best, label="best so far")
+    if start is not None:
+        ax.axhline(start, color="grey", linestyle=":", label="starting prompt")
+    ax.set_xlabel("candidates scored")
+    ax.set_ylabel("dev score")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -53,6 +53,11 @@ class RunTaskParams(BaseModel):
     columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
     task: TaskConfig = Field(description="The task: type, labels, prompt template, few-shot examples.")
+    prompt: str | None = Field(
+        default=None,
+        description="An optimised prompt: the path of an optimised_prompt.json, or the MLflow run id of an "
+        "optimize_prompt run. It replaces task (template, labels, verbalisers, few-shot examples).",
+    )
     model: ModelSpec = Field(
         default=ModelSpec(model="local-use"),
         description="The model and how to call it. For API models max_concurrency is the account's limit: it is "
@@ -142,6 +147,7 @@ class RunTaskParams(BaseModel):
             "text_pair_column": self.text_pair_column,
             "label_column": self.label_column,
             "credentials_block": self.credentials_block,
+            "prompt": self.prompt,
         }
 
 
@@ -230,6 +236,18 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
     """Run a text classification, NER or matching task over a data source with a GLM or local model."""
     logger = get_run_logger()
     started = time.perf_counter()
+    if params.prompt:
+        from openautoglm.optimize import OptimisedPrompt
+
+        optimised = OptimisedPrompt.load(params.prompt)
+        params = params.model_copy(update={"task": optimised.task_config(params.task.task_type)})
+        logger.info(
+            "prompt from %s (%s, dev score %.4f): %r",
+            params.prompt,
+            optimised.optimizer,
+            optimised.dev_score,
+            params.task.template,
+        )
     check_supported(params.model, params.task)
     folder = run_folder("run_task", explicit=params.output_dir)
     tags = {**flow_run_tags(), "openautoglm.flow": "run_task", "openautoglm.model": params.model.model}

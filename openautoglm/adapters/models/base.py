@@ -4,10 +4,12 @@ concurrency limit, the call cache, strict parsing with one repair round.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,6 +21,7 @@ from openautoglm.adapters.cache import CallCache, cache_key
 from openautoglm.core.nlp.parse import ParseError, parse_output
 from openautoglm.core.nlp.prompts import Message, build_messages, repair_messages
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
+from openautoglm.core.prompt.budget import charge, record_fresh, record_tokens
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,10 @@ class GenerativeBackend(ModelBackend):
     def complete(self, messages: list[Message]) -> Completion:
         """One call. Raise :class:`BackendCallError` on failure."""
 
+    def token_estimate(self, messages: list[Message]) -> int:
+        """An upper bound of a call's tokens: one per prompt character plus the completion limit."""
+        return sum(len(m["content"]) for m in messages) + self.max_tokens
+
     def request(self, messages: list[Message]) -> dict[str, Any]:
         """What identifies a call for the cache (no key, no endpoint)."""
         return {
@@ -210,8 +217,10 @@ class GenerativeBackend(ModelBackend):
             return result
 
         workers = min(self.max_concurrency, max(1, len(rows)))
+        # Each row runs in a copy of the caller's context, so a budget opened by the caller holds in the threads.
+        contexts = [contextvars.copy_context() for _ in rows]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.kind}-call") as pool:
-            results = list(pool.map(one, rows))
+            results = list(pool.map(lambda c, r: c.run(one, r), contexts, rows))
         return results, stats
 
     def _predict_row(self, config: TaskConfig, row: Row, cache: CallCache, stats: BatchStats) -> RowResult:
@@ -256,9 +265,15 @@ class GenerativeBackend(ModelBackend):
 
     def _call(self, messages: list[Message], cache: CallCache, stats: BatchStats) -> Completion:
         key = cache_key(self.request(messages))
+        # A budgeted search pays once per distinct request it can reuse; a sampled answer, or one the cache will
+        # not give back, is a new request every time.
+        reusable = self.temperature == 0.0 and cache.mode == "use"
+        new = charge(key if reusable else f"{key}:{uuid.uuid4()}", self.token_estimate(messages))
         cached = cache.get(key)
         if cached is not None:
             stats.cache_hits += 1
+            if new:
+                record_tokens(cached.get("tokens", 0))
             return Completion(text=cached["text"], tokens=cached.get("tokens", 0))
         attempt = 0
         while True:
@@ -272,6 +287,7 @@ class GenerativeBackend(ModelBackend):
                             code=fatal[1].code,
                             retryable=False,
                         )
+                    record_fresh(1)
                     stats.calls += 1
                     try:
                         completion = self.complete(messages)
@@ -281,6 +297,8 @@ class GenerativeBackend(ModelBackend):
                         raise
                 self.limiter.success()
                 stats.tokens += completion.tokens
+                if new:
+                    record_tokens(completion.tokens)
                 if self.temperature == 0.0:
                     cache.put(key, {"text": completion.text, "tokens": completion.tokens})
                 return completion

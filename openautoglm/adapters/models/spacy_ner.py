@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
@@ -15,6 +16,7 @@ from openautoglm.adapters.cache import CallCache, cache_key
 from openautoglm.adapters.models.base import BatchStats, ModelBackend
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskConfig
+from openautoglm.core.prompt.budget import charge, record_fresh
 
 LABELS = {"PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG", "DATE": "TIME", "TIME": "TIME"}
 
@@ -45,10 +47,12 @@ class SpacyBackend(ModelBackend):
     def entities(self, text: str, cache: CallCache, stats: BatchStats) -> list[tuple[str, str, int, int]]:
         """(text, spaCy label, start, end) for each entity, through the cache."""
         key = cache_key({"backend": "spacy", "model": f"en-core-web-sm-{self._version}", "text": text})
+        charge(key if cache.mode == "use" else f"{key}:{uuid.uuid4()}")
         hit = cache.get(key)
         if hit is not None:
             stats.cache_hits += 1
             return [(str(t), str(label), int(s), int(e)) for t, label, s, e in hit["ents"]]
+        record_fresh(1)
         with self._lock:
             doc = self._nlp(text)
         found = [(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents]

@@ -1,0 +1,346 @@
+"""Flow ``optimize_prompt``: ingest -> split (train / dev / test) -> search (candidates scored in parallel on Dask,
+within a hard call budget) -> score the best and the starting prompt on the test split -> artifacts.
+
+Every candidate is a nested MLflow run under the flow's run; the best prompt is logged as
+``optimised_prompt.json`` (load it with ``OptimisedPrompt.load(<path or MLflow run id>)``, or give it to
+``run_task`` as ``prompt``). Model calls go through the call cache, so a rerun costs no call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openautoglm.adapters.cache import CacheMode
+from openautoglm.adapters.candidates import backend_kind, proposer
+from openautoglm.adapters.compute import worker_processes
+from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.models.run import check_supported, default_cache
+from openautoglm.adapters.sources import SourceSpec
+from openautoglm.adapters.tracking import log_params, tracked_run
+from openautoglm.adapters.validation import GateMode, ValidationConfig
+from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.core.data.clean import CleanConfig
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.nlp.types import Example, TaskConfig
+from openautoglm.core.prompt.budget import Budget, CallMeter
+from openautoglm.core.prompt.optimizers import OPTIMIZERS, Evaluation
+from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.flows.stages import prepare, write_json
+from openautoglm.optimize import (
+    OptimisedPrompt,
+    as_examples,
+    candidate_table,
+    log_outcome,
+    outcome,
+    round_logger,
+    run_search,
+)
+from openautoglm.settings import get_settings
+from openautoglm.tasks.prompt import ChunkScores, score_chunk_task
+
+
+class OptimizePromptParams(BaseModel):
+    """Parameters of the ``optimize_prompt`` flow (a form in the Prefect UI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: SourceSpec = Field(description="Labelled data: a CSV, JSONL or Parquet file, or an SQL table/query.")
+    task: TaskConfig = Field(description="The starting prompt: task type, labels, template, verbalisers, examples.")
+    label_column: str = Field(default="label", description="Column with the gold answers.")
+    text_column: str = Field(default="text", description="Column with the text (the first sentence for matching).")
+    text_pair_column: str | None = Field(default=None, description="Column with the second sentence (matching).")
+    model: ModelSpec = Field(default=ModelSpec(model="local-use"), description="The model the prompt is for.")
+    proposer: str | None = Field(
+        default=None,
+        description="Generative model that writes new instructions (instruction_search); default: the task model "
+        "when it is generative.",
+    )
+    credentials_block: str | None = Field(
+        default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
+    )
+    optimizer: str = Field(default="default", description="default, template_search, few_shot or instruction_search.")
+    budget: Budget = Field(default=Budget(), description="Hard caps: model calls and (optionally) tokens.")
+    dev_size: int = Field(default=200, ge=2, description="Labelled rows the candidates are scored on.")
+    test_size: int | None = Field(
+        default=None, ge=0, description="Rows held out for the final score (default: 20% of the data; 0: none)."
+    )
+    seed: int = Field(default=0, description="Seeds the split and every choice of the search.")
+    round_size: int = Field(default=4, ge=1, le=64, description="Candidates scored together (in parallel).")
+    cache: CacheMode = Field(default="use", description="use: reuse earlier answers; off: call the model again.")
+    gate: GateMode = Field(default="quarantine", description="What to do with rows that fail validation.")
+    output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
+    experiment: str = Field(default="optimize_prompt", min_length=1, description="MLflow experiment name.")
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimizePromptParams:
+        OPTIMIZERS.resolve(self.optimizer)
+        if self.task.task_type == "semantic_matching" and not self.text_pair_column:
+            raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
+        return self
+
+
+class OptimizePromptResult(BaseModel):
+    """What an optimisation found and what it cost."""
+
+    prompt: OptimisedPrompt
+    prompt_path: Path
+    rows: dict[str, int]
+    rows_quarantined: int
+    folder: Path
+    mlflow_run_id: str
+    mlflow_run_url: str
+    flow_run_id: str | None
+    flow_run_url: str | None
+    seconds: float
+
+
+def split_examples(
+    examples: Sequence[Example], dev_size: int, test_size: int | None, seed: int, stratify: bool
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """Seeded train / dev / test split (stratified by label for classification when every label allows it)."""
+    from sklearn.model_selection import train_test_split
+
+    items = list(examples)
+    test_n = round(0.2 * len(items)) if test_size is None else test_size
+    if dev_size + test_n >= len(items):
+        raise ConfigurationError(
+            f"{len(items)} labelled rows cannot give {dev_size} dev and {test_n} test rows and leave a trainset.",
+            hint="lower dev_size / test_size or give more rows",
+        )
+
+    def cut(rows: list[Example], n: int) -> tuple[list[Example], list[Example]]:
+        if n == 0:
+            return rows, []
+        labels = [e.label for e in rows]
+        strat = labels if stratify and min(pd.Series(labels).value_counts()) >= 2 else None
+        try:
+            rest, part = train_test_split(rows, test_size=n, random_state=seed, stratify=strat)
+        except ValueError:  # too few rows of a label for a stratified cut of this size
+            rest, part = train_test_split(rows, test_size=n, random_state=seed)
+        return list(rest), list(part)
+
+    rest, test = cut(items, test_n)
+    train, dev = cut(rest, dev_size)
+    return train, dev, test
+
+
+def _parallel_evaluate(params: OptimizePromptParams, meter: CallMeter, dev: list[Example], workers: int) -> Any:
+    """Score a round of candidates as Prefect tasks on the task runner, each within its share of the budget."""
+
+    def evaluate(
+        configs: Sequence[TaskConfig], origins: Sequence[str], examples: Sequence[Example] | None
+    ) -> list[Evaluation]:
+        chunks = max(1, min(workers, len(configs)))
+        size = -(-len(configs) // chunks)
+        parts = [(configs[i : i + size], origins[i : i + size]) for i in range(0, len(configs), size)]
+        tokens_left = meter.tokens_left
+        share = Budget(
+            max_calls=max(0, meter.calls_left) // len(parts),
+            max_tokens=None if tokens_left is None else max(0, tokens_left) // len(parts),
+        )
+        seen = sorted(meter.seen)
+        futures = [
+            score_chunk_task.submit(
+                list(c),
+                list(o),
+                list(examples or dev),
+                params.model,
+                params.credentials_block,
+                params.cache,
+                share,
+                seen,
+            )
+            for c, o in parts
+        ]
+        out: list[Evaluation] = []
+        for future in futures:
+            scores: ChunkScores = future.result()
+            meter.absorb(scores.charged, scores.tokens, scores.fresh_calls)
+            out.extend(scores.evaluations)
+        return out
+
+    return evaluate
+
+
+@flow(name="optimize_prompt", task_runner=task_runner())
+def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
+    """Search prompt templates, verbalisers, instructions and few-shot examples against a labelled dev set."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    check_supported(params.model, params.task)
+    folder = run_folder("optimize_prompt", explicit=params.output_dir)
+    tags = {**flow_run_tags(), "openautoglm.flow": "optimize_prompt", "openautoglm.model": params.model.model}
+    with tracked_run(params.experiment, run_name=flow_run.name, tags=tags) as run:
+        link_mlflow_run(run, f"optimize_prompt ({params.optimizer}, {params.model.model})")
+        columns = [params.text_column, *([params.text_pair_column] if params.text_pair_column else [])]
+        labels = params.task.labels if params.task.task_type == "text_classification" else None
+        prepared = prepare(
+            params.source,
+            columns=None,
+            rename=None,
+            clean=CleanConfig(text_columns=tuple(columns)),
+            validation=ValidationConfig(
+                task=params.task.task_type,
+                text_columns=tuple(columns),
+                label_column=params.label_column if labels else None,
+                labels=labels,
+            ),
+            gate=params.gate,
+            chunk_rows=20_000,
+            folder=folder,
+        )
+        frame = prepared.dataset.frame
+        if params.label_column not in frame.columns:
+            raise ConfigurationError(
+                f"No gold column '{params.label_column}' in the data.", hint=f"columns are {list(frame.columns)}"
+            )
+        examples = as_examples(
+            frame, text_column=params.text_column, label_column=params.label_column, pair_column=params.text_pair_column
+        )
+        train, dev, test = split_examples(
+            examples, params.dev_size, params.test_size, params.seed, params.task.task_type == "text_classification"
+        )
+        logger.info("%d labelled rows: %d train, %d dev, %d test", len(examples), len(train), len(dev), len(test))
+        log_params(
+            {
+                "optimizer": params.optimizer,
+                "model": params.model.model,
+                "task_type": params.task.task_type,
+                "labels": params.task.labels,
+                "start_template": params.task.template,
+                "max_calls": params.budget.max_calls,
+                "max_tokens": params.budget.max_tokens,
+                "seed": params.seed,
+                "train_size": len(train),
+                "dev_size": len(dev),
+                "test_size": len(test),
+                "source": params.source.describe(),
+                "proposer": params.proposer,
+            }
+        )
+
+        meter = CallMeter(params.budget)
+        cache = default_cache(params.cache)
+        kind = backend_kind(params.model)
+        propose = None
+        if params.proposer or kind == "generative":
+            spec = ModelSpec(model=params.proposer) if params.proposer else params.model
+            key = resolve_zhipu_key(params.credentials_block) if spec.backend == "zhipu" else None
+            propose = proposer(spec, meter, api_key=key, cache=cache)
+        workers = worker_processes(get_settings()) or 1
+        score_round = _parallel_evaluate(params, meter, dev, workers)
+        log_round = round_logger(run)
+
+        def evaluate(
+            configs: Sequence[TaskConfig], origins: Sequence[str], on: Sequence[Example] | None
+        ) -> list[Evaluation]:
+            out = score_round(configs, origins, on)
+            if on is None:
+                log_round(out)
+                best = max((e.score for e in out if e.score is not None), default=None)
+                logger.info(
+                    "%d candidates scored (round best %s); %d of %d calls spent",
+                    len(out),
+                    "-" if best is None else f"{best:.4f}",
+                    meter.spent.calls,
+                    params.budget.max_calls,
+                )
+            return out
+
+        context = run_search(
+            params.task,
+            optimizer=params.optimizer,
+            kind=kind,
+            trainset=train,
+            evaluate=evaluate,
+            meter=meter,
+            seed=params.seed,
+            propose=propose,
+            round_size=params.round_size,
+        )
+        prompt = outcome(params.optimizer, params.model.model, params.seed, params.budget, params.task, context, meter)
+        if test:
+            unlimited = Budget(max_calls=10**12)
+            futures = [
+                score_chunk_task.submit(
+                    [config], [name], test, params.model, params.credentials_block, params.cache, unlimited, []
+                )
+                for config, name in ((prompt.config, "best"), (params.task, "start"))
+            ]
+            best_test, start_test = (f.result().evaluations[0].score for f in futures)
+            prompt.test_score, prompt.start_test_score = best_test, start_test
+        prompt.mlflow_run_id = run.run_id
+        files = log_outcome(prompt, context.history, folder)
+        _artifacts(params, prompt, context.history)
+        logger.info(
+            "best dev %.4f (start %.4f), test %s (start %s); %d candidates, %d calls (%d sent to the model): %s",
+            prompt.dev_score,
+            prompt.start_dev_score,
+            _fmt(prompt.test_score),
+            _fmt(prompt.start_test_score),
+            prompt.candidates,
+            prompt.calls,
+            prompt.fresh_calls,
+            prompt.stop_reason,
+        )
+        result = OptimizePromptResult(
+            prompt=prompt,
+            prompt_path=files["prompt"],
+            rows={"train": len(train), "dev": len(dev), "test": len(test)},
+            rows_quarantined=len(prepared.dataset.quarantine),
+            folder=folder,
+            mlflow_run_id=run.run_id,
+            mlflow_run_url=run.url,
+            flow_run_id=str(flow_run.id) if flow_run.id else None,
+            flow_run_url=flow_run_ui_url(),
+            seconds=time.perf_counter() - started,
+        )
+        mlflow.log_artifact(str(write_json(folder / "summary.json", result.model_dump(mode="json"))))
+    return result
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _artifacts(params: OptimizePromptParams, prompt: OptimisedPrompt, history: Sequence[Evaluation]) -> None:
+    table = candidate_table(history)
+    top = table.sort_values("dev_score", ascending=False).head(20)
+    create_table_artifact(
+        key="prompt-candidates",
+        table=top.assign(template=top["template"].str.slice(0, 80)).to_dict(orient="records"),
+        description="The 20 best candidates by dev score",
+    )
+    curve = [max(table["dev_score"].iloc[: i + 1]) for i in range(len(table))]
+    marks = sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1}) if curve else []
+    curve_rows = "\n".join(f"| {i + 1} | {curve[i]:.4f} |" for i in marks)
+    verbal = "\n".join(f"- {label}: {text}" for label, text in (prompt.config.verbalizers or ()))
+    create_markdown_artifact(
+        key="optimised-prompt",
+        markdown=(
+            f"# Optimised prompt ({prompt.optimizer}, {prompt.model})\n\n"
+            f"| | starting prompt | optimised |\n|---|---|---|\n"
+            f"| dev score | {prompt.start_dev_score:.4f} | {prompt.dev_score:.4f} |\n"
+            f"| test score | {_fmt(prompt.start_test_score)} | {_fmt(prompt.test_score)} |\n\n"
+            f"**Template**\n\n```\n{prompt.config.template}\n```\n\n"
+            f"**Verbalisers**\n\n{verbal or '(the labels)'}\n\n"
+            f"**Few-shot examples / prototypes**: {len(prompt.config.few_shot)}\n\n"
+            f"**Cost**: {prompt.calls} of {prompt.budget.max_calls} calls ({prompt.fresh_calls} sent to the model, "
+            f"the rest from the cache), {prompt.tokens} tokens, {prompt.candidates} candidates; stopped: "
+            f"{prompt.stop_reason}.\n\n"
+            f"**Best dev score so far**\n\n| candidates scored | best dev score |\n|---|---|\n{curve_rows}\n\n"
+            f"Use it: `openautoglm run DATA --prompt {prompt.mlflow_run_id}` or "
+            f"`TaskPipeline(...).configure(prompt=OptimisedPrompt.load('{prompt.mlflow_run_id}'))`."
+        ),
+        description="The best prompt, its scores against the starting prompt, and the cost",
+    )

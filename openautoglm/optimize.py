@@ -1,0 +1,444 @@
+"""Prompt optimisation: ``PromptOptimizer(...).compile(pipeline, trainset, devset, budget, seed)``.
+
+Example::
+
+    pipeline = TaskPipeline("text_classification", "local-use").configure(
+        prompt_template="判断以下用户反馈的情感倾向:{text}", labels=["正面", "负面"])
+    best = PromptOptimizer("default").compile(pipeline, trainset, devset, budget=2000, seed=0, testset=test)
+    best.save("best_prompt.json")
+    pipeline.configure(prompt=OptimisedPrompt.load("best_prompt.json"))   # or OptimisedPrompt.load(<MLflow run id>)
+
+Every candidate is scored through the call cache (a rerun costs no call) and under a hard call/token budget;
+every candidate is a nested MLflow run under one parent run per optimisation. For the same work as a Prefect
+flow with candidates scored in parallel on Dask, see :mod:`openautoglm.flows.optimize_prompt`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.nlp.types import Example, TaskConfig, TaskType
+from openautoglm.core.prompt.budget import Budget, CallMeter
+from openautoglm.core.prompt.optimizers import OPTIMIZERS, Evaluation, SearchContext
+from openautoglm.core.prompt.optimizers.base import BackendKind, Evaluate, Propose
+
+log = logging.getLogger(__name__)
+
+PROMPT_FILE = "optimised_prompt.json"
+_UNLIMITED = Budget(max_calls=10**12)
+
+
+class OptimisedPrompt(BaseModel):
+    """The best prompt an optimisation found, with its scores and cost. Save it, load it, configure with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: TaskConfig = Field(description="Template, labels, verbalisers, few-shot examples, threshold.")
+    optimizer: str
+    model: str
+    seed: int
+    dev_score: float = Field(description="The best candidate's dev score.")
+    start_dev_score: float = Field(description="The starting prompt's dev score.")
+    test_score: float | None = Field(default=None, description="The best candidate on the held-out test set.")
+    start_test_score: float | None = None
+    calls: int = Field(description="Model requests the search needed (the budget's count, cached or not).")
+    fresh_calls: int = Field(default=0, description="Calls sent to the model in this run (0 on a rerun).")
+    tokens: int = 0
+    budget: Budget
+    candidates: int = Field(description="Candidates scored.")
+    stop_reason: str = ""
+    mlflow_run_id: str | None = None
+
+    @property
+    def dev_test_gap(self) -> float | None:
+        """Dev score minus test score (how much the choice fitted the dev set)."""
+        return None if self.test_score is None else self.dev_score - self.test_score
+
+    def task_config(self, task_type: TaskType | None = None) -> TaskConfig:
+        """The configuration for :meth:`TaskPipeline.configure(prompt=...)`."""
+        if task_type is not None and task_type != self.config.task_type:
+            raise ConfigurationError(
+                f"This prompt was optimised for {self.config.task_type}, not {task_type}.",
+                hint=f"use it with TaskPipeline('{self.config.task_type}', ...)",
+            )
+        return self.config
+
+    def save(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        return target
+
+    @classmethod
+    def load(cls, reference: str | Path) -> OptimisedPrompt:
+        """From a JSON file, or from an MLflow run (its id or ``runs:/<id>``) that logged ``optimised_prompt.json``."""
+        path = Path(reference)
+        if path.is_file():
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        run_id = str(reference).removeprefix("runs:/").strip("/").split("/")[0]
+        if not run_id or any(c in run_id for c in "\\. "):
+            raise ConfigurationError(
+                f"No prompt file at {reference}.", hint="give the path of optimised_prompt.json or an MLflow run id"
+            )
+        import mlflow
+
+        from openautoglm.settings import get_settings
+
+        mlflow.set_tracking_uri(get_settings().tracking_uri)
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=PROMPT_FILE)
+        except Exception as error:
+            raise ConfigurationError(
+                f"Could not load {PROMPT_FILE} from MLflow run '{run_id}': {error}",
+                hint="check the run id (openautoglm optimize-prompt prints it) and OPENAUTOGLM_MLFLOW_TRACKING_URI",
+            ) from error
+        return cls.model_validate_json(Path(local).read_text(encoding="utf-8"))
+
+
+def as_examples(
+    data: Any, *, text_column: str = "text", label_column: str = "label", pair_column: str | None = None
+) -> tuple[Example, ...]:
+    """Examples from a DataFrame (text/label columns), a list of ``(text, label)`` pairs, or Examples."""
+    if data is None:
+        return ()
+    if isinstance(data, pd.DataFrame):
+        missing = [c for c in (text_column, label_column) if c not in data.columns]
+        if missing:
+            raise ConfigurationError(f"No column {missing} in the examples.", hint=f"columns are {list(data.columns)}")
+        pairs = data[pair_column].astype(str).tolist() if pair_column else [None] * len(data)
+        return tuple(
+            Example(text=str(t), label=str(y), text_pair=p)
+            for t, y, p in zip(data[text_column], data[label_column], pairs, strict=True)
+        )
+    from openautoglm.pipeline import _examples
+
+    return _examples(data)
+
+
+def run_search(
+    start: TaskConfig,
+    *,
+    optimizer: str,
+    kind: BackendKind,
+    trainset: Sequence[Example],
+    evaluate: Evaluate,
+    meter: CallMeter,
+    seed: int,
+    propose: Propose | None,
+    round_size: int,
+) -> SearchContext:
+    """Run the named optimiser from ``start``; returns its context (history, best, stop reason)."""
+    search = OPTIMIZERS.resolve(optimizer)
+    context = SearchContext(
+        evaluate=evaluate,
+        calls_left=lambda: meter.calls_left,
+        trainset=tuple(trainset),
+        kind=kind,
+        seed=seed,
+        propose=propose,
+        round_size=round_size,
+    )
+    search(start, context)
+    if not context.stop_reason:
+        context.stop_reason = "search finished" if meter.refused == 0 else "budget reached"
+    return context
+
+
+def candidate_table(history: Sequence[Evaluation]) -> pd.DataFrame:
+    """One row per scored candidate: order, origin, dev score, cost, template, verbalisers, examples."""
+    return pd.DataFrame(
+        [
+            {
+                "candidate": i,
+                "origin": e.origin,
+                "dev_score": e.score,
+                "calls": e.calls,
+                "fresh_calls": e.fresh_calls,
+                "tokens": e.tokens,
+                "seconds": round(e.seconds, 3),
+                "failed": e.failed,
+                "template": e.config.template,
+                "verbalizers": json.dumps(dict(e.config.verbalizers or ()), ensure_ascii=False),
+                "few_shot": len(e.config.few_shot),
+            }
+            for i, e in enumerate(history, start=1)
+        ]
+    )
+
+
+def candidate_params(evaluation: Evaluation) -> dict[str, Any]:
+    config = evaluation.config
+    return {
+        "origin": evaluation.origin,
+        "template": config.template,
+        "verbalizers": json.dumps(dict(config.verbalizers or ()), ensure_ascii=False),
+        "few_shot": len(config.few_shot),
+        "few_shot_texts": json.dumps([e.text[:60] for e in config.few_shot[:20]], ensure_ascii=False),
+    }
+
+
+def candidate_metrics(evaluation: Evaluation) -> dict[str, float]:
+    return {
+        "dev_score": float(evaluation.score or 0.0),
+        "calls": evaluation.calls,
+        "fresh_calls": evaluation.fresh_calls,
+        "tokens": evaluation.tokens,
+        "seconds": evaluation.seconds,
+        "failed": evaluation.failed,
+    }
+
+
+def round_logger(run: Any) -> Callable[[list[Evaluation]], None]:
+    """A hook logging each scored candidate as a nested MLflow run of ``run`` (a :class:`TrackedRun`)."""
+    from openautoglm.adapters.tracking import ParentRun, log_child_run
+    from openautoglm.settings import get_settings
+
+    parent = ParentRun(get_settings().tracking_uri, run.experiment_id, run.run_id)
+    counter = {"n": 0}
+
+    def on_round(evaluations: list[Evaluation]) -> None:
+        for evaluation in evaluations:
+            if evaluation.complete:
+                counter["n"] += 1
+                log_child_run(
+                    parent, f"candidate-{counter['n']:04d}", candidate_params(evaluation), candidate_metrics(evaluation)
+                )
+
+    return on_round
+
+
+def outcome(
+    optimizer: str, model: str, seed: int, budget: Budget, start: TaskConfig, context: SearchContext, meter: CallMeter
+) -> OptimisedPrompt:
+    """The best candidate as an :class:`OptimisedPrompt` (test scores are filled in by the caller)."""
+    best = context.best()
+    start_eval = next((e for e in context.history if e.config == start), None)
+    if best is None or start_eval is None:
+        raise ConfigurationError(
+            f"The budget ({budget.max_calls} calls) ran out before the starting prompt was scored on the dev set.",
+            hint="give a budget of at least the dev set's size (one call per dev row) plus the labels",
+        )
+    return OptimisedPrompt(
+        config=best.config,
+        optimizer=optimizer,
+        model=model,
+        seed=seed,
+        dev_score=float(best.score or 0.0),
+        start_dev_score=float(start_eval.score or 0.0),
+        calls=meter.spent.calls,
+        fresh_calls=meter.spent.fresh_calls,
+        tokens=meter.spent.tokens,
+        budget=budget,
+        candidates=len(context.history),
+        stop_reason=context.stop_reason,
+    )
+
+
+def log_outcome(prompt: OptimisedPrompt, history: Sequence[Evaluation], folder: Path) -> dict[str, Path]:
+    """Write the prompt JSON, the candidate table and the score curve to ``folder`` and log them to the active
+    MLflow run; returns the files."""
+    import mlflow
+
+    from openautoglm.adapters.plots import score_curve_png
+    from openautoglm.adapters.tracking import log_metrics
+
+    files = {
+        "prompt": prompt.save(folder / PROMPT_FILE),
+        "candidates": folder / "candidates.csv",
+        "curve": score_curve_png(
+            [float(e.score or 0.0) for e in history],
+            folder / "score_curve.png",
+            title=f"{prompt.optimizer} on {prompt.model}",
+            start=prompt.start_dev_score,
+        ),
+    }
+    candidate_table(history).to_csv(files["candidates"], index=False)
+    for path in files.values():
+        mlflow.log_artifact(str(path))
+    log_metrics(
+        {
+            "dev_score": prompt.dev_score,
+            "start_dev_score": prompt.start_dev_score,
+            "calls": prompt.calls,
+            "fresh_calls": prompt.fresh_calls,
+            "tokens": prompt.tokens,
+            "candidates": prompt.candidates,
+            **({"test_score": prompt.test_score} if prompt.test_score is not None else {}),
+            **({"start_test_score": prompt.start_test_score} if prompt.start_test_score is not None else {}),
+        }
+    )
+    return files
+
+
+class PromptOptimizer:
+    """An optimiser from :data:`~openautoglm.core.prompt.optimizers.OPTIMIZERS`: ``default``, ``template_search``,
+    ``few_shot`` or ``instruction_search``.
+
+    Args:
+        optimizer: Its name.
+        proposer: Generative model writing instructions (``instruction_search``; default: the task model when it
+            is generative).
+        round_size: Candidates scored per round.
+        track: Log an MLflow parent run with a nested run per candidate, and the artifacts.
+        experiment: MLflow experiment.
+        progress: Show a progress bar (default: on a terminal).
+    """
+
+    def __init__(
+        self,
+        optimizer: str = "default",
+        *,
+        proposer: str | None = None,
+        round_size: int = 4,
+        track: bool = True,
+        experiment: str = "optimize_prompt",
+        progress: bool | None = None,
+    ) -> None:
+        OPTIMIZERS.resolve(optimizer)
+        self.optimizer = optimizer
+        self.proposer = proposer
+        self.round_size = round_size
+        self.track = track
+        self.experiment = experiment
+        self.progress = progress
+
+    def compile(
+        self,
+        pipeline: Any,
+        trainset: Iterable[Any] | pd.DataFrame,
+        devset: Iterable[Any] | pd.DataFrame,
+        budget: Budget | int = 2000,
+        seed: int = 0,
+        *,
+        testset: Iterable[Any] | pd.DataFrame | None = None,
+        folder: str | Path | None = None,
+    ) -> OptimisedPrompt:
+        """Search from ``pipeline``'s configuration; returns the best prompt (scored on ``testset`` if given)."""
+        from openautoglm.adapters.candidates import backend_kind, proposer, score_candidate, score_candidates
+        from openautoglm.adapters.models import ModelSpec
+        from openautoglm.adapters.models.run import default_cache
+        from openautoglm.adapters.progress import progress_bar
+
+        budget = budget if isinstance(budget, Budget) else Budget(max_calls=budget)
+        train, dev, test = as_examples(trainset), as_examples(devset), as_examples(testset)
+        if not dev:
+            raise ConfigurationError("The dev set is empty.", hint="give labelled dev examples (200 is a good size)")
+        start: TaskConfig = pipeline.config
+        pipeline._resolve_key()
+        spec, api_key = pipeline.spec, pipeline._api_key
+        cache = default_cache(pipeline.cache_mode)
+        meter = CallMeter(budget)
+        kind = backend_kind(spec)
+        propose = None
+        if self.proposer or kind == "generative":
+            propose = proposer(
+                ModelSpec(model=self.proposer) if self.proposer else spec, meter, api_key=api_key, cache=cache
+            )
+
+        with progress_bar(f"{self.optimizer} prompt search on {spec.model}", budget.max_calls, self.progress) as update:
+
+            def evaluate(
+                configs: Sequence[TaskConfig], origins: Sequence[str], examples: Sequence[Example] | None
+            ) -> list[Evaluation]:
+                out = score_candidates(spec, configs, origins, examples or dev, meter, api_key=api_key, cache=cache)
+                update(meter.spent.calls)
+                if examples is None and on_round is not None:
+                    on_round(out)
+                return out
+
+            on_round: Callable[[list[Evaluation]], None] | None = None
+            with _tracking(self, pipeline, budget, seed, len(train), len(dev), len(test)) as (
+                run,
+                on_round_hook,
+                folder_path,
+            ):
+                on_round = on_round_hook
+                context = run_search(
+                    start,
+                    optimizer=self.optimizer,
+                    kind=kind,
+                    trainset=train,
+                    evaluate=evaluate,
+                    meter=meter,
+                    seed=seed,
+                    propose=propose,
+                    round_size=self.round_size,
+                )
+                prompt = outcome(self.optimizer, spec.model, seed, budget, start, context, meter)
+                if test:
+                    unlimited = CallMeter(_UNLIMITED)
+                    scored = [
+                        score_candidate(spec, c, test, unlimited, api_key=api_key, cache=cache)
+                        for c in (prompt.config, start)
+                    ]
+                    prompt.test_score, prompt.start_test_score = scored[0].score, scored[1].score
+                if run is not None:
+                    prompt.mlflow_run_id = run.run_id
+                    log_outcome(prompt, context.history, Path(folder) if folder else folder_path)
+                elif folder:
+                    prompt.save(Path(folder) / PROMPT_FILE)
+        log.info(
+            "%s: dev %.4f (start %.4f), %d candidates, %d calls, %s",
+            self.optimizer,
+            prompt.dev_score,
+            prompt.start_dev_score,
+            prompt.candidates,
+            prompt.calls,
+            prompt.stop_reason,
+        )
+        return prompt
+
+
+class _tracking:
+    """The MLflow parent run of an optimisation and a hook logging each round's candidates as nested runs."""
+
+    def __init__(self, optimizer: PromptOptimizer, pipeline: Any, budget: Budget, seed: int, *sizes: int) -> None:
+        self.optimizer, self.pipeline, self.budget, self.seed, self.sizes = optimizer, pipeline, budget, seed, sizes
+        self._stack: Any = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> tuple[Any, Callable[[list[Evaluation]], None] | None, Path]:
+        self._tmp = tempfile.TemporaryDirectory(prefix="oag-prompt-")
+        folder = Path(self._tmp.name)
+        if not self.optimizer.track:
+            return None, None, folder
+        from contextlib import ExitStack
+
+        from openautoglm.adapters.tracking import log_params, tracked_run
+
+        self._stack = ExitStack()
+        run = self._stack.enter_context(
+            tracked_run(self.optimizer.experiment, run_name=f"{self.optimizer.optimizer}-{self.pipeline.spec.model}")
+        )
+        config: TaskConfig = self.pipeline.config
+        log_params(
+            {
+                "optimizer": self.optimizer.optimizer,
+                "model": self.pipeline.spec.model,
+                "task_type": config.task_type,
+                "labels": config.labels,
+                "start_template": config.template,
+                "max_calls": self.budget.max_calls,
+                "max_tokens": self.budget.max_tokens,
+                "seed": self.seed,
+                "train_size": self.sizes[0],
+                "dev_size": self.sizes[1],
+                "test_size": self.sizes[2],
+            }
+        )
+        return run, round_logger(run), folder
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stack is not None:
+            self._stack.__exit__(*exc)
+        if self._tmp is not None:
+            self._tmp.cleanup()
