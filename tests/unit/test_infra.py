@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,23 @@ def test_compose_holds_no_secrets(compose: dict[str, Any]) -> None:
             if key in line and ":" in line and not line.lstrip().startswith("#"):
                 value = line.split(":", 1)[1].strip()
                 assert value.startswith("${") or "${" in value or value == "", line
+
+
+def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None:
+    """The official compose-spec JSON schema (vendored by check-jsonschema, offline); a misspelt key fails."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    if not checker.exists():
+        pytest.skip("check-jsonschema is not installed (pip install -e .[dev])")
+
+    def check(path: Path) -> subprocess.CompletedProcess[str]:
+        command = [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    good = check(INFRA / "compose.yaml")
+    assert good.returncode == 0, good.stdout + good.stderr
+    broken = tmp_path / "compose.yaml"
+    broken.write_text((INFRA / "compose.yaml").read_text().replace("    restart: unless-stopped", "    restrat: no", 1))
+    assert check(broken).returncode != 0
 
 
 def test_docker_compose_config_when_available() -> None:
