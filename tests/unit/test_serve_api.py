@@ -339,3 +339,38 @@ def test_token_command_issues_a_token_the_api_accepts(tmp_path: Any) -> None:
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == "zoe" and claims["roles"] == ["viewer", "operator"]
     assert claims["exp"] - claims["iat"] == 60
+
+
+def test_model_timeout_is_504() -> None:
+    FakeModel.reset()
+    FakeModel.delay_s = 0.5
+    try:
+        with TestClient(create_app(make_settings(batch_timeout_s=0.1))) as c:
+            response = c.post("/api/v1/classify", json={"text": "x"}, headers=auth())
+        assert response.status_code == 504 and response.json()["code"] == Code.TIMEOUT
+    finally:
+        FakeModel.reset()
+
+
+def test_not_ready_while_models_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openautoglm.serve.service import ModelService
+
+    release = threading.Event()
+    original = ModelService.load
+
+    def slow_load(self: ModelService) -> None:
+        release.wait(10)
+        original(self)
+
+    monkeypatch.setattr(ModelService, "load", slow_load)
+    with TestClient(create_app(make_settings(preload=False))) as c:
+        assert c.get("/healthz").status_code == 200  # alive while loading
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["code"] == Code.NOT_READY
+        busy = c.post("/api/v1/classify", json={"text": "x"}, headers=auth())
+        assert busy.status_code == 503 and busy.json()["code"] == Code.NOT_READY and busy.headers["retry-after"]
+        release.set()
+        deadline = time.monotonic() + 10
+        while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.post("/api/v1/classify", json={"text": "x"}, headers=auth()).status_code == 200
