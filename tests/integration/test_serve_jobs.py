@@ -87,6 +87,13 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             assert [j["id"] for j in listed] == [job["id"]]
             assert httpx.get(f"{base}/api/v1/jobs", headers=bearer("pavel", "operator")).json()["data"]["jobs"] == []
 
+            invalid = httpx.post(
+                f"{base}/api/v1/jobs",
+                json={"deployment": "run_task/nightly-classification", "parameters": {"params": {"gate": 12}}},
+                headers=bearer("olga", "operator"),
+                timeout=60,
+            )
+            assert invalid.status_code == 422 and invalid.json()["code"] == 42200, invalid.text
             unknown = httpx.post(
                 f"{base}/api/v1/jobs", json={"deployment": "run_task/nope"}, headers=bearer("olga", "operator")
             )
