@@ -108,3 +108,48 @@ def test_validate_exits_1_and_lists_failing_rows(tmp_path: Path) -> None:
         home=tmp_path,
     )
     assert clean.returncode == 0 and "60 rows pass every expectation" in clean.stdout
+
+
+def test_optimize_prompt_then_run_with_it(tmp_path: Path) -> None:
+    opt = cli(
+        "optimize-prompt",
+        str(EXAMPLES / "user_feedback.csv"),
+        "--labels",
+        "正面,负面,中性",
+        "--prompt-template",
+        "判断以下用户反馈的情感倾向:{text}",
+        "--budget",
+        "300",
+        "--dev-size",
+        "20",
+        "--test-size",
+        "20",
+        "-o",
+        str(tmp_path / "opt"),
+        home=tmp_path,
+    )
+    assert opt.returncode == 0, opt.stderr[-3000:]
+    assert "dev score" in opt.stdout and "of 300 calls" in opt.stdout
+    prompt = json.loads((tmp_path / "opt" / "optimised_prompt.json").read_text(encoding="utf-8"))
+    assert prompt["calls"] <= 300 and prompt["dev_score"] >= prompt["start_dev_score"]
+    assert prompt["test_score"] is not None and prompt["candidates"] >= 2
+
+    run = cli(
+        "run",
+        str(EXAMPLES / "user_feedback.csv"),
+        "--labels",
+        "正面,负面,中性",
+        "--label-column",
+        "label",
+        "--prompt",
+        str(tmp_path / "opt" / "optimised_prompt.json"),
+        "-o",
+        str(tmp_path / "run"),
+        home=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "prompt from" in run.stdout + run.stderr
+    bad = cli(
+        "run", str(EXAMPLES / "user_feedback.csv"), "--labels", "正面,负面", "--prompt", "nope.json", home=tmp_path
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope.json" in bad.stderr

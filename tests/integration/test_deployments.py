@@ -51,6 +51,7 @@ def test_deploy_trigger_and_schedule_on_a_real_server(tmp_path: Path) -> None:
         deployed = cli(["deploy"], env)
         assert deployed.returncode == 0, deployed.stderr[-3000:]
         assert "run_task/nightly-classification" in deployed.stdout
+        assert "optimize_prompt/optimize-prompt-example" in deployed.stdout
         worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, tmp_path / "worker.log")
         try:
             with temporary_settings(updates={PREFECT_API_URL: api_url}):
@@ -75,6 +76,28 @@ def test_deploy_trigger_and_schedule_on_a_real_server(tmp_path: Path) -> None:
                     assert summary["rows_predicted"] == 60 and summary["flow_run_id"] == str(run.id)
                     mlflow_run = MlflowClient(f"sqlite:///{home.resolve()}/mlflow.db").get_run(summary["mlflow_run_id"])
                     assert mlflow_run.data.tags["prefect.flow_run_id"] == str(run.id)
+
+                    # The prompt optimiser from its deployment form (its defaults plus an output folder).
+                    opt_out = tmp_path / "optimised"
+                    opt_run = run_deployment(
+                        "optimize_prompt/optimize-prompt-example",
+                        timeout=0,
+                        parameters={
+                            "params": {
+                                "source": {"kind": "csv", "path": "examples/user_feedback.csv"},
+                                "task": {"task_type": "text_classification", "labels": ["正面", "负面", "中性"]},
+                                "label_column": "label",
+                                "budget": {"max_calls": 200},
+                                "dev_size": 20,
+                                "test_size": 20,
+                                "output_dir": str(opt_out),
+                            }
+                        },
+                    )
+                    assert wait_state(client, opt_run.id) == "COMPLETED", (tmp_path / "worker.log").read_text()[-4000:]
+                    optimised = json.loads((opt_out / "summary.json").read_text(encoding="utf-8"))
+                    assert optimised["prompt"]["calls"] <= 200 and optimised["flow_run_id"] == str(opt_run.id)
+                    assert (opt_out / "optimised_prompt.json").exists()
 
                     # A schedule: the server's scheduler creates runs, the worker picks them up.
                     scheduled = cli(["deploy", "--only", "ingest-example", "--interval", "10"], env)

@@ -3,7 +3,7 @@
 The budget counts the distinct model requests a search needs (each embedded text, each chat request), whether the
 answer comes from the model or from the call cache. So a rerun of the same search takes the same path, stops at
 the same point and pays nothing (every request is cached), and the calls actually sent to the model
-(``fresh_calls``) are never more than the budget.
+(``fresh_calls``, retries included) are never more than the budget either.
 
 The optimiser opens a :class:`CallMeter` with :func:`metered`; backends call :func:`charge` with the request's
 cache key before looking it up, :func:`record_fresh` for each call they send, and :func:`record_tokens` for its
@@ -91,7 +91,15 @@ class CallMeter:
             self.spent.tokens += tokens
 
     def record_fresh(self, calls: int) -> None:
+        """Count calls about to be sent; raise :class:`BudgetExhausted` if they would pass the cap (retries of a
+        failed call are sent again, so they count here even though the request was charged once)."""
         with self._lock:
+            if self.spent.fresh_calls + calls > self.budget.max_calls:
+                self.refused += 1
+                raise BudgetExhausted(
+                    f"call budget reached: {self.spent.fresh_calls} calls sent of {self.budget.max_calls}",
+                    hint="raise the budget to search further; every answer so far is cached and costs nothing again",
+                )
             self.spent.fresh_calls += calls
 
     def absorb(self, keys: Iterable[str], tokens: int, fresh_calls: int) -> None:
@@ -109,7 +117,8 @@ class CallMeter:
 
     @property
     def calls_left(self) -> int:
-        return self.budget.max_calls - self.spent.calls
+        """What may still be charged or sent (whichever count is higher limits both)."""
+        return self.budget.max_calls - max(self.spent.calls, self.spent.fresh_calls)
 
     @property
     def tokens_left(self) -> int | None:
