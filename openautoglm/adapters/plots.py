@@ -58,11 +58,23 @@ def confusion_matrix_png(confusion: dict[str, Any], path: Path, title: str = "Co
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _curve_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
 
 
 def search_curve_png(val: list[float], test: list[float], path: Path, title: str = "Search") -> Path:
@@ -71,16 +83,8 @@ def search_curve_png(val: list[float], test: list[float], path: Path, title: str
     trials = list(range(1, len(val) + 1))
     ax.plot(trials, val, label="best validation so far")
     ax.plot(trials, test, label="test of the best-validation architecture", linestyle="--")
-    ax.set_xlabel("trained candidates")
-    ax.set_ylabel("score")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    _curve_axes(ax, "trained candidates", "score", title)
+    return _save(fig, path)
 
 
 def score_curve_png(scores: list[float], path: Path, title: str = "Prompt search", start: float | None = None) -> Path:
@@ -92,13 +96,5 @@ def score_curve_png(scores: list[float], path: Path, title: str = "Prompt search
     ax.plot(trials, best, label="best so far")
     if start is not None:
         ax.axhline(start, color="grey", linestyle=":", label="starting prompt")
-    ax.set_xlabel("candidates scored")
-    ax.set_ylabel("dev score")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    _curve_axes(ax, "candidates scored", "dev score", title)
+    return _save(fig, path)

@@ -308,8 +308,15 @@ def test_rate_limit_store_down_fails_open_and_readiness_says_so() -> None:
 
 
 def test_jobs_allow_list_is_checked_before_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # A settings context, not only the variable: a session-wide Prefect test server (integration tests) may be
+    # the active context, and it outranks the environment.
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    with TestClient(create_app(make_settings(jobs_deployments=("run_task/nightly-classification",)))) as c:
+    with (
+        temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}),
+        TestClient(create_app(make_settings(jobs_deployments=("run_task/nightly-classification",)))) as c,
+    ):
         refused = c.post(
             "/api/v1/jobs", json={"deployment": "graph_search/graph-search-cora"}, headers=auth("operator")
         )
