@@ -153,3 +153,69 @@ def test_optimize_prompt_then_run_with_it(tmp_path: Path) -> None:
         "run", str(EXAMPLES / "user_feedback.csv"), "--labels", "正面,负面", "--prompt", "nope.json", home=tmp_path
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope.json" in bad.stderr
+
+
+def _planetoid_root() -> Path | None:
+    """The Planetoid folder of the shared data sets (OPENAUTOGLM_DATA_ROOT, or ../shared/datasets)."""
+    configured = os.environ.get("OPENAUTOGLM_DATA_ROOT")
+    for base in ([Path(configured)] if configured else []) + [REPO.parent / "shared" / "datasets"]:
+        if (base / "graph" / "planetoid" / "Cora" / "raw").is_dir():
+            return base / "graph" / "planetoid"
+    return None
+
+
+def test_graph_search_on_a_user_graph_and_on_cora(tmp_path: Path) -> None:
+    user = cli(
+        "graph-search",
+        "--nodes",
+        str(EXAMPLES / "graph" / "nodes.csv"),
+        "--edges",
+        str(EXAMPLES / "graph" / "edges.csv"),
+        "--id-column",
+        "member",
+        "--label-column",
+        "club",
+        "--source-column",
+        "from",
+        "--target-column",
+        "to",
+        "--algo",
+        "random",
+        "--budget",
+        "3",
+        "--final-seeds",
+        "1",
+        "--max-epochs",
+        "40",
+        "-o",
+        str(tmp_path / "user"),
+        home=tmp_path,
+    )
+    assert user.returncode == 0, user.stderr[-3000:]
+    summary = json.loads((tmp_path / "user" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["trials"] == 3 and summary["mlflow_run_id"]
+    root = _planetoid_root()
+    if root is None:
+        pytest.skip("the shared Cora files are not here (set OPENAUTOGLM_DATA_ROOT); the user graph passed")
+    cora = cli(
+        "graph-search",
+        "--dataset",
+        "cora",
+        "--root",
+        str(root),
+        "--algo",
+        "rl",
+        "--budget",
+        "2",
+        "--final-seeds",
+        "1",
+        "--max-epochs",
+        "20",
+        "--no-transfer",
+        "-o",
+        str(tmp_path / "cora"),
+        home=tmp_path,
+    )
+    assert cora.returncode == 0, cora.stderr[-3000:]
+    summary = json.loads((tmp_path / "cora" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["trials"] == 2 and summary["meta"]["nodes"] == 2708
