@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     task_runner: Literal["dask", "threads"] = "dask"
     data_root: Path | None = None
     fallback_model: str | None = None
+    pushgateway_url: str | None = None
 
     @property
     def tracking_uri(self) -> str:

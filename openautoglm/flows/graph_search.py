@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.adapters.graphs import GraphSource, PlanetoidGraph
 from openautoglm.adapters.plots import search_curve_png
+from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.tracking import (
     ParentRun,
     log_child_run,
@@ -289,6 +290,17 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             seconds=time.perf_counter() - started,
         )
         write_json(folder / "summary.json", result.model_dump(mode="json"))
+    push_run_metrics(
+        "graph_search",
+        {
+            "best_val": result.best_val,
+            "final_test_mean": result.final_test_mean,
+            "trials": result.trials,
+            "search_seconds": result.search_seconds,
+            "seconds": result.seconds,
+        },
+        deployment_name(),
+    )
     return result
 
 

@@ -16,6 +16,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
@@ -187,5 +188,15 @@ def ingest(params: IngestParams) -> IngestResult:
         result.rows_read,
         result.rows_quarantined,
         quarantine_path,
+    )
+    push_run_metrics(
+        "ingest",
+        {
+            "rows_read": result.rows_read,
+            "rows_out": result.rows_out,
+            "rows_quarantined": result.rows_quarantined,
+            "seconds": result.seconds,
+        },
+        deployment_name(),
     )
     return result

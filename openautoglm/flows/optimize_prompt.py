@@ -25,6 +25,7 @@ from openautoglm.adapters.candidates import backend_kind, proposer
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import check_supported, default_cache
+from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_params, tracked_run
 from openautoglm.adapters.validation import GateMode, ValidationConfig
@@ -306,6 +307,20 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             seconds=time.perf_counter() - started,
         )
         mlflow.log_artifact(str(write_json(folder / "summary.json", result.model_dump(mode="json"))))
+    push_run_metrics(
+        "optimize_prompt",
+        {
+            "dev_score": prompt.dev_score,
+            "start_dev_score": prompt.start_dev_score,
+            "test_score": prompt.test_score,
+            "start_test_score": prompt.start_test_score,
+            "calls": prompt.calls,
+            "fresh_calls": prompt.fresh_calls,
+            "candidates": prompt.candidates,
+            "seconds": result.seconds,
+        },
+        deployment_name(),
+    )
     return result
 
 

@@ -25,6 +25,7 @@ from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported
 from openautoglm.adapters.plots import confusion_matrix_png
+from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
@@ -365,6 +366,20 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
         stats.calls,
         stats.cache_hits,
         results_path,
+    )
+    push_run_metrics(
+        "run_task",
+        {
+            "rows_read": result.rows_read,
+            "rows_quarantined": result.rows_quarantined,
+            "rows_predicted": result.rows_predicted,
+            "calls": result.calls,
+            "cache_hits": result.cache_hits,
+            "tokens": result.tokens,
+            "seconds": result.seconds,
+            **{k: v for k, v in metrics.items() if k in ("accuracy", "macro_f1", "f1", "spearman")},
+        },
+        deployment_name(),
     )
     return result
 
