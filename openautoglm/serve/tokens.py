@@ -9,21 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from openautoglm.serve.auth import ROLES, issue_token
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.serve.auth import ROLES, _key_alg, issue_token
 
 
-def _alg(key: object) -> str:
-    if isinstance(key, rsa.RSAPrivateKey):
-        return "RS256"
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[key.curve.name]
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return "EdDSA"
-    raise SystemExit(f"unsupported private key type {type(key).__name__}")
+def _alg(key: Any) -> str:
+    """The JWT algorithm of a private key: that of its public half (the same rule the API verifies with)."""
+    if not hasattr(key, "public_key"):
+        raise SystemExit(f"unsupported private key type {type(key).__name__}")
+    try:
+        return _key_alg(key.public_key())
+    except ConfigurationError as error:
+        raise SystemExit(str(error)) from error
 
 
 def main(argv: list[str] | None = None) -> int:
