@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # One OpenMP thread per process: on this 2-core class of machine torch is ~50x faster that way.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint typecheck bench deploy clean
+.PHONY: install demo test lint typecheck bench deploy clean infra-tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -43,6 +43,11 @@ bench: install
 # Register deployments/prefect.yaml on the Prefect server in PREFECT_API_URL (prefect server start).
 deploy: install
 	$(BIN)/openautoglm deploy
+
+# What the infra tests run (nginx -t, promtool, a real Pushgateway, compose config), from Debian's packages when
+# missing (root). .ci/run calls it before `make test`; without the tools the tests skip locally and fail in CI.
+infra-tools:
+	@bash scripts/install-infra-tools.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -42,6 +43,21 @@ def require_service(name: str, host: str, port: int) -> None:
     if in_ci():
         pytest.fail(f"{message}; CI machines run it, so this is an error")
     pytest.skip(f"{message}; start it to run this test")
+
+
+def require_binary(*names: str, install: str) -> str:
+    """The path of the first of `names` found (PATH, then /usr/sbin, /usr/bin); else skip, or fail in CI.
+
+    `.ci/run` installs these tools (scripts/install-infra-tools.sh), so in CI a missing one is an error.
+    """
+    for name in names:
+        for found in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+            if found and os.access(found, os.X_OK):
+                return found
+    message = f"{' or '.join(names)} is not installed ({install})"
+    if in_ci():
+        pytest.fail(f"{message}; .ci/run installs it, so this is an error")
+    pytest.skip(f"{message} to run this test")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -17,7 +16,7 @@ from openautoglm.adapters.run_metrics import push_run_metrics
 from openautoglm.adapters.sources import CsvSource
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.run_task import RunTaskParams, run_task
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, require_binary
 
 pytestmark = [pytest.mark.integration]
 
@@ -30,9 +29,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def pushgateway(tmp_path: Path) -> Iterator[str]:
-    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
-    if binary is None:
-        pytest.skip("no Pushgateway binary (apt-get install prometheus-pushgateway, or a Prometheus release)")
+    binary = require_binary(
+        "prometheus-pushgateway", "pushgateway", install="apt-get install prometheus-pushgateway, or a release"
+    )
     port = _free_port()
     process = subprocess.Popen(
         [binary, f"--web.listen-address=127.0.0.1:{port}"],

@@ -1,5 +1,6 @@
-"""Checks of infra/: structure checks in Python always; `nginx -t`, `promtool check` and `kubectl kustomize`
-where those tools are installed (skipped with the reason otherwise). The metric names used by the alert rules and
+"""Checks of infra/: structure checks in Python always; `nginx -t`, `promtool check`/`test rules` and compose
+`config` with the real tools (`.ci/run` installs them: they skip with the reason on a machine without them, and fail
+under CI=true); `kubectl kustomize` where kubectl is installed. The metric names used by the alert rules and
 the Grafana dashboard are checked against what the API really exports."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, in_ci, require_binary
 
 INFRA = REPO / "infra"
 K8S = INFRA / "k8s"
@@ -113,7 +114,10 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
     """The official compose-spec JSON schema (vendored by check-jsonschema, offline); a misspelt key fails."""
     checker = Path(sys.executable).parent / "check-jsonschema"
     if not checker.exists():
-        pytest.skip("check-jsonschema is not installed (pip install -e .[dev])")
+        message = "check-jsonschema is not installed (pip install -e .[dev])"
+        if in_ci():
+            pytest.fail(f"{message}; make install puts it in the venv, so this is an error")
+        pytest.skip(message)
 
     def check(path: Path) -> subprocess.CompletedProcess[str]:
         command = [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)]
@@ -126,19 +130,28 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
     assert check(broken).returncode != 0
 
 
-def test_docker_compose_config_when_available() -> None:
-    if shutil.which("docker") is None:
-        pytest.skip("docker is not installed")
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip("the docker compose plugin is not installed")
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(INFRA / "compose.yaml"), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        env={"POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x", "PATH": "/usr/bin:/bin:/usr/local/bin"},
-    )
-    assert result.returncode == 0, result.stderr
+def compose_command() -> list[str]:
+    """`docker compose` (the v2 plugin) where it works, else Debian's `docker-compose` (v1.29): both run offline."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    return [require_binary("docker-compose", install="apt-get install docker-compose, or the docker compose plugin")]
+
+
+def test_compose_config_validates_and_refuses_a_misspelt_key(tmp_path: Path) -> None:
+    compose = compose_command()
+    env = {"POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+
+    def config(path: Path) -> subprocess.CompletedProcess[str]:
+        command = [*compose, "-p", "open-autoglm", "-f", str(path), "config", "--quiet"]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    good = config(INFRA / "compose.yaml")
+    assert good.returncode == 0, good.stdout + good.stderr
+    broken = tmp_path / "compose.yaml"
+    broken.write_text((INFRA / "compose.yaml").read_text().replace("    restart: unless-stopped", "    restrat: no", 1))
+    bad = config(broken)
+    assert bad.returncode != 0 and "restrat" in bad.stdout + bad.stderr
 
 
 # --- nginx -------------------------------------------------------------------------------------------------
@@ -154,9 +167,7 @@ def test_nginx_balances_least_conn_over_both_replicas() -> None:
 
 
 def test_nginx_config_test_when_nginx_is_installed(tmp_path: Path) -> None:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light to run this check)")
+    nginx = require_binary("nginx", install="apt-get install nginx")
     # The compose host names do not resolve here: point the upstream at loopback for the syntax check.
     conf = (INFRA / "nginx" / "nginx.conf").read_text().replace("api-1:8000", "127.0.0.1:18001")
     conf = conf.replace("api-2:8000", "127.0.0.1:18002").replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
@@ -279,9 +290,7 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
 
 
 def test_promtool_checks_and_rule_unit_tests_when_installed(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (apt-get install prometheus, or a Prometheus release)")
+    promtool = require_binary("promtool", install="apt-get install prometheus, or a Prometheus release")
     folder = INFRA / "prometheus"
 
     def run(*args: str) -> str:
