@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from openautoglm import __version__
@@ -72,9 +73,12 @@ def _pairs(value: str | None) -> dict[str, str] | None:
 def _fail(error: OpenAutoGLMError) -> None:
     if os.environ.get("OPENAUTOGLM_DEBUG"):
         raise error
-    err.print(f"[bold red]error:[/] {error.message}", highlight=False, markup=True)
+    from openautoglm.adapters.sources.specs import redact_url
+
+    # A source argument may be a mistyped database URL with a password in it: never echo that password.
+    err.print(f"[bold red]error:[/] {escape(redact_url(error.message))}", highlight=False, markup=True)
     if error.hint:
-        err.print(f"[yellow]hint:[/] {error.hint}", highlight=False)
+        err.print(f"[yellow]hint:[/] {escape(redact_url(error.hint))}", highlight=False)
     raise typer.Exit(code=2)
 
 
@@ -573,10 +577,19 @@ def graph_search_command(
     ] = None,
     task: Annotated[str, typer.Option(help="node (classification) or link (prediction).")] = "node",
     algo: Annotated[str, typer.Option(help="rl, random, tpe or evolution.")] = "rl",
-    budget: Annotated[int, typer.Option(help="Distinct architectures to evaluate.")] = 20,
-    parallel: Annotated[int, typer.Option(help="Architectures evaluated together per round (Dask).")] = 2,
-    seeds: Annotated[int, typer.Option(help="Training runs per candidate.")] = 1,
-    final_seeds: Annotated[int, typer.Option(help="Training runs of the best architecture at the end.")] = 3,
+    space: Annotated[str, typer.Option(help="stack (layers, per-family recipes) or dag (NAS-Bench-Graph).")] = "stack",
+    budget: Annotated[int, typer.Option(help="Distinct candidates to train, the baselines included.")] = 20,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Seconds; the search stops cleanly and reports the best so far.")
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="Trials kept in flight at once (Dask).")] = 2,
+    baselines: Annotated[
+        bool, typer.Option("--baselines/--no-baselines", help="Train GCN/GAT (GAE for links) first.")
+    ] = True,
+    seeds: Annotated[int, typer.Option(help="Training runs per candidate during the screening.")] = 1,
+    survivors: Annotated[int, typer.Option(help="Best screened candidates re-trained with more seeds.")] = 4,
+    select_seeds: Annotated[int, typer.Option(help="Seeds per survivor; the pick is the best mean validation.")] = 5,
+    final_seeds: Annotated[int, typer.Option(help="Seeds the pick's test score is reported over.")] = 10,
     hpo_trials: Annotated[int, typer.Option(help="Optuna trials tuning the best architecture.")] = 0,
     prior: Annotated[bool, typer.Option("--prior/--no-prior", help="Use the meta-feature prior.")] = True,
     transfer: Annotated[bool, typer.Option("--transfer/--no-transfer", help="Warm start from NAS-Bench-Graph.")] = True,
@@ -629,10 +642,15 @@ def graph_search_command(
             graph=graph,
             nasbench=nasbench,
             task=task,
+            space=space,
             algo=algo,
             budget=budget,  # type: ignore[arg-type]
+            time_budget_s=time_budget,
             parallel=parallel,
+            baselines=baselines,
             seeds=seeds,
+            survivors=survivors,
+            select_seeds=select_seeds,
             final_seeds=final_seeds,
             hpo_trials=hpo_trials,
             use_prior=prior,
@@ -652,9 +670,11 @@ def graph_search_command(
     table = Table(title="graph_search")
     table.add_column("")
     table.add_column("value", justify="right")
-    table.add_row("trials", str(result.trials))
-    table.add_row("best architecture", f"{list(result.best_arch['link'])} {','.join(result.best_arch['ops'])}")
-    table.add_row("search validation", f"{result.best_val:.4f}")
+    table.add_row("trials", f"{result.trials} ({result.stopped}; {result.resubmitted} re-run after a failure)")
+    for row in result.baselines:
+        table.add_row(f"baseline {row['name']} (validation)", f"{row['val']:.4f}")
+    table.add_row("pick", result.best_describe + (" (a baseline)" if result.best_baseline else ""))
+    table.add_row("best screened validation", f"{result.best_val:.4f}")
     table.add_row(
         f"final validation ({final_seeds} seeds)", f"{result.final_val_mean:.4f} ± {result.final_val_std:.4f}"
     )
@@ -757,6 +777,8 @@ def serve(
         log_level=log_level,
         proxy_headers=True,
         server_header=False,
+        # Headers up to 4x the API's own limit reach the app, which answers 431 in the envelope.
+        h11_max_incomplete_event_size=4 * 16_384,
     )
 
 

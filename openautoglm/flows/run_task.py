@@ -408,8 +408,13 @@ def _artifacts(
         markdown=(
             f"# {params.task.task_type} with {params.model.model}\n\n| metric | value |\n|---|---|\n{lines}\n\n"
             f"rows by status: {status_counts}; model calls {stats.calls}, cache hits {stats.cache_hits}, "
-            f"tokens {stats.tokens}, retries {stats.retries}, errors {dict(stats.errors)}\n\n"
-            f"| row_id | text | prediction | status |\n|---|---|---|---|\n{sample_rows}\n"
+            f"tokens {stats.tokens}, retries {stats.retries}, errors {dict(stats.errors)}\n"
         ),
-        description="Metrics and the first predictions",
+        description="Metrics and counts (no input rows)",
+    )
+    # Rows of the input apart from the metrics: the API shows them only to callers who may read the data.
+    create_markdown_artifact(
+        key="task-sample",
+        markdown=f"| row_id | text | prediction | status |\n|---|---|---|---|\n{sample_rows}\n",
+        description="The first predictions",
     )

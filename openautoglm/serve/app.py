@@ -26,6 +26,7 @@ from openautoglm.core.nlp.types import Example, RowResult, TaskConfig
 from openautoglm.serve import schemas as s
 from openautoglm.serve.auth import Authenticator, KeySet, Principal, authorize
 from openautoglm.serve.breaker import open_for
+from openautoglm.serve.confine import JobPolicy, SqlConnection
 from openautoglm.serve.envelope import (
     ApiError,
     Code,
@@ -99,12 +100,65 @@ class BodyLimitMiddleware:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = error_body(Code.BODY_TOO_LARGE, f"request body larger than {limit} bytes")
+    await _send_error(send, Code.BODY_TOO_LARGE, f"request body larger than {limit} bytes")
+
+
+#: Request headers above this many bytes are answered 431 (uvicorn itself cuts off at 4x this, see ``serve``).
+MAX_HEADER_BYTES = 16_384
+#: Paths whose every route needs a bearer token (see :data:`openautoglm.serve.auth.ROUTE_ROLES`).
+PROTECTED_PREFIX = "/api/v1/"
+
+
+class GateMiddleware:
+    """Before a body byte is read: headers over :data:`MAX_HEADER_BYTES` are 431, and a route under ``/api/v1/``
+    without a valid bearer token is 401. The principal is left in the request state for the route's role check,
+    so a caller without a token learns nothing about the body's shape."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, routes: Callable[[], list[Any]]) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.routes = routes
+
+    def _name_route(self, scope: Scope) -> None:
+        """Set the matched route on a refused request, so its metrics carry the route template."""
+        from starlette.routing import Match
+
+        for route in self.routes():
+            if route.matches(scope)[0] is not Match.NONE:
+                scope["route"] = route
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+            await _send_error(send, Code.HEADERS_TOO_LARGE, f"request headers larger than {MAX_HEADER_BYTES} bytes")
+            return
+        if scope.get("path", "").startswith(PROTECTED_PREFIX) and scope.get("method") != "OPTIONS":
+            raw = dict(scope["headers"]).get(b"authorization")
+            try:
+                principal = self.authenticator.verify(raw.decode("latin-1") if raw is not None else None)
+            except ApiError as error:
+                self._name_route(scope)
+                await _send_error(send, error.code, error.message, error.headers)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _send_error(send: Send, code: Code, message: str, headers: dict[str, str] | None = None) -> None:
+    body = error_body(code, message)
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "status": code.http_status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -153,12 +207,24 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
 def _task_config(task_type: Any, **options: Any) -> TaskConfig:
     """A TaskConfig from request options; a bad combination is a 422, never a 500."""
     try:
+        # TaskConfig checks the template the way the model fills it in: {text} / {text_pair} are replaced and
+        # any other brace is literal (JSON in an instruction is fine); nothing is formatted here.
         config = TaskConfig(task_type=task_type, **{k: v for k, v in options.items() if v is not None})
-        config.template.format(text="x", text_pair="y")  # a template naming other fields would fail at call time
     except (ValueError, KeyError, IndexError, AttributeError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ApiError(Code.INVALID, f"invalid task options: {message}") from None
     return config
+
+
+def _characters(value: Any) -> int:
+    """Characters of every string (keys included) in a dumped request."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_characters(k) + _characters(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_characters(v) for v in value)
+    return 0
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -177,7 +243,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_namespace)
     service = ModelService(settings, metrics)
-    jobs = JobsService(settings.jobs_deployments)
+    jobs = JobsService(
+        settings.jobs_deployments,
+        JobPolicy(
+            data_roots=tuple(settings.data_roots),
+            connections={k: SqlConnection(v.url, v.password_env) for k, v in settings.sql_connections.items()},
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -198,6 +270,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,  # a 307 to the slash-less path is no envelope; an unknown path is a 404 envelope
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -234,6 +307,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return error_response(Code.INTERNAL, "internal error")
 
     # --- middleware (the last added runs first) --------------------------------------------------------
+    app.add_middleware(GateMiddleware, authenticator=authenticator, routes=lambda: app.router.routes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -244,7 +319,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             allow_credentials=False,
         )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     # --- auth ------------------------------------------------------------------------------------------
@@ -254,7 +328,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         async def dependency(
             request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
         ) -> Principal:
-            principal = authenticator.verify(request.headers.get("authorization"))
+            principal = getattr(request.state, "principal", None)  # verified by GateMiddleware
+            if principal is None:
+                principal = authenticator.verify(request.headers.get("authorization"))
             authorize(principal, route)
             try:
                 await limiter.hit(principal.owner)
@@ -266,19 +342,31 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
         return dependency
 
-    def caps(count: int, texts: list[str]) -> None:
+    def caps(count: int, texts: list[str], body: Any = None) -> None:
+        """The configured caps, before any model call: items, the longest text (few-shot texts included) and the
+        characters of every string in the request together."""
         if count > settings.max_batch_items:
             raise ApiError(
                 Code.BATCH_TOO_LARGE,
                 f"{count} items in one request; at most {settings.max_batch_items}",
                 data={"max_batch_items": settings.max_batch_items},
             )
-        longest = max((len(t) for t in texts), default=0)
+        shots = [f.text for f in getattr(body, "few_shot", None) or ()]
+        longest = max((len(t) for t in (*texts, *shots)), default=0)
         if longest > settings.max_text_chars:
             raise ApiError(
                 Code.INVALID,
                 f"a text has {longest} characters; at most {settings.max_text_chars}",
                 data={"max_text_chars": settings.max_text_chars},
+            )
+        total = sum(len(t) for t in texts) + (
+            _characters(body.model_dump(exclude={"text", "texts", "pairs"})) if body else 0
+        )
+        if total > settings.max_request_chars:
+            raise ApiError(
+                Code.INVALID,
+                f"the request holds {total} characters; at most {settings.max_request_chars}",
+                data={"max_request_chars": settings.max_request_chars},
             )
 
     async def predict(task: Task, config: TaskConfig, items: list[Item]) -> list[RowResult]:
@@ -368,7 +456,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def classify(
         body: s.ClassifyRequest, principal: Annotated[Principal, Depends(guard("classify"))]
     ) -> dict[str, Any]:
-        caps(1, [body.text])
+        caps(1, [body.text], body)
         config = classify_config(body)
         (result,) = await predict("classify", config, [(body.text, None)])
         single(result)
@@ -384,7 +472,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def classify_batch(
         body: s.ClassifyBatchRequest, principal: Annotated[Principal, Depends(guard("classify_batch"))]
     ) -> dict[str, Any]:
-        caps(len(body.texts), body.texts)
+        caps(len(body.texts), body.texts, body)
         config = classify_config(body)
         results = await predict("classify", config, [(t, None) for t in body.texts])
         if all(r.status == "error" for r in results):
@@ -402,7 +490,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         summary="Named entities of one text",
     )
     async def ner(body: s.NerRequest, principal: Annotated[Principal, Depends(guard("ner"))]) -> dict[str, Any]:
-        caps(1, [body.text])
+        caps(1, [body.text], body)
         (result,) = await predict("ner", ner_config(body), [(body.text, None)])
         single(result)
         return ok({**entities(result), "model": service.specs["ner"].model})
@@ -417,7 +505,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def ner_batch(
         body: s.NerBatchRequest, principal: Annotated[Principal, Depends(guard("ner_batch"))]
     ) -> dict[str, Any]:
-        caps(len(body.texts), body.texts)
+        caps(len(body.texts), body.texts, body)
         results = await predict("ner", ner_config(body), [(t, None) for t in body.texts])
         if all(r.status == "error" for r in results):
             single(results[0])
@@ -444,7 +532,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         summary="Semantic similarity of a pair",
     )
     async def match(body: s.MatchRequest, principal: Annotated[Principal, Depends(guard("match"))]) -> dict[str, Any]:
-        caps(1, [body.text, body.text_pair])
+        caps(1, [body.text, body.text_pair], body)
         (result,) = await predict("match", match_config(body), [(body.text, body.text_pair)])
         single(result)
         return ok({**matching(result), "model": service.specs["match"].model})
@@ -459,7 +547,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def match_batch(
         body: s.MatchBatchRequest, principal: Annotated[Principal, Depends(guard("match_batch"))]
     ) -> dict[str, Any]:
-        caps(len(body.pairs), [t for p in body.pairs for t in (p.text, p.text_pair)])
+        caps(len(body.pairs), [t for p in body.pairs for t in (p.text, p.text_pair)], body)
         results = await predict("match", match_config(body), [(p.text, p.text_pair) for p in body.pairs])
         if all(r.status == "error" for r in results):
             single(results[0])

@@ -196,6 +196,10 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise _unauthenticated("malformed") from None
+        if "crit" in header:
+            # RFC 7515 4.1.11: a token naming critical extensions must be refused unless all are understood;
+            # this verifier understands none.
+            raise _unauthenticated("unsupported critical header parameters (crit)")
         kid = header.get("kid")
         key = self.keys.keys.get(kid) if isinstance(kid, str) else None
         if key is None:

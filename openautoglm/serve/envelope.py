@@ -14,6 +14,7 @@ Every response of the API, errors included, has this shape. ``code`` is 0 on suc
 | 40500 | 405 | method not allowed on this route |
 | 41300 | 413 | request body larger than the limit |
 | 41301 | 413 | too many items in a batch request |
+| 43100 | 431 | request headers larger than the limit |
 | 42900 | 429 | rate limit of this subject reached (see ``Retry-After``) |
 | 50000 | 500 | internal error (details are in the server log, never in the response) |
 | 50200 | 502 | the model upstream failed (GLM error or timeout) |
@@ -47,6 +48,7 @@ class Code(IntEnum):
     BODY_TOO_LARGE = 41300
     BATCH_TOO_LARGE = 41301
     RATE_LIMITED = 42900
+    HEADERS_TOO_LARGE = 43100
     INTERNAL = 50000
     UPSTREAM = 50200
     CIRCUIT_OPEN = 50300

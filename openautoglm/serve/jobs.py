@@ -3,17 +3,21 @@
 A job is a Prefect flow run created from a deployment (the same deployments ``openautoglm deploy`` registers).
 Its creator is recorded as a tag ``openautoglm-owner:<hash of iss and sub>`` on the flow run, so ownership
 survives restarts and holds across API replicas: a job of another subject is answered 404, as if it did not
-exist (admins may read every job). Results are the run's artifacts (tables, links, markdown) once it finishes.
+exist (admins may read and list every job). Results are the run's artifacts (tables, links, markdown) once it
+finishes; artifacts that carry input rows are shown only when every file the run read lies under the data roots
+(or to admins). What a caller may ask of a worker is :mod:`openautoglm.serve.confine`'s policy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from uuid import UUID
 
 import httpx
 
+from openautoglm.serve import confine
 from openautoglm.serve.auth import Principal
 from openautoglm.serve.envelope import ApiError, Code
 
@@ -53,8 +57,9 @@ def _job(run: Any, deployment: str | None = None) -> dict[str, Any]:
 class JobsService:
     """Prefect client calls for the job routes (``PREFECT_API_URL`` says which server)."""
 
-    def __init__(self, allowed: tuple[str, ...] = ()) -> None:
+    def __init__(self, allowed: tuple[str, ...] = (), policy: confine.JobPolicy | None = None) -> None:
         self.allowed = frozenset(allowed)
+        self.policy = policy or confine.JobPolicy()
 
     async def create(self, principal: Principal, deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
         from prefect.client.orchestration import get_client
@@ -68,6 +73,10 @@ class JobsService:
                     found = await client.read_deployment_by_name(deployment)
                 except ObjectNotFound:
                     raise ApiError(Code.NOT_FOUND, f"no deployment named '{deployment}'") from None
+                flow_name = deployment.partition("/")[0]
+                parameters = await asyncio.to_thread(
+                    confine.prepare, flow_name, found.parameters or {}, parameters, self.policy
+                )
                 try:
                     run = await client.create_flow_run_from_deployment(
                         found.id, parameters=parameters, tags=[f"{OWNER_TAG}{principal.owner}", "openautoglm-api"]
@@ -102,16 +111,21 @@ class JobsService:
                 if not self._may_read(principal, run.tags):
                     raise _not_found()
                 job = _job(run)
+                flow_name = None
                 if run.deployment_id:
                     try:
                         deployment = await client.read_deployment(run.deployment_id)
                         flow = await client.read_flow(run.flow_id)
                         job["deployment"] = f"{flow.name}/{deployment.name}"
+                        flow_name = flow.name
                     except ObjectNotFound:
                         pass
                 if run.state is not None and run.state.is_final():
                     artifacts = await client.read_artifacts(
                         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uid]))
+                    )
+                    rows_ok = "admin" in principal.roles or (
+                        flow_name is not None and confine.may_read_rows(flow_name, run.parameters, self.policy)
                     )
                     job["results"] = [
                         {
@@ -121,6 +135,7 @@ class JobsService:
                             "data": _truncate(a.data),
                         }
                         for a in artifacts
+                        if rows_ok or a.key not in confine.ROW_ARTIFACTS
                     ]
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
@@ -132,9 +147,11 @@ class JobsService:
         from prefect.client.schemas.sorting import FlowRunSort
 
         try:
+            # Admins see every job the API created; others their own.
+            tag = "openautoglm-api" if "admin" in principal.roles else f"{OWNER_TAG}{principal.owner}"
             async with get_client() as client:
                 runs = await client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"{OWNER_TAG}{principal.owner}"])),
+                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
                     sort=FlowRunSort.START_TIME_DESC,
                     limit=limit,
                 )

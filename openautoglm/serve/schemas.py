@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Hard schema bounds; the configured caps (OPENAUTOGLM_SERVE_MAX_*) are checked in the routes and may be lower.
+#: Hard schema bounds: every string and list of a request is bounded here. The configured caps
+#: (OPENAUTOGLM_SERVE_MAX_*: text length, batch items, labels, characters per request) are checked in the routes,
+#: before any model call, and may be lower.
 SCHEMA_MAX_TEXT = 100_000
 SCHEMA_MAX_ITEMS = 10_000
+SCHEMA_MAX_LABEL = 200
+SCHEMA_MAX_LABELS = 1000
 
 Text = Field(min_length=1, max_length=SCHEMA_MAX_TEXT, description="the text (cleaned by the caller)")
+#: One item of a batch: a non-empty text.
+BatchText = Annotated[str, Field(min_length=1, max_length=SCHEMA_MAX_TEXT)]
+Label = Annotated[str, Field(min_length=1, max_length=SCHEMA_MAX_LABEL)]
 
 
 class FewShot(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=SCHEMA_MAX_TEXT)
-    label: str = Field(min_length=1, max_length=200)
+    label: Label
 
 
 class _ClassifyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    labels: list[str] | None = Field(
+    labels: list[Label] | None = Field(
         default=None,
         min_length=2,
-        max_length=1000,
+        max_length=SCHEMA_MAX_LABELS,
         description="label set (default: the server's, 正面/负面/中性)",
         examples=[["正面", "负面", "中性"]],
     )
@@ -36,7 +43,9 @@ class _ClassifyOptions(BaseModel):
         description="instruction with {text} (GLM models)",
         examples=["判断以下用户反馈的情感倾向:{text}"],
     )
-    verbalizers: dict[str, str] | None = Field(default=None, description="label -> text an embedding model compares")
+    verbalizers: dict[Label, Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(
+        default=None, max_length=SCHEMA_MAX_LABELS, description="label -> text an embedding model compares"
+    )
     few_shot: list[FewShot] | None = Field(default=None, max_length=64)
 
 
@@ -45,13 +54,15 @@ class ClassifyRequest(_ClassifyOptions):
 
 
 class ClassifyBatchRequest(_ClassifyOptions):
-    texts: list[str] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
+    texts: list[BatchText] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
 
 
 class _NerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    entity_types: list[str] | None = Field(default=None, min_length=1, max_length=32, examples=[["PER", "LOC", "ORG"]])
+    entity_types: list[Annotated[str, Field(min_length=1, max_length=50)]] | None = Field(
+        default=None, min_length=1, max_length=32, examples=[["PER", "LOC", "ORG"]]
+    )
 
 
 class NerRequest(_NerOptions):
@@ -59,14 +70,14 @@ class NerRequest(_NerOptions):
 
 
 class NerBatchRequest(_NerOptions):
-    texts: list[str] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
+    texts: list[BatchText] = Field(min_length=1, max_length=SCHEMA_MAX_ITEMS)
 
 
 class _MatchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="similarity at which a pair matches")
-    labels: list[str] | None = Field(default=None, min_length=2, max_length=2, description="(no-match, match) labels")
+    labels: list[Label] | None = Field(default=None, min_length=2, max_length=2, description="(no-match, match) labels")
 
 
 class Pair(BaseModel):

@@ -6,12 +6,22 @@ never part of a response, and never in ``repr`` (``SecretStr``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openautoglm.adapters.cache import CacheMode
+
+
+class SqlConnectionSetting(BaseModel):
+    """A database jobs may use by name: a URL without a password and the variable holding the password."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1)
+    password_env: str | None = None
 
 
 class ServeSettings(BaseSettings):
@@ -45,6 +55,11 @@ class ServeSettings(BaseSettings):
         zhipu_api_key: The Zhipu key (else ``ZHIPUAI_API_KEY``, else the ``ZhipuAICredentials`` block ``zhipu_block``).
         cors_origins: Origins allowed by CORS; empty (the default) sends no CORS headers at all.
         jobs_deployments: Deployments ``flow/deployment`` that ``/api/v1/jobs`` may trigger (empty: any).
+        data_roots: Folders whose files jobs may name (resolved, symlinks followed); empty: jobs name no files
+            of their own and use the deployment's. Relative paths in job parameters start at the first root.
+        sql_connections: JSON object ``{name: {"url": "postgresql+psycopg://user@host/db", "password_env":
+            "VAR"}}``: the only databases jobs may read or write, named by ``connection`` / ``output_connection``.
+        max_request_chars: Characters in all strings of one request together at most (422).
         metrics_public: Serve ``/metrics`` without a token (scrapers inside the cluster); else admin only.
     """
 
@@ -91,5 +106,8 @@ class ServeSettings(BaseSettings):
 
     cors_origins: tuple[str, ...] = ()
     jobs_deployments: tuple[str, ...] = ()
+    data_roots: tuple[Path, ...] = ()
+    sql_connections: dict[str, SqlConnectionSetting] = Field(default_factory=dict)
+    max_request_chars: int = Field(default=200_000, ge=1)
     metrics_public: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -123,3 +123,62 @@ def test_password_from_environment_and_a_query(tables: dict[str, str], monkeypat
         password_env="OAG_TEST_PG_PASSWORD",
     ).load()
     assert dataset.frame["text"].tolist() == ["配送很快，点赞！", "配送很快，点赞！"]
+
+
+WRITES = (
+    "DROP TABLE {t}",
+    "DELETE FROM {t}",
+    "SELECT * FROM {t}; DROP TABLE {t}",
+    "UPDATE {t} SET label = 'x'",
+    "SELECT * FROM {t} FOR UPDATE",
+)
+
+
+def test_writing_statements_are_refused_before_anything_is_sent(tables: dict[str, str]) -> None:
+    from openautoglm.core.errors import ConfigurationError
+
+    for backend in ("postgresql", "mariadb", "sqlite"):
+        url, table = tables[backend].split("#")
+        for statement in WRITES:
+            with pytest.raises((ConfigurationError, ValueError), match=r"SELECT|allowed|statement"):
+                DataLoader.from_sql(url, statement.format(t=table)).load()
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:  # the table survived with every row
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == len(ROWS)
+        engine.dispose()
+
+
+def test_a_select_with_side_effects_runs_in_a_read_only_transaction(tables: dict[str, str]) -> None:
+    """PostgreSQL: nextval() is a SELECT the parser lets through; the read-only session refuses it."""
+    from openautoglm.core.errors import DataSourceError
+
+    url, table = tables["postgresql"].split("#")
+    engine = sa.create_engine(url)
+    sequence = f"{table}_seq"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SEQUENCE {sequence}"))
+    try:
+        with pytest.raises(DataSourceError, match="read-only"):
+            DataLoader.from_sql(url, f"SELECT nextval('{sequence}') AS text").load()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT last_value, is_called FROM {sequence}")).one() == (1, False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SEQUENCE IF EXISTS {sequence}"))
+        engine.dispose()
+
+
+def test_mariadb_session_is_read_only(tables: dict[str, str]) -> None:
+    """MariaDB: the read uses a session whose transactions are READ ONLY (a write inside it would fail)."""
+    from openautoglm.adapters.sources.sql import _read_only, make_engine
+
+    url, table = tables["mariadb"].split("#")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            _read_only(conn)
+            with pytest.raises(sa.exc.OperationalError, match="READ ONLY"):
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+    finally:
+        engine.dispose()
+    assert len(DataLoader.from_sql(url, table).load().frame) == len(ROWS)

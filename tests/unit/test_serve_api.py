@@ -111,7 +111,8 @@ def test_batch_and_text_caps_before_any_model_call(client: TestClient) -> None:
         ({"text": "x", "labels": ["a"]}, 422, Code.INVALID),
         ({"text": "x", "labels": ["a", "a"]}, 422, Code.INVALID),
         ({"text": "x", "prompt_template": "no placeholder"}, 422, Code.INVALID),
-        ({"text": "x", "prompt_template": "{text} {other}"}, 422, Code.INVALID),
+        ({"text": "x", "labels": ["a", "b" * 201]}, 422, Code.INVALID),
+        ({"text": "x", "verbalizers": {"a": "v" * 1001}}, 422, Code.INVALID),
         ({"text": "x", "unknown": 1}, 422, Code.INVALID),
         ({"text": "x", "few_shot": [{"text": "y", "label": "other"}]}, 422, Code.INVALID),
     ],
@@ -125,7 +126,7 @@ def test_invalid_bodies(client: TestClient, body: dict[str, Any], status: int, c
 def test_every_error_is_the_envelope_without_a_traceback(client: TestClient) -> None:
     cases = [
         client.get("/no/such/route"),
-        client.get("/api/v1/classify"),
+        client.get("/api/v1/classify", headers=auth()),
         client.post("/api/v1/classify", content=b"{not json", headers={**auth(), "content-type": "application/json"}),
         client.post("/api/v1/classify", json={"text": "x"}),
     ]
@@ -381,3 +382,53 @@ def test_not_ready_while_models_load(monkeypatch: pytest.MonkeyPatch) -> None:
         while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert c.post("/api/v1/classify", json={"text": "x"}, headers=auth()).status_code == 200
+
+
+def test_templates_are_checked_the_way_the_model_fills_them(client: TestClient) -> None:
+    """Only {text} / {text_pair} are replaced; other braces are literal (no str.format: no huge paddings)."""
+    for template in ("{text}{text:>400000000}", '返回JSON {"label": "..."}: {text}', "{text} {other}"):
+        response = client.post("/api/v1/classify", json={"text": "好评", "prompt_template": template}, headers=auth())
+        assert response.status_code == 200, response.text
+    assert (
+        client.post("/api/v1/classify", json={"text": "x", "prompt_template": "no slot"}, headers=auth()).status_code
+        == 422
+    )
+
+
+def test_every_string_of_a_request_is_capped_before_the_model(client: TestClient) -> None:
+    long_shot = {"text": "x", "few_shot": [{"text": "y" * 101, "label": "正面"}]}
+    response = client.post("/api/v1/classify", json=long_shot, headers=auth())
+    assert response.status_code == 422 and response.json()["data"] == {"max_text_chars": 100}
+    assert client.post("/api/v1/classify/batch", json={"texts": ["ok", ""]}, headers=auth()).status_code == 422
+    assert client.post("/api/v1/ner", json={"text": "x", "entity_types": ["P" * 51]}, headers=auth()).status_code == 422
+    assert FakeModel.batches == []
+
+
+def test_total_characters_per_request_are_capped() -> None:
+    FakeModel.reset()
+    settings = make_settings(max_request_chars=300, max_body_bytes=100_000)
+    with TestClient(create_app(settings)) as c:
+        body = {"texts": ["a" * 90] * 4}
+        response = c.post("/api/v1/classify/batch", json=body, headers=auth())
+        assert response.status_code == 422 and response.json()["data"] == {"max_request_chars": 300}
+        verbal = {"text": "x", "verbalizers": {"正面": "v" * 200, "负面": "w" * 200}}
+        assert c.post("/api/v1/classify", json=verbal, headers=auth()).status_code == 422
+        assert c.post("/api/v1/classify", json={"text": "a" * 90}, headers=auth()).status_code == 200
+    assert len(FakeModel.batches) == 1
+
+
+def test_the_token_is_checked_before_the_body_is_read(client: TestClient) -> None:
+    bad_json = client.post("/api/v1/classify", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 401 and bad_json.json()["code"] == Code.UNAUTHENTICATED
+    invalid = client.post("/api/v1/classify", json={"unknown": 1})
+    assert invalid.status_code == 401
+
+
+def test_trailing_slash_is_a_404_envelope_not_a_redirect(client: TestClient) -> None:
+    response = client.post("/api/v1/classify/", json={"text": "x"}, headers=auth(), follow_redirects=False)
+    assert response.status_code == 404 and response.json()["code"] == Code.NOT_FOUND
+
+
+def test_oversized_headers_are_a_431_envelope(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"x-padding": "p" * 20_000})
+    assert response.status_code == 431 and response.json()["code"] == Code.HEADERS_TOO_LARGE

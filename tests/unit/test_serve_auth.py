@@ -113,6 +113,9 @@ REJECTED = {
     "signed by another key with our kid": "Bearer " + signed(claims(), OTHER),
     "unknown kid": "Bearer " + signed(claims(), kid="rsa-1999"),
     "no kid": "Bearer " + signed(claims(), kid=None),
+    # RFC 7515 4.1.11: critical extensions this server does not understand (it understands none).
+    "crit header": "Bearer "
+    + jwt.encode(claims(), RSA.private, algorithm=RSA.alg, headers={"kid": RSA.kid, "crit": ["exp"], "exp": 1}),
 }
 
 

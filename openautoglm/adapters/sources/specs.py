@@ -6,13 +6,15 @@ source names where its password comes from (an environment variable or a Prefect
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from openautoglm.core.data.sqlcheck import check_read_query
 from openautoglm.core.errors import ConfigurationError
 
 OnError = Literal["raise", "quarantine"]
@@ -98,7 +100,7 @@ class SqlSource(_Spec):
             parsed = make_url(url)
         except ArgumentError as exc:
             raise ConfigurationError(
-                f"'{url}' is not a database URL.",
+                f"'{redact_url(url)}' is not a database URL.",
                 hint="write it as dialect+driver://user@host:port/database, e.g. "
                 "postgresql+psycopg://me@127.0.0.1:5432/test or sqlite:///data.db",
             ) from exc
@@ -112,6 +114,12 @@ class SqlSource(_Spec):
         driver = _DRIVERS.get(parsed.drivername)
         return parsed.set(drivername=driver).render_as_string() if driver else url
 
+    @model_validator(mode="after")
+    def _read_only(self) -> SqlSource:
+        if not self.is_table:  # one SELECT, parsed before anything reaches the database
+            check_read_query(self.query, make_url(self.url).get_backend_name())
+        return self
+
     @property
     def is_table(self) -> bool:
         """True when ``query`` names a table rather than holding a statement."""
@@ -124,6 +132,15 @@ class SqlSource(_Spec):
         host = f"{parsed.host}/" if parsed.host else ""
         what = self.query if self.is_table else "query"
         return f"{parsed.get_backend_name()}://{host}{where} {what}"
+
+
+# user:password@ wherever it stands, so that a mistyped URL ("postgresql:/me:pw@host/db") is caught too.
+_PASSWORD = re.compile(r"([A-Za-z0-9._%+~-]+:)[^@\s/:]+@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with any ``user:password@`` password replaced by ``***`` (URLs that do not parse included)."""
+    return _PASSWORD.sub(r"\1***@", text)
 
 
 def _is_identifier(text: str) -> bool:

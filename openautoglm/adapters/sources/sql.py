@@ -24,6 +24,7 @@ from openautoglm.adapters.progress import progress_bar
 from openautoglm.adapters.sources.base import SOURCES, RowCollector
 from openautoglm.adapters.sources.specs import SqlSource
 from openautoglm.core.data.schema import Dataset
+from openautoglm.core.data.sqlcheck import check_read_query
 from openautoglm.core.data.values import select_columns, to_text
 from openautoglm.core.errors import DataSourceError, SourceUnavailableError
 
@@ -75,6 +76,7 @@ def read_sql(
                 hint="check that the server is up and the host, port, user and password are right",
             ) from None
         with conn:
+            _read_only(conn)
             statement, total = _statement(conn, spec, columns, name)
             result = conn.execution_options(stream_results=True, yield_per=spec.chunk_rows).execute(statement)
             keys = list(result.keys())
@@ -100,7 +102,7 @@ def _statement(
     conn: sa.Connection, spec: SqlSource, columns: Sequence[str] | None, name: str
 ) -> tuple[sa.Executable, int | None]:
     if not spec.is_table:
-        return sa.text(spec.query.strip().rstrip(";")), None
+        return sa.text(check_read_query(spec.query, conn.dialect.name)), None
     schema, _, table_name = spec.query.rpartition(".")
     try:
         table = sa.Table(table_name, sa.MetaData(), autoload_with=conn, schema=schema or None)
@@ -112,6 +114,27 @@ def _statement(
     statement = sa.select(*[table.columns[c] for c in chosen]).order_by(*order)
     total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     return statement, int(total)
+
+
+#: Per dialect: the statement that makes every later transaction of the session read-only.
+_READ_ONLY = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+    "sqlite": "PRAGMA query_only = ON",
+}
+
+
+def _read_only(conn: sa.Connection) -> None:
+    """Make the session read-only before anything is read (the engine is disposed after the read)."""
+    statement = _READ_ONLY.get(conn.dialect.name)
+    if statement is None:
+        raise DataSourceError(
+            f"Reading from {conn.dialect.name} is not supported: a read-only session cannot be guaranteed.",
+            hint="use PostgreSQL, MySQL/MariaDB or SQLite",
+        )
+    conn.exec_driver_sql(statement)
+    conn.commit()  # the setting holds from the next transaction on, which is where every read happens
 
 
 def _first_line(exc: SQLAlchemyError) -> str:

@@ -1,0 +1,257 @@
+"""What a caller of ``POST /api/v1/jobs`` may ask a worker to do: the job confinement policy.
+
+A job's parameters come from an untrusted caller and run on a worker that holds the deployment's data, files and
+secrets. Before a flow run is created the parameters are
+
+1. merged into the deployment's own parameters (nested objects field by field; an object whose ``kind`` changes is
+   replaced whole),
+2. validated against the flow's parameter model with unknown fields refused (422; nothing is created),
+3. confined: every value the caller changed from the deployment's is checked —
+
+   - files read (source paths, graph tables, a Planetoid root, an optimised prompt file, a ``local:`` model folder)
+     must resolve, symlinks followed, under one of the configured data roots (``OPENAUTOGLM_SERVE_DATA_ROOTS``);
+     relative paths are taken from the first root and sent to the worker resolved, so it reads what was checked;
+   - output folders are the job's own: a caller may not set ``output_dir`` (the worker makes a new folder);
+   - databases only through named connections configured on the server (``OPENAUTOGLM_SERVE_SQL_CONNECTIONS``):
+     the caller writes ``{"kind": "sql", "connection": "<name>", "query": ...}`` (or ``output_connection`` for
+     results) and the server fills in the URL and the password's environment variable; a caller-chosen URL,
+     password variable, Secret block, credentials block or model endpoint is refused, since each would let the
+     caller send a worker's secret to a host of their choosing.
+
+Deployment values the caller leaves alone are the operator's own configuration and are not re-checked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from openautoglm.serve.envelope import ApiError, Code
+
+#: Flow name -> its parameter model (imported when first needed: the flows pull in the data and model stacks).
+FLOW_PARAMS: dict[str, str] = {
+    "run_task": "openautoglm.flows.run_task:RunTaskParams",
+    "ingest": "openautoglm.flows.ingest:IngestParams",
+    "optimize_prompt": "openautoglm.flows.optimize_prompt:OptimizePromptParams",
+    "graph_search": "openautoglm.flows.graph_search:GraphSearchParams",
+}
+
+#: Fields that route a worker's secret somewhere: never taken from a caller.
+SECRET_ROUTES = frozenset(
+    {"url", "password_env", "password_block", "output_sql_url", "output_password_env", "credentials_block", "base_url"}
+)
+#: Fields naming a file the worker reads (strings; ``Path`` fields are recognised by type).
+READ_STRINGS = frozenset({"nodes", "edges", "prompt"})
+#: An MLflow run id (32 hex digits) is not a path.
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+#: Artifacts that carry rows of the input data; returned only to callers who may read that data.
+ROW_ARTIFACTS = frozenset({"task-sample", "validation", "prompt-candidates", "optimised-prompt"})
+
+
+@dataclass(frozen=True)
+class SqlConnection:
+    """A database the server lets jobs read or write: a URL without a password, and where the password is."""
+
+    url: str
+    password_env: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """The configured limits of jobs."""
+
+    data_roots: tuple[Path, ...] = ()
+    connections: Mapping[str, SqlConnection] = field(default_factory=dict)
+
+    def resolve_read(self, where: str, value: str | Path, *, relative: bool = True) -> Path:
+        """``value`` resolved under a data root, or 422 naming the parameter.
+
+        Args:
+            relative: Take a relative path from the first root; else a relative path is refused (a run's recorded
+                parameters are relative to its worker's folder, which the API cannot see).
+        """
+        if not self.data_roots:
+            raise _invalid(
+                where, "jobs may not name files: no data roots are configured (OPENAUTOGLM_SERVE_DATA_ROOTS)"
+            )
+        raw = Path(value).expanduser()
+        if not raw.is_absolute() and not relative:
+            raise _invalid(where, f"'{value}' is relative to the worker's folder")
+        candidate = raw if raw.is_absolute() else self.data_roots[0] / raw
+        resolved = candidate.resolve()  # follows symlinks: a link out of a root resolves out of it
+        for root in self.data_roots:
+            if resolved.is_relative_to(root.resolve()):
+                return resolved
+        roots = ", ".join(str(r) for r in self.data_roots)
+        raise _invalid(where, f"'{value}' is outside the data roots ({roots})")
+
+
+def _invalid(where: str, message: str) -> ApiError:
+    return ApiError(Code.INVALID, f"parameter {where}: {message}", data={"parameter": where})
+
+
+def merge(defaults: Any, overrides: Any) -> Any:
+    """Overrides laid over defaults: objects field by field, an object whose ``kind`` changes replaced whole."""
+    if not isinstance(defaults, dict) or not isinstance(overrides, dict):
+        return overrides
+    if "kind" in overrides and overrides.get("kind") != defaults.get("kind"):
+        return dict(overrides)
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        merged[key] = merge(defaults[key], value) if key in defaults else value
+    return merged
+
+
+def _params_model(flow: str) -> type[BaseModel] | None:
+    target = FLOW_PARAMS.get(flow)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    model: type[BaseModel] = getattr(importlib.import_module(module), name)
+    return model
+
+
+def _connections(value: Any, policy: JobPolicy, path: tuple[str, ...], named: set[tuple[str, ...]]) -> Any:
+    """Named connections replaced by their URL and password variable; the replaced places remembered."""
+    if isinstance(value, list):
+        return [_connections(v, policy, (*path, str(i)), named) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in ("connection", "output_connection"):
+            if not isinstance(item, str) or item not in policy.connections:
+                known = sorted(policy.connections) or "none configured (OPENAUTOGLM_SERVE_SQL_CONNECTIONS)"
+                raise _invalid(".".join((*path, key)), f"unknown connection {item!r}; connections: {known}")
+            conn = policy.connections[item]
+            if key == "connection":
+                out["url"], out["password_env"] = conn.url, conn.password_env
+                named.update({(*path, "url"), (*path, "password_env")})
+            else:
+                out["output_sql_url"], out["output_password_env"] = conn.url, conn.password_env
+                named.update({(*path, "output_sql_url"), (*path, "output_password_env")})
+            continue
+        out[key] = _connections(item, policy, (*path, key), named)
+    return out
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _leaves(getattr(value, name), (*path, name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, str(i)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, str(key)))
+    else:
+        yield path, value
+
+
+def _validate(model: type[BaseModel], flow: str, params: Any) -> BaseModel:
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()[:20]]
+        raise ApiError(Code.INVALID, f"the parameters do not fit the {flow} flow", data={"errors": errors}) from None
+
+
+def _confine(
+    chosen: BaseModel,
+    default: BaseModel | None,
+    policy: JobPolicy,
+    named: set[tuple[str, ...]],
+    relative: bool = True,
+) -> dict[tuple[str, ...], Path]:
+    """Checks every caller-changed value; returns the read paths to send resolved."""
+    before = dict(_leaves(default)) if default is not None else {}
+    resolved: dict[tuple[str, ...], Path] = {}
+    sql_tables = {p[:-1] for p, v in _leaves(chosen) if p[-1] == "url" and v}
+    for path, value in _leaves(chosen):
+        if path in before and before[path] == value:
+            continue  # the deployment's own value
+        if value is None or value == "" or path in named:
+            continue
+        name, where = path[-1], ".".join(path)
+        if name in SECRET_ROUTES:
+            raise _invalid(where, "chosen by the server for jobs (use a named connection for databases)")
+        if isinstance(value, Path):
+            if name.startswith("output"):
+                raise _invalid(where, "jobs write only to their own output folder; leave it unset")
+            resolved[path] = policy.resolve_read(where, value, relative=relative)
+        elif name in READ_STRINGS and isinstance(value, str):
+            if name == "prompt" and RUN_ID.match(value):
+                continue
+            if name in ("nodes", "edges") and path[:-1] in sql_tables:
+                continue  # a table or query on a named connection
+            resolved[path] = policy.resolve_read(where, value, relative=relative)
+        elif name in ("model", "proposer") and isinstance(value, str) and value.startswith("local:"):
+            folder = policy.resolve_read(where, value.removeprefix("local:"), relative=relative)
+            resolved[path] = Path(f"local:{folder}")
+    return resolved
+
+
+def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node: Any = tree
+    for key in path[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(path[-1])] = value
+    else:
+        node[path[-1]] = value
+
+
+def prepare(flow: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any], policy: JobPolicy) -> dict[str, Any]:
+    """The parameters to create the flow run with, or :class:`ApiError` 422 saying which one is refused.
+
+    Args:
+        flow: The deployment's flow name.
+        defaults: The deployment's parameters (trusted: set by whoever deployed it).
+        overrides: The caller's parameters.
+        policy: Data roots and named connections.
+    """
+    schema_model = _params_model(flow)
+    if schema_model is None:
+        raise ApiError(Code.NOT_FOUND, f"flow '{flow}' cannot be run as a job through the API")
+    unknown = sorted(set(overrides) - {"params"})
+    if unknown:
+        raise _invalid(unknown[0], f"unknown parameter; the {flow} flow takes 'params'")
+    named: set[tuple[str, ...]] = set()
+    base = dict(defaults.get("params") or {})
+    caller = _connections(overrides.get("params") or {}, policy, (), named)
+    if not isinstance(caller, dict):
+        raise _invalid("params", "must be an object")
+    merged = merge(base, caller)
+    chosen = _validate(schema_model, flow, merged)
+    try:
+        default = schema_model.model_validate(base) if base else None
+    except ValidationError:
+        default = None
+    resolved = _confine(chosen, default, policy, named)
+    out = chosen.model_dump(mode="json", exclude_unset=False)
+    for path, value in resolved.items():
+        _put(out, path, str(value))
+    return {"params": out}
+
+
+def may_read_rows(flow: str, parameters: Mapping[str, Any], policy: JobPolicy) -> bool:
+    """Whether every file a run read lies under the data roots (so its rows may be shown to the caller)."""
+    model = _params_model(flow)
+    if model is None or not policy.data_roots:
+        return False
+    try:
+        params = model.model_validate(parameters.get("params") or {})
+    except ValidationError:
+        return False
+    try:
+        _confine(params, None, policy, set(), relative=False)
+    except ApiError:
+        return False
+    return True

@@ -1,0 +1,121 @@
+"""The job confinement policy: what a caller of ``POST /api/v1/jobs`` may ask a worker to read, write and use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openautoglm.serve.confine import JobPolicy, SqlConnection, may_read_rows, merge, prepare
+from openautoglm.serve.envelope import ApiError, Code
+
+DEFAULTS = {
+    "params": {
+        "source": {"kind": "csv", "path": "examples/user_feedback.csv"},
+        "task": {"task_type": "text_classification", "labels": ["正面", "负面", "中性"]},
+        "model": {"model": "local-use"},
+        "label_column": "label",
+    }
+}
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> JobPolicy:
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "reviews.csv").write_text("text\n好\n", encoding="utf-8")
+    (root / "escape.csv").symlink_to("/etc/passwd")
+    return JobPolicy(
+        data_roots=(root,),
+        connections={"warehouse": SqlConnection("postgresql+psycopg://reader@127.0.0.1:5432/test", "WAREHOUSE_PW")},
+    )
+
+
+def refused(policy: JobPolicy, params: dict[str, Any], match: str) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        prepare("run_task", DEFAULTS, {"params": params}, policy)
+    assert caught.value.code is Code.INVALID and caught.value.code.http_status == 422
+    assert match in caught.value.message, caught.value.message
+    return caught.value
+
+
+def test_deployment_values_and_harmless_overrides_pass(policy: JobPolicy) -> None:
+    out = prepare("run_task", DEFAULTS, {"params": {"task": {"labels": ["正面", "负面"]}}}, policy)
+    assert out["params"]["source"]["path"] == "examples/user_feedback.csv"  # the deployment's own: not re-checked
+    assert out["params"]["task"]["labels"] == ["正面", "负面"]
+    assert out["params"]["task"]["task_type"] == "text_classification"  # merged field by field
+    assert out["params"]["label_column"] == "label"
+
+
+def test_files_must_lie_under_a_data_root(policy: JobPolicy) -> None:
+    refused(policy, {"source": {"kind": "csv", "path": "/etc/passwd"}}, "outside the data roots")
+    refused(policy, {"source": {"kind": "csv", "path": "../../etc/passwd"}}, "outside the data roots")
+    refused(policy, {"source": {"kind": "csv", "path": "escape.csv"}}, "outside the data roots")  # symlink out
+    out = prepare("run_task", DEFAULTS, {"params": {"source": {"kind": "csv", "path": "reviews.csv"}}}, policy)
+    assert out["params"]["source"]["path"] == str((policy.data_roots[0] / "reviews.csv").resolve())
+    refused(policy, {"prompt": "/etc/passwd"}, "outside the data roots")
+    refused(policy, {"model": {"model": "local:/etc"}}, "outside the data roots")
+    prepare("run_task", DEFAULTS, {"params": {"prompt": "0123456789abcdef0123456789abcdef"}}, policy)  # run id
+
+
+def test_no_data_roots_means_no_files_of_the_callers(policy: JobPolicy) -> None:
+    closed = JobPolicy()
+    with pytest.raises(ApiError, match="no data roots"):
+        prepare("run_task", DEFAULTS, {"params": {"source": {"kind": "csv", "path": "reviews.csv"}}}, closed)
+
+
+def test_outputs_go_to_the_jobs_own_folder(policy: JobPolicy) -> None:
+    refused(policy, {"output_dir": "../outside"}, "own output folder")
+    refused(policy, {"output_sql_url": "postgresql+psycopg://me@evil.example/db", "output_table": "t"}, "server")
+
+
+def test_databases_only_through_named_connections(policy: JobPolicy) -> None:
+    sql = {"kind": "sql", "url": "postgresql+psycopg://me@203.0.113.9/db", "query": "t", "password_env": "HOME"}
+    refused(policy, {"source": sql}, "chosen by the server")
+    refused(policy, {"source": {"kind": "sql", "connection": "nope", "query": "t"}}, "unknown connection")
+    out = prepare(
+        "run_task",
+        DEFAULTS,
+        {"params": {"source": {"kind": "sql", "connection": "warehouse", "query": "feedback"}}},
+        policy,
+    )
+    assert out["params"]["source"]["url"].startswith("postgresql+psycopg://reader@127.0.0.1")
+    assert out["params"]["source"]["password_env"] == "WAREHOUSE_PW"
+    out = prepare("run_task", DEFAULTS, {"params": {"output_connection": "warehouse", "output_table": "r"}}, policy)
+    assert out["params"]["output_password_env"] == "WAREHOUSE_PW"
+
+
+def test_secret_routes_are_refused(policy: JobPolicy) -> None:
+    refused(policy, {"model": {"model": "glm-4", "base_url": "http://evil.example/api/"}}, "model.base_url")
+    refused(policy, {"credentials_block": "zhipu"}, "credentials_block")
+
+
+def test_unknown_parameters_are_refused_before_a_run(policy: JobPolicy) -> None:
+    with pytest.raises(ApiError, match="unknown parameter"):
+        prepare("run_task", DEFAULTS, {"params": {}, "surprise": 1}, policy)
+    error = refused(policy, {"surprise": 1}, "do not fit")
+    assert error.data and error.data["errors"][0]["loc"] == ["surprise"]
+    refused(policy, {"source": {"kind": "csv", "path": "reviews.csv", "sneaky": True}}, "do not fit")
+    with pytest.raises(ApiError) as caught:
+        prepare("some_other_flow", {}, {}, policy)
+    assert caught.value.code is Code.NOT_FOUND
+
+
+def test_merge_replaces_an_object_whose_kind_changes() -> None:
+    assert merge({"kind": "csv", "path": "a", "delimiter": ";"}, {"path": "b"}) == {
+        "kind": "csv",
+        "path": "b",
+        "delimiter": ";",
+    }
+    assert merge({"kind": "csv", "path": "a"}, {"kind": "parquet", "path": "b"}) == {"kind": "parquet", "path": "b"}
+
+
+def test_rows_are_shown_only_for_data_under_the_roots(policy: JobPolicy) -> None:
+    inside = prepare("run_task", DEFAULTS, {"params": {"source": {"kind": "csv", "path": "reviews.csv"}}}, policy)
+    assert may_read_rows("run_task", inside, policy)
+    assert not may_read_rows("run_task", DEFAULTS, policy)  # relative to the worker's folder: unknown
+    assert not may_read_rows(
+        "run_task", {"params": {**DEFAULTS["params"], "source": {"kind": "csv", "path": "/etc/passwd"}}}, policy
+    )
+    assert not may_read_rows("run_task", inside, JobPolicy())
