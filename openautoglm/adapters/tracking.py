@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from openautoglm._env import apply_defaults
@@ -46,6 +47,24 @@ def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """A file lock beside a SQLite tracking database while its tables are made.
+
+    MLflow creates and migrates the tables when a process first opens the store; two flow runs starting together
+    on a fresh database would race in those migrations (seen: ``CircularDependencyError`` in the second).
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock
+
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=300):
+        yield
+
+
 def ensure_experiment(name: str, settings: Settings | None = None) -> str:
     """The id of experiment ``name``, created with an artifact location under the artifact root if absent.
 
@@ -54,8 +73,9 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
     """
     settings = settings or get_settings()
     mlflow.set_tracking_uri(settings.tracking_uri)
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(name)
+    with _store_lock(settings.tracking_uri):
+        client = MlflowClient()
+        experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
     location = (settings.artifact_root / name).as_uri()

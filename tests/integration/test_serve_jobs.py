@@ -1,7 +1,12 @@
 """`/api/v1/jobs` against a real `prefect server` with the project's deployments registered: an operator triggers
 a deployment run with parameters and reads its state; another operator gets 404 for it; an admin may read it; a
 viewer may not trigger; unknown deployments and bad ids are 404; once a real worker has run it, the job shows
-its results (the flow run's artifacts)."""
+its results (the flow run's artifacts).
+
+Confinement (the probe of 2026-12-01, each case through the real API): a source outside the data roots, an output
+folder of the caller's, a database or password variable of the caller's, a results database, a model endpoint and
+an unknown top-level parameter are all 422 before any flow run exists; admins list every job; the rows of the input
+(``task-sample``) are shown only for data under the data roots (or to admins)."""
 
 from __future__ import annotations
 
@@ -45,11 +50,12 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             "OPENAUTOGLM_HOME": str(tmp_path / "home"),
             "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
             "OPENAUTOGLM_SERVE_PRELOAD": "false",
+            "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples")]),
         }
         with api_process(api_env, tmp_path / "api.log") as base:
             parameters = {
                 "params": {
-                    "source": {"kind": "csv", "path": "examples/user_feedback.csv"},
+                    "source": {"kind": "csv", "path": "user_feedback.csv"},  # under the data root
                     "task": {"task_type": "text_classification", "labels": ["正面", "负面"]},
                     "model": {"model": "local-use"},
                 }
@@ -64,6 +70,42 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             job = created.json()["data"]
             assert job["state"] in ("SCHEDULED", "PENDING") and job["deployment"] == "run_task/nightly-classification"
             assert job["parameters"]["params"]["task"]["labels"] == ["正面", "负面"]
+            # sent to the worker resolved, so it reads the file that was checked
+            assert job["parameters"]["params"]["source"]["path"] == str((REPO / "examples/user_feedback.csv").resolve())
+            assert job["parameters"]["params"]["label_column"] == "label"  # the deployment's, merged in
+
+            probes = {
+                "source": {"source": {"kind": "csv", "path": "/etc/passwd"}},
+                "output_dir": {"output_dir": "../outside"},
+                "source.url": {
+                    "source": {
+                        "kind": "sql",
+                        "url": "postgresql+psycopg://me@127.0.0.2:5432/x",
+                        "query": "t",
+                        "password_env": "HOME",
+                    }
+                },
+                "output_sql_url": {"output_sql_url": "postgresql+psycopg://me@127.0.0.2/x", "output_table": "t"},
+                "model.base_url": {"model": {"model": "glm-4-flash", "base_url": "http://127.0.0.2:9/api/paas/v4/"}},
+            }
+            for where, params in probes.items():
+                probe = httpx.post(
+                    f"{base}/api/v1/jobs",
+                    json={"deployment": "run_task/nightly-classification", "parameters": {"params": params}},
+                    headers=bearer("mallory", "operator"),
+                    timeout=60,
+                )
+                assert probe.status_code == 422 and probe.json()["code"] == 42200, (where, probe.text)
+                assert where in probe.json()["message"], (where, probe.text)
+            top = httpx.post(
+                f"{base}/api/v1/jobs",
+                json={"deployment": "run_task/nightly-classification", "parameters": {"params": {}, "surprise": 1}},
+                headers=bearer("mallory", "operator"),
+                timeout=60,
+            )
+            assert top.status_code == 422 and "unknown parameter" in top.json()["message"], top.text
+            # no run was created for any refused job
+            assert httpx.get(f"{base}/api/v1/jobs", headers=bearer("mallory", "operator")).json()["data"]["jobs"] == []
 
             mine = httpx.get(f"{base}/api/v1/jobs/{job['id']}", headers=bearer("olga", "operator"), timeout=30)
             assert mine.status_code == 200, mine.text
@@ -86,6 +128,17 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             listed = httpx.get(f"{base}/api/v1/jobs", headers=bearer("olga", "operator")).json()["data"]["jobs"]
             assert [j["id"] for j in listed] == [job["id"]]
             assert httpx.get(f"{base}/api/v1/jobs", headers=bearer("pavel", "operator")).json()["data"]["jobs"] == []
+            # the deployment's own source (relative to the worker's folder): its rows are not shown to operators
+            plain = httpx.post(
+                f"{base}/api/v1/jobs",
+                json={"deployment": "run_task/nightly-classification"},
+                headers=bearer("pavel", "operator"),
+                timeout=60,
+            )
+            assert plain.status_code == 200, plain.text
+            plain_id = plain.json()["data"]["id"]
+            everyone = httpx.get(f"{base}/api/v1/jobs", headers=bearer("root", "admin")).json()["data"]["jobs"]
+            assert {job["id"], plain_id} == {j["id"] for j in everyone}  # admins list every job
 
             invalid = httpx.post(
                 f"{base}/api/v1/jobs",
@@ -105,7 +158,7 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             )
             assert viewer.status_code == 403
             metrics = httpx.get(f"{base}/metrics").text
-            assert 'openautoglm_jobs_triggered_total{deployment="run_task/nightly-classification"} 1.0' in metrics
+            assert 'openautoglm_jobs_triggered_total{deployment="run_task/nightly-classification"} 2.0' in metrics
 
             # A worker picks the run up; once it finishes, the job shows its results (the run's artifacts).
             worker_env = {
@@ -122,7 +175,11 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
                     data = httpx.get(f"{base}/api/v1/jobs/{job['id']}", headers=bearer("olga", "operator")).json()[
                         "data"
                     ]
-                    if data["state"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                    other = httpx.get(f"{base}/api/v1/jobs/{plain_id}", headers=bearer("pavel", "operator")).json()[
+                        "data"
+                    ]
+                    final = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+                    if data["state"] in final and other["state"] in final:
                         break
                     assert time.monotonic() < deadline, (tmp_path / "w.log").read_text(errors="replace")[-3000:]
                     time.sleep(2)
@@ -132,3 +189,9 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             results = {r["key"]: r for r in data["results"]}
             assert {"row-counts", "task-results"} <= set(results), list(results)
             assert "60" in json.dumps(results["row-counts"]["data"])  # 60 rows read from user_feedback.csv
+            assert "task-sample" in results  # olga's data lies under the data root: she may see its rows
+            assert other["state"] == "COMPLETED", other
+            assert {r["key"] for r in other["results"]} >= {"row-counts", "task-results"}
+            assert "task-sample" not in {r["key"] for r in other["results"]}  # the deployment's data: withheld
+            admin_view = httpx.get(f"{base}/api/v1/jobs/{plain_id}", headers=bearer("root", "admin")).json()["data"]
+            assert "task-sample" in {r["key"] for r in admin_view["results"]}
