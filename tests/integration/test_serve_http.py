@@ -89,6 +89,24 @@ def test_seed_example_metrics_and_oversized_bodies(tmp_path: Path) -> None:
         assert value(after, "openautoglm_models_ready") == 1
         assert value(after, "openautoglm_circuit_state", name="glm") == 0
 
+        # The probe's envelope gaps, over real uvicorn: oversized headers, a trailing slash, a body before a token,
+        # a few-shot text over the cap and a padded template (literal: no formatting) — none reaches the model.
+        padded = httpx.get(f"{base}/healthz", headers={"x-padding": "p" * 20_000}, timeout=10)
+        assert padded.status_code == 431 and padded.json()["code"] == 43100
+        slash = httpx.post(f"{base}/api/v1/classify/", json=SEED, headers=bearer("alice", "viewer"), timeout=10)
+        assert slash.status_code == 404 and slash.json()["code"] == 40400
+        untokened = httpx.post(
+            f"{base}/api/v1/classify", content=b"{not json", headers={"content-type": "application/json"}, timeout=10
+        )
+        assert untokened.status_code == 401 and untokened.json()["code"] == 40100
+        shots = {"text": "好", "few_shot": [{"text": "好" * 5000, "label": "正面"}, {"text": "差", "label": "负面"}]}
+        long_shot = httpx.post(f"{base}/api/v1/classify", json=shots, headers=bearer("alice", "viewer"), timeout=10)
+        assert long_shot.status_code == 422 and long_shot.json()["data"] == {"max_text_chars": 4096}
+        assert value(samples(base), "openautoglm_model_batch_rows_count") == rows_before
+        template = {"text": "好评", "prompt_template": "{text}{text:>400000000}"}
+        literal = httpx.post(f"{base}/api/v1/classify", json=template, headers=bearer("alice", "viewer"), timeout=30)
+        assert literal.status_code == 200, literal.text
+
 
 def test_rate_limit_holds_across_two_processes_with_redis(tmp_path: Path) -> None:
     require_service("Redis", "127.0.0.1", 6379)

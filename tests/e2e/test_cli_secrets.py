@@ -1,0 +1,30 @@
+"""A password typed into a source argument never reaches the terminal, even when the URL is mistyped."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "postgresql:/reader:s3cret-pw@127.0.0.1:5432/test",  # one slash: not a URL, taken as a file name
+        "postgres//reader:s3cret-pw@127.0.0.1/test.csv",
+        "postgresql+psycopg://reader:s3cret-pw@127.0.0.1:5432/test",  # a password inside a real URL
+    ],
+)
+def test_mistyped_database_url_is_not_echoed(source: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "openautoglm.cli", "ingest", source, "--query", "feedback"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "s3cret-pw" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
