@@ -36,6 +36,11 @@ from openautoglm.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+#: Rows per batch for API and chat models, and for the embedded local models (which read a batch at once).
+API_BATCH = 64
+LOCAL_BATCH = 1024
+LOCAL_BACKENDS = frozenset({"local_use", "local_e5", "local_auto", "local_lac", "local_spacy"})
+
 
 @dataclass
 class TaskResults:
@@ -91,7 +96,8 @@ class TaskPipeline:
     Args:
         task_type: ``text_classification``, ``ner`` or ``semantic_matching``.
         model: ``glm-4`` (any ``glm-*``; needs a Zhipu key), ``local-use``, ``local-lac`` or ``local:/folder``.
-        batch_size: Rows per backend call batch.
+        batch_size: Rows per backend call batch; default 1024 for the embedded local models (their transductive
+            steps, such as ``local-auto``'s student, read a whole batch), 64 for API and chat models.
         cache: ``use`` (reuse earlier answers), ``refresh`` (call again, store) or ``off``.
         credentials: Name of a ``ZhipuAICredentials`` block (default: ``ZHIPUAI_API_KEY``).
         **model_options: ``base_url``, ``timeout_s``, ``max_concurrency``, ``max_retries``, ``temperature``.
@@ -102,7 +108,7 @@ class TaskPipeline:
         task_type: TaskType = "text_classification",
         model: str = "local-use",
         *,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         cache: CacheMode = "use",
         credentials: str | None = None,
         **model_options: Any,
@@ -110,11 +116,18 @@ class TaskPipeline:
         self.task_type = task_type
         self.spec = ModelSpec(model=model, **model_options)
         self.spec.backend  # noqa: B018  (an unknown model fails here, not at run time)
-        self.batch_size = batch_size
+        self._batch_size = batch_size
         self.cache_mode = cache
         self.credentials = credentials
         self._config: TaskConfig | None = None
         self._api_key: SecretStr | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per backend call batch (see the ``batch_size`` argument)."""
+        if self._batch_size is not None:
+            return self._batch_size
+        return LOCAL_BATCH if self.spec.backend in LOCAL_BACKENDS else API_BATCH
 
     def configure(
         self,

