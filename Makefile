@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # One OpenMP thread per process: on this 2-core class of machine torch is ~50x faster that way.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint typecheck bench deploy clean infra-tools
+.PHONY: install demo test lint typecheck bench deploy clean infra-tools image docker-stop stack-test
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -48,6 +48,20 @@ deploy: install
 # missing (root). .ci/run calls it before `make test`; without the tools the tests skip locally and fail in CI.
 infra-tools:
 	@bash scripts/install-infra-tools.sh
+
+# The Docker image (infra/docker/Dockerfile). Without a registry: a Debian base made here and a wheelhouse from
+# pip, built with no network (infra/docker/build-image.sh). Starts dockerd (vfs) as root if none answers.
+image: | $(BIN)/python
+	@bash infra/docker/build-image.sh
+
+# The compose stack on this machine (infra/compose.yaml + compose.local.yaml: services from Debian's packages, an
+# internal network), its checks, then down with its volumes. Needs `make image` first.
+stack-test: | $(BIN)/python
+	$(BIN)/python scripts/stack_test.py
+
+# Stops the dockerd that `make image` started (by its pid file), if any.
+docker-stop:
+	@pid=$$(cat /run/open-autoglm-dockerd.pid 2>/dev/null) && kill $$pid && echo "dockerd $$pid stopped" || echo "no dockerd started by make image"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

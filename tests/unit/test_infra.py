@@ -58,6 +58,10 @@ def test_dockerfile_is_multi_stage_non_root_and_bakes_models() -> None:
     assert "load_backend" in text and "local-use" in text and "local-lac" in text
     assert "HF_HUB_OFFLINE=1" in runtime and "HEALTHCHECK" in runtime
     assert "torch==2.13.0" in text  # the pinned CPU build, not an unpinned CUDA one
+    # The base is a build argument: the public python image for users, a Debian-made one without a registry.
+    assert re.search(r"^ARG BASE_IMAGE=python:\$\{PYTHON_VERSION\}-slim-bookworm$", text, flags=re.M)
+    assert re.findall(r"^FROM (\S+) AS", text, flags=re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert not re.search(r"^# *syntax=", text, flags=re.M)  # BuildKit would pull that frontend from a registry
     ignore = (INFRA / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
     assert ignore[ignore.index("**")] == "**" and "!openautoglm/**" in ignore
 
@@ -152,6 +156,30 @@ def test_compose_config_validates_and_refuses_a_misspelt_key(tmp_path: Path) -> 
     broken.write_text((INFRA / "compose.yaml").read_text().replace("    restart: unless-stopped", "    restrat: no", 1))
     bad = config(broken)
     assert bad.returncode != 0 and "restrat" in bad.stdout + bad.stderr
+
+
+def test_local_override_replaces_every_registry_image_and_isolates_the_network(tmp_path: Path) -> None:
+    """infra/compose.local.yaml (make stack-test): no image that needs a registry, an internal network, and the
+    merged file still validates."""
+    base = yaml.safe_load((INFRA / "compose.yaml").read_text())
+    local = yaml.safe_load((INFRA / "compose.local.yaml").read_text())
+    assert local["networks"]["default"]["internal"] is True
+    third_party = {name for name, s in base["services"].items() if s.get("image") != "open-autoglm:latest"}
+    assert third_party - set(local["services"]) == {"grafana"}  # not a Debian package: left out of the local stack
+    for name in third_party - {"grafana"}:
+        assert local["services"][name]["image"] == "open-autoglm-services:bookworm", name
+    stack = (REPO / "scripts" / "stack_test.py").read_text()
+    assert all(f'"{name}"' in stack for name in set(base["services"]) - {"grafana"})
+    compose = compose_command()
+    env = {"POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    files = ["-f", str(INFRA / "compose.yaml"), "-f", str(INFRA / "compose.local.yaml")]
+    result = subprocess.run(
+        [*compose, "-p", "open-autoglm", *files, "config"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    merged = yaml.safe_load(result.stdout)
+    assert merged["services"]["postgres"]["image"] == "open-autoglm-services:bookworm"
+    assert merged["services"]["api-1"]["image"] == "open-autoglm:latest"
 
 
 # --- nginx -------------------------------------------------------------------------------------------------
