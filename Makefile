@@ -25,8 +25,8 @@ install: $(STAMP)
 
 # The seed's quick start as written (offline: no Zhipu key needed), then the same task as a tracked Prefect flow.
 demo: install
-	OPENAUTOGLM_FALLBACK_MODEL=local-use $(BIN)/python examples/quickstart.py
-	$(BIN)/openautoglm run examples/user_feedback.csv --labels 正面,负面,中性 --label-column label
+	OPENAUTOGLM_FALLBACK_MODEL=local-auto $(BIN)/python examples/quickstart.py
+	$(BIN)/openautoglm run examples/user_feedback.csv --model local-auto --labels 正面,负面,中性 --label-column label
 
 test: install
 	$(BIN)/python -m pytest

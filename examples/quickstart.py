@@ -1,7 +1,8 @@
 """The seed's quick start, as written.
 
 With ZHIPUAI_API_KEY set it runs on GLM-4. Without a key it stops with a message naming the offline model,
-unless OPENAUTOGLM_FALLBACK_MODEL=local-use is set (as `make demo` does), which runs it offline instead.
+unless OPENAUTOGLM_FALLBACK_MODEL=local-auto is set (as `make demo` does), which runs it offline instead (the
+embedded encoders, zero-shot with label descriptions and calibration; see README "NLP tasks").
 
     .venv/bin/python examples/quickstart.py
 """

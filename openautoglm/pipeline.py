@@ -95,7 +95,8 @@ class TaskPipeline:
 
     Args:
         task_type: ``text_classification``, ``ner`` or ``semantic_matching``.
-        model: ``glm-4`` (any ``glm-*``; needs a Zhipu key), ``local-use``, ``local-lac`` or ``local:/folder``.
+        model: ``glm-4`` (any ``glm-*``; needs a Zhipu key), ``local-auto``, ``local-use``, ``local-e5``,
+            ``local-lac`` or ``local:/folder``.
         batch_size: Rows per backend call batch; default 1024 for the embedded local models (their transductive
             steps, such as ``local-auto``'s student, read a whole batch), 64 for API and chat models.
         cache: ``use`` (reuse earlier answers), ``refresh`` (call again, store) or ``off``.
@@ -192,7 +193,7 @@ class TaskPipeline:
             self.spec = ModelSpec(model=fallback)
             check_supported(self.spec, self.config)
             return
-        offline = "local-lac" if self.task_type == "ner" else "local-use"
+        offline = "local-lac" if self.task_type == "ner" else "local-auto"
         raise ConfigurationError(
             f"No Zhipu API key for model '{self.spec.model}'.",
             hint=f"export ZHIPUAI_API_KEY=<id>.<secret> (or pass credentials='<ZhipuAICredentials block>'); to run "
