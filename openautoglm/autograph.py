@@ -10,7 +10,9 @@ Example::
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,12 +33,14 @@ from openautoglm.adapters.graphs import (
     node_split,
 )
 from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.hpo import HpoResult, tune
 from openautoglm.core.graph.meta import MetaFeatures, SearchPrior, meta_features
-from openautoglm.core.graph.planning import plan_space
-from openautoglm.core.graph.search import SEARCHERS, History, Score, run_search
-from openautoglm.core.graph.space import Architecture
+from openautoglm.core.graph.planning import plan_space, plan_stack_space
+from openautoglm.core.graph.search import SEARCHERS, Executor, History, PoolExecutor, Score, run_search
+from openautoglm.core.graph.selection import Selection, select
+from openautoglm.core.graph.stack import BASELINES
 from openautoglm.core.graph.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -61,19 +65,26 @@ class FinalScore:
 
 
 class AutoGraph:
-    """Search GNN architectures for a graph, then tune and re-evaluate the best.
+    """Search GNN candidates for a graph, baselines first, then pick robustly and report over several seeds.
 
     Args:
         task: ``node`` classification or ``link`` prediction.
         algo: ``rl`` (LSTM controller, REINFORCE), ``random``, ``tpe`` or ``evolution``.
-        budget: Distinct architectures to train.
-        seeds: Training runs per candidate during the search.
-        final_seeds: Runs of the best architecture at the end (mean and std reported).
+        budget: Distinct candidates to train, the baselines included.
+        space: ``stack`` (layer stacks with per-family recipes) or ``dag`` (NAS-Bench-Graph's macro space).
+        baselines: Train the textbook baselines first (GCN and GAT, or GAE for links); they stay on the board.
+        parallel: Trials in flight at once (threads of this process).
+        seeds: Training runs per candidate during the screening.
+        survivors, select_seeds: Best screened candidates (and every baseline) re-trained with ``select_seeds``
+            seeds; the pick is the best mean validation.
+        final_seeds: Seeds the pick is reported over (test at each seed's best-validation epoch).
+        time_budget_s: Wall-clock budget (the search stops starting trials at 70% of it).
         use_prior: Bias the search by the meta-feature policy.
-        transfer: Weight operators and links by NAS-Bench-Graph's top 1% (node task).
-        hpo_trials: Optuna trials tuning the best architecture (0 = none).
+        transfer: Weight operators and links by NAS-Bench-Graph's top 1% (node task, dag space).
+        hpo_trials: Optuna trials tuning the best screened candidate (0 = none); the tuned one joins the survivors.
         seed: Seed of the searcher (and of the split when the graph has none).
-        config: Optimiser and early-stopping settings.
+        config: Optimiser and early-stopping settings (stack candidates bring their own recipe; ``max_epochs``
+            stays an upper bound).
     """
 
     def __init__(
@@ -82,8 +93,14 @@ class AutoGraph:
         algo: str = "rl",
         budget: int = 20,
         *,
+        space: Literal["stack", "dag"] = "stack",
+        baselines: bool = True,
+        parallel: int = 1,
         seeds: int = 1,
-        final_seeds: int = 3,
+        survivors: int = 4,
+        select_seeds: int = 5,
+        final_seeds: int = 10,
+        time_budget_s: float | None = None,
         use_prior: bool = True,
         transfer: bool = True,
         hpo_trials: int = 0,
@@ -93,15 +110,19 @@ class AutoGraph:
         SEARCHERS.resolve(algo)
         if budget < 1:
             raise ConfigurationError("budget must be at least 1")
-        self.task, self.algo, self.budget = task, algo, budget
-        self.seeds, self.final_seeds = seeds, final_seeds
+        if space not in ("stack", "dag"):
+            raise ConfigurationError(f"Unknown space '{space}'.", hint="use space='stack' or space='dag'")
+        self.task, self.algo, self.budget, self.space, self.parallel = task, algo, budget, space, parallel
+        self.use_baselines, self.survivors, self.select_seeds = baselines, survivors, select_seeds
+        self.seeds, self.final_seeds, self.time_budget_s = seeds, final_seeds, time_budget_s
         self.use_prior, self.transfer, self.hpo_trials, self.seed = use_prior, transfer, hpo_trials, seed
         self.config = config or TrainConfig()
         self.meta: MetaFeatures | None = None
         self.prior: SearchPrior | None = None
         self.history: History | None = None
         self.hpo: HpoResult | None = None
-        self.best_arch: Architecture | None = None
+        self.selection: Selection | None = None
+        self.best_arch: Candidate | None = None
         self.final: FinalScore | None = None
 
     @staticmethod
@@ -126,58 +147,87 @@ class AutoGraph:
     def fit(self, graph: Any) -> AutoGraph:
         """Run the search on ``graph`` (see :meth:`to_data`)."""
         torch.set_num_threads(1)
+        started = time.monotonic()
+        deadline = started + self.time_budget_s if self.time_budget_s else None
         data = self.to_data(graph)
         self.meta = meta_features(
             data.edge_index.numpy(), int(data.num_nodes), data.y.numpy() if data.y is not None else None, data.x.numpy()
         )
-        space, self.prior = plan_space(self.meta if self.task == "node" else None, use_prior=self.use_prior)
+        node_meta = self.meta if self.task == "node" else None
+        space: Any
+        if self.space == "stack":
+            space, self.prior = plan_stack_space(node_meta, task=self.task, use_prior=self.use_prior)
+        else:
+            space, self.prior = plan_space(node_meta, use_prior=self.use_prior)
+            if self.transfer and self.task == "node":
+                from openautoglm.adapters.nasbench import transfer_weights
+
+                space = space.with_prior(transfer_weights())
         if self.prior is not None:
             log.info("search prior: %s", self.prior.describe())
         prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
         evaluator = TrainingEvaluator(task=self.task, data=prepared, config=self.config, seeds=tuple(range(self.seeds)))
-        if self.transfer and self.task == "node":
-            from openautoglm.adapters.nasbench import transfer_weights
-
-            space = space.with_prior(transfer_weights())
         searcher = SEARCHERS.resolve(self.algo)(space, seed=self.seed)
+        baselines = BASELINES[self.task] if self.use_baselines else ()
 
-        def evaluate(archs: Sequence[Architecture]) -> list[Score]:
-            return evaluator(archs)
-
-        self.history = run_search(searcher, evaluate, self.budget)
-        best, config = self.history.best.arch, self.config
-        if self.hpo_trials:
-            hidden = self.prior.hidden if self.prior is not None else (32, 64, 128, 256)
-            self.hpo = tune(
-                best,
-                lambda a, c, s, r: TrainingEvaluator(self.task, prepared, c).run(a, s, r),
-                base=config,
-                trials=self.hpo_trials,
-                seed=self.seed,
-                hidden=hidden,
+        with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            trials: Executor | Any = PoolExecutor(pool, evaluator.score) if self.parallel > 1 else evaluator
+            self.history = run_search(
+                searcher,
+                trials,
+                self.budget,
+                parallel=self.parallel,
+                time_budget_s=self.time_budget_s * 0.7 if self.time_budget_s else None,
+                baselines=baselines,
             )
-            best, config = self.hpo.arch, self.hpo.config
-        self.best_arch, self.config = best, config
-        final = TrainingEvaluator(
-            task=self.task, data=prepared, config=config, seeds=tuple(range(self.final_seeds))
-        ).score(best)
-        self.final = FinalScore(final.val, final.val_std, final.test, final.test_std, self.final_seeds)
+            extra: list[Candidate] = []
+            if self.hpo_trials:
+                hidden = self.prior.hidden if self.prior is not None else (32, 64, 128, 256)
+                self.hpo = tune(
+                    self.history.best.arch,
+                    lambda a, c, s, r: TrainingEvaluator(self.task, prepared, c).run(a, s, r),
+                    base=self.config,
+                    trials=self.hpo_trials,
+                    seed=self.seed,
+                    hidden=hidden,
+                )
+                extra.append(self.hpo.arch)
+                self.config = self.hpo.config  # DAG candidates take their tuned lr/weight decay from here
+
+            def seeds_of(requests: Sequence[tuple[Candidate, tuple[int, ...]]]) -> list[Score]:
+                runner = TrainingEvaluator(self.task, prepared, self.config)
+                return list(pool.map(lambda r: runner.score(r[0], r[1]), requests))
+
+            self.selection = select(
+                self.history,
+                seeds_of,
+                survivors=self.survivors,
+                select_seeds=self.select_seeds,
+                report_seeds=self.final_seeds,
+                deadline=deadline,
+                extra=extra,
+            )
+        final = self.selection.final
+        self.best_arch = self.selection.arch
+        self.final = FinalScore(final.val, final.val_std, final.test, final.test_std, len(final.seeds))
         return self
 
     def leaderboard(self, n: int = 10) -> pd.DataFrame:
         """The best ``n`` trials of the search."""
         if self.history is None:
             raise ConfigurationError("call fit() first")
+        top = self.history.leaderboard(n)
+        rows = top + [t for t in self.history.baselines if t not in top]  # baselines stay on the board
         return pd.DataFrame(
             [
                 {
                     "trial": t.index,
+                    "baseline": t.baseline,
+                    "candidate": t.arch.describe(),
                     "val": t.val,
                     "test": t.test,
-                    "link": t.arch.link,
-                    "ops": t.arch.ops,
                     "seconds": round(t.seconds, 2),
                 }
-                for t in self.history.leaderboard(n)
+                for t in rows
             ]
         )

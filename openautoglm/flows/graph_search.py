@@ -1,5 +1,7 @@
-"""Flow ``graph_search``: meta-features -> prior -> architecture search in parallel rounds on Dask -> final
-multi-seed evaluation -> optional HPO -> best model saved; MLflow parent run with a nested run per trial."""
+"""Flow ``graph_search``: meta-features -> prior -> baselines first, then the search with ``parallel`` trials in
+flight on Dask -> optional HPO -> robust selection (survivors re-trained with more seeds, pick by mean validation)
+-> the pick reported over ``final_seeds`` seeds -> best model saved; MLflow parent run with a nested run per
+trial."""
 
 from __future__ import annotations
 
@@ -27,17 +29,19 @@ from openautoglm.adapters.tracking import (
     supports_parallel_writers,
     tracked_run,
 )
+from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.hpo import tune
 from openautoglm.core.graph.meta import MetaFeatures
-from openautoglm.core.graph.planning import plan_space
+from openautoglm.core.graph.planning import plan_space, plan_stack_space
 from openautoglm.core.graph.search import SEARCHERS, History, Score, Trial, run_search
-from openautoglm.core.graph.space import Architecture
+from openautoglm.core.graph.selection import Selection, select
+from openautoglm.core.graph.stack import BASELINES
 from openautoglm.core.graph.trainer import TrainConfig
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
 from openautoglm.flows.stages import write_json
 from openautoglm.settings import get_settings
-from openautoglm.tasks.graph import meta_task, prepared_graph, train_task, trial_params
+from openautoglm.tasks.graph import TaskExecutor, meta_task, prepared_graph, train_task, trial_params
 
 
 class GraphSearchParams(BaseModel):
@@ -50,16 +54,38 @@ class GraphSearchParams(BaseModel):
         default=None, description="Search NAS-Bench-Graph's table for this dataset instead of training (cora...)."
     )
     task: Literal["node", "link"] = Field(default="node", description="node classification or link prediction")
+    space: Literal["stack", "dag"] = Field(
+        default="stack",
+        description="Trained space: stack (1-4 layers of one family, per-layer widths, heads, dropouts, skips, "
+        "feature normalisation, per-family recipe) or dag (NAS-Bench-Graph's macro space, one recipe).",
+    )
     algo: str = Field(default="rl", description="Search algorithm: rl, random, tpe or evolution.")
-    budget: int = Field(default=20, ge=1, le=5000, description="Distinct architectures to evaluate.")
-    parallel: int = Field(default=2, ge=1, le=256, description="Architectures evaluated together per round.")
-    seeds: int = Field(default=1, ge=1, le=10, description="Training runs per candidate during the search.")
-    final_seeds: int = Field(default=3, ge=1, le=20, description="Training runs of the best architecture at the end.")
+    budget: int = Field(
+        default=20, ge=1, le=5000, description="Distinct candidates to train, the baselines (trained first) included."
+    )
+    parallel: int = Field(default=2, ge=1, le=256, description="Trials kept in flight at once.")
+    baselines: bool = Field(
+        default=True, description="Train the textbook baselines first (GCN and GAT for nodes, GAE for links)."
+    )
+    seeds: int = Field(default=1, ge=1, le=10, description="Training runs per candidate during the screening.")
+    survivors: int = Field(
+        default=4, ge=0, le=50, description="Best screened candidates re-trained with select_seeds (baselines too)."
+    )
+    select_seeds: int = Field(default=5, ge=1, le=20, description="Seeds of the survivors; the pick is by mean val.")
+    final_seeds: int = Field(default=10, ge=1, le=20, description="Seeds the pick's test score is reported over.")
+    time_budget_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Wall-clock budget: the search stops starting trials at 70% of it, the selection trains no "
+        "more seeds past it; the best so far is reported.",
+    )
     use_prior: bool = Field(default=True, description="Bias the search with the meta-feature policy.")
     transfer: bool = Field(
         default=True, description="Weight operators and links by how often they appear in NAS-Bench-Graph's top 1%."
     )
-    hpo_trials: int = Field(default=0, ge=0, le=500, description="Optuna trials tuning the best architecture.")
+    hpo_trials: int = Field(
+        default=0, ge=0, le=500, description="Optuna trials tuning the best screened candidate (a survivor then)."
+    )
     hpo_timeout_s: float | None = Field(default=None, gt=0, description="Time budget of the tuning.")
     lr: float = Field(default=0.01, gt=0)
     weight_decay: float = Field(default=5e-4, ge=0)
@@ -86,9 +112,11 @@ class GraphSearchParams(BaseModel):
 
 
 class GraphSearchResult(BaseModel):
-    """The search's outcome."""
+    """The search's outcome. ``best_*`` is the pick; ``final_*`` its score over ``final_seeds`` seeds."""
 
     best_arch: dict[str, Any]
+    best_describe: str = ""
+    best_baseline: str = Field(default="", description="The baseline's name when a baseline was picked.")
     best_val: float
     final_val_mean: float
     final_val_std: float
@@ -96,6 +124,13 @@ class GraphSearchResult(BaseModel):
     final_test_std: float
     trials: int
     search_seconds: float
+    stopped: str = "budget"
+    resubmitted: int = 0
+    max_in_flight: int = 0
+    baselines: list[dict[str, Any]] = Field(default_factory=list)
+    survivors: list[dict[str, Any]] = Field(default_factory=list)
+    select_seeds: int = 0
+    selection_seconds: float = 0.0
     prior: str
     meta: dict[str, Any] | None
     hpo: dict[str, Any] | None
@@ -116,7 +151,7 @@ def _record_trial(trial: Trial, parent: ParentRun) -> None:
         return
     log_child_run(
         parent,
-        f"trial-{trial.index:03d}",
+        f"trial-{trial.index:03d}" + (f"-{trial.baseline}" if trial.baseline else ""),
         {**trial_params(trial.arch), "round": trial.round},
         {
             "val": trial.val,
@@ -132,9 +167,10 @@ def _record_trial(trial: Trial, parent: ParentRun) -> None:
 
 @flow(name="graph_search", task_runner=task_runner())
 def graph_search(params: GraphSearchParams) -> GraphSearchResult:
-    """Search GNN architectures for a graph (or NAS-Bench-Graph's tables) and tune the best one."""
+    """Search GNN candidates for a graph (or NAS-Bench-Graph's tables), baselines first, and pick robustly."""
     logger = get_run_logger()
     started = time.perf_counter()
+    deadline = time.monotonic() + params.time_budget_s if params.time_budget_s else None
     folder = run_folder("graph_search", explicit=params.output_dir)
     config = params.train_config()
     name = (params.nasbench and f"nasbench:{params.nasbench}") or (params.graph.describe() if params.graph else "")
@@ -145,74 +181,66 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
     ) as run:
         link_mlflow_run(run, f"graph_search on {name}")
         log_params({k: v for k, v in params.model_dump(mode="json").items() if k not in ("graph",)} | {"graph": name})
+        parent = ParentRun(get_settings().tracking_uri, run.experiment_id, run.run_id)
+        in_workers = parent if supports_parallel_writers(parent.tracking_uri) and not params.nasbench else None
 
-        meta: MetaFeatures | None
-        if params.nasbench:
-            from openautoglm.adapters.nasbench import PUBLISHED, LookupEvaluator, nasbench_space, published_meta
-
-            meta = published_meta(params.nasbench) if params.nasbench in PUBLISHED else None
-            space, prior = plan_space(meta, use_prior=params.use_prior)
-            space = nasbench_space(params.nasbench, prior=dict(space.prior))
-            lookup = LookupEvaluator(params.nasbench)
-
-            def evaluate(archs: list[Architecture]) -> list[Score]:
-                return lookup(archs)
-        else:
-            meta = meta_task(params.graph)
-            space, prior = plan_space(meta if params.task == "node" else None, use_prior=params.use_prior)
-
-            def evaluate(archs: list[Architecture]) -> list[Score]:
-                futures = train_task.map(
-                    [a.to_json() for a in archs],
-                    unmapped(params.graph),
-                    unmapped(params.task),
-                    unmapped(config),
-                    unmapped(tuple(range(params.seeds))),
-                    unmapped(params.split_seed),
-                    unmapped(in_workers),
-                )
-                return [f.result() for f in futures]
-
-        if params.transfer and params.task == "node":
-            from openautoglm.adapters.nasbench import transfer_weights
-
-            space = space.with_prior(transfer_weights(exclude=[params.nasbench] if params.nasbench else []))
-            logger.info("transfer prior: operator and link frequencies of NAS-Bench-Graph's top 1%")
-            mlflow.set_tag("openautoglm.transfer", "nasbench-top1%")
+        meta, space, prior, evaluate = _plan(params, config, in_workers)
         prior_text = prior.describe() if prior is not None else "no prior (uninformed search)"
         logger.info("search prior: %s", prior_text)
         if meta is not None:
             log_params({f"meta_{k}": v for k, v in meta.as_dict().items()})
         mlflow.set_tag("openautoglm.prior", prior_text[:5000])
 
+        baselines = BASELINES[params.task] if params.baselines and not params.nasbench else ()
         searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed)
-        parent = ParentRun(get_settings().tracking_uri, run.experiment_id, run.run_id)
-        in_workers = parent if supports_parallel_writers(parent.tracking_uri) and not params.nasbench else None
         history: History = run_search(
             searcher,
             evaluate,
             params.budget,
             parallel=params.parallel,
             on_trial=lambda t: _record_trial(t, parent),
+            time_budget_s=params.time_budget_s * 0.7 if params.time_budget_s else None,
+            baselines=baselines,
         )
         best = history.best
-        logger.info("best of %d: %s val %.4f test %.4f", len(history.trials), best.arch.key(), best.val, best.test)
+        logger.info(
+            "best of %d (%s): %s val %.4f; at most %d in flight, %d re-run after a failure",
+            len(history.trials),
+            history.stopped,
+            best.arch.describe(),
+            best.val,
+            history.max_in_flight,
+            history.resubmitted,
+        )
 
         hpo_summary: dict[str, Any] | None = None
-        final_arch, final_config = best.arch, config
         model_path: Path | None = None
+        selection: Selection | None = None
         if params.nasbench:
-            final = Score(val=best.val, test=best.test)
+            final, final_arch, final_config = Score(val=best.val, test=best.test), best.arch, config
         else:
+            extra: list[Candidate] = []
             if params.hpo_trials:
-                hpo_summary, final_arch, final_config = _tune(params, best.arch, config, prior)
-            final = train_task.fn(
-                final_arch.to_json(),
-                params.graph,
-                params.task,
-                final_config,
-                tuple(range(params.final_seeds)),
-                params.split_seed,
+                hpo_summary, tuned = _tune(params, best.arch, config, prior)
+                extra.append(tuned)
+            selection = select(
+                history,
+                _seed_evaluator(params, config),
+                survivors=params.survivors,
+                select_seeds=params.select_seeds,
+                report_seeds=params.final_seeds,
+                deadline=deadline,
+                extra=extra,
+            )
+            final, final_arch, final_config = selection.final, selection.arch, config
+            logger.info(
+                "pick by mean validation over %d seeds: %s (val %.4f); test over %d seeds %.4f +- %.4f",
+                selection.select_seeds,
+                final_arch.describe(),
+                selection.val_mean,
+                selection.report_seeds,
+                final.test,
+                final.test_std,
             )
             model_path = _save_model(params, final_arch, final_config, folder)
             mlflow.log_artifact(str(model_path))
@@ -227,6 +255,8 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                 "final_test_std": final.test_std,
                 "trials": len(history.trials),
                 "search_seconds": history.seconds,
+                "max_in_flight": history.max_in_flight,
+                "resubmitted": history.resubmitted,
             }
         )
         curve = search_curve_png(
@@ -240,15 +270,24 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             {
                 "rank": i + 1,
                 "trial": t.index,
+                "baseline": t.baseline,
                 "val": round(t.val, 4),
                 "test": round(t.test, 4),
-                "link": str(list(t.arch.link)),
-                "ops": ",".join(t.arch.ops),
+                "candidate": t.arch.describe(),
                 "seconds": round(t.seconds, 2),
             }
-            for i, t in enumerate(history.leaderboard(10))
+            for i, t in enumerate(_leaderboard(history, 10))
         ]
-        create_table_artifact(key="leaderboard", table=board, description=f"Top architectures on {name}")
+        create_table_artifact(key="leaderboard", table=board, description=f"Top candidates on {name}")
+        if selection is not None:
+            create_table_artifact(
+                key="selection",
+                table=[
+                    {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+                    for row in selection.survivors
+                ],
+                description=f"Survivors re-trained with {selection.select_seeds} seeds; the pick is the best mean val",
+            )
         create_markdown_artifact(
             key="search-prior",
             markdown=f"# Search on {name}\n\n**Prior**: {prior_text}\n\n"
@@ -260,6 +299,8 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                 {
                     "index": t.index,
                     "round": t.round,
+                    "baseline": t.baseline,
+                    "attempts": t.attempts,
                     "arch": t.arch.as_dict(),
                     "val": t.val,
                     "test": t.test,
@@ -271,6 +312,8 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
         mlflow.log_artifact(str(folder / "history.json"))
         result = GraphSearchResult(
             best_arch=final_arch.as_dict(),
+            best_describe=final_arch.describe(),
+            best_baseline=selection.baseline if selection is not None else best.baseline,
             best_val=best.val,
             final_val_mean=final.val,
             final_val_std=final.val_std,
@@ -278,6 +321,15 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             final_test_std=final.test_std,
             trials=len(history.trials),
             search_seconds=history.seconds,
+            stopped=history.stopped,
+            resubmitted=history.resubmitted,
+            max_in_flight=history.max_in_flight,
+            baselines=[
+                {"name": t.baseline, "val": t.val, "test": t.test, "seconds": t.seconds} for t in history.baselines
+            ],
+            survivors=selection.survivors if selection is not None else [],
+            select_seeds=selection.select_seeds if selection is not None else 0,
+            selection_seconds=selection.seconds if selection is not None else 0.0,
             prior=prior_text,
             meta=meta.as_dict() if meta else None,
             hpo=hpo_summary,
@@ -304,12 +356,73 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
     return result
 
 
+def _leaderboard(history: History, n: int) -> list[Trial]:
+    """The best ``n`` trials, and every baseline (they stay on the board)."""
+    top = history.leaderboard(n)
+    return top + [t for t in history.baselines if t not in top]
+
+
+def _plan(
+    params: GraphSearchParams, config: TrainConfig, in_workers: ParentRun | None
+) -> tuple[MetaFeatures | None, Any, Any, Any]:
+    """Meta-features, the space with its prior, and where trials run (a lookup, or train tasks on Dask)."""
+    logger = get_run_logger()
+    meta: MetaFeatures | None
+    space: Any
+    if params.nasbench:
+        from openautoglm.adapters.nasbench import PUBLISHED, LookupEvaluator, nasbench_space, published_meta
+
+        meta = published_meta(params.nasbench) if params.nasbench in PUBLISHED else None
+        space, prior = plan_space(meta, use_prior=params.use_prior)
+        space = nasbench_space(params.nasbench, prior=dict(space.prior))
+        evaluate: Any = LookupEvaluator(params.nasbench)
+    else:
+        meta = meta_task(params.graph)
+        node_meta = meta if params.task == "node" else None
+        if params.space == "stack":
+            space, prior = plan_stack_space(node_meta, task=params.task, use_prior=params.use_prior)
+        else:
+            space, prior = plan_space(node_meta, use_prior=params.use_prior)
+        seeds = tuple(range(params.seeds))
+
+        def submit(arch: Candidate) -> Any:
+            return train_task.submit(
+                arch.to_json(), params.graph, params.task, config, seeds, params.split_seed, in_workers
+            )
+
+        evaluate = TaskExecutor(submit)
+    if params.transfer and params.task == "node" and (params.nasbench or params.space == "dag"):
+        from openautoglm.adapters.nasbench import transfer_weights
+
+        space = space.with_prior(transfer_weights(exclude=[params.nasbench] if params.nasbench else []))
+        logger.info("transfer prior: operator and link frequencies of NAS-Bench-Graph's top 1%")
+        mlflow.set_tag("openautoglm.transfer", "nasbench-top1%")
+    return meta, space, prior, evaluate
+
+
+def _seed_evaluator(params: GraphSearchParams, config: TrainConfig) -> Any:
+    """``[(candidate, seeds), ...] -> [Score, ...]`` as train tasks on the flow's runner, all in flight at once."""
+
+    def evaluate(requests: Any) -> list[Score]:
+        futures = train_task.map(
+            [arch.to_json() for arch, _ in requests],
+            unmapped(params.graph),
+            unmapped(params.task),
+            unmapped(config),
+            [seeds for _, seeds in requests],
+            unmapped(params.split_seed),
+        )
+        return [f.result() for f in futures]
+
+    return evaluate
+
+
 def _tune(
-    params: GraphSearchParams, arch: Architecture, config: TrainConfig, prior: Any
-) -> tuple[dict[str, Any], Architecture, TrainConfig]:
+    params: GraphSearchParams, arch: Candidate, config: TrainConfig, prior: Any
+) -> tuple[dict[str, Any], Candidate]:
     data = prepared_graph(params.graph, params.task, params.split_seed)
 
-    def train(candidate: Architecture, cfg: TrainConfig, seed: int, report: Any) -> Any:
+    def train(candidate: Candidate, cfg: TrainConfig, seed: int, report: Any) -> Any:
         return TrainingEvaluator(task=params.task, data=data, config=cfg, seeds=(seed,)).run(candidate, seed, report)
 
     hidden = prior.hidden if prior is not None else (32, 64, 128, 256)
@@ -322,22 +435,14 @@ def _tune(
         seed=params.seed,
         hidden=hidden,
     )
-    summary = {
-        "val": result.val,
-        "trials": len(result.trials),
-        "pruned": result.pruned,
-        "seconds": result.seconds,
-        "lr": result.config.lr,
-        "weight_decay": result.config.weight_decay,
-        "dropout": result.arch.dropout,
-        "hidden": result.arch.hidden,
-    }
+    summary = {"val": result.val, "trials": len(result.trials), "pruned": result.pruned, "seconds": result.seconds}
+    summary.update(result.params)
     log_metrics({f"hpo_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
-    return summary, result.arch, result.config
+    return summary, result.arch
 
 
-def _save_model(params: GraphSearchParams, arch: Architecture, config: TrainConfig, folder: Path) -> Path:
-    """Train the chosen architecture once (seed 0) and save its weights, architecture and settings."""
+def _save_model(params: GraphSearchParams, arch: Candidate, config: TrainConfig, folder: Path) -> Path:
+    """Train the chosen candidate once (seed 0) and save its weights, description and settings."""
     data = prepared_graph(params.graph, params.task, params.split_seed)
     trained = TrainingEvaluator(task=params.task, data=data, config=config).run(arch, 0, keep_model=True)
     folder.mkdir(parents=True, exist_ok=True)
@@ -345,7 +450,7 @@ def _save_model(params: GraphSearchParams, arch: Architecture, config: TrainConf
     torch.save(
         {
             "arch": arch.as_dict(),
-            "config": config.__dict__,
+            "config": arch.train_config(config).__dict__,
             "val": trained.val,
             "test": trained.test,
             "state_dict": trained.model.state_dict() if trained.model is not None else {},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import queue
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,10 +16,10 @@ from torch_geometric.data import Data
 
 from openautoglm.adapters.graphs import GraphSource, link_split, load_graph, node_split
 from openautoglm.adapters.tracking import ParentRun, log_child_run
+from openautoglm.core.graph.candidates import Candidate, candidate_from_dict
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.meta import MetaFeatures, meta_features
-from openautoglm.core.graph.search.base import Score
-from openautoglm.core.graph.space import Architecture
+from openautoglm.core.graph.search.base import Executor, Outcome, Score
 from openautoglm.core.graph.trainer import GraphTask, TrainConfig
 
 
@@ -54,13 +56,13 @@ def train_task(
     split_seed: int,
     parent: ParentRun | None = None,
 ) -> Score:
-    """Train one architecture (one run per seed) in this worker; one thread, as the cores are the workers.
+    """Train one candidate (one run per seed) in this worker; one thread, as the cores are the workers.
 
     With ``parent`` (a tracking store that takes parallel writers), the trial logs its own nested MLflow run here
     and returns its id in ``extra["mlflow_run_id"]``.
     """
     torch.set_num_threads(1)
-    arch = Architecture.from_dict(json.loads(arch_json))
+    arch = candidate_from_dict(json.loads(arch_json))
     data = prepared_graph(spec, task_kind, split_seed)
     score = TrainingEvaluator(task=task_kind, data=data, config=config, seeds=seeds).score(arch)
     if parent is None:
@@ -77,12 +79,36 @@ def train_task(
     return replace(score, extra={**score.extra, "mlflow_run_id": run_id})
 
 
-def trial_params(arch: Architecture) -> dict[str, Any]:
-    """MLflow params of a trial's architecture."""
-    return {
-        "link": list(arch.link),
-        "ops": list(arch.ops),
-        "hidden": arch.hidden,
-        "dropout": arch.dropout,
-        "arch": arch.key(),
-    }
+def trial_params(arch: Candidate) -> dict[str, Any]:
+    """MLflow params of a trial's candidate: its fields, its key, and its baseline name if it is one."""
+    fields = {k: v for k, v in arch.as_dict().items() if k != "name"}
+    return {**fields, "arch": arch.key(), **({"baseline": arch.name} if arch.name else {})}
+
+
+class TaskExecutor(Executor):
+    """Trials as ``train_task`` runs on the flow's task runner (Dask): each finished future is queued by its done
+    callback, so the search proposes the next candidate as soon as any trial ends.
+
+    Args:
+        submit: ``submit(arch) -> PrefectFuture`` (the flow binds the graph, config and seeds).
+    """
+
+    def __init__(self, submit: Callable[[Candidate], Any]) -> None:
+        self._submit = submit
+        self._done: queue.Queue[tuple[Candidate, Any]] = queue.Queue()
+
+    def submit(self, arch: Candidate) -> None:
+        future = self._submit(arch)
+        future.add_done_callback(lambda f, a=arch: self._done.put((a, f)))
+
+    def wait(self) -> list[tuple[Candidate, Outcome]]:
+        finished = [self._done.get()]
+        while not self._done.empty():
+            finished.append(self._done.get_nowait())
+        out: list[tuple[Candidate, Outcome]] = []
+        for arch, future in finished:
+            try:
+                out.append((arch, future.result()))
+            except Exception as error:  # a crashed task run, a worker lost for good: the search re-runs it
+                out.append((arch, error))
+        return out

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,19 +18,34 @@ from openautoglm.flows.graph_search import GraphSearchParams, graph_search
 from openautoglm.settings import get_settings
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import flow_run_artifacts, task_run_names
+from tests.integration.servers import dask_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_six_trial_search_on_karate_with_two_workers(prefect_server: None, tmp_path: Path) -> None:
     params = GraphSearchParams(
-        graph=KarateGraph(), algo="rl", budget=6, parallel=2, final_seeds=2, max_epochs=100, output_dir=tmp_path
+        graph=KarateGraph(),
+        algo="rl",
+        budget=6,
+        parallel=2,
+        survivors=1,
+        select_seeds=3,
+        final_seeds=4,
+        max_epochs=100,
+        output_dir=tmp_path,
     )
     result = graph_search(params)
     assert result.trials == 6
     assert 0.0 < result.final_test_mean <= 1.0 and result.meta["nodes"] == 34
     assert "homophily" in result.prior
-    assert sorted(n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)).count("train-architecture") == 6
+    assert [b["name"] for b in result.baselines] == ["gcn-pyg", "gat-pyg"]  # trained first, kept
+    assert result.max_in_flight == 2 and result.select_seeds == 3 and len(result.survivors) == 3
+    pick = result.survivors[0]  # the best mean validation over the selection seeds, never below a baseline's
+    assert pick["describe"] == result.best_describe and pick["baseline"] == result.best_baseline
+    assert pick["val_mean"] >= max(row["val_mean"] for row in result.survivors if row["baseline"])
+    # 6 trials, then the survivors' extra seeds and the pick's report seeds: more train runs than trials.
+    assert sorted(n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)).count("train-architecture") > 6
 
     client = MlflowClient(get_settings().tracking_uri)
     parent = client.get_run(result.mlflow_run_id)
@@ -35,11 +54,12 @@ def test_six_trial_search_on_karate_with_two_workers(prefect_server: None, tmp_p
     )
     assert len(children) == 6
     assert {"val", "test", "seconds"} <= set(children[0].data.metrics)
-    assert "ops" in children[0].data.params and parent.data.metrics["trials"] == 6
+    assert "op" in children[0].data.params and parent.data.metrics["trials"] == 6
+    assert sorted(c.data.params.get("baseline", "") for c in children)[-2:] == ["gat-pyg", "gcn-pyg"]
     logged = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
     assert {"search_curve.png", "history.json", "best_model.pt"} <= logged
     artifacts = flow_run_artifacts(result.flow_run_id)
-    assert artifacts["leaderboard"].type == "table" and "mlflow-run" in artifacts
+    assert artifacts["leaderboard"].type == "table" and "mlflow-run" in artifacts and "selection" in artifacts
     history = json.loads((tmp_path / "history.json").read_text())
     assert [h["index"] for h in history] == list(range(6))
 
@@ -77,3 +97,54 @@ def test_sdk_fit_on_a_user_graph(home: Path) -> None:
     auto = AutoGraph(task="node", algo="evolution", budget=4, final_seeds=2, hpo_trials=2).fit((nodes, edges))
     assert auto.best_arch is not None and auto.final is not None and auto.final.test_mean > 0.6  # 2 clubs
     assert len(auto.leaderboard()) == 4 and auto.hpo is not None
+
+
+def test_a_killed_dask_worker_loses_no_trial(prefect_server: None, tmp_path: Path) -> None:
+    """Kill one of two workers once two trials are logged: every trial of the budget still completes, once."""
+    from prefect.settings import PREFECT_API_URL
+
+    from openautoglm.flows.runtime import task_runner
+    from openautoglm.settings import Settings
+
+    env = {"PREFECT_API_URL": str(PREFECT_API_URL.value()), "OPENAUTOGLM_HOME": str(get_settings().home)}
+    experiment = f"kill-{tmp_path.name}"
+    client = MlflowClient(get_settings().tracking_uri)
+
+    def trials_logged() -> int:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            return 0
+        runs = client.search_runs([found.experiment_id], filter_string="tags.trial_index != ''")
+        return len(runs)
+
+    with dask_cluster(tmp_path / "dask", 2, env) as (address, workers):
+        victim = workers[0]
+
+        def kill() -> None:
+            deadline = time.monotonic() + 120
+            while trials_logged() < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            os.killpg(victim.pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill, daemon=True)
+        killer.start()
+        result = graph_search.with_options(task_runner=task_runner(Settings(dask_address=address)))(
+            GraphSearchParams(
+                graph=KarateGraph(),
+                algo="random",
+                budget=8,
+                parallel=2,
+                survivors=1,
+                select_seeds=2,
+                final_seeds=2,
+                max_epochs=200,
+                transfer=False,
+                experiment=experiment,
+                output_dir=tmp_path / "out",
+            )
+        )
+        killer.join(timeout=5)
+        assert victim.poll() is not None, "the worker was not killed during the run"
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert result.trials == 8 and len({json.dumps(h["arch"], sort_keys=True) for h in history}) == 8
+    assert sorted(h["index"] for h in history) == list(range(8))

@@ -1,4 +1,4 @@
-"""Evaluating architectures by training them: K seeds each, validation and test mean and standard deviation."""
+"""Evaluating candidates by training them: K seeds each, validation and test mean and standard deviation."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from torch_geometric.data import Data
 
+from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.search.base import Score
-from openautoglm.core.graph.space import Architecture
 from openautoglm.core.graph.trainer import (
     GraphTask,
     Report,
@@ -20,14 +20,34 @@ from openautoglm.core.graph.trainer import (
 )
 
 
+def combine(runs: Sequence[TrainResult], seeds: Sequence[int]) -> Score:
+    """One :class:`Score` from training runs (one per seed): means, population standard deviations, per seed."""
+    vals, tests = [r.val for r in runs], [r.test for r in runs]
+    extra: dict[str, object] = {"params": runs[0].params, "epochs": statistics.mean(r.epochs for r in runs)}
+    extra["best_epoch"] = statistics.mean(r.best_epoch for r in runs)
+    for key in runs[0].extra:
+        extra[key] = statistics.mean(r.extra[key] for r in runs)
+    return Score(
+        val=statistics.mean(vals),
+        test=statistics.mean(tests),
+        val_std=statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+        test_std=statistics.pstdev(tests) if len(tests) > 1 else 0.0,
+        seconds=sum(r.seconds for r in runs),
+        extra=extra,
+        seeds=tuple(seeds),
+        vals=tuple(vals),
+        tests=tuple(tests),
+    )
+
+
 @dataclass(frozen=True)
 class TrainingEvaluator:
-    """Scores architectures by real training.
+    """Scores candidates by real training.
 
     Args:
         task: ``node`` (accuracy) or ``link`` (AUC).
         data: For ``node``, a ``Data`` with masks; for ``link``, the (train, val, test) triple of RandomLinkSplit.
-        config: Optimiser and early-stopping settings.
+        config: Optimiser and early-stopping settings (a candidate's own recipe replaces them).
         seeds: One training run per seed; scores are their mean.
     """
 
@@ -36,7 +56,7 @@ class TrainingEvaluator:
     config: TrainConfig = field(default_factory=TrainConfig)
     seeds: tuple[int, ...] = (0,)
 
-    def run(self, arch: Architecture, seed: int, report: Report | None = None, keep_model: bool = False) -> TrainResult:
+    def run(self, arch: Candidate, seed: int, report: Report | None = None, keep_model: bool = False) -> TrainResult:
         """One training run (``report`` lets a tuner prune it; ``keep_model`` returns the trained network)."""
         if self.task == "node":
             if not isinstance(self.data, Data):
@@ -47,20 +67,9 @@ class TrainingEvaluator:
         train, val, test = self.data
         return train_link_predictor(arch, train, val, test, self.config, seed, report, keep_model)
 
-    def score(self, arch: Architecture) -> Score:
-        runs = [self.run(arch, seed) for seed in self.seeds]
-        vals, tests = [r.val for r in runs], [r.test for r in runs]
-        extra: dict[str, object] = {"params": runs[0].params, "epochs": statistics.mean(r.epochs for r in runs)}
-        for key in runs[0].extra:
-            extra[key] = statistics.mean(r.extra[key] for r in runs)
-        return Score(
-            val=statistics.mean(vals),
-            test=statistics.mean(tests),
-            val_std=statistics.pstdev(vals) if len(vals) > 1 else 0.0,
-            test_std=statistics.pstdev(tests) if len(tests) > 1 else 0.0,
-            seconds=sum(r.seconds for r in runs),
-            extra=extra,
-        )
+    def score(self, arch: Candidate, seeds: Sequence[int] | None = None) -> Score:
+        chosen = tuple(self.seeds if seeds is None else seeds)
+        return combine([self.run(arch, seed) for seed in chosen], chosen)
 
-    def __call__(self, archs: Sequence[Architecture]) -> list[Score]:
+    def __call__(self, archs: Sequence[Candidate]) -> list[Score]:
         return [self.score(a) for a in archs]

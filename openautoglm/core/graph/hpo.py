@@ -1,5 +1,6 @@
-"""Hyper-parameter tuning of a chosen architecture: Optuna TPE with median pruning over learning rate, weight
-decay, dropout and hidden size, within a trial budget and a time budget."""
+"""Hyper-parameter tuning of a chosen candidate: Optuna TPE with median pruning over learning rate, weight decay,
+dropout and hidden size (DAG candidates) or learning rate, weight decay and the two dropouts (stack candidates,
+whose recipe is part of the candidate), within a trial budget and a time budget."""
 
 from __future__ import annotations
 
@@ -11,26 +12,38 @@ from typing import Any
 import optuna
 
 from openautoglm.core.graph.space import Architecture
+from openautoglm.core.graph.stack import StackArch
 from openautoglm.core.graph.trainer import Report, TrainConfig, TrainResult
 
 
 @dataclass(frozen=True)
 class HpoResult:
-    """The best configuration found and every trial's outcome."""
+    """The best configuration found and every trial's outcome (``params``: the best trial's values)."""
 
-    arch: Architecture
+    arch: Any
     config: TrainConfig
     val: float
     trials: list[dict[str, Any]]
     pruned: int
     seconds: float
+    params: dict[str, Any]
 
 
-Trainer = Callable[[Architecture, TrainConfig, int, Report | None], TrainResult]
+Trainer = Callable[[Any, TrainConfig, int, Report | None], TrainResult]
+
+
+def _stack_candidate(arch: StackArch, trial: optuna.Trial | optuna.trial.FixedTrial) -> StackArch:
+    return arch.replace(
+        lr=trial.suggest_float("lr", 1e-3, 5e-2, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        dropout=trial.suggest_float("dropout", 0.0, 0.8),
+        in_dropout=trial.suggest_float("in_dropout", 0.0, 0.8),
+        name="",
+    )
 
 
 def tune(
-    arch: Architecture,
+    arch: Any,
     train: Trainer,
     *,
     base: TrainConfig,
@@ -49,25 +62,31 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, trials)),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=10),
     )
-    study.enqueue_trial(
-        {
-            "lr": base.lr,
-            "weight_decay": base.weight_decay,
-            "dropout": arch.dropout,
-            "hidden": arch.hidden if arch.hidden in hidden else hidden[0],
-        }
-    )
+    stack = isinstance(arch, StackArch)
+    if stack:
+        start = {"lr": arch.lr, "weight_decay": max(arch.weight_decay, 1e-6), "dropout": arch.dropout}
+        start["in_dropout"] = arch.in_dropout
+    elif isinstance(arch, Architecture):
+        start = {"lr": base.lr, "weight_decay": base.weight_decay, "dropout": arch.dropout}
+        start["hidden"] = arch.hidden if arch.hidden in hidden else hidden[0]
+    else:
+        raise TypeError(f"cannot tune a {type(arch).__name__}")
+    study.enqueue_trial(start)
     started = time.perf_counter()
 
     def objective(trial: optuna.Trial) -> float:
-        config = replace(
-            base,
-            lr=trial.suggest_float("lr", 1e-3, 5e-2, log=True),
-            weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-        )
-        candidate = arch.replace(
-            dropout=trial.suggest_float("dropout", 0.0, 0.8), hidden=trial.suggest_categorical("hidden", list(hidden))
-        )
+        if stack:
+            config, candidate = base, _stack_candidate(arch, trial)
+        else:
+            config = replace(
+                base,
+                lr=trial.suggest_float("lr", 1e-3, 5e-2, log=True),
+                weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+            )
+            candidate = arch.replace(
+                dropout=trial.suggest_float("dropout", 0.0, 0.8),
+                hidden=trial.suggest_categorical("hidden", list(hidden)),
+            )
 
         def report(epoch: int, value: float) -> bool:
             trial.report(value, epoch)
@@ -80,8 +99,12 @@ def tune(
 
     study.optimize(objective, n_trials=trials, timeout=timeout_s, catch=())
     best = study.best_trial
-    best_arch = arch.replace(dropout=best.params["dropout"], hidden=best.params["hidden"])
-    best_config = replace(base, lr=best.params["lr"], weight_decay=best.params["weight_decay"])
+    if stack:
+        best_arch = _stack_candidate(arch, optuna.trial.FixedTrial(best.params))
+        best_config = base
+    else:
+        best_arch = arch.replace(dropout=best.params["dropout"], hidden=best.params["hidden"])
+        best_config = replace(base, lr=best.params["lr"], weight_decay=best.params["weight_decay"])
     rows = [{"number": t.number, "state": t.state.name, "value": t.value, **t.params} for t in study.trials]
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     return HpoResult(
@@ -91,4 +114,5 @@ def tune(
         trials=rows,
         pruned=pruned,
         seconds=time.perf_counter() - started,
+        params=dict(best.params),
     )

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.graph.config import TrainConfig
 from openautoglm.core.graph.ops import ACTIVATIONS, NASBENCH_OPS, OPS
 
 NODES = 4
@@ -79,6 +80,31 @@ class Architecture:
 
     def replace(self, **changes: Any) -> Architecture:
         return Architecture.from_dict({**self.as_dict(), **changes})
+
+    kind = "dag"
+
+    @property
+    def feature_norm(self) -> str:
+        """The DAG space trains on the features as they are."""
+        return "none"
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.hidden
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    def describe(self) -> str:
+        return f"{list(self.link)} {','.join(self.ops)}"
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        """One recipe for all operators: the caller's."""
+        return base
+
+    def build(self, in_dim: int, out_dim: int) -> nn.Module:
+        return DagNet(self, in_dim, out_dim)
 
 
 @dataclass(frozen=True)

@@ -20,29 +20,14 @@ from torch_geometric.data import Data
 from torch_geometric.utils import negative_sampling
 
 from openautoglm.core.devices import torch_device
-from openautoglm.core.graph.space import Architecture, DagNet, sparse_features
+from openautoglm.core.graph.candidates import Candidate
+from openautoglm.core.graph.config import TrainConfig
+from openautoglm.core.graph.features import FEATURE_NORMS
+from openautoglm.core.graph.space import sparse_features
+
+__all__ = ["GraphTask", "Report", "TrainConfig", "TrainResult", "train_link_predictor", "train_node_classifier"]
 
 GraphTask = Literal["node", "link"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimiser and stopping settings.
-
-    Attributes:
-        lr, weight_decay: Adam settings.
-        max_epochs: Upper bound on epochs.
-        patience: Stop after this many evaluations without a better validation score.
-        eval_every: Evaluate every this many epochs (evaluation costs a forward pass).
-        hits_k: K of Hits@K for link prediction.
-    """
-
-    lr: float = 0.01
-    weight_decay: float = 5e-4
-    max_epochs: int = 300
-    patience: int = 20
-    eval_every: int = 2
-    hits_k: int = 50
 
 
 @dataclass(frozen=True)
@@ -95,22 +80,31 @@ def _early_stopping(
     return best_val, best_extra, best_epoch, epoch
 
 
+def _features(arch: Candidate, x: Tensor) -> Tensor:
+    """The candidate's feature normalisation, then sparse when mostly zeros."""
+    return sparse_features(FEATURE_NORMS.resolve(arch.feature_norm)(x.to_dense() if x.is_sparse else x))
+
+
 def train_node_classifier(
-    arch: Architecture,
+    arch: Candidate,
     data: Data,
     config: TrainConfig,
     seed: int,
     report: Report | None = None,
     keep_model: bool = False,
 ) -> TrainResult:
-    """Train on ``data.train_mask``, pick the epoch by ``data.val_mask`` accuracy, score ``data.test_mask``."""
+    """Train on ``data.train_mask``, pick the epoch by ``data.val_mask`` accuracy, score ``data.test_mask``.
+
+    The candidate's own recipe (``arch.train_config(config)``) replaces ``config`` where it has one.
+    """
     torch.manual_seed(seed)
+    config = arch.train_config(config)
     started = time.perf_counter()
     classes = int(data.y.max()) + 1
     device = torch_device()
     data = data.to(device)
-    model = DagNet(arch, data.num_features, classes).to(device)
-    x = sparse_features(data.x)
+    model = arch.build(data.num_features, classes).to(device)
+    x = _features(arch, data.x)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def step() -> None:
@@ -154,7 +148,7 @@ def hits_at_k(pos: np.ndarray, neg: np.ndarray, k: int) -> float:
 
 
 def train_link_predictor(
-    arch: Architecture,
+    arch: Candidate,
     train: Data,
     val: Data,
     test: Data,
@@ -169,16 +163,19 @@ def train_link_predictor(
     ``train``, ``val`` and ``test`` are the three outputs of PyG's ``RandomLinkSplit``.
     """
     torch.manual_seed(seed)
+    config = arch.train_config(config)
     started = time.perf_counter()
     device = torch_device()
     train, val, test = train.to(device), val.to(device), test.to(device)
-    model = DagNet(arch, train.num_features, arch.hidden).to(device)
+    model = arch.build(train.num_features, arch.embedding_dim).to(device)
+    # The three splits share the node features; normalise them once.
+    x = _features(arch, train.x)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def step() -> None:
         model.train()
         optimiser.zero_grad()
-        z = model(train.x, train.edge_index)
+        z = model(x, train.edge_index)
         pos = train.edge_label_index[:, train.edge_label == 1]
         neg = negative_sampling(train.edge_index, num_nodes=train.num_nodes, num_neg_samples=pos.size(1))
         logits = torch.cat([_link_scores(z, pos), _link_scores(z, neg)])
@@ -189,7 +186,7 @@ def train_link_predictor(
     def score(split: Data) -> tuple[float, float]:
         model.eval()
         with torch.no_grad():
-            z = model(split.x, split.edge_index)
+            z = model(x, split.edge_index)
             s = _link_scores(z, split.edge_label_index).cpu().numpy()
         y = split.edge_label.cpu().numpy()
         return float(roc_auc_score(y, s)), hits_at_k(s[y == 1], s[y == 0], config.hits_k)

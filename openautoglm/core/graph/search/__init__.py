@@ -4,12 +4,29 @@ from openautoglm.core.graph.search import evolution, random_search, rl, tpe  # n
 from openautoglm.core.graph.search.base import (
     SEARCHERS,
     BatchEvaluator,
+    BatchExecutor,
+    Executor,
     History,
+    PoolExecutor,
     Score,
     Searcher,
     Trial,
+    TrialLostError,
     run_search,
     search,
 )
 
-__all__ = ["SEARCHERS", "BatchEvaluator", "History", "Score", "Searcher", "Trial", "run_search", "search"]
+__all__ = [
+    "SEARCHERS",
+    "BatchEvaluator",
+    "BatchExecutor",
+    "Executor",
+    "History",
+    "PoolExecutor",
+    "Score",
+    "Searcher",
+    "Trial",
+    "TrialLostError",
+    "run_search",
+    "search",
+]

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from openautoglm.core.graph.candidates import Space
 from openautoglm.core.graph.search.base import SEARCHERS, Searcher
-from openautoglm.core.graph.space import Architecture, SearchSpace
 
 
 @SEARCHERS.register("evolution", "regularized_evolution", "regularised_evolution")
@@ -17,9 +17,9 @@ class RegularizedEvolution(Searcher):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: Space,
         seed: int = 0,
-        warm_start: Sequence[Architecture] = (),
+        warm_start: Sequence[Any] = (),
         population: int = 20,
         sample: int = 5,
         **_: Any,
@@ -27,10 +27,10 @@ class RegularizedEvolution(Searcher):
         super().__init__(space, seed, warm_start)
         self.population_size = population
         self.sample_size = sample
-        self.population: deque[tuple[Architecture, float]] = deque()
+        self.population: deque[tuple[Any, float]] = deque()
         self.pending = 0
 
-    def propose(self, n: int) -> list[Architecture]:
+    def propose(self, n: int) -> list[Any]:
         out = []
         for _ in range(n):
             if len(self.population) + self.pending < self.population_size:
@@ -44,7 +44,7 @@ class RegularizedEvolution(Searcher):
         self.pending += len(out)
         return out
 
-    def tell(self, arch: Architecture, reward: float) -> None:
+    def tell(self, arch: Any, reward: float) -> None:
         self.pending = max(0, self.pending - 1)
         self.population.append((arch, reward))
         while len(self.population) > self.population_size:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from openautoglm.core.graph.candidates import Space
 from openautoglm.core.graph.search.base import SEARCHERS, Searcher
-from openautoglm.core.graph.space import Architecture, SearchSpace
 
 
 @SEARCHERS.register("random")
@@ -15,18 +15,18 @@ class RandomSearch(Searcher):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: Space,
         seed: int = 0,
-        warm_start: Sequence[Architecture] = (),
+        warm_start: Sequence[Any] = (),
         use_prior: bool = True,
         **_: Any,
     ) -> None:
         super().__init__(space, seed, warm_start)
         self.use_prior = use_prior
-        self.seen: set[Architecture] = set()
+        self.seen: set[Any] = set()
 
-    def propose(self, n: int) -> list[Architecture]:
-        out: list[Architecture] = []
+    def propose(self, n: int) -> list[Any]:
+        out: list[Any] = []
         for _ in range(n):
             for _ in range(200):
                 arch = self.space.sample(self.rng, self.use_prior)
@@ -36,5 +36,5 @@ class RandomSearch(Searcher):
             out.append(arch)
         return out
 
-    def tell(self, arch: Architecture, reward: float) -> None:
+    def tell(self, arch: Any, reward: float) -> None:
         self.seen.add(arch)

@@ -14,14 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from openautoglm.core.graph.candidates import Space
 from openautoglm.core.graph.search.base import SEARCHERS, Searcher
-from openautoglm.core.graph.space import Architecture, SearchSpace
 
 
 class Controller(nn.Module):
     """The LSTM policy over a space's decisions."""
 
-    def __init__(self, space: SearchSpace, hidden: int = 64) -> None:
+    def __init__(self, space: Space, hidden: int = 64) -> None:
         super().__init__()
         self.decisions = space.decisions
         self.hidden = hidden
@@ -66,9 +66,9 @@ class ReinforceSearch(Searcher):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: Space,
         seed: int = 0,
-        warm_start: Sequence[Architecture] = (),
+        warm_start: Sequence[Any] = (),
         lr: float = 0.01,
         baseline_decay: float = 0.95,
         entropy_weight: float = 1e-4,
@@ -84,12 +84,12 @@ class ReinforceSearch(Searcher):
         self.spread = 0.0
         self.decay = baseline_decay
         self.entropy_weight = entropy_weight
-        self.pending: dict[Architecture, int] = {}
+        self.pending: dict[Any, int] = {}
         self.buffer: list[tuple[list[int], float]] = []
-        self.known: dict[Architecture, float] = {}
+        self.known: dict[Any, float] = {}
 
-    def propose(self, n: int) -> list[Architecture]:
-        out: list[Architecture] = []
+    def propose(self, n: int) -> list[Any]:
+        out: list[Any] = []
         while len(out) < n:
             with torch.no_grad():
                 indices, _, _ = self.controller.sample(self.generator)
@@ -110,7 +110,7 @@ class ReinforceSearch(Searcher):
         self._flush()
         return out
 
-    def tell(self, arch: Architecture, reward: float) -> None:
+    def tell(self, arch: Any, reward: float) -> None:
         # Rewards of a round arrive together: one policy-gradient step per round, averaged over its samples, with
         # log-probabilities recomputed under the current policy (teacher-forced on the sampled decisions).
         # Warm-start architectures are learnt from the same way.
