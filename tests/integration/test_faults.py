@@ -217,3 +217,77 @@ def test_postgres_connection_dropped_during_a_read_is_a_clear_error(
     print("FAULT " + json.dumps({**figures, "message": message[:100]}))
     assert ended == [True], "the reading session was not found"
     assert "\n" not in message and table in message, message  # one line, naming what was being read
+
+
+def test_prefect_server_restarted_during_a_flow_run_loses_no_row(tmp_path: Path) -> None:
+    """The Prefect server stops for a few seconds while a run_task flow run is mid-way: the run finishes (its
+    client retries), or a rerun completes it from the call cache; either way every row is predicted exactly once."""
+    import os
+    import sys
+
+    import pandas as pd
+
+    from openautoglm.testing import FakeZhipuServer
+
+    rows = 60
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"text": [f"用户反馈{i}号：{'好' * (i % 5 + 1)}" for i in range(rows)]}).to_csv(path, index=False)
+    port = free_port()
+    server_env = {
+        "PREFECT_HOME": str(tmp_path / "prefect-server"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    serve_cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    health = f"http://127.0.0.1:{port}/api/health"
+    prefect = start(serve_cmd, server_env, tmp_path / "prefect-1.log")
+    with FakeZhipuServer(latency_s=0.3) as glm:
+        env = {
+            **os.environ,
+            "OPENAUTOGLM_HOME": str(tmp_path / "home"),
+            "OPENAUTOGLM_TASK_RUNNER": "threads",
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_HOME": str(tmp_path / "prefect-client"),
+            "ZHIPUAI_API_KEY": glm.api_key,
+        }
+        command = [
+            sys.executable, "-m", "openautoglm.cli", "run", str(path), "--model", "glm-4", "--base-url", glm.base_url,
+            "--labels", "正面,负面,中性", "--batch-size", "6", "--max-concurrency", "2", "-o", str(tmp_path / "out"),
+        ]  # fmt: skip
+        try:
+            wait_for(health, 120, prefect, tmp_path / "prefect-1.log")
+            run = start(command, {**env, "PYTHONUNBUFFERED": "1"}, tmp_path / "run-1.log")
+            deadline = time.monotonic() + 180
+            while glm.answered < 18 and time.monotonic() < deadline and run.poll() is None:
+                time.sleep(0.05)
+            assert run.poll() is None, (tmp_path / "run-1.log").read_text(errors="replace")[-3000:]
+            stop(prefect)  # the server goes away mid-run ...
+            down_at = time.monotonic()
+            time.sleep(3.0)
+            prefect = start(serve_cmd, server_env, tmp_path / "prefect-2.log")  # ... and comes back on its database
+            wait_for(health, 120, prefect, tmp_path / "prefect-2.log")
+            downtime = time.monotonic() - down_at
+            first_rc = run.wait(timeout=300)
+            answered_first = glm.answered
+            rerun_calls = 0
+            if first_rc != 0:
+                glm.reset_counts()
+                second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+                assert second.returncode == 0, second.stderr[-3000:]
+                rerun_calls = glm.requests
+        finally:
+            stop(prefect)
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    figures = {
+        "fault": "Prefect server stopped and restarted mid-run",
+        "server_down_s": round(downtime, 1),
+        "first_run_finished": first_rc == 0,
+        "answered_in_first_run": answered_first,
+        "calls_on_rerun": rerun_calls,
+        "rows_predicted": summary["rows_predicted"],
+    }
+    print("FAULT " + json.dumps(figures))
+    assert len(results) == rows and results["row_id"].is_unique, figures
+    assert summary["status_counts"] == {"ok": rows}, summary
+    assert rerun_calls <= rows - 18, figures  # a rerun asks only for what was not answered before
