@@ -22,16 +22,18 @@ from typing import Any
 import pandas as pd
 from pydantic import SecretStr
 
-from openautoglm.adapters.cache import CacheMode
+from openautoglm.adapters.cache import CacheMode, CallCache
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
+from openautoglm.adapters.models.learned import fit_classifier, predict_learned
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
 from openautoglm.adapters.progress import progress_bar
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.batching import batches, frame_rows
+from openautoglm.core.nlp.learn import FewLabelClassifier
 from openautoglm.core.nlp.results import evaluate, results_frame
-from openautoglm.core.nlp.types import Example, RowResult, TaskConfig, TaskType
+from openautoglm.core.nlp.types import Example, Row, RowResult, TaskConfig, TaskType
 from openautoglm.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,7 @@ class TaskPipeline:
         self.credentials = credentials
         self._config: TaskConfig | None = None
         self._api_key: SecretStr | None = None
+        self._learned: FewLabelClassifier | None = None
 
     @property
     def batch_size(self) -> int:
@@ -241,8 +244,7 @@ class TaskPipeline:
         ):
             done = 0
             for batch_results, batch_stats in pool.map(
-                lambda batch: predict_rows(self.spec, config, batch, api_key=self._api_key, cache=cache),
-                batches(rows, self.batch_size),
+                lambda batch: self._predict_batch(config, batch, cache), batches(rows, self.batch_size)
             ):
                 results.extend(batch_results)
                 stats = stats.merge(batch_stats)
@@ -251,6 +253,67 @@ class TaskPipeline:
         predictions = results_frame(results, backend=self.spec.backend, model=self.spec.model)
         merged = frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
         return TaskResults(frame=merged, stats=stats, results=results)
+
+    def _predict_batch(
+        self, config: TaskConfig, batch: list[Row], cache: CallCache
+    ) -> tuple[list[RowResult], BatchStats]:
+        if self._learned is not None:
+            return predict_learned(self.spec, self._learned, batch, cache)
+        return predict_rows(self.spec, config, batch, api_key=self._api_key, cache=cache)
+
+    def fit(
+        self,
+        labelled: Dataset | pd.DataFrame | Sequence[tuple[str, str]],
+        unlabelled: Dataset | pd.DataFrame | Sequence[str] | None = None,
+        *,
+        text_column: str = "text",
+        label_column: str = "label",
+        C: float = 4.0,
+    ) -> TaskPipeline:
+        """Learn the classification from labelled rows (few are enough), using the unlabelled ones too.
+
+        A logistic head on char 1-3-gram TF-IDF (vocabulary and IDF from the labelled and unlabelled rows) and the
+        offline encoder's embeddings (e5 for ``local-auto``/``local-e5``, USE for ``local-use``; TF-IDF alone for
+        API and chat models); class weights from the labelled rows only. Afterwards ``run`` and ``evaluate`` use
+        the learned head instead of the model's zero-shot answers.
+
+        Args:
+            labelled: Rows with ``text_column`` and ``label_column``, or ``(text, label)`` pairs.
+            unlabelled: More rows of the same kind without labels (a Dataset, DataFrame or list of texts).
+            text_column, label_column: Column names.
+            C: Inverse regularisation of the head.
+
+        Returns:
+            ``self``, fitted (and configured with the labels seen, unless labels were configured).
+        """
+        if self.task_type != "text_classification":
+            raise ConfigurationError(f"fit() learns text_classification, not {self.task_type}.")
+        if isinstance(labelled, Dataset | pd.DataFrame):
+            frame = self._frame(labelled, text_column, None)
+            for column in (text_column, label_column):
+                if column not in frame.columns:
+                    raise ConfigurationError(
+                        f"No column '{column}' in the labelled rows.", hint=f"columns are {list(frame.columns)}"
+                    )
+            pairs = list(zip(frame[text_column].astype(str), frame[label_column].astype(str), strict=True))
+        else:
+            pairs = [(str(t), str(label)) for t, label in labelled]
+        if self._config is None or self._config.labels is None:
+            self.configure(labels=sorted({label for _, label in pairs}))
+        unknown = sorted({label for _, label in pairs} - set(self.config.labels or ()))
+        if unknown:
+            raise ConfigurationError(f"Labelled rows use labels {unknown} that are not configured.")
+        extra: list[str] = []
+        if unlabelled is not None:
+            if isinstance(unlabelled, Dataset | pd.DataFrame):
+                extra = self._frame(unlabelled, text_column, None)[text_column].astype(str).tolist()
+            else:
+                extra = [str(t) for t in unlabelled]
+        self._resolve_key()
+        self._learned, _ = fit_classifier(
+            self.spec, [t for t, _ in pairs], [label for _, label in pairs], extra, default_cache(self.cache_mode), C=C
+        )
+        return self
 
     def evaluate(
         self,

@@ -7,8 +7,11 @@ characters). A logistic regression (scikit-learn) is the head.
 - :func:`self_train`: confident zero-shot rows (per predicted label, the most confident ``fraction`` by margin)
   train the head, which relabels every row (Yarowsky-style self-training, one round; the head is class-balanced,
   so it keeps the uniform prior that :func:`openautoglm.core.nlp.calibration.em_prior` then corrects).
-- :class:`FewLabelClassifier`: a head on the labelled rows, the TF-IDF vocabulary fitted on labelled and
-  unlabelled rows together; class weights from the labelled rows only.
+- :class:`FewLabelClassifier`: a head on the labelled rows, the TF-IDF vocabulary and IDF fitted on labelled and
+  unlabelled rows together; class weights from the labelled rows only. Pseudo-labelling rounds are available
+  but off by default: on a dev slice of waimai_10k train rows (200 labels, e5 view) pseudo-labelling, co-training
+  of the two views, label spreading on an e5 kNN graph and a product with the zero-shot scores all measured
+  below the plain head (86.1-86.4%).
 """
 
 from __future__ import annotations
@@ -147,8 +150,8 @@ class FewLabelClassifier:
         self.classes_ = sorted(set(labels))
         if len(self.classes_) < 2:
             raise ConfigurationError("The labelled rows must hold at least two labels.")
-        if len(embeddings) != len(unlabelled_embeddings) and len(unlabelled):
-            raise ConfigurationError("Give the unlabelled rows the same embedding views as the labelled rows.")
+        if self.pseudo_rounds and len(unlabelled) and len(embeddings) != len(unlabelled_embeddings):
+            raise ConfigurationError("Pseudo-labelling needs the unlabelled rows' embeddings in the same views.")
         self._vectorizer = char_vectorizer(min_df=1 if len(texts) + len(unlabelled) < 50 else 2)
         self._vectorizer.fit([*texts, *unlabelled])
         y = np.asarray([self.classes_.index(label) for label in labels])

@@ -1,0 +1,71 @@
+"""A classifier learned from labelled rows (``TaskPipeline.fit``): a logistic head on char TF-IDF plus the
+embeddings of the pipeline's offline encoder (through the call cache), see
+:class:`openautoglm.core.nlp.learn.FewLabelClassifier`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from openautoglm.adapters.cache import CallCache
+from openautoglm.adapters.models import ModelSpec, load_backend
+from openautoglm.adapters.models.base import BatchStats
+from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder
+from openautoglm.core.nlp.learn import FewLabelClassifier
+from openautoglm.core.nlp.types import Row, RowResult
+
+
+def feature_encoder(spec: ModelSpec) -> Encoder | None:
+    """The encoder a learned head uses for ``spec``'s model, or ``None`` (API and chat models: TF-IDF alone)."""
+    backend = load_backend(spec)
+    return backend.feature_encoder() if isinstance(backend, EmbeddingBackend) else None
+
+
+def embed(encoder: Encoder | None, texts: Sequence[str], cache: CallCache, stats: BatchStats) -> list[np.ndarray]:
+    """The embedding views of ``texts`` (none without an encoder)."""
+    return [] if encoder is None else [encoder.encode(list(texts), cache, stats)]
+
+
+def fit_classifier(
+    spec: ModelSpec,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    unlabelled: Sequence[str],
+    cache: CallCache,
+    *,
+    C: float = 4.0,
+) -> tuple[FewLabelClassifier, BatchStats]:
+    """Fit the head on the labelled rows; the unlabelled rows give the TF-IDF vocabulary and IDF."""
+    stats = BatchStats()
+    encoder = feature_encoder(spec)
+    model = FewLabelClassifier(C=C).fit(texts, labels, embed(encoder, texts, cache, stats), unlabelled)
+    return model, stats
+
+
+def predict_learned(
+    spec: ModelSpec, model: FewLabelClassifier, rows: Sequence[Row], cache: CallCache
+) -> tuple[list[RowResult], BatchStats]:
+    """One result per row from a fitted head."""
+    stats = BatchStats()
+    started = time.perf_counter()
+    texts = [r.text for r in rows]
+    probs = model.predict_proba(texts, embed(feature_encoder(spec), texts, cache, stats))
+    per_row = (time.perf_counter() - started) * 1000 / max(1, len(rows))
+    results = []
+    for r, p in zip(rows, probs, strict=True):
+        best = int(p.argmax())
+        scores = {label: round(float(v), 4) for label, v in zip(model.classes_, p, strict=True)}
+        results.append(
+            RowResult(
+                row_id=r.row_id,
+                prediction=model.classes_[best],
+                score=float(p[best]),
+                raw=json.dumps({"method": "learned", "scores": scores}, ensure_ascii=False),
+                latency_ms=per_row,
+            )
+        )
+    return results, stats
