@@ -50,10 +50,17 @@ def strip_html(text: str) -> str:
     return text
 
 
-@lru_cache(maxsize=65536)
-def _nfkc_char(ch: str) -> str:
-    out = unicodedata.normalize("NFKC", ch)
-    return out if len(out) == 1 else ch
+class _NfkcTable(dict[int, int]):
+    """A ``str.translate`` table filled on first sight of each code point: its NFKC form when that is one
+    character, else the code point itself (so the text never grows). Translation then runs in C."""
+
+    def __missing__(self, cp: int) -> int:
+        out = unicodedata.normalize("NFKC", chr(cp))
+        self[cp] = ord(out) if len(out) == 1 else cp
+        return self[cp]
+
+
+_NFKC = _NfkcTable()
 
 
 @CLEAN_RULES.register("nfkc")
@@ -65,10 +72,11 @@ def nfkc(text: str) -> str:
     """
     if text.isascii() or unicodedata.is_normalized("NFKC", text):
         return text
-    return "".join(_nfkc_char(ch) for ch in text)
+    return text.translate(_NFKC)
 
 
 _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_HAS_FULLWIDTH = re.compile("[\uff01-\uff5e\u3000]")
 
 
 @CLEAN_RULES.register("fullwidth")
@@ -77,7 +85,7 @@ def fullwidth_to_halfwidth(text: str) -> str:
 
     NFKC already does this; the rule exists for pipelines that switch NFKC off.
     """
-    return text if text.isascii() else text.translate(_FULLWIDTH)
+    return text.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(text) else text
 
 
 _KEEP_CONTROL = frozenset("\t\n\r\f\v")
@@ -170,9 +178,18 @@ class CleanReport(BaseModel):
         )
 
 
-def clean_text_traced(text: str, config: CleanConfig) -> tuple[str, set[str]]:
-    """Clean one text; also return the names of the rules that changed it (``truncated`` for the cap)."""
-    rules = [(name, CLEAN_RULES.resolve(name)) for name in config.rules]
+def _rules(config: CleanConfig) -> list[tuple[str, TextRule]]:
+    return [(name, CLEAN_RULES.resolve(name)) for name in config.rules]
+
+
+def clean_text_traced(
+    text: str, config: CleanConfig, rules: list[tuple[str, TextRule]] | None = None
+) -> tuple[str, set[str]]:
+    """Clean one text; also return the names of the rules that changed it (``truncated`` for the cap).
+
+    ``rules`` are the config's resolved rules, for callers cleaning many texts (resolved here when omitted).
+    """
+    rules = rules if rules is not None else _rules(config)
     fired: set[str] = set()
     for _ in range(_MAX_PASSES):
         before = text
@@ -203,16 +220,21 @@ def normalize_frame(frame: pd.DataFrame, config: CleanConfig) -> tuple[pd.DataFr
     _check_columns(frame, config.text_columns)
     out = frame.copy()
     counts: Counter[str] = Counter()
+    rules = _rules(config)
     for column in config.text_columns:
-        cleaned: list[str | None] = []
-        for value in out[column].tolist():
-            if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-                cleaned.append(None)
-                continue
-            text, fired = clean_text_traced(str(value), config)
-            counts.update(fired)
-            cleaned.append(text)
-        out[column] = pd.array(cleaned, dtype="string")
+        values = out[column].astype("string")
+        present = values.notna()
+        # Each distinct text is cleaned once (repeated reviews, labels, templates are common); counts stay per row.
+        codes, uniques = pd.factorize(values[present])
+        traced = [clean_text_traced(str(text), config, rules) for text in uniques]
+        per_row = Counter(codes.tolist())
+        for code, (_, fired) in enumerate(traced):
+            for name in fired:
+                counts[name] += per_row[code]
+        cleaned = pd.array([None] * len(values), dtype="string")
+        if len(uniques):
+            cleaned[present.to_numpy()] = pd.array([traced[c][0] for c in codes], dtype="string")
+        out[column] = cleaned
     truncated = counts.pop("truncated", 0)
     report = CleanReport(rows_in=len(frame), rows_out=len(frame), changed=dict(counts), truncated=truncated)
     return out, report
