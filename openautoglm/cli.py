@@ -6,6 +6,7 @@ unless ``OPENAUTOGLM_DEBUG=1``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -23,6 +24,27 @@ from openautoglm._env import apply_defaults
 from openautoglm.core.errors import OpenAutoGLMError
 
 apply_defaults()
+
+
+def _typed_errors_without_tracebacks() -> None:
+    """Prefect logs a failed task's or flow's exception with its traceback. For our typed errors (bad input: a
+    missing column or file, a refused query) the CLI prints one clear line with a hint instead, so the traceback
+    is dropped from Prefect's records in this process (the message stays; OPENAUTOGLM_DEBUG keeps everything)."""
+    if os.environ.get("OPENAUTOGLM_DEBUG"):
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OpenAutoGLMError) and record.name.startswith("prefect"):
+            record.exc_info, record.exc_text = None, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+_typed_errors_without_tracebacks()
 
 app = typer.Typer(
     name="openautoglm",

@@ -1,4 +1,4 @@
-"""A password typed into a source argument never reaches the terminal, even when the URL is mistyped."""
+"""CLI errors: one clear line, no traceback, and a password typed into a source argument never reaches the terminal."""
 
 from __future__ import annotations
 
@@ -28,3 +28,23 @@ def test_mistyped_database_url_is_not_echoed(source: str) -> None:
     assert done.returncode == 2, done.stderr
     assert "s3cret-pw" not in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_missing_column_is_one_clear_line_without_a_traceback() -> None:
+    import os
+
+    from tests.conftest import REPO
+
+    command = [sys.executable, "-m", "openautoglm.cli", "run", "examples/user_feedback.csv", "--labels", "正面,负面"]
+    done = subprocess.run(
+        [*command, "--text-column", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "OPENAUTOGLM_TASK_RUNNER": "threads"},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-2000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "error: Text column(s) ['nope'] not in the data" in " ".join(done.stderr.split())
