@@ -109,7 +109,7 @@ class TaskPipeline:
     def __init__(
         self,
         task_type: TaskType = "text_classification",
-        model: str = "local-use",
+        model: str = "local-auto",
         *,
         batch_size: int | None = None,
         cache: CacheMode = "use",
