@@ -40,7 +40,7 @@ from openautoglm.core.graph.meta import MetaFeatures, SearchPrior, meta_features
 from openautoglm.core.graph.planning import plan_space, plan_stack_space
 from openautoglm.core.graph.search import SEARCHERS, Executor, History, PoolExecutor, Score, run_search
 from openautoglm.core.graph.selection import Selection, select
-from openautoglm.core.graph.stack import BASELINES
+from openautoglm.core.graph.stack import BASELINES, WARM_STARTS
 from openautoglm.core.graph.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,8 @@ class AutoGraph:
             log.info("search prior: %s", self.prior.describe())
         prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
         evaluator = TrainingEvaluator(task=self.task, data=prepared, config=self.config, seeds=tuple(range(self.seeds)))
-        searcher = SEARCHERS.resolve(self.algo)(space, seed=self.seed)
+        warm = WARM_STARTS[self.task] if self.space == "stack" else ()
+        searcher = SEARCHERS.resolve(self.algo)(space, seed=self.seed, warm_start=warm)
         baselines = BASELINES[self.task] if self.use_baselines else ()
 
         with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:
@@ -206,6 +207,7 @@ class AutoGraph:
                 report_seeds=self.final_seeds,
                 deadline=deadline,
                 extra=extra,
+                parallel=self.parallel,
             )
         final = self.selection.final
         self.best_arch = self.selection.arch

@@ -36,7 +36,7 @@ from openautoglm.core.graph.meta import MetaFeatures
 from openautoglm.core.graph.planning import plan_space, plan_stack_space
 from openautoglm.core.graph.search import SEARCHERS, History, Score, Trial, run_search
 from openautoglm.core.graph.selection import Selection, select
-from openautoglm.core.graph.stack import BASELINES
+from openautoglm.core.graph.stack import BASELINES, WARM_STARTS
 from openautoglm.core.graph.trainer import TrainConfig
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
 from openautoglm.flows.stages import write_json
@@ -192,7 +192,8 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
         mlflow.set_tag("openautoglm.prior", prior_text[:5000])
 
         baselines = BASELINES[params.task] if params.baselines and not params.nasbench else ()
-        searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed)
+        warm = WARM_STARTS[params.task] if params.space == "stack" and not params.nasbench else ()
+        searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed, warm_start=warm)
         history: History = run_search(
             searcher,
             evaluate,
@@ -231,6 +232,7 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                 report_seeds=params.final_seeds,
                 deadline=deadline,
                 extra=extra,
+                parallel=params.parallel,
             )
             final, final_arch, final_config = selection.final, selection.arch, config
             logger.info(

@@ -78,9 +78,15 @@ class Selection:
     seconds: float
 
 
-def _fill(pool: list[Runs], seeds: int, evaluate: SeedEvaluator) -> None:
-    """Train the seeds below ``seeds`` that each candidate of ``pool`` lacks, one request per (candidate, seed)."""
-    requests = [(r, (s,)) for r in pool for s in r.missing(seeds)]
+def _fill(pool: list[Runs], seeds: int, evaluate: SeedEvaluator, parallel: int) -> None:
+    """Train the seeds below ``seeds`` that each candidate of ``pool`` lacks: one request per candidate (a task
+    run costs more than a small graph's training run), split further while fewer requests than ``parallel``."""
+    pieces = max(1, -(-parallel // max(len(pool), 1)))
+    requests = []
+    for runs in pool:
+        missing = runs.missing(seeds)
+        for i in range(min(pieces, len(missing))):
+            requests.append((runs, missing[i::pieces]))
     if not requests:
         return
     scores = evaluate([(r.arch, s) for r, s in requests])
@@ -104,12 +110,14 @@ def select(
     report_seeds: int = 10,
     deadline: float | None = None,
     extra: Sequence[Any] = (),
+    parallel: int = 1,
 ) -> Selection:
     """Re-train the ``survivors`` best screened candidates and every baseline with ``select_seeds`` seeds, pick the
     best mean validation, and report the pick over ``report_seeds`` seeds.
 
     ``deadline`` (a ``time.monotonic()`` value): past it, no more seeds are trained; the pick is made on the
     seeds there are (the report says how many). ``extra`` candidates (a tuned one) join the survivors.
+    ``parallel``: how many requests the evaluator can run at once (the seeds are split into that many at least).
     """
     started = time.monotonic()
     if not history.trials:
@@ -122,12 +130,12 @@ def select(
         return deadline is None or time.monotonic() < deadline
 
     if time_left():
-        _fill(pool, select_seeds, evaluate)
+        _fill(pool, select_seeds, evaluate, parallel)
     pool = [r for r in pool if r.runs]  # an extra candidate the deadline left untrained
     used = min(select_seeds, min(len(r.runs) for r in pool))
     best = max(pool, key=lambda r: (r.mean_val(select_seeds), r.baseline != ""))  # ties: the baseline
     if time_left():
-        _fill([best], report_seeds, evaluate)
+        _fill([best], report_seeds, evaluate, parallel)
     chosen = sorted(best.runs.items())[: max(report_seeds, 1)]
     vals, tests = [v for _, (v, _) in chosen], [t for _, (_, t) in chosen]
     final = Score(

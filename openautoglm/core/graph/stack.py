@@ -314,6 +314,15 @@ GAE = StackArch(
 #: Baselines by task.
 BASELINES: dict[str, tuple[StackArch, ...]] = {"node": (GCN_PYG, GAT_PYG), "link": (GAE,)}
 
+# APPNP (Gasteiger et al., ICLR 2019) as PyG's citation benchmark runs it: a 2-layer MLP (64 hidden, dropout 0.5),
+# then 10 steps of personalised PageRank (alpha 0.1), lr 0.01, weight decay 5e-4, row-normalised features.
+APPNP_PYG = StackArch(
+    op="appnp", widths=(64,), in_dropout=0.5, dropout=0.5, max_epochs=300, patience=100, name="appnp-pyg"
+)
+
+#: Warm starts by task: published configurations a searcher proposes first (searched candidates, not baselines).
+WARM_STARTS: dict[str, tuple[StackArch, ...]] = {"node": (APPNP_PYG,), "link": ()}
+
 
 @dataclass(frozen=True)
 class StackSpace:
