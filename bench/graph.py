@@ -15,6 +15,8 @@ Sections (JSON to bench/results/graph.json; OMP_NUM_THREADS=1):
    and the baselines' 5-seed figures from the same run as peers.
 4. Parallel speed-up: the same search (random, 8 candidates on Cora) on 2 Dask workers vs 1; 3 alternating runs
    of each, medians.
+3b. Cora peers: the GCN and GAT baselines and APPNP (the stack space's warm start) with their published recipes,
+   ``--peer-seeds`` seeds each, in one process pool.
 5. Link prediction on Cora (seeded RandomLinkSplit): AUC of the pick (the GAE baseline is trained first in the
    search) vs a plain 2-layer GCN autoencoder trained with the search's old shared recipe.
 
@@ -174,6 +176,47 @@ def cora_search(budget: int, hpo_trials: int, final_seeds: int, name: str = "Cor
     }
 
 
+def _peer_run(job: tuple[str, int]) -> tuple[str, int, float, float, float, int]:
+    import torch
+
+    from openautoglm.adapters.graphs import PlanetoidGraph, load_graph, node_split
+    from openautoglm.core.graph.evaluate import TrainingEvaluator
+    from openautoglm.core.graph.stack import APPNP_PYG, GAT_PYG, GCN_PYG
+
+    torch.set_num_threads(1)
+    name, seed = job
+    arch = {"gcn-pyg": GCN_PYG, "gat-pyg": GAT_PYG, "appnp-pyg": APPNP_PYG}[name]
+    data = node_split(load_graph(PlanetoidGraph(name="Cora", root=data_root() / "graph" / "planetoid")))
+    run = TrainingEvaluator("node", data).run(arch, seed)
+    return name, seed, run.val, run.test, run.seconds, run.best_epoch
+
+
+def cora_peers(seeds: int, workers: int = 2) -> dict[str, Any]:
+    """The baselines (GCN and GAT, published recipes) and the stack space's warm start (APPNP, PyG benchmark
+    recipe) on Cora's public split, ``seeds`` seeds each, test at each seed's best-validation epoch."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    jobs = [(name, seed) for name in ("gcn-pyg", "gat-pyg", "appnp-pyg") for seed in range(seeds)]
+    started = time.perf_counter()
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = list(pool.map(_peer_run, jobs))
+    out: dict[str, Any] = {"seeds": seeds, "workers": workers, "seconds": round(time.perf_counter() - started, 1)}
+    for name in ("gcn-pyg", "gat-pyg", "appnp-pyg"):
+        mine = [r for r in runs if r[0] == name]
+        vals, tests = [r[2] * 100 for r in mine], [r[3] * 100 for r in mine]
+        out[name] = {
+            "val_mean": round(statistics.mean(vals), 2),
+            "val_std": round(statistics.pstdev(vals), 2),
+            "test_mean": round(statistics.mean(tests), 2),
+            "test_std": round(statistics.pstdev(tests), 2),
+            "tests": [round(t, 1) for t in tests],
+            "seconds_per_run": round(statistics.mean(r[4] for r in mine), 1),
+            "best_epoch_mean": round(statistics.mean(r[5] for r in mine), 1),
+        }
+    return out
+
+
 def speedup(candidates: int, runs: int = 3) -> dict[str, Any]:
     from prefect.testing.utilities import prefect_test_harness
 
@@ -294,12 +337,14 @@ def main() -> None:
     parser.add_argument(
         "--cora-budget", type=int, default=20, help="trained candidates of the Cora search (baselines included)"
     )
+    parser.add_argument("--peer-seeds", type=int, default=10, help="seeds of each Cora peer (GCN, GAT, APPNP)")
     args = parser.parse_args()
     quick = args.quick
     report: dict[str, Any] = {}
     sections = (
         ("nasbench", lambda: nasbench(2 if quick else args.seeds, 20 if quick else 100)),
         ("cora_real_training", lambda: cora_search(4 if quick else args.cora_budget, 0, 2 if quick else 10)),
+        ("cora_peers", lambda: cora_peers(2 if quick else args.peer_seeds)),
         ("parallel_speedup", lambda: speedup(4 if quick else 8, 1 if quick else 3)),
         ("link_prediction_cora", lambda: link_prediction(2 if quick else 12, 2 if quick else 5)),
     )

