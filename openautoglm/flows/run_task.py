@@ -106,7 +106,9 @@ class RunTaskParams(BaseModel):
         """The batch size in use (see ``batch_size``)."""
         if self.batch_size is not None:
             return self.batch_size
-        return LOCAL_BATCH if self.model.backend in ("local_use", "local_lac") else API_BATCH
+        from openautoglm.adapters.models import BACKENDS
+
+        return LOCAL_BATCH if BACKENDS.resolve(self.model.backend).local_batches else API_BATCH
 
     def text_columns(self) -> list[str]:
         return [self.text_column, *([self.text_pair_column] if self.text_pair_column else [])]

