@@ -38,6 +38,8 @@ def _nginx_conf(tmp_path: Path, ports: tuple[int, int], listen: int) -> Path:
     conf = (REPO / "infra" / "nginx" / "nginx.conf").read_text()
     conf = conf.replace("api-1:8000", f"127.0.0.1:{ports[0]}").replace("api-2:8000", f"127.0.0.1:{ports[1]}")
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
+    # The per-address limit is nginx's own feature, not under test here: on an idle machine 8 clients pass it.
+    conf = conf.replace("rate=200r/s", "rate=100000r/s")
     conf = conf.replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
     conf = re.sub(r"(\w+_temp_path) /tmp/", rf"\1 {tmp_path}/", conf)
     path = tmp_path / "nginx.conf"
