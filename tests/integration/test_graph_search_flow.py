@@ -39,7 +39,8 @@ def test_six_trial_search_on_karate_with_two_workers(prefect_server: None, tmp_p
     assert result.trials == 6
     assert 0.0 < result.final_test_mean <= 1.0 and result.meta["nodes"] == 34
     assert "homophily" in result.prior
-    assert [b["name"] for b in result.baselines] == ["gcn-pyg", "gat-pyg"]  # trained first, kept
+    # both baselines trained and kept (they run concurrently: completion order varies; submission order is unit-tested)
+    assert sorted(b["name"] for b in result.baselines) == ["gat-pyg", "gcn-pyg"]
     assert result.max_in_flight == 2 and result.select_seeds == 3 and len(result.survivors) == 3
     pick = result.survivors[0]  # the best mean validation over the selection seeds, never below a baseline's
     assert pick["describe"] == result.best_describe and pick["baseline"] == result.best_baseline
