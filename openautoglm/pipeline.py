@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,14 +26,15 @@ from pydantic import SecretStr
 from openautoglm.adapters.cache import CacheMode, CallCache
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
-from openautoglm.adapters.models.learned import fit_classifier, predict_learned
+from openautoglm.adapters.models.crf import CrfNer
+from openautoglm.adapters.models.learned import LearnedClassifier, LearnedModel, fit_classifier
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
 from openautoglm.adapters.progress import progress_bar
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.batching import batches, frame_rows
-from openautoglm.core.nlp.learn import FewLabelClassifier
 from openautoglm.core.nlp.results import evaluate, results_frame
+from openautoglm.core.nlp.tagging import labelled_sentences
 from openautoglm.core.nlp.types import Example, Row, RowResult, TaskConfig, TaskType
 from openautoglm.settings import get_settings
 
@@ -124,7 +126,7 @@ class TaskPipeline:
         self.credentials = credentials
         self._config: TaskConfig | None = None
         self._api_key: SecretStr | None = None
-        self._learned: FewLabelClassifier | None = None
+        self._learned: LearnedModel | None = None
 
     @property
     def batch_size(self) -> int:
@@ -164,7 +166,8 @@ class TaskPipeline:
         if threshold is not None:
             options["threshold"] = threshold
         self._config = TaskConfig(**options)
-        check_supported(self.spec, self._config)
+        if self._learned is None:  # a fitted pipeline predicts with its learned model, whatever the backend does
+            check_supported(self.spec, self._config)
         return self
 
     @property
@@ -258,19 +261,29 @@ class TaskPipeline:
         self, config: TaskConfig, batch: list[Row], cache: CallCache
     ) -> tuple[list[RowResult], BatchStats]:
         if self._learned is not None:
-            return predict_learned(self.spec, self._learned, batch, cache)
+            return self._learned.predict(config, batch, cache)
         return predict_rows(self.spec, config, batch, api_key=self._api_key, cache=cache)
 
     def fit(
         self,
-        labelled: Dataset | pd.DataFrame | Sequence[tuple[str, str]],
+        labelled: Dataset | pd.DataFrame | Sequence[tuple[str, Any]],
         unlabelled: Dataset | pd.DataFrame | Sequence[str] | None = None,
         *,
         text_column: str = "text",
         label_column: str = "label",
         C: float = 4.0,
+        crf: CrfNer | None = None,
     ) -> TaskPipeline:
-        """Learn the classification from labelled rows (few are enough), using the unlabelled ones too.
+        """Learn the task from labelled rows: text classification, or NER.
+
+        **NER** (``task_type="ner"``): a CRF over character n-grams, character types and LAC's word tags, trained on
+        ``(sentence, entities)`` pairs, entities as ``evaluate`` takes them (``[{"text", "type", "start"?,
+        "end"?}]``, a list or its JSON), or on a DataFrame with ``text_column`` and a JSON ``label_column``.
+        ``crf`` sets its hyper-parameters (``CrfNer(c1=..., c2=..., max_iterations=...)``); ``save(folder)``
+        writes it as a model folder that ``model="local:<folder>"`` loads. The entity types are configured from
+        the sentences unless ``configure`` was called.
+
+        **Classification**: learns from labelled rows (few are enough), using the unlabelled ones too.
 
         A logistic head on char 1-3-gram TF-IDF (vocabulary and IDF from the labelled and unlabelled rows) and the
         offline encoder's embeddings (e5 for ``local-auto``/``local-e5``, USE for ``local-use``; TF-IDF alone for
@@ -278,16 +291,21 @@ class TaskPipeline:
         the learned head instead of the model's zero-shot answers.
 
         Args:
-            labelled: Rows with ``text_column`` and ``label_column``, or ``(text, label)`` pairs.
-            unlabelled: More rows of the same kind without labels (a Dataset, DataFrame or list of texts).
+            labelled: Rows with ``text_column`` and ``label_column``, or ``(text, label)`` pairs (NER: ``(text,
+                entities)`` pairs).
+            unlabelled: More rows of the same kind without labels (a Dataset, DataFrame or list of texts);
+                classification only.
             text_column, label_column: Column names.
-            C: Inverse regularisation of the head.
+            C: Inverse regularisation of the classification head.
+            crf: The NER learner's settings (default ``CrfNer()``).
 
         Returns:
-            ``self``, fitted (and configured with the labels seen, unless labels were configured).
+            ``self``, fitted (and configured with the labels or entity types seen, unless configured).
         """
+        if self.task_type == "ner":
+            return self._fit_ner(labelled, unlabelled, text_column, label_column, crf)
         if self.task_type != "text_classification":
-            raise ConfigurationError(f"fit() learns text_classification, not {self.task_type}.")
+            raise ConfigurationError(f"fit() learns text_classification and ner, not {self.task_type}.")
         if isinstance(labelled, Dataset | pd.DataFrame):
             frame = self._frame(labelled, text_column, None)
             for column in (text_column, label_column):
@@ -310,10 +328,57 @@ class TaskPipeline:
             else:
                 extra = [str(t) for t in unlabelled]
         self._resolve_key()
-        self._learned, _ = fit_classifier(
+        head, _ = fit_classifier(
             self.spec, [t for t, _ in pairs], [label for _, label in pairs], extra, default_cache(self.cache_mode), C=C
         )
+        self._learned = LearnedClassifier(self.spec, head)
         return self
+
+    def _fit_ner(
+        self,
+        labelled: Dataset | pd.DataFrame | Sequence[tuple[str, Any]],
+        unlabelled: object,
+        text_column: str,
+        label_column: str,
+        crf: CrfNer | None,
+    ) -> TaskPipeline:
+        if unlabelled is not None:
+            raise ConfigurationError("fit() for ner learns from labelled sentences only.", hint="leave out unlabelled=")
+        if isinstance(labelled, Dataset | pd.DataFrame):
+            frame = self._frame(labelled, text_column, None)
+            for column in (text_column, label_column):
+                if column not in frame.columns:
+                    raise ConfigurationError(
+                        f"No column '{column}' in the labelled sentences.",
+                        hint=f"columns are {[c for c in frame.columns if c != ROW_ID]}; the entities column holds "
+                        'JSON like [{"text": "北京", "type": "LOC"}]',
+                    )
+            items: list[tuple[Any, Any]] = list(zip(frame[text_column], frame[label_column], strict=True))
+        else:
+            items = []
+            for i, item in enumerate(labelled):
+                if not isinstance(item, tuple | list) or len(item) != 2:
+                    raise ConfigurationError(
+                        f"sentence {i}: expected a (text, entities) pair, got {type(item).__name__}.",
+                        hint='give [(text, [{"text": "北京", "type": "LOC"}, ...]), ...] or a DataFrame',
+                    )
+                items.append((item[0], item[1]))
+        sentences = labelled_sentences(items)
+        model = crf if crf is not None else CrfNer()
+        self._learned = model.fit(sentences, default_cache(self.cache_mode))
+        if self._config is None:
+            self._config = TaskConfig(task_type="ner", entity_types=model.entity_types)
+        return self
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the fitted model as a folder that ``TaskPipeline(task_type, model="local:<folder>")`` loads.
+
+        Raises:
+            ConfigurationError: Nothing was fitted, or the fitted kind cannot be saved yet (classification).
+        """
+        if self._learned is None:
+            raise ConfigurationError("Nothing to save: this pipeline has not been fitted.", hint="call fit() first")
+        return self._learned.save(folder)
 
     def evaluate(
         self,

@@ -71,8 +71,8 @@ def test_class_weights_come_from_the_labelled_rows_only() -> None:
 
 
 def test_fit_errors_say_what_to_do(fake_encoder: HashEncoder) -> None:
-    with pytest.raises(ConfigurationError, match="learns text_classification"):
-        TaskPipeline("ner", "local-lac").fit([("张伟在北京", "PER")])
+    with pytest.raises(ConfigurationError, match="learns text_classification and ner"):
+        TaskPipeline("semantic_matching", "local-use").fit([("好吃", "好吃")])
     with pytest.raises(ConfigurationError, match="not configured"):
         TaskPipeline("text_classification", "local-use").configure(labels=["正面", "负面"]).fit(
             [("好吃", "正面"), ("难吃", "中性")]

@@ -9,6 +9,7 @@
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
+| ``local:/folder`` with ``openautoglm-model.json`` | a model this project saved (``crf-ner``) | see :mod:`.folders` |
 
 Backends are built once per process and model (:func:`load_backend`), so a Dask worker loads a model once.
 """
@@ -149,10 +150,10 @@ def _spacy(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
 
 
 @backend("local-hf")
-def _huggingface(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
-    from openautoglm.adapters.models.huggingface import load_local_model
+def _local_folder(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.folders import load_folder
 
-    return load_local_model(spec)
+    return load_folder(spec)
 
 
 _LOAD_LOCK = threading.Lock()

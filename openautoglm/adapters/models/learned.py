@@ -1,6 +1,9 @@
-"""A classifier learned from labelled rows (``TaskPipeline.fit``): a logistic head on char TF-IDF plus the
-embeddings of the pipeline's offline encoder (through the call cache), see
-:class:`openautoglm.core.nlp.learn.FewLabelClassifier`.
+"""Models learned by ``TaskPipeline.fit``, behind one face (:class:`LearnedModel`): ``predict`` rows like a
+backend, and ``save`` a model folder where the kind can be saved.
+
+- Classification: a logistic head on char TF-IDF plus the embeddings of the pipeline's offline encoder (through
+  the call cache), see :class:`openautoglm.core.nlp.learn.FewLabelClassifier` (:class:`LearnedClassifier`).
+- NER: a CRF over character features and LAC's tags, :class:`openautoglm.adapters.models.crf.CrfNer`.
 """
 
 from __future__ import annotations
@@ -8,6 +11,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -15,8 +21,22 @@ from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models import ModelSpec, load_backend
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder
+from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.learn import FewLabelClassifier
-from openautoglm.core.nlp.types import Row, RowResult
+from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
+
+
+@runtime_checkable
+class LearnedModel(Protocol):
+    """What ``TaskPipeline`` needs of a fitted model: results for rows, and a model folder."""
+
+    def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
+        """One result per row, in order."""
+        ...
+
+    def save(self, folder: str | Path) -> Path:
+        """Write a folder that ``model="local:<folder>"`` loads; return its path."""
+        ...
 
 
 def feature_encoder(spec: ModelSpec) -> Encoder | None:
@@ -69,3 +89,20 @@ def predict_learned(
             )
         )
     return results, stats
+
+
+@dataclass
+class LearnedClassifier:
+    """A fitted :class:`FewLabelClassifier` with the model whose encoder gives its embedding view."""
+
+    spec: ModelSpec
+    head: FewLabelClassifier
+
+    def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
+        return predict_learned(self.spec, self.head, rows, cache)
+
+    def save(self, folder: str | Path) -> Path:
+        raise ConfigurationError(
+            "A fitted classification head cannot be saved as a model folder yet.",
+            hint="keep the pipeline object, or refit from the labelled rows",
+        )
