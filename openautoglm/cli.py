@@ -6,6 +6,7 @@ unless ``OPENAUTOGLM_DEBUG=1``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -711,6 +712,104 @@ def graph_search_command(
         [f"history:     {result.folder / 'history.json'}", f"curve:       {result.folder / 'search_curve.png'}"]
         + ([f"model:       {result.model_path}"] if result.model_path else [])
         + [f"MLflow run:  {result.mlflow_run_url}"]
+        + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    )
+
+
+@app.command()
+def stages(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the catalogue as JSON, with each parameter JSON Schema.")
+    ] = False,
+) -> None:
+    """List the stage catalogue: what each stage does, its typed input and output ports, its parameters.
+
+    These are the steps a workflow graph (openautoglm pipeline run graph.json) and the web canvas are made of.
+    """
+    from openautoglm.stages import describe_catalogue
+
+    entries = describe_catalogue()
+    if as_json:
+        sys.stdout.write(json.dumps(entries, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"{len(entries)} stages")
+    for name in ("stage", "inputs", "outputs", "parameters", "what it does"):
+        table.add_column(name)
+    for entry in entries:
+        ports = [", ".join(f"{p['name']}: {p['type']}" for p in entry[side]) or "-" for side in ("inputs", "outputs")]
+        params = ", ".join(entry["params_schema"].get("properties", {})) or "-"
+        table.add_row(entry["name"], *ports, params, entry["description"])
+    console.print(table)
+
+
+pipeline_app = typer.Typer(
+    help="Workflow graphs of catalogue stages, run as one Prefect flow (the generic pipeline flow).",
+    no_args_is_help=True,
+)
+app.add_typer(pipeline_app, name="pipeline")
+GraphFileArg = Annotated[Path, typer.Argument(help="A JSON file: {nodes: [{id, stage, params}], edges: [...]}.")]
+
+
+def _read_workflow(file: Path) -> Any:
+    from openautoglm.adapters.sources.base import existing_file
+    from openautoglm.core.errors import ConfigurationError
+    from openautoglm.core.workflow import WorkflowGraph
+
+    path = existing_file(file)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigurationError(f"{path}: not a JSON file ({error}).") from None
+    return WorkflowGraph.model_validate(raw.get("graph", raw) if isinstance(raw, dict) else raw)
+
+
+@pipeline_app.command("check")
+def pipeline_check(file: GraphFileArg) -> None:
+    """Check a workflow graph without running it: stages, parameters, ports, inputs, cycles, input files."""
+    try:
+        from openautoglm.stages import check_workflow
+
+        order = check_workflow(_read_workflow(file))
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    console.print(f"ok: {len(order)} nodes, in order: {' -> '.join(n.id for n in order)}", highlight=False)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    file: GraphFileArg,
+    output: Annotated[Path | None, typer.Option(help="Output folder (default: a new one under ~/runs).")] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "pipeline",
+) -> None:
+    """Run a workflow graph as a Prefect flow run: one task run per node, every edge a data dependency.
+
+    Example: openautoglm pipeline run examples/pipeline/run_task.json
+    """
+    try:
+        from openautoglm.flows.pipeline import PipelineParams, pipeline
+        from openautoglm.stages import check_workflow
+
+        graph = _read_workflow(file)
+        check_workflow(graph)  # before the flow run starts: one line, no traceback
+        result = pipeline(PipelineParams(graph=graph, output_dir=output, experiment=experiment))
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    table = Table(title="pipeline")
+    table.add_column("node")
+    table.add_column("outputs")
+    for node in result.order:
+        table.add_row(node, json.dumps(result.outputs[node], ensure_ascii=False, default=str)[:200])
+    console.print(table)
+    _print_paths(
+        [f"folder:      {result.folder}", f"MLflow run:  {result.mlflow_run_url}"]
         + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
     )
 

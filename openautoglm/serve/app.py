@@ -568,6 +568,20 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return ok(job)
 
     @app.get(
+        f"{v1}/stages",
+        response_model=Envelope[s.StageList],
+        responses=error_responses(401, 403, 429, 500),
+        tags=["jobs"],
+        summary="The stage catalogue: ports and parameter JSON Schemas (what workflow graphs are made of)",
+    )
+    async def stages(principal: Annotated[Principal, Depends(guard("stages"))]) -> dict[str, Any]:
+        from starlette.concurrency import run_in_threadpool
+
+        from openautoglm.stages import describe_catalogue
+
+        return ok({"stages": await run_in_threadpool(describe_catalogue)})  # the first call imports the stages
+
+    @app.get(
         f"{v1}/jobs",
         response_model=Envelope[s.JobList],
         responses=error_responses(401, 403, 429, 500, 503),

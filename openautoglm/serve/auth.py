@@ -40,6 +40,7 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
     "ner_batch": frozenset({"viewer", "operator", "admin"}),
     "match": frozenset({"viewer", "operator", "admin"}),
     "match_batch": frozenset({"viewer", "operator", "admin"}),
+    "stages": frozenset({"viewer", "operator", "admin"}),
     "jobs_create": frozenset({"operator", "admin"}),
     "jobs_list": frozenset({"operator", "admin"}),
     "jobs_read": frozenset({"operator", "admin"}),

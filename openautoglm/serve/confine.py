@@ -32,6 +32,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from openautoglm.core.registry import normalize_name
+from openautoglm.core.workflow import WorkflowError, WorkflowGraph, check_graph
 from openautoglm.serve.envelope import ApiError, Code
 
 #: Flow name -> its parameter model (imported when first needed: the flows pull in the data and model stacks).
@@ -40,6 +42,7 @@ FLOW_PARAMS: dict[str, str] = {
     "ingest": "openautoglm.flows.ingest:IngestParams",
     "optimize_prompt": "openautoglm.flows.optimize_prompt:OptimizePromptParams",
     "graph_search": "openautoglm.flows.graph_search:GraphSearchParams",
+    "pipeline": "openautoglm.flows.pipeline:PipelineParams",
 }
 
 #: Fields that route a worker's secret somewhere: never taken from a caller.
@@ -157,10 +160,35 @@ def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
 
 def _validate(model: type[BaseModel], flow: str, params: Any) -> BaseModel:
     try:
-        return model.model_validate(params)
+        chosen = model.model_validate(params)
     except ValidationError as error:
         errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()[:20]]
         raise ApiError(Code.INVALID, f"the parameters do not fit the {flow} flow", data={"errors": errors}) from None
+    graph = getattr(chosen, "graph", None)
+    if isinstance(graph, WorkflowGraph):
+        from openautoglm.stages import signatures
+
+        try:
+            check_graph(graph, signatures())
+        except WorkflowError as error:
+            raise ApiError(Code.INVALID, str(error)) from None
+    return chosen
+
+
+def _typed(value: Any) -> Any:
+    """A workflow graph's node parameters as their stages' models, so paths and secret routes are recognised."""
+    graph = getattr(value, "graph", None)
+    if not isinstance(graph, WorkflowGraph):
+        return value
+    from openautoglm.stages import catalogue
+
+    stages = catalogue()
+    nodes = [
+        {"id": n.id, "stage": n.stage, "params": stages[normalize_name(n.stage)].check_params(n.params)}
+        for n in graph.nodes
+    ]
+    fields = {name: getattr(value, name) for name in type(value).model_fields if name != "graph"}
+    return {**fields, "graph": {"nodes": nodes, "edges": graph.edges}}
 
 
 def _confine(
@@ -171,10 +199,11 @@ def _confine(
     relative: bool = True,
 ) -> dict[tuple[str, ...], Path]:
     """Checks every caller-changed value; returns the read paths to send resolved."""
-    before = dict(_leaves(default)) if default is not None else {}
+    before = dict(_leaves(_typed(default))) if default is not None else {}
     resolved: dict[tuple[str, ...], Path] = {}
-    sql_tables = {p[:-1] for p, v in _leaves(chosen) if p[-1] == "url" and v}
-    for path, value in _leaves(chosen):
+    leaves = list(_leaves(_typed(chosen)))
+    sql_tables = {p[:-1] for p, v in leaves if p[-1] == "url" and v}
+    for path, value in leaves:
         if path in before and before[path] == value:
             continue  # the deployment's own value
         if value is None or value == "" or path in named:
@@ -200,8 +229,8 @@ def _confine(
 
 def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node: Any = tree
-    for key in path[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node[key]
+    for key in path[:-1]:  # a stage parameter left at its default is not in the caller's dict yet
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
     if isinstance(node, list):
         node[int(path[-1])] = value
     else:

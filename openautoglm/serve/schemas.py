@@ -180,6 +180,25 @@ class Job(BaseModel):
     results: list[Artifact]
 
 
+class StagePort(BaseModel):
+    name: str
+    type: str = Field(description="Dataset, Predictions, Metrics, Report, Prompt, Graph, Model or Files")
+    description: str
+    required: bool
+
+
+class StageInfo(BaseModel):
+    name: str
+    description: str
+    inputs: list[StagePort]
+    outputs: list[StagePort]
+    params_schema: dict[str, Any] = Field(description="JSON Schema of the stage's parameters")
+
+
+class StageList(BaseModel):
+    stages: list[StageInfo]
+
+
 class JobList(BaseModel):
     jobs: list[Job]
 

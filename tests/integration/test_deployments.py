@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.integration.conftest import task_run_names
 from tests.integration.servers import BIN, prefect_server, start, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -98,6 +99,19 @@ def test_deploy_trigger_and_schedule_on_a_real_server(tmp_path: Path) -> None:
                     optimised = json.loads((opt_out / "summary.json").read_text(encoding="utf-8"))
                     assert optimised["prompt"]["calls"] <= 200 and optimised["flow_run_id"] == str(opt_run.id)
                     assert (opt_out / "optimised_prompt.json").exists()
+
+                    # The generic pipeline flow, triggered with a graph of its caller's as the parameter.
+                    graph = json.loads((REPO / "examples" / "pipeline" / "ingest.json").read_text(encoding="utf-8"))
+                    pipe_out = tmp_path / "pipeline"
+                    pipe_run = run_deployment(
+                        "pipeline/pipeline-example",
+                        timeout=0,
+                        parameters={"params": {"graph": graph, "output_dir": str(pipe_out)}},
+                    )
+                    assert wait_state(client, pipe_run.id) == "COMPLETED", (tmp_path / "worker.log").read_text()[-4000:]
+                    outputs = json.loads((pipe_out / "summary.json").read_text(encoding="utf-8"))
+                    assert outputs["write"]["files"]["rows"] == 59 and (pipe_out / "data.parquet").exists()
+                    assert sorted(task_run_names(str(pipe_run.id))) == ["clean", "load", "validate", "write"]
 
                     # A schedule: the server's scheduler creates runs, the worker picks them up.
                     scheduled = cli(["deploy", "--only", "ingest-example", "--interval", "10"], env)

@@ -432,3 +432,18 @@ def test_trailing_slash_is_a_404_envelope_not_a_redirect(client: TestClient) -> 
 def test_oversized_headers_are_a_431_envelope(client: TestClient) -> None:
     response = client.get("/healthz", headers={"x-padding": "p" * 20_000})
     assert response.status_code == 431 and response.json()["code"] == Code.HEADERS_TOO_LARGE
+
+
+def test_stages_route_lists_the_catalogue_with_ports_and_schemas(client: TestClient) -> None:
+    response = client.get("/api/v1/stages", headers=auth("viewer"))
+    assert response.status_code == 200, response.text
+    stages = {s["name"]: s for s in response.json()["data"]["stages"]}
+    assert {"load", "clean", "validate", "infer", "evaluate", "write", "graph-search"} <= set(stages)
+    assert stages["evaluate"]["inputs"][0] == {
+        "name": "predictions",
+        "type": "Predictions",
+        "description": "The predictions to score",
+        "required": True,
+    }
+    assert stages["clean"]["params_schema"]["properties"]["truncate_at"]["description"]
+    assert client.get("/api/v1/stages").status_code == 401

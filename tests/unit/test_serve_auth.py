@@ -202,6 +202,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "ner_batch": ("POST", "/api/v1/ner/batch", {"texts": ["北京"]}),
     "match": ("POST", "/api/v1/match", {"text": "a", "text_pair": "b"}),
     "match_batch": ("POST", "/api/v1/match/batch", {"pairs": [{"text": "a", "text_pair": "a"}]}),
+    "stages": ("GET", "/api/v1/stages", None),
     "jobs_create": ("POST", "/api/v1/jobs", {"deployment": "run_task/nightly-classification"}),
     "jobs_list": ("GET", "/api/v1/jobs", None),
     "jobs_read": ("GET", "/api/v1/jobs/6f1c2c1e-0000-4000-8000-000000000000", None),
@@ -209,8 +210,9 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "admin_circuit_reset": ("POST", "/api/v1/admin/circuit/reset", None),
 }
 EXPECTED = {  # the documented matrix, written out independently of ROUTE_ROLES
-    "viewer": {"classify", "classify_batch", "ner", "ner_batch", "match", "match_batch"},
+    "viewer": {"classify", "classify_batch", "ner", "ner_batch", "match", "match_batch", "stages"},
     "operator": {
+        "stages",
         "classify",
         "classify_batch",
         "ner",

@@ -1,0 +1,193 @@
+"""A workflow graph (nodes = stage + parameters, edges = output port -> input port) and its checks.
+
+Pure: the graph is checked against *signatures* (a stage's typed ports and a parameter check), so this module
+knows nothing of Prefect or of the stages themselves. :func:`check_graph` rejects, before anything runs, with a
+message naming the node: an unknown stage, parameters that fail the stage's schema, an edge to a missing node or
+port, a port type mismatch, an input fed twice, a missing required input, and a cycle. It returns the nodes in
+an order where every node comes after the nodes it reads from.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.registry import normalize_name
+
+NODE_ID = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+
+
+class WorkflowError(ConfigurationError):
+    """A workflow graph that cannot run; the message names the node (or edge) at fault."""
+
+
+class Node(BaseModel):
+    """One step of a workflow: a catalogue stage with its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=NODE_ID, description="Unique name of the step; also the name of its task run.")
+    stage: str = Field(min_length=1, max_length=64, description="Catalogue stage (see `openautoglm stages`).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The stage's parameters (its JSON Schema).")
+
+
+class Edge(BaseModel):
+    """An output port of one node feeding an input port of another, written ``node.port``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(max_length=130, description="``node.output_port``")
+    target: str = Field(max_length=130, description="``node.input_port``")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        node, _, port = value.partition(".")
+        if not node or not port:
+            raise ValueError(f"'{value}' is not of the form node.port")
+        return value
+
+    @property
+    def source_node(self) -> str:
+        return self.source.partition(".")[0]
+
+    @property
+    def source_port(self) -> str:
+        return self.source.partition(".")[2]
+
+    @property
+    def target_node(self) -> str:
+        return self.target.partition(".")[0]
+
+    @property
+    def target_port(self) -> str:
+        return self.target.partition(".")[2]
+
+
+class WorkflowGraph(BaseModel):
+    """A workflow: the steps and the data edges between them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: list[Node] = Field(min_length=1, max_length=200)
+    edges: list[Edge] = Field(default_factory=list, max_length=1000)
+
+
+@dataclass(frozen=True)
+class InputPort:
+    """What a stage reads on one input: its type name and whether it must be connected."""
+
+    type: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What :func:`check_graph` needs to know about a stage."""
+
+    inputs: Mapping[str, InputPort]
+    outputs: Mapping[str, str]
+    check_params: Callable[[dict[str, Any]], Any]
+
+
+def check_graph(graph: WorkflowGraph, signatures: Mapping[str, Signature]) -> list[Node]:
+    """Check ``graph`` against the stages' signatures; return its nodes in dependency order.
+
+    Raises:
+        WorkflowError: naming the first node (or edge) that is wrong and what to do.
+    """
+    nodes: dict[str, Node] = {}
+    for node in graph.nodes:
+        if node.id in nodes:
+            raise WorkflowError(f"Node '{node.id}' is defined twice.", hint="give every node its own id")
+        nodes[node.id] = node
+    for node in graph.nodes:
+        signature = signatures.get(normalize_name(node.stage))
+        if signature is None:
+            raise WorkflowError(
+                f"Node '{node.id}': unknown stage '{node.stage}'.",
+                hint=f"stages are {', '.join(sorted(signatures))} (openautoglm stages)",
+            )
+        try:
+            signature.check_params(node.params)
+        except (ValueError, ConfigurationError) as error:
+            first = _first_error(error)
+            raise WorkflowError(
+                f"Node '{node.id}' ({node.stage}): bad parameters: {first}",
+                hint="see the stage's parameter schema with: openautoglm stages --json",
+            ) from None
+    fed: dict[tuple[str, str], str] = {}
+    for edge in graph.edges:
+        for end, node_id in (("source", edge.source_node), ("target", edge.target_node)):
+            if node_id not in nodes:
+                raise WorkflowError(f"Edge {edge.source} -> {edge.target}: no node '{node_id}' ({end}).")
+        source_sig = signatures[normalize_name(nodes[edge.source_node].stage)]
+        target_sig = signatures[normalize_name(nodes[edge.target_node].stage)]
+        if edge.source_port not in source_sig.outputs:
+            raise WorkflowError(
+                f"Node '{edge.source_node}' ({nodes[edge.source_node].stage}) has no output '{edge.source_port}'.",
+                hint=f"its outputs are {', '.join(source_sig.outputs) or '(none)'}",
+            )
+        if edge.target_port not in target_sig.inputs:
+            raise WorkflowError(
+                f"Node '{edge.target_node}' ({nodes[edge.target_node].stage}) has no input '{edge.target_port}'.",
+                hint=f"its inputs are {', '.join(target_sig.inputs) or '(none)'}",
+            )
+        produced = source_sig.outputs[edge.source_port]
+        wanted = target_sig.inputs[edge.target_port].type
+        if produced != wanted:
+            raise WorkflowError(
+                f"Node '{edge.target_node}': input '{edge.target_port}' takes {wanted}, but {edge.source} "
+                f"gives {produced}.",
+                hint=f"connect an output of type {wanted}",
+            )
+        key = (edge.target_node, edge.target_port)
+        if key in fed:
+            raise WorkflowError(
+                f"Node '{edge.target_node}': input '{edge.target_port}' is fed twice ({fed[key]} and {edge.source}).",
+                hint="an input takes one edge",
+            )
+        fed[key] = edge.source
+    for node in graph.nodes:
+        for port, spec in signatures[normalize_name(node.stage)].inputs.items():
+            if spec.required and (node.id, port) not in fed:
+                raise WorkflowError(
+                    f"Node '{node.id}' ({node.stage}): required input '{port}' ({spec.type}) is not connected.",
+                    hint=f"add an edge '<node>.<output>' -> '{node.id}.{port}'",
+                )
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for node in graph.nodes:
+        sorter.add(node.id)
+    for edge in graph.edges:
+        sorter.add(edge.target_node, edge.source_node)
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as error:
+        cycle = list(dict.fromkeys(error.args[1]))
+        raise WorkflowError(
+            f"Node '{cycle[0]}' is on a cycle: {' -> '.join([*cycle, cycle[0]])}.",
+            hint="a workflow is a DAG: remove one of these edges",
+        ) from None
+    return [nodes[node_id] for node_id in order]
+
+
+def inputs_of(graph: WorkflowGraph, node_id: str) -> dict[str, tuple[str, str]]:
+    """``{input_port: (source_node, source_port)}`` for one node."""
+    return {e.target_port: (e.source_node, e.source_port) for e in graph.edges if e.target_node == node_id}
+
+
+def _first_error(error: Exception) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "(params)"
+            return f"{where}: {first.get('msg', error)}"
+        except (IndexError, TypeError):
+            pass
+    return str(error).splitlines()[0]

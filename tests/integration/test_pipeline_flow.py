@@ -1,0 +1,125 @@
+"""The generic pipeline flow on the session's Prefect server: graphs give the named flows' files, edges are data
+dependencies of the task runs, and a bad graph stops before anything runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.sources import CsvSource
+from openautoglm.core.nlp.types import TaskConfig
+from openautoglm.flows.ingest import IngestParams, ingest
+from openautoglm.flows.pipeline import PipelineParams, pipeline
+from openautoglm.flows.run_task import RunTaskParams, run_task
+from tests.conftest import EXAMPLES, REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+LABELS = ["正面", "负面", "中性"]
+
+
+def example_graph(name: str) -> dict[str, Any]:
+    graph: dict[str, Any] = json.loads((EXAMPLES / "pipeline" / f"{name}.json").read_text(encoding="utf-8"))
+    for node in graph["nodes"]:  # the examples use paths relative to the checkout
+        source = node.get("params", {}).get("source")
+        if source and "path" in source:
+            source["path"] = str(REPO / source["path"])
+    return graph
+
+
+def task_runs(flow_run_id: str) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name: r for r in runs}
+
+
+def test_ingest_as_a_graph_writes_what_the_ingest_flow_writes(prefect_server: None, tmp_path: Path) -> None:
+    named = ingest(
+        IngestParams(
+            source=CsvSource(path=EXAMPLES / "user_feedback_dirty.csv", on_error="quarantine"),
+            label_column="label",
+            labels=LABELS,
+            id_column="id",
+            gate="quarantine",
+            output_dir=tmp_path / "named",
+        )
+    )
+    graph = pipeline(PipelineParams(graph=example_graph("ingest"), output_dir=tmp_path / "graph"))
+
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(named.data_path), pd.read_parquet(tmp_path / "graph" / "data.parquet")
+    )
+    quarantine = [
+        pd.read_csv(p, encoding="utf-8-sig") for p in (named.quarantine_path, tmp_path / "graph" / "quarantine.csv")
+    ]
+    pd.testing.assert_frame_equal(*quarantine)
+    assert len(quarantine[0]) == 7 and graph.outputs["write"]["files"]["rows"] == named.rows_out == 59
+    assert graph.outputs["validate"]["dataset"]["rows_quarantined"] == 7
+
+    # One task run per node, named after it, and each edge is a data dependency of the downstream task run.
+    assert graph.flow_run_id is not None
+    runs = task_runs(graph.flow_run_id)
+    assert sorted(runs) == ["clean", "load", "validate", "write"]
+    for upstream, downstream in (("load", "clean"), ("clean", "validate"), ("validate", "write")):
+        ids = {str(getattr(i, "id", "")) for i in runs[downstream].task_inputs["inputs"]}
+        assert ids == {str(runs[upstream].id)}, (downstream, runs[downstream].task_inputs)
+    assert not runs["load"].task_inputs.get("inputs")
+
+
+def test_run_task_as_a_graph_gives_the_run_task_flows_results(prefect_server: None, tmp_path: Path) -> None:
+    graph_def = example_graph("run_task")
+    infer = next(n for n in graph_def["nodes"] if n["stage"] == "infer")["params"]
+    named = run_task(
+        RunTaskParams(
+            source=CsvSource(path=EXAMPLES / "user_feedback.csv"),
+            task=TaskConfig.model_validate(infer["task"]),
+            model=ModelSpec.model_validate(infer["model"]),
+            label_column="label",
+            output_dir=tmp_path / "named",
+        )
+    )
+    graph = pipeline(PipelineParams(graph=graph_def, output_dir=tmp_path / "graph"))
+
+    columns = ["row_id", "id", "text", "label", "prediction", "status"]
+    ours = pd.read_csv(tmp_path / "graph" / "results.csv", encoding="utf-8-sig")[columns]
+    pd.testing.assert_frame_equal(pd.read_csv(named.results_path, encoding="utf-8-sig")[columns], ours)
+    assert len(ours) == 60 and (ours["status"] == "ok").all()
+    metrics = graph.outputs["evaluate"]["metrics"]
+    assert metrics["accuracy"] == pytest.approx(named.metrics["accuracy"])
+    assert metrics["macro_f1"] == pytest.approx(named.metrics["macro_f1"])
+
+
+def test_a_graph_stage_chain_and_a_bad_graph_from_the_cli(prefect_server: None, tmp_path: Path) -> None:
+    graph = {
+        "nodes": [
+            {"id": "karate", "stage": "graph-load", "params": {"graph": {"kind": "karate"}}},
+            {"id": "meta", "stage": "meta-features"},
+        ],
+        "edges": [{"source": "karate.graph", "target": "meta.graph"}],
+    }
+    result = pipeline(PipelineParams(graph=graph, output_dir=tmp_path / "g"))
+    assert result.outputs["meta"]["metrics"]["nodes"] == 34
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**graph, "edges": [{"source": "karate.graph", "target": "meta.dataset"}]}))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "openautoglm"), "pipeline", "run", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Node 'meta' (meta-features) has no input 'dataset'" in output
+    assert "Traceback" not in output and "flow run" not in output.lower()
