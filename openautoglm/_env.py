@@ -14,6 +14,8 @@ DEFAULTS = {
     "GX_ANALYTICS_ENABLED": "False",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
+    # Loading a registered model downloads its files with a tqdm bar per call: noise in flow and API logs.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     # Dask's scheduler and nannies log every worker start at INFO; flows report what matters themselves.
     "DASK_LOGGING__DISTRIBUTED": "warning",
 }

@@ -476,6 +476,98 @@ def _print_run(result: Any) -> None:
     )
 
 
+@app.command()
+def distill(
+    source: SourceArg,
+    name: Annotated[str, typer.Option(help="Registered model name for the student (letters, digits, _ . -).")],
+    labels: LabelsOpt = None,
+    teacher: Annotated[
+        str, typer.Option(help="The teacher: glm-4-flash / glm-4 (Zhipu API), local-auto (offline), local:/folder.")
+    ] = "local-auto",
+    budget: Annotated[
+        int | None, typer.Option(help="At most this many teacher calls (default: one per row).", min=1)
+    ] = None,
+    student: Annotated[str, typer.Option(help="Student kind: tfidf-linear.")] = "tfidf-linear",
+    holdout: Annotated[float, typer.Option(help="Share of the labelled rows held out to measure the student.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the labelling order, the split and the student.")] = 0,
+    alias: Annotated[str | None, typer.Option(help="Point this alias at the new version, e.g. candidate.")] = None,
+    prompt_template: Annotated[
+        str | None, typer.Option(help="The teacher's instruction with {text}; default per task.")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    label_column: Annotated[
+        str | None, typer.Option(help="Gold labels, if any: held-out rows are scored (never used to train).")
+    ] = None,
+    fmt: FormatOpt = "auto",
+    query: QueryOpt = None,
+    columns: ColumnsOpt = None,
+    rename: RenameOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per teacher batch (default 64 API, 1024 local).")] = None,
+    max_concurrency: Annotated[int, typer.Option(help="Teacher API calls in flight.")] = 5,
+    base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
+    credentials: Annotated[
+        str | None, typer.Option(help="ZhipuAICredentials block name (default: ZHIPUAI_API_KEY).")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ask the teacher again; ignore earlier answers.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
+    password_env: PasswordEnvOpt = None,
+) -> None:
+    """Distil a teacher into a small student registered in the MLflow Model Registry (a Prefect flow).
+
+    Example: openautoglm distill reviews.csv --name reviews-student --labels 正面,负面 --teacher glm-4-flash
+    --budget 2000; then: openautoglm run new.csv --model mlflow:/reviews-student/1 --labels 正面,负面
+    """
+    try:
+        from openautoglm.adapters.models import ModelSpec
+        from openautoglm.adapters.models.run import check_supported
+        from openautoglm.core.nlp.distill import DistillOptions
+        from openautoglm.core.nlp.types import TaskConfig
+        from openautoglm.flows.distill import DistillParams
+        from openautoglm.flows.distill import distill as distill_flow
+
+        params = DistillParams(
+            source=_source_spec(source, fmt, query, encoding, delimiter, True, password_env),
+            columns=_split(columns),
+            rename=_pairs(rename),
+            task=TaskConfig(labels=tuple(_split(labels) or ()) or None, prompt_template=prompt_template),
+            teacher=ModelSpec(model=teacher, base_url=base_url, max_concurrency=max_concurrency),
+            credentials_block=credentials,
+            distill=DistillOptions(name=name, student=student, budget=budget, holdout=holdout, seed=seed, alias=alias),
+            text_column=text_column,
+            label_column=label_column,
+            batch_size=batch_size,
+            cache="off" if no_cache else "use",
+            output_dir=output,
+        )
+        check_supported(params.teacher, params.task)  # before a flow run starts, not inside it
+        result = distill_flow(params)
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    table = Table(title=f"distill: {result.model}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key, value in result.metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    _print_paths(
+        [
+            f"model:       {result.model}  (labels {', '.join(result.labels)})",
+            f"folder:      {result.student_folder}",
+            f"summary:     {result.summary_path}",
+            f"MLflow run:  {result.mlflow_run_url}",
+        ]
+        + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
+    )
+
+
 @app.command("optimize-prompt")
 def optimize_prompt_command(
     source: SourceArg,

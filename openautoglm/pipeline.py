@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import SecretStr
@@ -38,12 +38,15 @@ from openautoglm.core.nlp.tagging import labelled_sentences
 from openautoglm.core.nlp.types import Example, Row, RowResult, TaskConfig, TaskType
 from openautoglm.settings import get_settings
 
+if TYPE_CHECKING:
+    from openautoglm.adapters.distill import DistillResult
+
 log = logging.getLogger(__name__)
 
 #: Rows per batch for API and chat models, and for the embedded local models (which read a batch at once).
 API_BATCH = 64
 LOCAL_BATCH = 1024
-LOCAL_BACKENDS = frozenset({"local_use", "local_e5", "local_auto", "local_lac", "local_spacy"})
+LOCAL_BACKENDS = frozenset({"local_use", "local_e5", "local_auto", "local_lac", "local_spacy", "mlflow"})
 
 
 @dataclass
@@ -401,3 +404,117 @@ class TaskPipeline:
             self.config, frame, results.results, text_column=text_column, gold_column=label_column
         )
         return results
+
+    def distill(
+        self,
+        unlabelled: Dataset | pd.DataFrame | Sequence[str],
+        *,
+        name: str,
+        student: str = "tfidf-linear",
+        budget: int | None = None,
+        holdout: float = 0.2,
+        seed: int = 0,
+        alias: str | None = None,
+        text_column: str = "text",
+        label_column: str | None = None,
+        output_dir: str | Path | None = None,
+        experiment: str = "distill",
+    ) -> DistillResult:
+        """Distil this pipeline (the teacher) into a small student registered in the MLflow Model Registry.
+
+        The teacher (this pipeline's model, or its fitted head after ``fit``) labels the unlabelled rows in a
+        seeded order, through the call cache, with at most ``budget`` teacher calls (a GLM teacher: every chat
+        request counts, a repair round too, cached ones included so a rerun labels the same rows; a local teacher:
+        one per row). The student (``tfidf-linear``: hashed char 1-3-gram TF-IDF + logistic regression) learns the
+        teacher's labels on all but a seeded ``holdout`` share of them; the held-out rows measure its agreement
+        with the teacher and, where ``label_column`` has gold labels, the accuracy of both. The student is logged
+        to MLflow (experiment ``experiment``) and registered as a new version of ``name``; load it with
+        ``TaskPipeline("text_classification", model=result.model)`` (``mlflow:/<name>/<version>``), or from
+        ``output_dir/student`` with ``model="local:<folder>"``.
+
+        Args:
+            unlabelled: Rows to label (a Dataset, a DataFrame with ``text_column``, or a list of texts).
+            name: Registered model name (letters, digits, ``_ . -``).
+            student: Student kind.
+            budget: At most this many teacher calls (default: one per row, two for a chat model).
+            holdout: Share of the labelled rows held out from the student's training.
+            seed: Seed of the labelling order, the split and the student.
+            alias: An alias to point at the new version (e.g. ``candidate``).
+            text_column: The text column.
+            label_column: A gold label column, if any (never shown to the teacher or the student).
+            output_dir: Also write the student to ``output_dir/student``.
+            experiment: MLflow experiment of the run.
+
+        Returns:
+            The registered name and version, the model string, the metrics and the MLflow run.
+        """
+        from openautoglm.adapters.distill import (
+            DistillOptions,
+            DistillResult,
+            register,
+            teach,
+            teacher_call_cost,
+            teacher_counts,
+        )
+        from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+        from openautoglm.core.nlp.distill import STUDENTS, fit_student
+
+        options = DistillOptions(name=name, student=student, budget=budget, holdout=holdout, seed=seed, alias=alias)
+        if self.task_type not in STUDENTS.resolve(student).tasks:
+            raise ConfigurationError(f"A {student} student cannot learn {self.task_type}.")
+        config = self.config
+        frame = self._frame(unlabelled, text_column, None)
+        for column in (text_column, *([label_column] if label_column else [])):
+            if column not in frame.columns:
+                raise ConfigurationError(
+                    f"No column '{column}' in the unlabelled rows.", hint=f"columns are {list(frame.columns)}"
+                )
+        rows = frame_rows(frame, text_column, None)
+        self._resolve_key()
+        cache = default_cache(self.cache_mode)
+        cost = 1 if self._learned is not None else teacher_call_cost(self.spec, self._api_key)
+        taught = teach(
+            rows,
+            lambda batch: self._predict_batch(config, batch, cache),
+            budget=budget,
+            seed=seed,
+            batch_size=self.batch_size,
+            calls_per_row=cost,
+        )
+        gold = None
+        if label_column:
+            pairs = zip(frame[ROW_ID], frame[label_column], strict=True)
+            gold = {int(i): (None if pd.isna(g) else str(g)) for i, g in pairs}
+        fit = fit_student({r.row_id: r.text for r in rows}, taught.results, gold, options, config.labels or ())
+        metrics = {**teacher_counts(taught), **fit.metrics, "unlabelled_rows": len(rows)}
+        teacher = f"{self.spec.model} (fitted)" if self._learned is not None else self.spec.model
+        tags = {"openautoglm.flow": "distill", "openautoglm.model": teacher, "openautoglm.face": "sdk"}
+        with tracked_run(experiment, run_name=f"distill-{name}", tags=tags) as run:
+            log_params(
+                {
+                    "teacher": teacher,
+                    "teacher_backend": self.spec.backend,
+                    "task_type": self.task_type,
+                    "labels": config.labels,
+                    "prompt_template": config.template,
+                    **options.model_dump(),
+                    "cache": self.cache_mode,
+                    "label_column": label_column,
+                }
+            )
+            log_metrics(metrics)
+            registered, folder = register(
+                fit, options, teacher=teacher, metrics=metrics, folder=Path(output_dir) if output_dir else None
+            )
+        log.info("distilled %s into %s (%s)", teacher, registered.model, metrics)
+        return DistillResult(
+            name=registered.name,
+            version=registered.version,
+            model=registered.model,
+            model_uri=registered.model_uri,
+            folder=folder,
+            metrics=metrics,
+            labels=fit.labels,
+            mlflow_run_id=run.run_id,
+            mlflow_run_url=run.url,
+        )

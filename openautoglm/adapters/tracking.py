@@ -89,6 +89,18 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
         return str(experiment.experiment_id)
 
 
+def registry_client(settings: Settings | None = None) -> MlflowClient:
+    """A client of the tracking store and its Model Registry (a database store: SQLite, PostgreSQL...), with the
+    store's tables made under the file lock if this process is the first to open it."""
+    settings = settings or get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    with _store_lock(settings.tracking_uri):
+        client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        client.search_registered_models(max_results=1)
+    return client
+
+
 @contextmanager
 def tracked_run(
     experiment: str,

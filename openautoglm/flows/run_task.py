@@ -23,7 +23,7 @@ from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
-from openautoglm.adapters.models.run import check_supported
+from openautoglm.adapters.models.run import check_supported, model_identity
 from openautoglm.adapters.plots import confusion_matrix_png
 from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
@@ -281,7 +281,8 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             unmapped(model),
             unmapped(params.credentials_block),
             unmapped(params.cache),
-            unmapped(__version__),
+            # A registered model's alias may move and a folder may be saved again: their identity keys the cache.
+            unmapped(f"{__version__}|{model_identity(params.model)}"),
         )
         results, stats, cached_batches = _gather(list(futures))
         infer_seconds = time.perf_counter() - infer_started

@@ -11,6 +11,8 @@ secrets. Before a flow run is created the parameters are
    - files read (source paths, graph tables, a Planetoid root, an optimised prompt file, a ``local:`` model folder)
      must resolve, symlinks followed, under one of the configured data roots (``OPENAUTOGLM_SERVE_DATA_ROOTS``);
      relative paths are taken from the first root and sent to the worker resolved, so it reads what was checked;
+   - a registered model (``mlflow:/<name>/<version>`` or ``mlflow:/<name>@<alias>``) is named, never located: a
+     model string with the ``mlflow:`` prefix in any other form (a path, a ``runs:/`` or ``file:`` URI) is refused;
    - output folders are the job's own: a caller may not set ``output_dir`` (the worker makes a new folder);
    - databases only through named connections configured on the server (``OPENAUTOGLM_SERVE_SQL_CONNECTIONS``):
      the caller writes ``{"kind": "sql", "connection": "<name>", "query": ...}`` (or ``output_connection`` for
@@ -32,6 +34,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.nlp.distill import is_registry_model, parse_registry_ref
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowError, WorkflowGraph, check_graph
 from openautoglm.serve.envelope import ApiError, Code
@@ -224,6 +228,11 @@ def _confine(
         elif name in ("model", "proposer") and isinstance(value, str) and value.startswith("local:"):
             folder = policy.resolve_read(where, value.removeprefix("local:"), relative=relative)
             resolved[path] = Path(f"local:{folder}")
+        elif name in ("model", "proposer") and isinstance(value, str) and is_registry_model(value):
+            try:  # a registered model by name and version or alias; never a path or another URI
+                parse_registry_ref(value)
+            except ConfigurationError as error:
+                raise _invalid(where, error.message) from None
     return resolved
 
 

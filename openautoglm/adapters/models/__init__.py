@@ -10,6 +10,7 @@
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
 | ``local:/folder`` with ``openautoglm-model.json`` | a model this project saved (``crf-ner``) | see :mod:`.folders` |
+| ``mlflow:/<name>/<version>`` or ``@<alias>`` | a distilled student in the MLflow Model Registry | :mod:`.student` |
 
 Backends are built once per process and model (:func:`load_backend`), so a Dask worker loads a model once.
 """
@@ -59,7 +60,7 @@ def backend(
 
 
 #: Model-name prefixes that pick a backend; other names are looked up in :data:`BACKENDS` directly.
-PREFIXES = (("glm-", "zhipu"), ("chatglm", "zhipu"), ("local:", "local-hf"))
+PREFIXES = (("glm-", "zhipu"), ("chatglm", "zhipu"), ("local:", "local-hf"), ("mlflow:", "mlflow"))
 
 
 class ModelSpec(BaseModel):
@@ -92,7 +93,7 @@ class ModelSpec(BaseModel):
         for prefix, name in PREFIXES:
             if lowered.startswith(prefix):
                 return name
-        if self.model not in BACKENDS or normalize_name(self.model) in {"zhipu", "local_hf"}:
+        if self.model not in BACKENDS or normalize_name(self.model) in {"zhipu", "local_hf", "mlflow"}:
             choices = ", ".join(["glm-4", "glm-4-flash", "local-use", "local-lac", "local:/path/to/model"])
             raise ConfigurationError(f"Unknown model '{self.model}'.", hint=f"use one of: {choices}")
         return BACKENDS.canonical(self.model)
@@ -154,6 +155,14 @@ def _local_folder(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.folders import load_folder
 
     return load_folder(spec)
+
+
+# A student predicts what it learned; the NER CRF student adds "ner" here when it registers as a student kind.
+@backend("mlflow", tasks=frozenset({"text_classification"}), local_batches=True)
+def _registered(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.student import load_registered
+
+    return load_registered(spec.model)
 
 
 _LOAD_LOCK = threading.Lock()

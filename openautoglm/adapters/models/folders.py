@@ -64,3 +64,10 @@ def _crf_ner(spec: ModelSpec, path: Path, manifest: dict[str, Any]) -> ModelBack
     from openautoglm.adapters.models.crf import CrfBackend, CrfNer
 
     return CrfBackend(spec.model, CrfNer.load(path, manifest))
+
+
+@FOLDER_KINDS.register("distilled-student")
+def _distilled_student(spec: ModelSpec, path: Path, manifest: dict[str, Any]) -> ModelBackend:
+    from openautoglm.adapters.models.student import load_folder_kind
+
+    return load_folder_kind(spec, path, manifest)

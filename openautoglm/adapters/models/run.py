@@ -50,3 +50,38 @@ def predict_rows(
     check_supported(spec, config)
     backend = load_backend(spec, api_key)
     return backend.predict(config, list(rows), cache if cache is not None else default_cache())
+
+
+def model_identity(spec: ModelSpec) -> str:
+    """What decides a model's answers beyond its model string, for result caches keyed by task inputs.
+
+    A registered model (``mlflow:/name@alias`` or ``/version``): the tracking store and the version it names now
+    (an alias moves; another store may hold another model under the same name). A ``local:`` folder: the names,
+    sizes and times of its files (a model saved again in place). Anything else: ``""`` (the package version and
+    the model string already say it).
+    """
+    import hashlib
+    import os
+
+    from openautoglm.core.registry import normalize_name
+
+    backend = normalize_name(spec.backend)
+    if backend == "mlflow":
+        from openautoglm.adapters.models.student import resolve_version
+        from openautoglm.adapters.tracking import registry_client
+        from openautoglm.core.nlp.distill import parse_registry_ref
+
+        client = registry_client()
+        version = resolve_version(parse_registry_ref(spec.model), client)
+        return f"{client.tracking_uri}|{version.name}/{version.version}|{version.run_id}"
+    if backend == "local_hf":
+        folder = Path(spec.model.split(":", 1)[1]).expanduser()
+        if not folder.is_dir():
+            return ""
+        parts = []
+        for root, _, files in sorted(os.walk(folder)):
+            for name in sorted(files):
+                stat = (Path(root) / name).stat()
+                parts.append(f"{Path(root, name).relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}")
+        return hashlib.sha256("|".join([str(folder.resolve()), *parts]).encode()).hexdigest()[:16]
+    return ""

@@ -1,0 +1,260 @@
+"""Distilled students as models: logged to the MLflow Model Registry, loaded back as a backend.
+
+- ``model="mlflow:/<name>/<version>"`` or ``"mlflow:/<name>@<alias>"``: a registered student, from the tracking
+  server in ``OPENAUTOGLM_MLFLOW_URI`` (its registry). An alias is resolved once, when the process loads the model.
+- ``model="local:/folder"``: a student folder, e.g. the ``student`` folder of a distill run: an MLflow model
+  folder (``MLmodel``) with the project's manifest (``openautoglm-model.json``, kind ``distilled-student``), which
+  :mod:`openautoglm.adapters.models.folders` hands to :func:`load_student_folder`.
+
+Only students written by :func:`log_student` / :func:`save_student` load: the ``MLmodel`` must name a student kind
+(``metadata.openautoglm_student``) and use the skops format, whose loader builds only known scikit-learn types
+(a pickle could run any code when loaded, and a registry version may be chosen by a job's caller).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openautoglm.adapters.cache import CallCache
+from openautoglm.adapters.models.base import BatchStats, ModelBackend
+from openautoglm.adapters.models.folders import MANIFEST
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.nlp.distill import STUDENTS, TEXT, RegistryRef, parse_registry_ref, student_proba
+from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
+
+#: The ``MLmodel`` metadata key naming the student kind.
+KIND_KEY = "openautoglm_student"
+#: The folder name of a student inside an MLflow run's artifacts and a distill run's folder.
+ARTIFACT = "student"
+#: The folder kind in the manifest of a saved student.
+FOLDER_KIND = "distilled-student"
+
+
+class StudentBackend(ModelBackend):
+    """A fitted student: its own labels, probabilities from ``predict_proba``; no call cache (a prediction is
+    cheaper than a cache lookup).
+
+    A request may name a subset of the student's labels (the answer is the most probable of those); a label the
+    student never learned is a configuration error.
+    """
+
+    kind = "student"
+
+    def __init__(self, model: str, estimator: Any, student_kind: str, metadata: Mapping[str, Any] | None = None):
+        super().__init__(model)
+        self.estimator = estimator
+        self.student_kind = student_kind
+        self.metadata = dict(metadata or {})
+        self.tasks: frozenset[TaskType] = STUDENTS.resolve(student_kind).tasks  # type: ignore[misc]
+        self.labels = [str(c) for c in estimator.classes_]
+
+    def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
+        if config.task_type not in self.tasks:
+            raise ConfigurationError(f"{self.model} is a {self.student_kind} student: it cannot do {config.task_type}.")
+        wanted = list(config.labels or self.labels)
+        unknown = [label for label in wanted if label not in self.labels]
+        if unknown:
+            raise ConfigurationError(
+                f"{self.model} never learned the labels {unknown}.", hint=f"its labels are {self.labels}"
+            )
+        started = time.perf_counter()
+        classes, probs = student_proba(self.estimator, [r.text for r in rows])
+        columns = [classes.index(label) for label in wanted]
+        chosen = probs[:, columns] if len(rows) else np.zeros((0, len(columns)))
+        chosen = chosen / np.clip(chosen.sum(axis=1, keepdims=True), 1e-12, None)
+        per_row = (time.perf_counter() - started) * 1000 / max(1, len(rows))
+        results = []
+        for row, p in zip(rows, chosen, strict=True):
+            best = int(p.argmax())
+            scores = {label: round(float(v), 4) for label, v in zip(wanted, p, strict=True)}
+            results.append(
+                RowResult(
+                    row_id=row.row_id,
+                    prediction=wanted[best],
+                    score=float(p[best]),
+                    raw=json.dumps({"method": "student", "scores": scores}, ensure_ascii=False),
+                    latency_ms=per_row,
+                )
+            )
+        return results, BatchStats()
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+def load_student_folder(model: str, path: Path) -> StudentBackend:
+    """The student in an MLflow model folder.
+
+    Raises:
+        ConfigurationError: Not a student of a known kind, or not in the skops format.
+    """
+    from mlflow.models import Model
+
+    mlmodel = Model.load(str(path))
+    metadata = dict(mlmodel.metadata or {})
+    kind = metadata.get(KIND_KEY)
+    sklearn_flavor = mlmodel.flavors.get("sklearn") or {}
+    if not kind or kind not in STUDENTS:
+        raise ConfigurationError(
+            f"{model}: an MLflow model, but not a distilled student (no '{KIND_KEY}' in its metadata).",
+            hint="load students written by TaskPipeline.distill / openautoglm distill",
+        )
+    if sklearn_flavor.get("serialization_format") != "skops":
+        raise ConfigurationError(
+            f"{model}: the student is not in the skops format; pickled models are not loaded.",
+            hint="distil it again (students are saved with serialization_format='skops')",
+        )
+    import mlflow.sklearn
+
+    estimator = mlflow.sklearn.load_model(str(path))
+    return StudentBackend(model, estimator, str(kind), metadata)
+
+
+def resolve_version(ref: RegistryRef, client: Any) -> Any:
+    """The registry's model version for ``ref`` (an alias resolved now), through an ``MlflowClient``.
+
+    Raises:
+        ConfigurationError: No such registered model, version or alias.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if ref.version is not None:
+            return client.get_model_version(ref.name, str(ref.version))
+        return client.get_model_version_by_alias(ref.name, str(ref.alias))
+    except MlflowException as error:
+        raise ConfigurationError(
+            f"{ref.model}: not in the model registry at {client.tracking_uri} ({error.error_code}).",
+            hint="list versions with `mlflow models` / the MLflow UI, or distil one with `openautoglm distill`",
+        ) from None
+
+
+def load_registered(model: str) -> StudentBackend:
+    """The student registered as ``model`` (``mlflow:/name/version`` or ``mlflow:/name@alias``)."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    from openautoglm.adapters.tracking import registry_client
+    from openautoglm.settings import get_settings
+
+    ref = parse_registry_ref(model)
+    uri = get_settings().tracking_uri
+    version = resolve_version(ref, registry_client())
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{ref.name}/{version.version}",
+        dst_path=tempfile.mkdtemp(prefix="openautoglm-student-"),
+        tracking_uri=uri,
+        registry_uri=uri,
+    )
+    backend = load_student_folder(model, Path(folder))
+    backend.metadata.update(registered_name=ref.name, registered_version=int(version.version))
+    return backend
+
+
+# --- logging -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisteredStudent:
+    """Where a student was registered."""
+
+    name: str
+    version: int
+    model_uri: str
+    logged_model_id: str | None
+
+    @property
+    def model(self) -> str:
+        """The model string that loads it (``mlflow:/name/version``)."""
+        return f"mlflow:/{self.name}/{self.version}"
+
+
+def _model_kwargs(student: Any, kind: str, examples: Sequence[str], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    import pandas as pd
+    import sklearn
+    import skops
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame({TEXT: [str(t)[:200] for t in examples[:3]] or ["example"]})
+    return {
+        "signature": infer_signature(example, student.predict(example)),
+        "input_example": example,
+        "metadata": {KIND_KEY: kind, **{k: v for k, v in metadata.items() if v is not None}},
+        "serialization_format": "skops",
+        # Given, not inferred: inference loads the model in a subprocess (seconds) and pins this machine's torch.
+        "pip_requirements": [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+    }
+
+
+def save_student(
+    student: Any, folder: Path, *, kind: str, examples: Sequence[str], metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the student as an MLflow model folder (loadable as ``local:/folder``); returns the folder."""
+    import shutil
+
+    import mlflow.sklearn
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.sklearn.save_model(student, str(folder), **_model_kwargs(student, kind, examples, metadata or {}))
+    manifest = {"kind": FOLDER_KIND, "student": kind, "format": "mlflow-sklearn-skops"}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return folder
+
+
+def load_folder_kind(spec: Any, path: Path, manifest: Mapping[str, Any]) -> StudentBackend:
+    """The ``distilled-student`` folder kind's loader (see :mod:`openautoglm.adapters.models.folders`)."""
+    return load_student_folder(spec.model, path)
+
+
+def log_student(
+    student: Any,
+    *,
+    name: str,
+    kind: str,
+    examples: Sequence[str],
+    metrics: Mapping[str, float | int],
+    metadata: Mapping[str, Any] | None = None,
+    alias: str | None = None,
+) -> RegisteredStudent:
+    """Log the student to the active MLflow run and register it as a new version of ``name``.
+
+    The version gets the distillation metrics as tags (the logged model gets them as metrics), and ``alias``
+    (e.g. ``candidate``) if given.
+
+    Args:
+        student: The fitted student.
+        name: Registered model name (letters, digits, ``_ . -``).
+        kind: Its student kind (recorded in the model's metadata).
+        examples: A few training texts for the input example (cut to 200 characters).
+        metrics: Distillation metrics.
+        metadata: More metadata (teacher, labels...); secret-free.
+        alias: An alias to point at the new version.
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.tracking import MlflowClient
+
+    parse_registry_ref(f"mlflow:/{name}/1")  # the name must be one a model string can name
+    info = mlflow.sklearn.log_model(
+        student, name=ARTIFACT, registered_model_name=name, **_model_kwargs(student, kind, examples, metadata or {})
+    )
+    numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if info.model_id and numeric:
+        mlflow.log_metrics(numeric, model_id=info.model_id)
+    version = int(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in numeric.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+    if alias:
+        client.set_registered_model_alias(name, alias, str(version))
+    return RegisteredStudent(name=name, version=version, model_uri=info.model_uri, logged_model_id=info.model_id)
