@@ -143,6 +143,20 @@ def _source_spec(
     raise ConfigurationError(f"Unknown format '{fmt}'.", hint="use auto, csv, jsonl, parquet or sql")
 
 
+def _preflight(params: Any) -> None:
+    """Before a flow run starts: the columns the run needs are in the source, the database answers."""
+    from openautoglm.adapters.sources.preflight import check_source
+
+    needed = [getattr(params, name, None) for name in ("text_column", "text_pair_column", "label_column", "id_column")]
+    text_columns = getattr(params, "text_columns", None)  # ingest's list (run_task's is a method)
+    check_source(
+        params.source,
+        columns=getattr(params, "columns", None),
+        rename=getattr(params, "rename", None),
+        needed=[*needed, *(text_columns if isinstance(text_columns, list) else [])],
+    )
+
+
 SourceArg = Annotated[str, typer.Argument(help="A data file (.csv .tsv .jsonl .parquet) or a database URL.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="auto (from the suffix), csv, jsonl, parquet or sql.")]
 QueryOpt = Annotated[str | None, typer.Option(help="For a database URL: a table name or a SELECT statement.")]
@@ -229,6 +243,7 @@ def ingest(
             output_dir=output,
             output_format=output_format,  # type: ignore[arg-type]
         )
+        _preflight(params)
         result = ingest_flow(params)
     except OpenAutoGLMError as error:
         _fail(error)
@@ -434,6 +449,7 @@ def run(
 
             OptimisedPrompt.load(prompt)  # a bad reference fails here, not inside the flow run
         check_supported(params.model, params.task)  # before a flow run starts, not inside it
+        _preflight(params)
         result = run_task(params)
     except OpenAutoGLMError as error:
         _fail(error)
@@ -642,6 +658,7 @@ def optimize_prompt_command(
             output_dir=output,
         )
         check_supported(params.model, params.task)
+        _preflight(params)
         result = optimize_prompt(params)
     except OpenAutoGLMError as error:
         _fail(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,4 +48,42 @@ def test_a_missing_column_is_one_clear_line_without_a_traceback() -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-2000:]
     assert "Traceback" not in output, output[-3000:]
-    assert "error: Text column(s) ['nope'] not in the data" in " ".join(done.stderr.split())
+    assert "column(s) ['nope'] not in the data; columns are ['id', 'text', 'label']" in " ".join(done.stderr.split())
+    assert "Beginning flow run" not in output  # checked before a flow run starts
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "examples/user_feedback.csv", "--labels", "正面,负面", "--label-column", "gold"], "['gold'] not in"),
+        (["ingest", "examples/user_feedback.csv", "--id-column", "key"], "['key'] not in the data"),
+        (["ingest", "examples/user_feedback.csv", "--rename", "text=body"], "['text'] not in the data"),
+        (["run", "sqlite:////nonexistent/shop.db", "--query", "reviews", "--labels", "a,b"], "no such file"),
+    ],
+)
+def test_bad_input_stops_before_the_flow_run(args: list[str], message: str) -> None:
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "openautoglm.cli", *args], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-2000:]
+    assert message in " ".join(done.stderr.split()), output[-2000:]
+    assert "Traceback" not in output and "Beginning flow run" not in output, output[-2000:]
+
+
+def test_a_missing_table_is_named_before_the_flow_run(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.conftest import REPO
+
+    database = tmp_path / "shop.db"
+    sqlite3.connect(database).execute("CREATE TABLE reviews (text TEXT, label TEXT)").connection.commit()
+    base = [sys.executable, "-m", "openautoglm.cli", "run", f"sqlite:///{database}", "--labels", "a,b"]
+    done = subprocess.run([*base, "--query", "review"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 2 and "no table 'review'" in done.stderr, done.stderr[-2000:]
+    done = subprocess.run(
+        [*base, "--query", "reviews", "--text-column", "body"], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 2 and "['body'] not in the data" in " ".join(done.stderr.split()), done.stderr[-2000:]
