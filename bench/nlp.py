@@ -13,6 +13,12 @@ Sections (each runs its baseline in this process; medians of --runs; JSON to ben
    on the same test split; TF-IDF + LR (class-balanced, C=10) on the same labels in the same run.
    online_shopping_9_cats (9 categories; shuffle seed 0, first 1,000 rows test, next 5,000 the pool): 200 labels.
 2. MSRA NER, a fixed 2,000-sentence sample (seed 0): entity-level P/R/F1 of local-lac (PER/LOC/ORG).
+2b. MSRA NER that learns (``TaskPipeline("ner").fit``: a CRF over char n-grams, char types and LAC's tags): a
+   learning curve with 100 / 1,000 / 10,000 / 20,000 training sentences disjoint from the same 2,000 test
+   sentences (nested prefixes of the other sentences shuffled with seed 1), entity F1 (seqeval, micro), train
+   seconds and sentences/s of prediction, LAC zero-shot as the peer in the same run (``ner_msra_curve``). The CRF's
+   c1/c2 and feature variants are chosen on a validation split (the pool's last 1,000 sentences, never trained on)
+   with 5,000 training sentences (``ner_msra_tuning``).
 3. STS-B zh dev (1,500 pairs): Spearman of local-use cosine.
 4. Throughput on waimai_10k texts with local-use, cache off: the bare backend call (model loaded); the run_task
    flow batched on 2 Dask workers, cold (a fresh LocalCluster per run, as by default: cluster start and model
@@ -246,12 +252,8 @@ def default_throughput(root: Path) -> dict[str, Any]:
     return out
 
 
-def msra(root: Path, sentences: int = 2000) -> dict[str, Any]:
-    from openautoglm.adapters.models import ModelSpec
-    from openautoglm.adapters.models.run import default_cache, predict_rows
-    from openautoglm.core.nlp.metrics import bio_to_spans, ner_metrics
-    from openautoglm.core.nlp.types import Row, TaskConfig
-
+def msra_corpus(root: Path) -> list[tuple[list[str], list[str]]]:
+    """MSRA as (characters, BIO tags) per sentence, in file order."""
     corpus: list[tuple[list[str], list[str]]] = []
     chars: list[str] = []
     tags: list[str] = []
@@ -266,6 +268,27 @@ def msra(root: Path, sentences: int = 2000) -> dict[str, Any]:
         tags.append(tag.strip() or "O")
     if chars:
         corpus.append((chars, tags))
+    return corpus
+
+
+def msra_split(corpus: list[tuple[list[str], list[str]]], sentences: int = 2000) -> tuple[list[int], list[int]]:
+    """The fixed test sample (``random.Random(0).sample``, as the zero-shot section has always drawn it) and the
+    training pool: every other sentence whose text is not also a test sentence, shuffled with seed 1."""
+    test = random.Random(SEED).sample(range(len(corpus)), sentences)
+    test_texts = {"".join(corpus[i][0]) for i in test}
+    taken = set(test)
+    pool = [i for i in range(len(corpus)) if i not in taken and "".join(corpus[i][0]) not in test_texts]
+    random.Random(SEED + 1).shuffle(pool)
+    return test, pool
+
+
+def msra(root: Path, sentences: int = 2000) -> dict[str, Any]:
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.adapters.models.run import default_cache, predict_rows
+    from openautoglm.core.nlp.metrics import bio_to_spans, ner_metrics
+    from openautoglm.core.nlp.types import Row, TaskConfig
+
+    corpus = msra_corpus(root)
     sample = random.Random(SEED).sample(corpus, sentences)
     config = TaskConfig(task_type="ner", entity_types=("PER", "LOC", "ORG"))
     rows = [Row(i, "".join(c)) for i, (c, _) in enumerate(sample)]
@@ -288,6 +311,123 @@ def msra(root: Path, sentences: int = 2000) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "per_type": {k: round(v["f1"], 4) for k, v in metrics["per_type"].items()},
     }
+
+
+#: The CRF's settings for the learning curve, chosen on the validation split only (section ner_msra_tuning).
+NER_CRF = {"c1": 0.02, "c2": 0.02, "max_iterations": 150}
+NER_VALIDATION = 1000
+
+
+def _ner_frame(corpus: list[tuple[list[str], list[str]]], indices: list[int]) -> pd.DataFrame:
+    import json
+
+    from openautoglm.core.nlp.metrics import bio_to_spans
+
+    texts = ["".join(corpus[i][0]) for i in indices]
+    gold = [
+        json.dumps([e.as_dict() for e in bio_to_spans(corpus[i][0], corpus[i][1])], ensure_ascii=False) for i in indices
+    ]
+    return pd.DataFrame({"text": texts, "entities": gold})
+
+
+def _ner_scores(pipeline: Any, frame: pd.DataFrame) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = pipeline.evaluate(frame, label_column="entities", progress=False)
+    seconds = time.perf_counter() - started
+    m = result.metrics
+    return {
+        "f1": round(m["f1"], 4),
+        "precision": round(m["precision"], 4),
+        "recall": round(m["recall"], 4),
+        "per_type": {k: round(v["f1"], 4) for k, v in m["per_type"].items()},
+        "predict_seconds": round(seconds, 1),
+        "sentences_per_s": round(len(frame) / seconds, 1),
+    }
+
+
+def _train_items(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(frame["text"], frame["entities"], strict=True))
+
+
+def ner_curve(root: Path, sizes: tuple[int, ...] = (100, 1000, 10000, 20000)) -> dict[str, Any]:
+    """MSRA learning curve of ``TaskPipeline("ner").fit`` (CRF over char + LAC features) on the zero-shot
+    section's fixed 2,000 test sentences; training sentences are nested prefixes of the shuffled pool (seed 1),
+    disjoint from the test sentences (and from the validation split, the pool's last 1,000). LAC zero-shot is
+    the peer in the same run. Cache off: train seconds include LAC tagging the training sentences, and the
+    prediction rate includes LAC."""
+    from openautoglm import TaskPipeline
+    from openautoglm.adapters.models.crf import CrfNer
+
+    corpus = msra_corpus(root)
+    test_idx, pool = msra_split(corpus)
+    validation, train_pool = pool[-NER_VALIDATION:], pool[:-NER_VALIDATION]
+    test, val = _ner_frame(corpus, test_idx), _ner_frame(corpus, validation)
+    out: dict[str, Any] = {
+        "test_sentences": len(test),
+        "validation_sentences": len(val),
+        "pool_sentences": len(train_pool),
+        "dropped_as_test_duplicates": len(corpus) - len(test_idx) - len(pool),
+        "split": "test: random.Random(0).sample(corpus, 2000); pool: the rest minus test texts, shuffled (seed 1); "
+        "validation: the pool's last 1,000; training: prefixes of the pool",
+        "crf": NER_CRF,
+        "entity_types": ["PER", "LOC", "ORG"],
+    }
+    peer = TaskPipeline("ner", "local-lac", cache="off").configure(entity_types=["PER", "LOC", "ORG"])
+    peer.run(test["text"].head(5).tolist(), progress=False)  # load LAC
+    out["local_lac_zero_shot"] = _ner_scores(peer, test)
+    print({"local_lac_zero_shot": out["local_lac_zero_shot"]}, flush=True)
+    curve = []
+    for n in sizes:
+        train = _ner_frame(corpus, train_pool[:n])
+        started, cpu = time.perf_counter(), time.process_time()
+        pipeline = TaskPipeline("ner", "local-lac", cache="off").fit(_train_items(train), crf=CrfNer(**NER_CRF))
+        train_s, train_cpu = time.perf_counter() - started, time.process_time() - cpu
+        learned = pipeline._learned
+        point = {
+            "train_sentences": n,
+            "train_seconds": round(train_s, 1),
+            "train_cpu_seconds": round(train_cpu, 1),
+            "feature_seconds": getattr(learned, "feature_seconds", None),
+            "validation": _ner_scores(pipeline, val),
+            "test": _ner_scores(pipeline, test),
+        }
+        point["test_f1_vs_lac"] = round(point["test"]["f1"] - out["local_lac_zero_shot"]["f1"], 4)
+        curve.append(point)
+        print(point, flush=True)
+    out["curve"] = curve
+    out["goal"] = {"f1": 0.88, "max_train_sentences": 20000}
+    out["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def ner_tuning(root: Path, train_sentences: int = 5000) -> dict[str, Any]:
+    """The CRF's settings chosen on the validation split only: ``train_sentences`` from the pool, scored on the
+    pool's last 1,000 sentences (the test sentences are never read here)."""
+    from openautoglm import TaskPipeline
+    from openautoglm.adapters.models.crf import CrfNer
+
+    corpus = msra_corpus(root)
+    _, pool = msra_split(corpus)
+    val = _ner_frame(corpus, pool[-NER_VALIDATION:])
+    train = _train_items(_ner_frame(corpus, pool[:train_sentences]))
+    grid = [
+        {"c1": 0.05, "c2": 0.05},
+        {"c1": 0.1, "c2": 0.01},
+        {"c1": 0.02, "c2": 0.02},
+        {"c1": 0.01, "c2": 0.01},
+        {"c1": 0.02, "c2": 0.02, "use_lac": False},
+        {"c1": 0.02, "c2": 0.02, "window": 3},
+    ]
+    rows = []
+    for settings in grid:
+        started = time.perf_counter()
+        # cache on: LAC tags the training and validation sentences once for the whole grid
+        pipeline = TaskPipeline("ner", "local-lac").fit(train, crf=CrfNer(max_iterations=150, **settings))
+        seconds = time.perf_counter() - started
+        rows.append({**settings, "train_seconds": round(seconds, 1), "validation": _ner_scores(pipeline, val)})
+        print(rows[-1], flush=True)
+    best = max(rows, key=lambda r: r["validation"]["f1"])
+    return {"train_sentences": train_sentences, "validation_sentences": len(val), "grid": rows, "best": best}
 
 
 def stsb(root: Path) -> dict[str, Any]:
@@ -469,6 +609,8 @@ def main() -> None:
         ("default_throughput", lambda: default_throughput(root)),
         ("sentiment_waimai", lambda: sentiment(root)),
         ("ner_msra", lambda: msra(root)),
+        ("ner_msra_tuning", lambda: ner_tuning(root)),
+        ("ner_msra_curve", lambda: ner_curve(root)),
         ("stsb_zh_dev", lambda: stsb(root)),
         ("glm_client", glm_client),
         ("throughput", lambda: throughput(root, args.runs, args.per_row_rows)),
@@ -489,6 +631,8 @@ def main() -> None:
             "zhipuai",
             "prefect",
             "scikit-learn",
+            "sklearn-crfsuite",
+            "python-crfsuite",
         ),
     )
     print(f"\nwritten {path}")

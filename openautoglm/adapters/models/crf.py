@@ -55,6 +55,9 @@ def lac_pairs(texts: Sequence[str], cache: CallCache, stats: BatchStats) -> list
 class CrfNer:
     """A CRF tagging characters with BIO labels.
 
+    Defaults chosen on a validation split of MSRA (5,000 training sentences, never the test split; see
+    ``bench/nlp.py``, section ``ner_msra_tuning``).
+
     Args:
         c1: L1 penalty (sparsity). c2: L2 penalty.
         max_iterations: L-BFGS iterations.
@@ -63,8 +66,8 @@ class CrfNer:
         min_freq: Features seen fewer times than this in training are dropped.
     """
 
-    c1: float = 0.05
-    c2: float = 0.05
+    c1: float = 0.02
+    c2: float = 0.02
     max_iterations: int = 150
     use_lac: bool = True
     window: int = 2
@@ -74,6 +77,7 @@ class CrfNer:
     feature_version: int = FEATURE_VERSION
     train_sentences: int = 0
     train_seconds: float = 0.0
+    feature_seconds: float = 0.0
     _crf: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -95,6 +99,7 @@ class CrfNer:
         started = time.perf_counter()
         x = self.features([s.text for s in sentences], cache, BatchStats())
         y = [s.bio for s in sentences]
+        self.feature_seconds = round(time.perf_counter() - started, 2)
         crf = sklearn_crfsuite.CRF(
             algorithm="lbfgs",
             c1=self.c1,
