@@ -138,6 +138,7 @@ def resolve_version(ref: RegistryRef, client: Any) -> Any:
 
 def load_registered(model: str) -> StudentBackend:
     """The student registered as ``model`` (``mlflow:/name/version`` or ``mlflow:/name@alias``)."""
+    import shutil
     import tempfile
 
     import mlflow.artifacts
@@ -148,13 +149,14 @@ def load_registered(model: str) -> StudentBackend:
     ref = parse_registry_ref(model)
     uri = get_settings().tracking_uri
     version = resolve_version(ref, registry_client())
-    folder = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{ref.name}/{version.version}",
-        dst_path=tempfile.mkdtemp(prefix="openautoglm-student-"),
-        tracking_uri=uri,
-        registry_uri=uri,
-    )
-    backend = load_student_folder(model, Path(folder))
+    where = tempfile.mkdtemp(prefix="openautoglm-student-")
+    try:  # the estimator is read into memory: its downloaded copy is not kept
+        folder = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{ref.name}/{version.version}", dst_path=where, tracking_uri=uri, registry_uri=uri
+        )
+        backend = load_student_folder(model, Path(folder))
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
     backend.metadata.update(registered_name=ref.name, registered_version=int(version.version))
     return backend
 
