@@ -133,7 +133,10 @@ def test_the_flows_distil_and_use_registered_students(
 
     data = tmp_path / "reviews.csv"
     reviews(60, offset=100).to_csv(data, index=False)
-    used = run_task(
+    # Threads, not a Dask LocalCluster (8-15 s here): the flows' wiring is under test; worker processes load a
+    # registered model like any other (the environment carries the tracking store).
+    threads = ThreadPoolTaskRunner(max_workers=2)
+    used = run_task.with_options(task_runner=threads)(
         RunTaskParams(
             source=CsvSource(path=data),
             task=TaskConfig(labels=tuple(LABELS)),
@@ -156,8 +159,7 @@ def test_the_flows_distil_and_use_registered_students(
         label_column="gold",
         output_dir=tmp_path / "distill",
     )
-    # Threads: the teacher and the student run in the flow's process anyway; run_task above used Dask workers.
-    result = distill.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(params)
+    result = distill.with_options(task_runner=threads)(params)
     assert result.version == 2 and result.model == "mlflow:/reviews-student/2"
     assert server.requests == result.metrics["teacher_fresh_calls"] <= 30
     client = MlflowClient(get_settings().tracking_uri)
@@ -166,4 +168,3 @@ def test_the_flows_distil_and_use_registered_students(
     run = client.get_run(result.mlflow_run_id)
     assert "s3cr3t" not in json.dumps({"params": run.data.params, "tags": run.data.tags})
     assert (result.student_folder / "openautoglm-model.json").is_file()  # type: ignore[operator]
-
