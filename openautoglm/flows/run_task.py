@@ -26,20 +26,24 @@ from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, model_identity
 from openautoglm.adapters.plots import confusion_matrix_png
 from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
-from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
+from openautoglm.adapters.sinks import OutputFormat, write_sql
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.batching import batches, frame_rows
-from openautoglm.core.nlp.results import evaluate, results_frame
 from openautoglm.core.nlp.types import RowResult, TaskConfig
 from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
 from openautoglm.flows.stages import prepare, row_counts, write_json
 from openautoglm.settings import get_settings
-from openautoglm.tasks.nlp import IncompleteBatchError, infer_batch_task
+from openautoglm.tasks.nlp import (
+    IncompleteBatchError,
+    batch_rows_task,
+    evaluate_task,
+    infer_batch_task,
+    write_results_task,
+)
 
 API_BATCH = 64
 LOCAL_BATCH = 1024
@@ -181,13 +185,13 @@ class RunTaskResult(BaseModel):
     infer_seconds: float
 
 
-def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats, int]:
-    """Results in order, this run's counts, and how many batches came from Prefect's result cache.
+def _gather(futures: list[Any]) -> tuple[list[list[RowResult]], BatchStats, int]:
+    """Each batch's results in order, this run's counts, and how many batches came from Prefect's result cache.
 
     A cached batch's stored counts describe the run that computed it, so here it counts as zero calls and one
     cache hit per row.
     """
-    results: list[RowResult] = []
+    results: list[list[RowResult]] = []
     stats = BatchStats()
     cached_batches = 0
     for future in futures:
@@ -195,7 +199,7 @@ def _gather(futures: list[Any]) -> tuple[list[RowResult], BatchStats, int]:
             batch, counts = future.result()
         except IncompleteBatchError as incomplete:  # failed rows after retries: keep them with their reasons
             batch, counts = incomplete.results, incomplete.stats
-        results.extend(batch)
+        results.append(batch)
         if future.state.name == "Cached":
             cached_batches += 1
             stats = stats.merge(BatchStats(cache_hits=len(batch)))
@@ -269,10 +273,10 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
         )
         dataset = prepared.dataset
         model = per_worker(params.model)
-        rows = frame_rows(dataset.frame, params.text_column, params.text_pair_column)
         batch_size = params.effective_batch_size()
-        work = batches(rows, batch_size)
-        logger.info("%d rows in %d batches of up to %d -> %s", len(rows), len(work), batch_size, params.model.model)
+        work = batch_rows_task(dataset, params.text_column, params.text_pair_column, batch_size)
+        rows = sum(len(batch) for batch in work)
+        logger.info("%d rows in %d batches of up to %d -> %s", rows, len(work), batch_size, params.model.model)
         infer_started = time.perf_counter()
         infer = infer_batch_task.with_options(refresh_cache=params.cache != "use")
         futures = infer.map(
@@ -284,15 +288,16 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             # A registered model's alias may move and a folder may be saved again: their identity keys the cache.
             unmapped(f"{__version__}|{model_identity(params.model)}"),
         )
-        results, stats, cached_batches = _gather(list(futures))
+        per_batch, stats, cached_batches = _gather(list(futures))
+        results = [r for batch in per_batch for r in batch]
         infer_seconds = time.perf_counter() - infer_started
-        if len(results) != len(rows):
-            raise ConfigurationError(f"{len(rows)} rows went to the model but {len(results)} results came back")
+        if len(results) != rows:
+            raise ConfigurationError(f"{rows} rows went to the model but {len(results)} results came back")
 
-        predictions = results_frame(results, backend=params.model.backend, model=params.model.model)
-        output = dataset.frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
-        results_path = write_frame(output, folder, "results", params.output_format)
-        quarantine_path = write_frame(dataset.quarantine, folder, "quarantine", "csv")
+        # The batches' own result lists go to the tasks, so every infer-batch run is a data edge to them.
+        results_path, quarantine_path, output = write_results_task(
+            dataset, per_batch, params.model, folder, params.output_format
+        )
         if params.output_sql_url and params.output_table:
             import os
 
@@ -302,9 +307,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
 
         metrics: dict[str, Any] = {}
         if params.label_column:
-            metrics = evaluate(
-                params.task, dataset.frame, results, text_column=params.text_column, gold_column=params.label_column
-            )
+            metrics = evaluate_task(params.task, dataset, per_batch, params.text_column, params.label_column)
             if "confusion_matrix" in metrics:
                 png = confusion_matrix_png(
                     metrics["confusion_matrix"],
@@ -312,7 +315,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
                     title=f"{params.model.model}: {params.task.task_type}",
                 )
                 mlflow.log_artifact(str(png))
-        status_counts = {str(k): int(v) for k, v in predictions["status"].value_counts().items()}
+        status_counts = {str(k): int(v) for k, v in output["status"].value_counts().items()}
         seconds = time.perf_counter() - started
         log_metrics(
             {

@@ -17,10 +17,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics
-from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationOutcome, apply_gate
+from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationOutcome
 from openautoglm.core.data.clean import CleanConfig, CleanReport
 from openautoglm.core.data.schema import Dataset, split_rows
-from openautoglm.tasks.data import finish_clean_task, load_task, normalize_chunk_task, validate_task
+from openautoglm.tasks.data import finish_clean_task, gate_task, load_task, normalize_chunk_task, validate_task
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def prepare(
     mlflow.log_artifact(str(validation_path))
     mlflow.log_dict(report.model_dump(), "clean_report.json")
     try:
-        dataset = apply_gate(dataset, outcome, gate)
+        dataset = gate_task(dataset, outcome, gate)  # a task: the kept rows are a data edge to what follows
     finally:
         summary = dataset.summary()
         log_metrics(

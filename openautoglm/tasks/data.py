@@ -17,7 +17,13 @@ from pydantic import SecretStr
 
 from openautoglm.adapters.sinks import OutputFormat, write_frame
 from openautoglm.adapters.sources import SourceSpec, SqlSource
-from openautoglm.adapters.validation import ValidationConfig, ValidationOutcome, validate_dataset
+from openautoglm.adapters.validation import (
+    GateMode,
+    ValidationConfig,
+    ValidationOutcome,
+    apply_gate,
+    validate_dataset,
+)
 from openautoglm.core.data.clean import (
     CleanConfig,
     CleanReport,
@@ -82,6 +88,12 @@ def finish_clean_task(
 def validate_task(dataset: Dataset, config: ValidationConfig) -> ValidationOutcome:
     """Run the Great Expectations suite of the task kind over the dataset."""
     return validate_dataset(dataset, config)
+
+
+@task(name="apply-gate", cache_policy=NO_CACHE)
+def gate_task(dataset: Dataset, outcome: ValidationOutcome, mode: GateMode) -> Dataset:
+    """``fail``: raise unless the data passed; ``quarantine``: move the failing rows to the quarantine."""
+    return apply_gate(dataset, outcome, mode)
 
 
 @task(name="write-outputs", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])

@@ -8,15 +8,22 @@ results from the exception.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import default_cache, predict_rows
+from openautoglm.adapters.sinks import OutputFormat, write_frame
 from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.core.data.schema import ROW_ID, Dataset
+from openautoglm.core.nlp.batching import batches, frame_rows
+from openautoglm.core.nlp.results import evaluate, results_frame
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
 
 BatchOutput = tuple[list[RowResult], dict[str, Any]]
@@ -49,6 +56,46 @@ def infer_batch(
     if any(r.status == "error" for r in results):
         raise IncompleteBatchError(results, stats.as_dict())
     return results, stats.as_dict()
+
+
+@task(name="batch-rows", cache_policy=NO_CACHE)
+def batch_rows_task(
+    dataset: Dataset, text_column: str, text_pair_column: str | None, batch_size: int
+) -> list[tuple[Row, ...]]:
+    """The kept rows as model batches (each batch is then one ``infer-batch`` task run)."""
+    return batches(frame_rows(dataset.frame, text_column, text_pair_column), batch_size)
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate_task(
+    config: TaskConfig,
+    dataset: Dataset,
+    batch_results: Sequence[Sequence[RowResult]],
+    text_column: str,
+    gold_column: str,
+) -> dict[str, Any]:
+    """The task's metrics against ``gold_column`` (the batches' results, in order)."""
+    results = [r for batch in batch_results for r in batch]
+    return evaluate(config, dataset.frame, results, text_column=text_column, gold_column=gold_column)
+
+
+@task(name="write-results", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
+def write_results_task(
+    dataset: Dataset,
+    batch_results: Sequence[Sequence[RowResult]],
+    spec: ModelSpec,
+    folder: Path,
+    fmt: OutputFormat,
+) -> tuple[Path, Path, pd.DataFrame]:
+    """Each kept row with its result, and the quarantine with reasons; returns both paths and the merged rows."""
+    results = [r for batch in batch_results for r in batch]
+    predictions = results_frame(results, backend=spec.backend, model=spec.model)
+    output = dataset.frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
+    return (
+        write_frame(output, folder, "results", fmt),
+        write_frame(dataset.quarantine, folder, "quarantine", "csv"),
+        output,
+    )
 
 
 infer_batch_task = task(
