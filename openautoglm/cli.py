@@ -359,7 +359,11 @@ def run(
     source: SourceArg,
     task: Annotated[str, typer.Option(help="text_classification, ner or semantic_matching.")] = "text_classification",
     model: Annotated[
-        str, typer.Option(help="glm-4 / glm-4-flash / any glm-* (Zhipu API), local-use, local-lac, local:/folder.")
+        str,
+        typer.Option(
+            help="glm-4 / glm-4-flash / any glm-* (Zhipu API), local-use, local-lac, local:/folder, "
+            "mlflow:/<name>/<version> or mlflow:/<name>@<alias> (a distilled student)."
+        ),
     ] = "local-use",
     labels: LabelsOpt = None,
     prompt_template: Annotated[

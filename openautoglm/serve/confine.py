@@ -13,6 +13,7 @@ secrets. Before a flow run is created the parameters are
      relative paths are taken from the first root and sent to the worker resolved, so it reads what was checked;
    - a registered model (``mlflow:/<name>/<version>`` or ``mlflow:/<name>@<alias>``) is named, never located: a
      model string with the ``mlflow:`` prefix in any other form (a path, a ``runs:/`` or ``file:`` URI) is refused;
+     a ``distill`` job may register a new version but not move an alias (``distill.alias``);
    - output folders are the job's own: a caller may not set ``output_dir`` (the worker makes a new folder);
    - databases only through named connections configured on the server (``OPENAUTOGLM_SERVE_SQL_CONNECTIONS``):
      the caller writes ``{"kind": "sql", "connection": "<name>", "query": ...}`` (or ``output_connection`` for
@@ -47,6 +48,7 @@ FLOW_PARAMS: dict[str, str] = {
     "optimize_prompt": "openautoglm.flows.optimize_prompt:OptimizePromptParams",
     "graph_search": "openautoglm.flows.graph_search:GraphSearchParams",
     "pipeline": "openautoglm.flows.pipeline:PipelineParams",
+    "distill": "openautoglm.flows.distill:DistillParams",
 }
 
 #: Fields that route a worker's secret somewhere: never taken from a caller.
@@ -55,6 +57,9 @@ SECRET_ROUTES = frozenset(
 )
 #: Fields naming a file the worker reads (strings; ``Path`` fields are recognised by type).
 READ_STRINGS = frozenset({"nodes", "edges", "prompt"})
+#: Fields that would repoint what others load: an alias of a registered model (``mlflow:/name@production`` may be
+#: what an API serves). A job may register a new version; only the deployment moves an alias.
+OPERATOR_ONLY = frozenset({"alias"})
 #: An MLflow run id (32 hex digits) is not a path.
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Artifacts that carry rows of the input data; returned only to callers who may read that data.
@@ -215,6 +220,8 @@ def _confine(
         name, where = path[-1], ".".join(path)
         if name in SECRET_ROUTES:
             raise _invalid(where, "chosen by the server for jobs (use a named connection for databases)")
+        if name in OPERATOR_ONLY:
+            raise _invalid(where, "set by the deployment only: an alias repoints what other runs and the API load")
         if isinstance(value, Path):
             if name.startswith("output"):
                 raise _invalid(where, "jobs write only to their own output folder; leave it unset")

@@ -134,7 +134,7 @@ def test_metrics_compare_student_teacher_and_gold() -> None:
 
 
 def test_options_refuse_names_a_model_string_cannot_hold() -> None:
-    with pytest.raises(ValueError, match="not a registered model reference"):
+    with pytest.raises(ValueError, match="cannot be a registered model name"):
         DistillOptions(name="my model")
     with pytest.raises(ValueError, match="not a registered model reference"):
         DistillOptions(name="ok", alias="../x")
@@ -171,3 +171,36 @@ def test_jobs_may_name_a_registered_model_but_not_locate_one(tmp_path: Path) -> 
         with pytest.raises(ApiError) as caught:
             prepare("run_task", defaults, {"params": {"model": {"model": model}}}, policy)
         assert caught.value.code.http_status == 422 and "not a registered model reference" in caught.value.message
+
+
+def test_distill_jobs_may_register_a_version_but_not_move_an_alias(tmp_path: Path) -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    deployments = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
+    defaults = next(d for d in deployments if d["name"] == "distill-example")["parameters"]
+    policy = JobPolicy(data_roots=(tmp_path,))
+    out = prepare("distill", defaults, {"params": {"distill": {"name": "mine", "budget": 50}}}, policy)
+    assert out["params"]["distill"]["name"] == "mine" and out["params"]["distill"]["budget"] == 50
+    for params, match in (
+        ({"distill": {"alias": "production"}}, "set by the deployment only"),
+        ({"teacher": {"model": "glm-4-flash", "base_url": "http://evil.example/"}}, "chosen by the server"),
+        ({"teacher": {"model": "mlflow:/../x/1"}}, "not a registered model reference"),
+        ({"credentials_block": "zhipu"}, "chosen by the server"),
+    ):
+        with pytest.raises(ApiError) as caught:
+            prepare("distill", defaults, {"params": params}, policy)
+        assert caught.value.code.http_status == 422 and match in caught.value.message, caught.value.message
+
+
+def test_the_cli_refuses_a_bad_model_name_before_any_flow_run() -> None:
+    from typer.testing import CliRunner
+
+    from openautoglm.cli import app
+    from tests.conftest import EXAMPLES
+
+    result = CliRunner().invoke(
+        app, ["distill", str(EXAMPLES / "user_feedback.csv"), "--name", "my model", "--labels", "正面,负面,中性"]
+    )
+    assert result.exit_code == 2 and "'my model' cannot be a registered model name" in " ".join(result.output.split())

@@ -26,7 +26,14 @@ from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models.base import BatchStats, ModelBackend
 from openautoglm.adapters.models.folders import MANIFEST
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.distill import STUDENTS, TEXT, RegistryRef, parse_registry_ref, student_proba
+from openautoglm.core.nlp.distill import (
+    STUDENTS,
+    TEXT,
+    RegistryRef,
+    check_model_name,
+    parse_registry_ref,
+    student_proba,
+)
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
 
 #: The ``MLmodel`` metadata key naming the student kind.
@@ -246,7 +253,7 @@ def log_student(
     import mlflow.sklearn
     from mlflow.tracking import MlflowClient
 
-    parse_registry_ref(f"mlflow:/{name}/1")  # the name must be one a model string can name
+    check_model_name(name)  # a model string must be able to name it
     info = mlflow.sklearn.log_model(
         student, name=ARTIFACT, registered_model_name=name, **_model_kwargs(student, kind, examples, metadata or {})
     )

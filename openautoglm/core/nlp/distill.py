@@ -69,6 +69,20 @@ class RegistryRef:
         return f"{PREFIX}/{self.name}{where}"
 
 
+def check_model_name(name: str) -> str:
+    """``name`` if a registered model may take it (letters, digits, ``_ . -``, up to 128, a letter or digit first).
+
+    Raises:
+        ConfigurationError: Any other name (a model string could not name it).
+    """
+    if re.fullmatch(_NAME, name) is None:
+        raise ConfigurationError(
+            f"'{name}' cannot be a registered model name.",
+            hint="use letters, digits, _ . - (up to 128 characters, starting with a letter or digit)",
+        )
+    return name
+
+
 def is_registry_model(model: str) -> bool:
     """Whether a model string uses the registered-model prefix (well-formed or not)."""
     return model.lower().startswith(PREFIX)
@@ -342,7 +356,7 @@ class DistillOptions(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> DistillOptions:
-        parse_registry_ref(f"mlflow:/{self.name}/1")
+        check_model_name(self.name)
         if self.alias is not None:
             parse_registry_ref(f"mlflow:/{self.name}@{self.alias}")
         STUDENTS.resolve(self.student)
