@@ -14,6 +14,13 @@ Pure pieces, no MLflow, Prefect or network (the teacher is a callable):
   ``tasks={"ner"}`` and its own ``build``.
 - :func:`distill_metrics`: agreement with the teacher, and accuracy of both against gold labels, on held-out rows.
 
+Extending to NER (the CRF student): register a :class:`StudentKind` with ``tasks={"ner"}``; teach with
+``task_type="ner"`` (the teacher's answers are entity tuples, the budget loop is the same); add the NER branch of
+:func:`fit_student` (train on entity answers, measure entity F1 and agreement instead of label shares); log it with
+its own MLflow flavour or a pyfunc plus ``metadata.openautoglm_student``, and let
+:class:`~openautoglm.adapters.models.student.StudentBackend` wrap it by kind; then add ``"ner"`` to the ``mlflow``
+backend's tasks in :mod:`openautoglm.adapters.models`.
+
 Why not :class:`~openautoglm.core.nlp.learn.FewLabelClassifier`: it is a dataclass around a vectoriser and a head
 (with optional encoder views), not an estimator MLflow can log and serve; and its vocabulary-based vectoriser
 serialised to 37 MB of skops schema for waimai_10k against 8.5 MB hashed (and a vocabulary stores n-grams of the
