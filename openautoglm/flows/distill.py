@@ -9,13 +9,11 @@ is named (SDK, ``run_task``, the REST API), or from the run folder's ``student``
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm import __version__
@@ -24,15 +22,15 @@ from openautoglm.adapters.distill import teacher_counts
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import check_supported, model_identity
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.adapters.tracking import log_metrics
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.nlp.batching import frame_rows
 from openautoglm.core.nlp.distill import STUDENTS, DistillOptions
 from openautoglm.core.nlp.types import TaskConfig
-from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
-from openautoglm.flows.stages import prepare, write_json
+from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
+from openautoglm.flows.stages import prepare
 from openautoglm.tasks.distill import register_student_task, teach_task, train_student_task
 
 API_BATCH = 64
@@ -114,7 +112,7 @@ class DistillParams(BaseModel):
         }
 
 
-class DistillFlowResult(BaseModel):
+class DistillFlowResult(RunTail):
     """What a distill run produced and where."""
 
     name: str
@@ -124,28 +122,25 @@ class DistillFlowResult(BaseModel):
     metrics: dict[str, float | int]
     rows_read: int
     rows_quarantined: int
-    folder: Path
     student_folder: Path | None
     summary_path: Path
-    mlflow_run_id: str
-    mlflow_run_url: str
-    flow_run_id: str | None
-    flow_run_url: str | None
-    seconds: float
 
 
 @flow(name="distill", task_runner=task_runner())
 def distill(params: DistillParams) -> DistillFlowResult:
     """Distil a teacher (GLM or an offline pipeline) into a small student registered in the MLflow Model Registry."""
     logger = get_run_logger()
-    started = time.perf_counter()
     check_supported(params.teacher, params.task)
-    folder = run_folder("distill", explicit=params.output_dir)
     options = params.distill
-    tags = {**flow_run_tags(), "openautoglm.flow": "distill", "openautoglm.model": params.teacher.model}
-    with tracked_run(params.experiment, run_name=flow_run.name, tags=tags) as run:
-        link_mlflow_run(run, f"distill ({params.teacher.model} -> {options.student} '{options.name}')")
-        log_params(params.tracking_params())
+    with tracked_flow(
+        "distill",
+        params.experiment,
+        output_dir=params.output_dir,
+        params=params.tracking_params(),
+        tags={"openautoglm.model": params.teacher.model},
+        what=f"distill ({params.teacher.model} -> {options.student} '{options.name}')",
+    ) as tracked:
+        folder = tracked.folder
         prepared = prepare(
             params.source,
             columns=params.columns,
@@ -189,16 +184,11 @@ def distill(params: DistillParams) -> DistillFlowResult:
             metrics=metrics,
             rows_read=prepared.dataset.rows_read,
             rows_quarantined=len(prepared.dataset.quarantine),
-            folder=folder,
             student_folder=saved,
             summary_path=summary_path,
-            mlflow_run_id=run.run_id,
-            mlflow_run_url=run.url,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            flow_run_url=flow_run_ui_url(),
-            seconds=time.perf_counter() - started,
+            **tracked.tail(),
         )
-        write_json(summary_path, result.model_dump(mode="json"))
+        tracked.summarise(result)
     logger.info(
         "%s -> %s: %d teacher calls, %s", params.teacher.model, registered.model, metrics["teacher_calls"], metrics
     )

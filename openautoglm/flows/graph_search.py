@@ -15,19 +15,16 @@ import torch
 from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.adapters.graphs import GraphSource, PlanetoidGraph
 from openautoglm.adapters.plots import search_curve_png
-from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.tracking import (
     ParentRun,
     log_child_run,
     log_metrics,
     log_params,
     supports_parallel_writers,
-    tracked_run,
 )
 from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.evaluate import TrainingEvaluator
@@ -38,7 +35,7 @@ from openautoglm.core.graph.search import SEARCHERS, History, Score, Trial, run_
 from openautoglm.core.graph.selection import Selection, select
 from openautoglm.core.graph.stack import BASELINES, WARM_STARTS
 from openautoglm.core.graph.trainer import TrainConfig
-from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import write_json
 from openautoglm.settings import get_settings
 from openautoglm.tasks.graph import TaskExecutor, meta_task, prepared_graph, train_task, trial_params
@@ -111,7 +108,7 @@ class GraphSearchParams(BaseModel):
         )
 
 
-class GraphSearchResult(BaseModel):
+class GraphSearchResult(RunTail):
     """The search's outcome. ``best_*`` is the pick; ``final_*`` its score over ``final_seeds`` seeds."""
 
     best_arch: dict[str, Any]
@@ -134,13 +131,7 @@ class GraphSearchResult(BaseModel):
     prior: str
     meta: dict[str, Any] | None
     hpo: dict[str, Any] | None
-    folder: Path
     model_path: Path | None
-    mlflow_run_id: str
-    mlflow_run_url: str
-    flow_run_id: str | None
-    flow_run_url: str | None
-    seconds: float
 
 
 def _record_trial(trial: Trial, parent: ParentRun) -> None:
@@ -169,18 +160,18 @@ def _record_trial(trial: Trial, parent: ParentRun) -> None:
 def graph_search(params: GraphSearchParams) -> GraphSearchResult:
     """Search GNN candidates for a graph (or NAS-Bench-Graph's tables), baselines first, and pick robustly."""
     logger = get_run_logger()
-    started = time.perf_counter()
     deadline = time.monotonic() + params.time_budget_s if params.time_budget_s else None
-    folder = run_folder("graph_search", explicit=params.output_dir)
     config = params.train_config()
     name = (params.nasbench and f"nasbench:{params.nasbench}") or (params.graph.describe() if params.graph else "")
-    with tracked_run(
+    with tracked_flow(
+        "graph_search",
         params.experiment,
-        run_name=flow_run.name,
-        tags={**flow_run_tags(), "openautoglm.flow": "graph_search", "openautoglm.graph": name},
-    ) as run:
-        link_mlflow_run(run, f"graph_search on {name}")
-        log_params({k: v for k, v in params.model_dump(mode="json").items() if k not in ("graph",)} | {"graph": name})
+        output_dir=params.output_dir,
+        params={k: v for k, v in params.model_dump(mode="json").items() if k not in ("graph",)} | {"graph": name},
+        tags={"openautoglm.graph": name},
+        what=f"graph_search on {name}",
+    ) as tracked:
+        folder, run = tracked.folder, tracked.run
         parent = ParentRun(get_settings().tracking_uri, run.experiment_id, run.run_id)
         in_workers = parent if supports_parallel_writers(parent.tracking_uri) and not params.nasbench else None
 
@@ -335,25 +326,18 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             prior=prior_text,
             meta=meta.as_dict() if meta else None,
             hpo=hpo_summary,
-            folder=folder,
             model_path=model_path,
-            mlflow_run_id=run.run_id,
-            mlflow_run_url=run.url,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            flow_run_url=flow_run_ui_url(),
-            seconds=time.perf_counter() - started,
+            **tracked.tail(),
         )
-        write_json(folder / "summary.json", result.model_dump(mode="json"))
-    push_run_metrics(
-        "graph_search",
+        tracked.summarise(result)
+    tracked.push(
         {
             "best_val": result.best_val,
             "final_test_mean": result.final_test_mean,
             "trials": result.trials,
             "search_seconds": result.search_seconds,
             "seconds": result.seconds,
-        },
-        deployment_name(),
+        }
     )
     return result
 

@@ -6,28 +6,25 @@ reason). The flow checks ``rows_read == rows_out + rows_quarantined`` before it 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.adapters.tracking import log_metrics
 from openautoglm.adapters.validation import (
     GateMode,
     TaskKind,
     ValidationConfig,
 )
 from openautoglm.core.data.clean import CleanConfig
-from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
-from openautoglm.flows.stages import prepare, row_counts, write_json
+from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
+from openautoglm.flows.stages import prepare, row_counts
 from openautoglm.tasks.data import (
     write_outputs_task,
 )
@@ -107,7 +104,7 @@ class IngestParams(BaseModel):
         }
 
 
-class IngestResult(BaseModel):
+class IngestResult(RunTail):
     """What an ingest run produced and where."""
 
     passed_validation: bool
@@ -115,72 +112,53 @@ class IngestResult(BaseModel):
     rows_out: int
     rows_quarantined: int
     quarantined_by_stage: dict[str, int]
-    folder: Path
     data_path: Path | None
     quarantine_path: Path
     validation_path: Path
     summary_path: Path
-    mlflow_run_id: str
-    mlflow_run_url: str
-    flow_run_id: str | None
-    flow_run_url: str | None
-    seconds: float
 
 
 @flow(name="ingest", task_runner=task_runner(), log_prints=True)
 def ingest(params: IngestParams) -> IngestResult:
     """Load, clean and validate a data source; write the kept rows and the quarantine with reasons."""
     logger = get_run_logger()
-    started = time.perf_counter()
-    folder = run_folder("ingest", explicit=params.output_dir)
-    clean_config, validation_config = params.clean_config(), params.validation_config()
-    logger.info("ingest %s -> %s", params.source.describe(), folder)
-    with tracked_run(
-        params.experiment, run_name=flow_run.name, tags={**flow_run_tags(), "openautoglm.flow": "ingest"}
-    ) as run:
-        link_mlflow_run(run, "ingest")
-        log_params(params.tracking_params())
-
+    logger.info("ingest %s", params.source.describe())
+    with tracked_flow(
+        "ingest", params.experiment, output_dir=params.output_dir, params=params.tracking_params()
+    ) as tracked:
         prepared = prepare(
             params.source,
             columns=params.columns,
             rename=params.rename,
-            clean=clean_config,
-            validation=validation_config,
+            clean=params.clean_config(),
+            validation=params.validation_config(),
             gate=params.gate,
             chunk_rows=params.chunk_rows,
-            folder=folder,
+            folder=tracked.folder,
         )
-        dataset, passed = prepared.dataset, prepared.passed
+        dataset = prepared.dataset
         summary = dataset.summary()
-        data_path, quarantine_path = write_outputs_task(dataset, folder, params.output_format)
+        data_path, quarantine_path = write_outputs_task(dataset, tracked.folder, params.output_format)
         create_table_artifact(
             key="row-counts",
             table=row_counts(dataset, prepared.clean_report),
             description=f"Rows of {params.source.describe()} at each step",
         )
         mlflow.log_artifact(str(quarantine_path))
-        seconds = time.perf_counter() - started
-        log_metrics({"seconds": seconds, "rows_per_second": summary["rows_read"] / max(seconds, 1e-9)})
         result = IngestResult(
-            passed_validation=passed,
+            passed_validation=prepared.passed,
             rows_read=summary["rows_read"],
             rows_out=summary["rows_out"],
             rows_quarantined=summary["rows_quarantined"],
             quarantined_by_stage=summary["quarantined_by_stage"],
-            folder=folder,
             data_path=data_path,
             quarantine_path=quarantine_path,
             validation_path=prepared.validation_path,
-            summary_path=folder / "summary.json",
-            mlflow_run_id=run.run_id,
-            mlflow_run_url=run.url,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            flow_run_url=flow_run_ui_url(),
-            seconds=seconds,
+            summary_path=tracked.folder / "summary.json",
+            **tracked.tail(),
         )
-        write_json(result.summary_path, result.model_dump(mode="json"))
-        mlflow.log_artifact(str(result.summary_path))
+        log_metrics({"seconds": result.seconds, "rows_per_second": result.rows_read / max(result.seconds, 1e-9)})
+        tracked.summarise(result)
         mlflow.set_tag("openautoglm.output", str(data_path))
     logger.info(
         "kept %d of %d rows; %d quarantined -> %s",
@@ -189,14 +167,12 @@ def ingest(params: IngestParams) -> IngestResult:
         result.rows_quarantined,
         quarantine_path,
     )
-    push_run_metrics(
-        "ingest",
+    tracked.push(
         {
             "rows_read": result.rows_read,
             "rows_out": result.rows_out,
             "rows_quarantined": result.rows_quarantined,
             "seconds": result.seconds,
-        },
-        deployment_name(),
+        }
     )
     return result

@@ -8,16 +8,13 @@ Every candidate is a nested MLflow run under the flow's run; the best prompt is 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.adapters.cache import CacheMode
@@ -25,9 +22,8 @@ from openautoglm.adapters.candidates import backend_kind, proposer
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import check_supported, default_cache
-from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.tracking import log_params, tracked_run
+from openautoglm.adapters.tracking import log_params
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.blocks.credentials import resolve_zhipu_key
 from openautoglm.core.data.clean import CleanConfig
@@ -35,8 +31,8 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import Budget, CallMeter
 from openautoglm.core.prompt.optimizers import OPTIMIZERS, Evaluation
-from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
-from openautoglm.flows.stages import prepare, write_json
+from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
+from openautoglm.flows.stages import prepare
 from openautoglm.optimize import (
     OptimisedPrompt,
     as_examples,
@@ -90,19 +86,13 @@ class OptimizePromptParams(BaseModel):
         return self
 
 
-class OptimizePromptResult(BaseModel):
+class OptimizePromptResult(RunTail):
     """What an optimisation found and what it cost."""
 
     prompt: OptimisedPrompt
     prompt_path: Path
     rows: dict[str, int]
     rows_quarantined: int
-    folder: Path
-    mlflow_run_id: str
-    mlflow_run_url: str
-    flow_run_id: str | None
-    flow_run_url: str | None
-    seconds: float
 
 
 def split_examples(
@@ -177,12 +167,15 @@ def _parallel_evaluate(params: OptimizePromptParams, meter: CallMeter, dev: list
 def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
     """Search prompt templates, verbalisers, instructions and few-shot examples against a labelled dev set."""
     logger = get_run_logger()
-    started = time.perf_counter()
     check_supported(params.model, params.task)
-    folder = run_folder("optimize_prompt", explicit=params.output_dir)
-    tags = {**flow_run_tags(), "openautoglm.flow": "optimize_prompt", "openautoglm.model": params.model.model}
-    with tracked_run(params.experiment, run_name=flow_run.name, tags=tags) as run:
-        link_mlflow_run(run, f"optimize_prompt ({params.optimizer}, {params.model.model})")
+    with tracked_flow(
+        "optimize_prompt",
+        params.experiment,
+        output_dir=params.output_dir,
+        tags={"openautoglm.model": params.model.model},
+        what=f"optimize_prompt ({params.optimizer}, {params.model.model})",
+    ) as tracked:
+        folder = tracked.folder
         columns = [params.text_column, *([params.text_pair_column] if params.text_pair_column else [])]
         labels = params.task.labels if params.task.task_type == "text_classification" else None
         prepared = prepare(
@@ -240,7 +233,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             propose = proposer(spec, meter, api_key=key, cache=cache)
         workers = worker_processes(get_settings()) or 1
         score_round = _parallel_evaluate(params, meter, dev, workers)
-        log_round = round_logger(run)
+        log_round = round_logger(tracked.run)
 
         def evaluate(
             configs: Sequence[TaskConfig], origins: Sequence[str], on: Sequence[Example] | None
@@ -280,7 +273,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             ]
             best_test, start_test = (f.result().evaluations[0].score for f in futures)
             prompt.test_score, prompt.start_test_score = best_test, start_test
-        prompt.mlflow_run_id = run.run_id
+        prompt.mlflow_run_id = tracked.run.run_id
         files = log_outcome(prompt, context.history, folder)
         _artifacts(params, prompt, context.history)
         logger.info(
@@ -299,16 +292,10 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             prompt_path=files["prompt"],
             rows={"train": len(train), "dev": len(dev), "test": len(test)},
             rows_quarantined=len(prepared.dataset.quarantine),
-            folder=folder,
-            mlflow_run_id=run.run_id,
-            mlflow_run_url=run.url,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            flow_run_url=flow_run_ui_url(),
-            seconds=time.perf_counter() - started,
+            **tracked.tail(),
         )
-        mlflow.log_artifact(str(write_json(folder / "summary.json", result.model_dump(mode="json"))))
-    push_run_metrics(
-        "optimize_prompt",
+        tracked.summarise(result)
+    tracked.push(
         {
             "dev_score": prompt.dev_score,
             "start_dev_score": prompt.start_dev_score,
@@ -318,8 +305,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             "fresh_calls": prompt.fresh_calls,
             "candidates": prompt.candidates,
             "seconds": result.seconds,
-        },
-        deployment_name(),
+        }
     )
     return result
 

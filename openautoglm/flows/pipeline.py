@@ -7,20 +7,16 @@ outputs are logged to MLflow as ``<node>.<metric>``.
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.adapters.tracking import log_metrics
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowGraph, inputs_of
-from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.stages import PortType, catalogue, check_workflow, port_summary
 from openautoglm.tasks.pipeline import stage_task
 
@@ -35,64 +31,42 @@ class PipelineParams(BaseModel):
     experiment: str = Field(default="pipeline", min_length=1, description="MLflow experiment name.")
 
 
-class PipelineResult(BaseModel):
+class PipelineResult(RunTail):
     """What each node produced (summaries, not rows) and where the run's files are."""
 
     order: list[str]
     outputs: dict[str, dict[str, Any]]
-    folder: Path
     summary_path: Path
-    mlflow_run_id: str
-    mlflow_run_url: str
-    flow_run_id: str | None
-    flow_run_url: str | None
-    seconds: float
 
 
 @flow(name="pipeline", task_runner=task_runner(), log_prints=True)
 def pipeline(params: PipelineParams) -> PipelineResult:
     """Run a workflow graph of catalogue stages."""
     logger = get_run_logger()
-    started = time.perf_counter()
     graph = params.graph
     order = check_workflow(graph)
     stages = catalogue()
-    folder = run_folder("pipeline", explicit=params.output_dir)
-    logger.info("pipeline of %d nodes (%s) -> %s", len(order), " -> ".join(n.id for n in order), folder)
-    with tracked_run(
-        params.experiment, run_name=flow_run.name, tags={**flow_run_tags(), "openautoglm.flow": "pipeline"}
-    ) as run:
-        link_mlflow_run(run, "pipeline")
-        log_params(
-            {"nodes": [f"{n.id}:{n.stage}" for n in order], "edges": [f"{e.source}->{e.target}" for e in graph.edges]}
-        )
+    logger.info("pipeline of %d nodes: %s", len(order), " -> ".join(n.id for n in order))
+    nodes = {"nodes": [f"{n.id}:{n.stage}" for n in order], "edges": [f"{e.source}->{e.target}" for e in graph.edges]}
+    with tracked_flow("pipeline", params.experiment, output_dir=params.output_dir, params=nodes) as tracked:
         futures: dict[str, Any] = {}
         for node in order:
             entry = stages[normalize_name(node.stage)]
             inputs = {port: (futures[src], out) for port, (src, out) in inputs_of(graph, node.id).items()}
             runner = stage_task.with_options(name=entry.name, task_run_name=node.id, **entry.task_options)
-            futures[node.id] = runner.submit(node.stage, node.id, node.params, inputs, folder)
+            futures[node.id] = runner.submit(node.stage, node.id, node.params, inputs, tracked.folder)
         outputs = {node_id: future.result() for node_id, future in futures.items()}
         for node in order:
             for port in stages[normalize_name(node.stage)].outputs:
                 if port.type is PortType.METRICS:
                     log_metrics({f"{node.id}.{k}": v for k, v in (outputs[node.id][port.name] or {}).items()})
         summaries = {node_id: port_summary(value) for node_id, value in outputs.items()}
-        seconds = time.perf_counter() - started
-        summary_path = folder / "summary.json"
-        folder.mkdir(parents=True, exist_ok=True)
-        summary_path.write_text(json.dumps(summaries, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        mlflow.log_artifact(str(summary_path))
         result = PipelineResult(
             order=[n.id for n in order],
             outputs=summaries,
-            folder=folder,
-            summary_path=summary_path,
-            mlflow_run_id=run.run_id,
-            mlflow_run_url=run.url,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            flow_run_url=flow_run_ui_url(),
-            seconds=seconds,
+            summary_path=tracked.folder / "summary.json",
+            **tracked.tail(),
         )
-    logger.info("pipeline finished in %.1f s -> %s", seconds, folder)
+        tracked.summarise(result)
+    logger.info("pipeline finished in %.1f s -> %s", result.seconds, result.folder)
     return result

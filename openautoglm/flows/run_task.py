@@ -15,7 +15,6 @@ import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm import __version__
@@ -25,16 +24,15 @@ from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, model_identity
 from openautoglm.adapters.plots import confusion_matrix_png
-from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
 from openautoglm.adapters.sinks import OutputFormat, write_sql
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
+from openautoglm.adapters.tracking import log_metrics
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import RowResult, TaskConfig
-from openautoglm.flows.runtime import flow_run_tags, flow_run_ui_url, link_mlflow_run, run_folder, task_runner
+from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare, row_counts, write_json
 from openautoglm.settings import get_settings
 from openautoglm.tasks.nlp import (
@@ -158,7 +156,7 @@ class RunTaskParams(BaseModel):
         }
 
 
-class RunTaskResult(BaseModel):
+class RunTaskResult(RunTail):
     """What a run produced and where."""
 
     rows_read: int
@@ -173,33 +171,31 @@ class RunTaskResult(BaseModel):
     tokens: int
     retries: int
     errors: dict[str, int]
-    folder: Path
     results_path: Path
     quarantine_path: Path
     metrics_path: Path
-    mlflow_run_id: str
-    mlflow_run_url: str
-    flow_run_id: str | None
-    flow_run_url: str | None
-    seconds: float
     infer_seconds: float
 
 
-def _gather(futures: list[Any]) -> tuple[list[list[RowResult]], BatchStats, int]:
-    """Each batch's results in order, this run's counts, and how many batches came from Prefect's result cache.
+def _gather(futures: list[Any]) -> tuple[list[Any], list[RowResult], BatchStats, int]:
+    """What each batch gave (its future, or a failed batch's partial results), all results in order, this run's
+    counts, and how many batches came from Prefect's result cache.
 
     A cached batch's stored counts describe the run that computed it, so here it counts as zero calls and one
     cache hit per row.
     """
-    results: list[list[RowResult]] = []
+    outputs: list[Any] = []
+    results: list[RowResult] = []
     stats = BatchStats()
     cached_batches = 0
     for future in futures:
         try:
             batch, counts = future.result()
+            outputs.append(future)  # handed on as the future: Prefect records the batch as a data dependency
         except IncompleteBatchError as incomplete:  # failed rows after retries: keep them with their reasons
             batch, counts = incomplete.results, incomplete.stats
-        results.append(batch)
+            outputs.append((batch, counts))
+        results.extend(batch)
         if future.state.name == "Cached":
             cached_batches += 1
             stats = stats.merge(BatchStats(cache_hits=len(batch)))
@@ -213,7 +209,7 @@ def _gather(futures: list[Any]) -> tuple[list[list[RowResult]], BatchStats, int]
             )
         )
         stats.errors.update(counts.get("errors") or {})
-    return results, stats, cached_batches
+    return outputs, results, stats, cached_batches
 
 
 def per_worker(spec: ModelSpec) -> ModelSpec:
@@ -242,7 +238,6 @@ def _numeric(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
 def run_task(params: RunTaskParams) -> RunTaskResult:
     """Run a text classification, NER or matching task over a data source with a GLM or local model."""
     logger = get_run_logger()
-    started = time.perf_counter()
     if params.prompt:
         from openautoglm.optimize import OptimisedPrompt
 
@@ -256,11 +251,15 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             params.task.template,
         )
     check_supported(params.model, params.task)
-    folder = run_folder("run_task", explicit=params.output_dir)
-    tags = {**flow_run_tags(), "openautoglm.flow": "run_task", "openautoglm.model": params.model.model}
-    with tracked_run(params.experiment, run_name=flow_run.name, tags=tags) as run:
-        link_mlflow_run(run, f"run_task ({params.task.task_type}, {params.model.model})")
-        log_params(params.tracking_params())
+    with tracked_flow(
+        "run_task",
+        params.experiment,
+        output_dir=params.output_dir,
+        params=params.tracking_params(),
+        tags={"openautoglm.model": params.model.model},
+        what=f"run_task ({params.task.task_type}, {params.model.model})",
+    ) as tracked:
+        folder = tracked.folder
         prepared = prepare(
             params.source,
             columns=params.columns,
@@ -288,13 +287,11 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             # A registered model's alias may move and a folder may be saved again: their identity keys the cache.
             unmapped(f"{__version__}|{model_identity(params.model)}"),
         )
-        per_batch, stats, cached_batches = _gather(list(futures))
-        results = [r for batch in per_batch for r in batch]
+        per_batch, results, stats, cached_batches = _gather(list(futures))
         infer_seconds = time.perf_counter() - infer_started
         if len(results) != rows:
             raise ConfigurationError(f"{rows} rows went to the model but {len(results)} results came back")
 
-        # The batches' own result lists go to the tasks, so every infer-batch run is a data edge to them.
         results_path, quarantine_path, output = write_results_task(
             dataset, per_batch, params.model, folder, params.output_format
         )
@@ -316,7 +313,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
                 )
                 mlflow.log_artifact(str(png))
         status_counts = {str(k): int(v) for k, v in output["status"].value_counts().items()}
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - tracked.started
         log_metrics(
             {
                 **_numeric(metrics),
@@ -353,18 +350,13 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             tokens=stats.tokens,
             retries=stats.retries,
             errors=dict(stats.errors),
-            folder=folder,
             results_path=results_path,
             quarantine_path=quarantine_path,
             metrics_path=metrics_path,
-            mlflow_run_id=run.run_id,
-            mlflow_run_url=run.url,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            flow_run_url=flow_run_ui_url(),
-            seconds=seconds,
             infer_seconds=infer_seconds,
+            **tracked.tail(),
         )
-        write_json(folder / "summary.json", result.model_dump(mode="json"))
+        tracked.summarise(result)
     logger.info(
         "%d rows predicted (%s); %d model calls, %d cache hits -> %s",
         len(results),
@@ -373,8 +365,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
         stats.cache_hits,
         results_path,
     )
-    push_run_metrics(
-        "run_task",
+    tracked.push(
         {
             "rows_read": result.rows_read,
             "rows_quarantined": result.rows_quarantined,
@@ -384,8 +375,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             "tokens": result.tokens,
             "seconds": result.seconds,
             **{k: v for k, v in metrics.items() if k in ("accuracy", "macro_f1", "f1", "spearman")},
-        },
-        deployment_name(),
+        }
     )
     return result
 

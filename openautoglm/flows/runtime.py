@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from prefect.artifacts import create_link_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from pydantic import BaseModel
 
 from openautoglm.adapters.compute import plan_cluster
-from openautoglm.adapters.tracking import TrackedRun
+from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
+from openautoglm.adapters.tracking import TrackedRun, log_params, tracked_run
 from openautoglm.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -109,3 +117,71 @@ def link_mlflow_run(run: TrackedRun, what: str) -> None:
         description=f"{what}: MLflow run {run.run_id} (experiment {run.experiment_id}); artifacts at "
         f"{run.artifact_uri}",
     )
+
+
+class RunTail(BaseModel):
+    """The fields every flow's result ends with: where its files are, its MLflow and Prefect runs, its time."""
+
+    folder: Path
+    mlflow_run_id: str
+    mlflow_run_url: str
+    flow_run_id: str | None
+    flow_run_url: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrackedFlow:
+    """A flow run in progress: its result folder and MLflow run (see :func:`tracked_flow`)."""
+
+    kind: str
+    folder: Path
+    run: TrackedRun
+    started: float
+
+    def tail(self) -> dict[str, Any]:
+        """The :class:`RunTail` fields, the time taken so far included."""
+        return {
+            "folder": self.folder,
+            "mlflow_run_id": self.run.run_id,
+            "mlflow_run_url": self.run.url,
+            "flow_run_id": str(flow_run.id) if flow_run.id else None,
+            "flow_run_url": flow_run_ui_url(),
+            "seconds": time.perf_counter() - self.started,
+        }
+
+    def summarise(self, result: BaseModel, name: str = "summary.json") -> Path:
+        """Write ``result`` as the run's summary file and log it to the MLflow run."""
+        path = self.folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
+        mlflow.log_artifact(str(path))
+        return path
+
+    def push(self, metrics: Mapping[str, float | int | None]) -> None:
+        """Push the run's headline figures to the Prometheus Pushgateway (when one is configured)."""
+        push_run_metrics(self.kind, metrics, deployment_name())
+
+
+@contextmanager
+def tracked_flow(
+    kind: str,
+    experiment: str,
+    *,
+    output_dir: Path | None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    what: str | None = None,
+) -> Iterator[TrackedFlow]:
+    """The frame of every flow: its result folder, an MLflow run tagged with the flow run (a link artifact back
+    to it), the parameters logged (secret-looking keys redacted). The run ends FAILED if the body raises."""
+    started = time.perf_counter()
+    folder = run_folder(kind, explicit=output_dir)
+    all_tags = {**flow_run_tags(), "openautoglm.flow": kind, **(tags or {})}
+    with tracked_run(experiment, run_name=flow_run.name, tags=all_tags) as run:
+        link_mlflow_run(run, what or kind)
+        if params:
+            log_params(params)
+        yield TrackedFlow(kind, folder, run, started)

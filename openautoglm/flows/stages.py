@@ -60,8 +60,10 @@ def prepare(
     dataset = load_task(source, columns, rename)
     logger.info("read %d rows (%d malformed) from %s", dataset.rows_read, len(dataset.quarantine), dataset.source)
     chunks = split_rows(dataset.frame, chunk_rows)
-    normalised = [f.result() for f in normalize_chunk_task.map(chunks, unmapped(clean))]
-    dataset, report = finish_clean_task(dataset, [f for f, _ in normalised], [r for _, r in normalised], clean)
+    # The futures themselves go to the next task: Prefect then records each chunk as its data dependency (a result
+    # fetched from a Dask worker in the flow body carries no link to the task run that made it).
+    normalised = normalize_chunk_task.map(chunks, unmapped(clean))
+    dataset, report = finish_clean_task(dataset, list(normalised), clean)
     outcome: ValidationOutcome = validate_task(dataset, validation)
     validation_path = write_json(folder / "validation.json", outcome.raw)
     create_markdown_artifact(

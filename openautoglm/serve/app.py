@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openautoglm import __version__
 from openautoglm.core.errors import OpenAutoGLMError
-from openautoglm.core.nlp.types import Example, RowResult, TaskConfig
+from openautoglm.core.nlp.types import RowResult, TaskConfig
 from openautoglm.serve import schemas as s
 from openautoglm.serve.auth import Authenticator, KeySet, Principal, authorize
 from openautoglm.serve.breaker import open_for
@@ -39,13 +39,11 @@ from openautoglm.serve.envelope import (
 from openautoglm.serve.jobs import JobsService
 from openautoglm.serve.metrics import Metrics
 from openautoglm.serve.ratelimit import RateLimiter
+from openautoglm.serve.routes_nlp import PUBLIC_ERRORS, RouteContext, add_nlp_routes
 from openautoglm.serve.service import Item, ModelService, Task
 from openautoglm.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
-
-PUBLIC_ERRORS = (400, 401, 403, 413, 422, 429, 500)
-MODEL_ERRORS = (*PUBLIC_ERRORS, 502, 503, 504)
 
 
 class BodyLimitMiddleware:
@@ -204,18 +202,6 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _task_config(task_type: Any, **options: Any) -> TaskConfig:
-    """A TaskConfig from request options; a bad combination is a 422, never a 500."""
-    try:
-        # TaskConfig checks the template the way the model fills it in: {text} / {text_pair} are replaced and
-        # any other brace is literal (JSON in an instruction is fine); nothing is formatted here.
-        config = TaskConfig(task_type=task_type, **{k: v for k, v in options.items() if v is not None})
-    except (ValueError, KeyError, IndexError, AttributeError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ApiError(Code.INVALID, f"invalid task options: {message}") from None
-    return config
-
-
 def _characters(value: Any) -> int:
     """Characters of every string (keys included) in a dumped request."""
     if isinstance(value, str):
@@ -372,34 +358,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def predict(task: Task, config: TaskConfig, items: list[Item]) -> list[RowResult]:
         return await service.predict(task, config, items)
 
-    def classify_config(body: s._ClassifyOptions) -> TaskConfig:
-        labels = body.labels or list(settings.default_labels)
-        if len(labels) > settings.max_labels:
-            raise ApiError(Code.INVALID, f"{len(labels)} labels; at most {settings.max_labels}")
-        return _task_config(
-            "text_classification",
-            labels=tuple(labels),
-            prompt_template=body.prompt_template,
-            verbalizers=tuple(body.verbalizers.items()) if body.verbalizers else None,
-            few_shot=tuple(Example(text=f.text, label=f.label) for f in body.few_shot or ()) or None,
-        )
-
-    def single(result: RowResult) -> None:
-        if result.status == "error":
-            raise ApiError(Code.UPSTREAM, "the model call failed", data={"reason": result.reason[:300]})
-
-    def classification(r: RowResult) -> dict[str, Any]:
-        return {
-            "label": r.prediction if isinstance(r.prediction, str) else None,
-            "score": r.score,
-            "status": r.status,
-            "reason": r.reason,
-        }
-
-    def entities(r: RowResult) -> dict[str, Any]:
-        found = r.prediction if isinstance(r.prediction, tuple) else ()
-        return {"entities": [e.as_dict() for e in found], "status": r.status, "reason": r.reason}
-
     # --- routes ----------------------------------------------------------------------------------------
     @app.get("/healthz", response_model=Envelope[s.Health], tags=["operations"])
     async def healthz() -> dict[str, Any]:
@@ -445,113 +403,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     v1 = "/api/v1"
-
-    @app.post(
-        f"{v1}/classify",
-        response_model=Envelope[s.ClassifyData],
-        responses=error_responses(*MODEL_ERRORS),
-        tags=["nlp"],
-        summary="Classify one text",
-    )
-    async def classify(
-        body: s.ClassifyRequest, principal: Annotated[Principal, Depends(guard("classify"))]
-    ) -> dict[str, Any]:
-        caps(1, [body.text], body)
-        config = classify_config(body)
-        (result,) = await predict("classify", config, [(body.text, None)])
-        single(result)
-        return ok({**classification(result), "model": service.specs["classify"].model})
-
-    @app.post(
-        f"{v1}/classify/batch",
-        response_model=Envelope[s.ClassifyBatchData],
-        responses=error_responses(*MODEL_ERRORS),
-        tags=["nlp"],
-        summary="Classify several texts",
-    )
-    async def classify_batch(
-        body: s.ClassifyBatchRequest, principal: Annotated[Principal, Depends(guard("classify_batch"))]
-    ) -> dict[str, Any]:
-        caps(len(body.texts), body.texts, body)
-        config = classify_config(body)
-        results = await predict("classify", config, [(t, None) for t in body.texts])
-        if all(r.status == "error" for r in results):
-            single(results[0])
-        return ok({"model": service.specs["classify"].model, "results": [classification(r) for r in results]})
-
-    def ner_config(body: s._NerOptions) -> TaskConfig:
-        return _task_config("ner", entity_types=tuple(body.entity_types) if body.entity_types else None)
-
-    @app.post(
-        f"{v1}/ner",
-        response_model=Envelope[s.NerData],
-        responses=error_responses(*MODEL_ERRORS),
-        tags=["nlp"],
-        summary="Named entities of one text",
-    )
-    async def ner(body: s.NerRequest, principal: Annotated[Principal, Depends(guard("ner"))]) -> dict[str, Any]:
-        caps(1, [body.text], body)
-        (result,) = await predict("ner", ner_config(body), [(body.text, None)])
-        single(result)
-        return ok({**entities(result), "model": service.specs["ner"].model})
-
-    @app.post(
-        f"{v1}/ner/batch",
-        response_model=Envelope[s.NerBatchData],
-        responses=error_responses(*MODEL_ERRORS),
-        tags=["nlp"],
-        summary="Named entities of several texts",
-    )
-    async def ner_batch(
-        body: s.NerBatchRequest, principal: Annotated[Principal, Depends(guard("ner_batch"))]
-    ) -> dict[str, Any]:
-        caps(len(body.texts), body.texts, body)
-        results = await predict("ner", ner_config(body), [(t, None) for t in body.texts])
-        if all(r.status == "error" for r in results):
-            single(results[0])
-        return ok({"model": service.specs["ner"].model, "results": [entities(r) for r in results]})
-
-    def match_config(body: s._MatchOptions) -> TaskConfig:
-        return _task_config(
-            "semantic_matching", labels=tuple(body.labels) if body.labels else None, threshold=body.threshold
-        )
-
-    def matching(r: RowResult) -> dict[str, Any]:
-        return {
-            "label": r.prediction if isinstance(r.prediction, str) else None,
-            "score": r.score,
-            "status": r.status,
-            "reason": r.reason,
-        }
-
-    @app.post(
-        f"{v1}/match",
-        response_model=Envelope[s.MatchData],
-        responses=error_responses(*MODEL_ERRORS),
-        tags=["nlp"],
-        summary="Semantic similarity of a pair",
-    )
-    async def match(body: s.MatchRequest, principal: Annotated[Principal, Depends(guard("match"))]) -> dict[str, Any]:
-        caps(1, [body.text, body.text_pair], body)
-        (result,) = await predict("match", match_config(body), [(body.text, body.text_pair)])
-        single(result)
-        return ok({**matching(result), "model": service.specs["match"].model})
-
-    @app.post(
-        f"{v1}/match/batch",
-        response_model=Envelope[s.MatchBatchData],
-        responses=error_responses(*MODEL_ERRORS),
-        tags=["nlp"],
-        summary="Semantic similarity of several pairs",
-    )
-    async def match_batch(
-        body: s.MatchBatchRequest, principal: Annotated[Principal, Depends(guard("match_batch"))]
-    ) -> dict[str, Any]:
-        caps(len(body.pairs), [t for p in body.pairs for t in (p.text, p.text_pair)], body)
-        results = await predict("match", match_config(body), [(p.text, p.text_pair) for p in body.pairs])
-        if all(r.status == "error" for r in results):
-            single(results[0])
-        return ok({"model": service.specs["match"].model, "results": [matching(r) for r in results]})
+    add_nlp_routes(app, RouteContext(settings, guard, caps, predict, lambda task: service.specs[task].model))
 
     @app.post(
         f"{v1}/jobs",

@@ -80,8 +80,7 @@ class CleanParams(BaseModel):
 def clean(inputs: Mapping[str, Any], params: CleanParams, context: StageContext) -> dict[str, Any]:
     dataset: Dataset = inputs["dataset"]
     config = params.config()
-    frame, report = normalize_frame(dataset.frame, config)
-    cleaned, merged = finish_clean_task.fn(dataset, [frame], [report], config)
+    cleaned, merged = finish_clean_task.fn(dataset, [normalize_frame(dataset.frame, config)], config)
     return {"dataset": cleaned, "report": merged.model_dump()}
 
 

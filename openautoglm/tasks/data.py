@@ -73,9 +73,12 @@ normalize_chunk_task = task(name="clean-chunk", cache_policy=NO_CACHE)(normalize
 
 @task(name="drop-empty-and-duplicates", cache_policy=NO_CACHE)
 def finish_clean_task(
-    dataset: Dataset, chunks: list[pd.DataFrame], reports: list[CleanReport], config: CleanConfig
+    dataset: Dataset, cleaned_chunks: Sequence[tuple[pd.DataFrame, CleanReport]], config: CleanConfig
 ) -> tuple[Dataset, CleanReport]:
-    """Join the cleaned chunks, quarantine empty and duplicate rows across the whole dataset."""
+    """Join the cleaned chunks (``clean-chunk`` outputs, in order), quarantine empty and duplicate rows across the
+    whole dataset."""
+    chunks = [frame for frame, _ in cleaned_chunks]
+    reports = [report for _, report in cleaned_chunks]
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     kept, rejected, drop_report = drop_empty_and_duplicates(frame, config)
     cleaned = replace(dataset, frame=frame).reject(rejected)

@@ -70,25 +70,25 @@ def batch_rows_task(
 def evaluate_task(
     config: TaskConfig,
     dataset: Dataset,
-    batch_results: Sequence[Sequence[RowResult]],
+    batch_outputs: Sequence[BatchOutput],
     text_column: str,
     gold_column: str,
 ) -> dict[str, Any]:
-    """The task's metrics against ``gold_column`` (the batches' results, in order)."""
-    results = [r for batch in batch_results for r in batch]
+    """The task's metrics against ``gold_column`` (the ``infer-batch`` outputs, in order)."""
+    results = [r for batch, _ in batch_outputs for r in batch]
     return evaluate(config, dataset.frame, results, text_column=text_column, gold_column=gold_column)
 
 
 @task(name="write-results", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
 def write_results_task(
     dataset: Dataset,
-    batch_results: Sequence[Sequence[RowResult]],
+    batch_outputs: Sequence[BatchOutput],
     spec: ModelSpec,
     folder: Path,
     fmt: OutputFormat,
 ) -> tuple[Path, Path, pd.DataFrame]:
     """Each kept row with its result, and the quarantine with reasons; returns both paths and the merged rows."""
-    results = [r for batch in batch_results for r in batch]
+    results = [r for batch, _ in batch_outputs for r in batch]
     predictions = results_frame(results, backend=spec.backend, model=spec.model)
     output = dataset.frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
     return (
