@@ -7,6 +7,10 @@ Example::
     best = PromptOptimizer("default").compile(pipeline, trainset, devset, budget=2000, seed=0, testset=test)
     best.save("best_prompt.json")
     pipeline.configure(prompt=OptimisedPrompt.load("best_prompt.json"))   # or OptimisedPrompt.load(<MLflow run id>)
+    pipeline.configure(prompt="prompts:/optimize_prompt.text_classification@production")   # the prompt registry
+
+A tracked optimisation registers the best prompt in MLflow's prompt registry as a new version of ``prompt_name``
+(default ``<experiment>.<task type>``), moving ``alias`` to it only when one is given.
 
 Every candidate is scored through the call cache (a rerun costs no call) and under a hard call/token budget;
 every candidate is a nested MLflow run under one parent run per optimisation. For the same work as a Prefect
@@ -30,6 +34,7 @@ from openautoglm.core.nlp.types import Example, TaskConfig, TaskType
 from openautoglm.core.prompt.budget import Budget, CallMeter
 from openautoglm.core.prompt.optimizers import OPTIMIZERS, Evaluation, SearchContext
 from openautoglm.core.prompt.optimizers.base import BackendKind, Evaluate, Propose
+from openautoglm.core.prompt.reference import check_alias, check_prompt_name, default_prompt_name, is_prompt_ref
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,11 @@ class OptimisedPrompt(BaseModel):
     candidates: int = Field(description="Candidates scored.")
     stop_reason: str = ""
     mlflow_run_id: str | None = None
+    registered: str | None = Field(
+        default=None,
+        exclude=True,  # not in the saved JSON: the registered JSON is the saved file, byte for byte
+        description="The prompt registry version it was registered as or loaded from (prompts:/name/3).",
+    )
 
     @property
     def dev_test_gap(self) -> float | None:
@@ -80,14 +90,27 @@ class OptimisedPrompt(BaseModel):
 
     @classmethod
     def load(cls, reference: str | Path) -> OptimisedPrompt:
-        """From a JSON file, or from an MLflow run (its id or ``runs:/<id>``) that logged ``optimised_prompt.json``."""
+        """From a JSON file, an MLflow run (its id or ``runs:/<id>``) that logged ``optimised_prompt.json``, or the
+        prompt registry (``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>``).
+
+        The one loader of optimised prompts: ``TaskPipeline.configure(prompt=...)``, the run_task flow's ``prompt``
+        and the CLI's ``--prompt`` all come here.
+        """
+        if is_prompt_ref(str(reference)):
+            from openautoglm.adapters.prompt_registry import load_payload
+
+            payload, version = load_payload(str(reference).strip())
+            loaded = cls.model_validate_json(payload)
+            loaded.registered = version.uri
+            return loaded
         path = Path(reference)
         if path.is_file():
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
         run_id = str(reference).removeprefix("runs:/").strip("/").split("/")[0]
         if not run_id or any(c in run_id for c in "\\. "):
             raise ConfigurationError(
-                f"No prompt file at {reference}.", hint="give the path of optimised_prompt.json or an MLflow run id"
+                f"No prompt file at {reference}.",
+                hint="give the path of optimised_prompt.json, an MLflow run id or prompts:/<name>@<alias>",
             )
         import mlflow
 
@@ -279,6 +302,31 @@ def log_outcome(prompt: OptimisedPrompt, history: Sequence[Evaluation], folder: 
     return files
 
 
+def register_outcome(prompt: OptimisedPrompt, *, name: str, alias: str | None, run_id: str | None) -> str | None:
+    """Register ``prompt`` in MLflow's prompt registry (a new version of ``name``; ``alias`` moved to it when given),
+    linked to ``run_id``; returns its ``prompts:/name/N`` reference (also set on ``prompt.registered``), or ``None``
+    when it is too large for the registry.
+
+    The stored JSON is what :meth:`OptimisedPrompt.save` writes, so the registered version and the run's
+    ``optimised_prompt.json`` are the same text.
+    """
+    from openautoglm.adapters.prompt_registry import payload_tags, register_prompt
+
+    payload = prompt.model_dump_json(indent=2)
+    ref = register_prompt(
+        payload,
+        name=name,
+        template=prompt.config.template,
+        alias=alias,
+        run_id=run_id,
+        tags=payload_tags(json.loads(payload)),
+        message=f"{prompt.optimizer} on {prompt.model}: dev {prompt.dev_score:.4f} "
+        f"(start {prompt.start_dev_score:.4f})",
+    )
+    prompt.registered = ref.uri if ref is not None else None
+    return prompt.registered
+
+
 class PromptOptimizer:
     """An optimiser from :data:`~openautoglm.core.prompt.optimizers.OPTIMIZERS`: ``default``, ``template_search``,
     ``few_shot`` or ``instruction_search``.
@@ -291,6 +339,11 @@ class PromptOptimizer:
         track: Log an MLflow parent run with a nested run per candidate, and the artifacts.
         experiment: MLflow experiment.
         progress: Show a progress bar (default: on a terminal).
+        register: With ``track``, register the best prompt in MLflow's prompt registry (a new version each time).
+        prompt_name: Its registered name (default ``<experiment>.<task type>``, e.g.
+            ``optimize_prompt.text_classification``); letters, digits, ``_ . -``.
+        alias: Point this alias (e.g. ``production``) at the new version; default: no alias moves, so what others
+            load by alias changes only when asked.
     """
 
     def __init__(
@@ -302,8 +355,16 @@ class PromptOptimizer:
         track: bool = True,
         experiment: str = "optimize_prompt",
         progress: bool | None = None,
+        register: bool = True,
+        prompt_name: str | None = None,
+        alias: str | None = None,
     ) -> None:
         OPTIMIZERS.resolve(optimizer)
+        if prompt_name is not None:
+            check_prompt_name(prompt_name)
+        if alias is not None:
+            check_alias(alias)
+        self.register, self.prompt_name, self.alias = register, prompt_name, alias
         self.optimizer = optimizer
         self.proposer = proposer
         self.round_size = round_size
@@ -384,6 +445,9 @@ class PromptOptimizer:
                 if run is not None:
                     prompt.mlflow_run_id = run.run_id
                     log_outcome(prompt, context.history, Path(folder) if folder else folder_path)
+                    if self.register:
+                        name = self.prompt_name or default_prompt_name(self.experiment, start.task_type)
+                        register_outcome(prompt, name=name, alias=self.alias, run_id=run.run_id)
                 elif folder:
                     prompt.save(Path(folder) / PROMPT_FILE)
         log.info(

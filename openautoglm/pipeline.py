@@ -151,8 +151,14 @@ class TaskPipeline:
     ) -> TaskPipeline:
         """Set the prompt template, label set and few-shot examples (``(text, label)`` pairs or dicts).
 
-        ``prompt`` takes an optimised prompt (anything with a ``task_config(task_type)`` method).
+        ``prompt`` takes an optimised prompt (anything with a ``task_config(task_type)`` method) or a reference to
+        one: the path of an ``optimised_prompt.json``, an MLflow run id, or a registered prompt
+        (``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>``), read by :meth:`OptimisedPrompt.load`.
         """
+        if isinstance(prompt, str | Path):
+            from openautoglm.optimize import OptimisedPrompt
+
+            prompt = OptimisedPrompt.load(prompt)
         if prompt is not None:
             self._config = prompt.task_config(self.task_type)
             return self

@@ -3,7 +3,9 @@ within a hard call budget) -> score the best and the starting prompt on the test
 
 Every candidate is a nested MLflow run under the flow's run; the best prompt is logged as
 ``optimised_prompt.json`` (load it with ``OptimisedPrompt.load(<path or MLflow run id>)``, or give it to
-``run_task`` as ``prompt``). Model calls go through the call cache, so a rerun costs no call.
+``run_task`` as ``prompt``) and registered in MLflow's prompt registry as a new version of ``prompt_name``
+(``prompts:/<name>/<version>``; ``alias`` moved to it only when given). Model calls go through the call cache, so a
+rerun costs no call.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import Budget, CallMeter
 from openautoglm.core.prompt.optimizers import OPTIMIZERS, Evaluation
+from openautoglm.core.prompt.reference import check_alias, check_prompt_name, default_prompt_name
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare
 from openautoglm.optimize import (
@@ -39,6 +42,7 @@ from openautoglm.optimize import (
     candidate_table,
     log_outcome,
     outcome,
+    register_outcome,
     round_logger,
     run_search,
 )
@@ -77,10 +81,24 @@ class OptimizePromptParams(BaseModel):
     gate: GateMode = Field(default="quarantine", description="What to do with rows that fail validation.")
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     experiment: str = Field(default="optimize_prompt", min_length=1, description="MLflow experiment name.")
+    register_prompt: bool = Field(default=True, description="Register the best prompt in MLflow's prompt registry.")
+    prompt_name: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Its registered name (letters, digits, _ . -); default: <experiment>.<task type>.",
+    )
+    alias: str | None = Field(
+        default=None,
+        description="Point this alias (e.g. production) at the new version; default: no alias moves.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OptimizePromptParams:
         OPTIMIZERS.resolve(self.optimizer)
+        if self.prompt_name is not None:
+            check_prompt_name(self.prompt_name)
+        if self.alias is not None:
+            check_alias(self.alias)
         if self.task.task_type == "semantic_matching" and not self.text_pair_column:
             raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
         return self
@@ -91,6 +109,9 @@ class OptimizePromptResult(RunTail):
 
     prompt: OptimisedPrompt
     prompt_path: Path
+    registered_prompt: str | None = Field(
+        default=None, description="The prompt registry version (prompts:/name/N), when registered."
+    )
     rows: dict[str, int]
     rows_quarantined: int
 
@@ -275,6 +296,9 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             prompt.test_score, prompt.start_test_score = best_test, start_test
         prompt.mlflow_run_id = tracked.run.run_id
         files = log_outcome(prompt, context.history, folder)
+        if params.register_prompt:
+            name = params.prompt_name or default_prompt_name(params.experiment, params.task.task_type)
+            register_outcome(prompt, name=name, alias=params.alias, run_id=tracked.run.run_id)
         _artifacts(params, prompt, context.history)
         logger.info(
             "best dev %.4f (start %.4f), test %s (start %s); %d candidates, %d calls (%d sent to the model): %s",
@@ -290,6 +314,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         result = OptimizePromptResult(
             prompt=prompt,
             prompt_path=files["prompt"],
+            registered_prompt=prompt.registered,
             rows={"train": len(train), "dev": len(dev), "test": len(test)},
             rows_quarantined=len(prepared.dataset.quarantine),
             **tracked.tail(),
@@ -340,8 +365,8 @@ def _artifacts(params: OptimizePromptParams, prompt: OptimisedPrompt, history: S
             f"the rest from the cache), {prompt.tokens} tokens, {prompt.candidates} candidates; stopped: "
             f"{prompt.stop_reason}.\n\n"
             f"**Best dev score so far**\n\n| candidates scored | best dev score |\n|---|---|\n{curve_rows}\n\n"
-            f"Use it: `openautoglm run DATA --prompt {prompt.mlflow_run_id}` or "
-            f"`TaskPipeline(...).configure(prompt=OptimisedPrompt.load('{prompt.mlflow_run_id}'))`."
+            f"Use it: `openautoglm run DATA --prompt {prompt.registered or prompt.mlflow_run_id}` or "
+            f"`TaskPipeline(...).configure(prompt='{prompt.registered or prompt.mlflow_run_id}')`."
         ),
         description="The best prompt, its scores against the starting prompt, and the cost",
     )

@@ -58,8 +58,9 @@ class RunTaskParams(BaseModel):
     task: TaskConfig = Field(description="The task: type, labels, prompt template, few-shot examples.")
     prompt: str | None = Field(
         default=None,
-        description="An optimised prompt: the path of an optimised_prompt.json, or the MLflow run id of an "
-        "optimize_prompt run. It replaces task (template, labels, verbalisers, few-shot examples).",
+        description="An optimised prompt: the path of an optimised_prompt.json, the MLflow run id of an "
+        "optimize_prompt run, or a registered prompt (prompts:/<name>/<version> or prompts:/<name>@<alias>). It "
+        "replaces task (template, labels, verbalisers, few-shot examples).",
     )
     model: ModelSpec = Field(
         default=ModelSpec(model="local-use"),
@@ -238,10 +239,12 @@ def _numeric(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
 def run_task(params: RunTaskParams) -> RunTaskResult:
     """Run a text classification, NER or matching task over a data source with a GLM or local model."""
     logger = get_run_logger()
+    registered: str | None = None  # the prompt registry version in use, listed on the MLflow run
     if params.prompt:
         from openautoglm.optimize import OptimisedPrompt
 
         optimised = OptimisedPrompt.load(params.prompt)
+        registered = optimised.registered
         params = params.model_copy(update={"task": optimised.task_config(params.task.task_type)})
         logger.info(
             "prompt from %s (%s, dev score %.4f): %r",
@@ -260,6 +263,10 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
         what=f"run_task ({params.task.task_type}, {params.model.model})",
     ) as tracked:
         folder = tracked.folder
+        if registered:
+            from openautoglm.adapters.prompt_registry import link_prompt
+
+            link_prompt(tracked.run.run_id, registered)
         prepared = prepare(
             params.source,
             columns=params.columns,

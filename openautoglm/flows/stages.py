@@ -1,7 +1,8 @@
 """The data stages every flow starts with: load -> clean (chunks on the task runner) -> validate -> gate.
 
-Called inside a flow and inside an open MLflow run: it logs the data-stage metrics and artifacts there and
-leaves a validation markdown artifact on the flow run.
+Called inside a flow and inside an open MLflow run: it logs the data-stage metrics and artifacts there, the kept
+rows as the run's input dataset (source, digest, row counts; no copy of the data), and leaves a validation markdown
+artifact on the flow run.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 import mlflow
 from prefect import get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.tracking import log_metrics
+from openautoglm.adapters.tracking import log_dataset, log_metrics
 from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationOutcome
 from openautoglm.core.data.clean import CleanConfig, CleanReport
-from openautoglm.core.data.schema import Dataset, split_rows
+from openautoglm.core.data.schema import ROW_ID, Dataset, split_rows
 from openautoglm.tasks.data import finish_clean_task, gate_task, load_task, normalize_chunk_task, validate_task
 
 
@@ -88,8 +90,32 @@ def prepare(
                 "validation_passed": int(outcome.success),
             }
         )
+        log_input(source, dataset, summary)
     dataset.check_accounting()
     return Prepared(dataset=dataset, clean_report=report, outcome=outcome, validation_path=validation_path)
+
+
+def log_input(source: SourceSpec, dataset: Dataset, summary: dict[str, Any]) -> None:
+    """The kept rows as the MLflow run's input dataset (context: the flow's name), named after the source, with the
+    row counts as tags. Informational: a failure to log is a warning, never the run's failure."""
+    described = source.describe()  # secret-free: a path, or dialect://host/db table without user or password
+    path = getattr(source, "path", None)
+    try:
+        log_dataset(
+            dataset.frame,
+            name=Path(path).name if path is not None else described.rsplit(" ", 1)[-1],
+            source=described,
+            source_type="local" if path is not None else source.kind,
+            context=str(flow_run.flow_name or "input"),
+            tags={
+                "rows_read": summary["rows_read"],
+                "rows_kept": summary["rows_out"],
+                "rows_quarantined": summary["rows_quarantined"],
+            },
+            skip_columns=(ROW_ID,),
+        )
+    except Exception as error:  # the data stages' results stand without the dataset entry
+        get_run_logger().warning("could not log the input dataset to MLflow: %s", error)
 
 
 def row_counts(dataset: Dataset, report: CleanReport) -> list[dict[str, Any]]:

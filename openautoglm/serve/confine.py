@@ -14,6 +14,8 @@ secrets. Before a flow run is created the parameters are
    - a registered model (``mlflow:/<name>/<version>`` or ``mlflow:/<name>@<alias>``) is named, never located: a
      model string with the ``mlflow:`` prefix in any other form (a path, a ``runs:/`` or ``file:`` URI) is refused;
      a ``distill`` job may register a new version but not move an alias (``distill.alias``);
+   - a registered prompt (``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>``) is named the same way, never
+     a path; an ``optimize_prompt`` job may register a new prompt version but not move an alias (``alias``);
    - output folders are the job's own: a caller may not set ``output_dir`` (the worker makes a new folder);
    - databases only through named connections configured on the server (``OPENAUTOGLM_SERVE_SQL_CONNECTIONS``):
      the caller writes ``{"kind": "sql", "connection": "<name>", "query": ...}`` (or ``output_connection`` for
@@ -37,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.distill import is_registry_model, parse_registry_ref
+from openautoglm.core.prompt.reference import is_prompt_ref, parse_prompt_ref
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowError, WorkflowGraph, check_graph
 from openautoglm.serve.envelope import ApiError, Code
@@ -228,6 +231,12 @@ def _confine(
             resolved[path] = policy.resolve_read(where, value, relative=relative)
         elif name in READ_STRINGS and isinstance(value, str):
             if name == "prompt" and RUN_ID.match(value):
+                continue
+            if name == "prompt" and is_prompt_ref(value):
+                try:  # a registered prompt by name and version or alias; never a path or another URI
+                    parse_prompt_ref(value)
+                except ConfigurationError as error:
+                    raise _invalid(where, error.message) from None
                 continue
             if name in ("nodes", "edges") and path[:-1] in sql_tables:
                 continue  # a table or query on a named connection

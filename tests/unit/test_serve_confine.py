@@ -119,3 +119,18 @@ def test_rows_are_shown_only_for_data_under_the_roots(policy: JobPolicy) -> None
         "run_task", {"params": {**DEFAULTS["params"], "source": {"kind": "csv", "path": "/etc/passwd"}}}, policy
     )
     assert not may_read_rows("run_task", inside, JobPolicy())
+
+
+def test_a_registered_prompt_is_named_never_located(policy: JobPolicy) -> None:
+    for reference in ("prompts:/reviews.sentiment@production", "prompts:/reviews.sentiment/3"):
+        out = prepare("run_task", DEFAULTS, {"params": {"prompt": reference}}, policy)
+        assert out["params"]["prompt"] == reference  # sent as given: a name, not resolved as a path
+    for reference in ("prompts:/../../etc/passwd@production", "prompts:/x", "PROMPTS:file:///etc/passwd"):
+        refused(policy, {"prompt": reference}, "not a registered prompt reference")
+    # An optimize_prompt job may register a new prompt version under a name of its own, but not move an alias.
+    opt = {"params": {k: v for k, v in DEFAULTS["params"].items() if k != "model"}}
+    out = prepare("optimize_prompt", opt, {"params": {"prompt_name": "mine"}}, policy)
+    assert out["params"]["prompt_name"] == "mine" and out["params"]["alias"] is None
+    with pytest.raises(ApiError) as caught:
+        prepare("optimize_prompt", opt, {"params": {"alias": "production"}}, policy)
+    assert caught.value.code.http_status == 422 and "set by the deployment only" in caught.value.message
