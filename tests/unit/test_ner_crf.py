@@ -179,3 +179,17 @@ def test_a_saved_folder_from_another_feature_version_is_refused(fake_tagger: Non
     (folder / MANIFEST).write_text(json.dumps({**manifest, "feature_version": 0}), encoding="utf-8")
     with pytest.raises(ConfigurationError, match="feature version 0"):
         TaskPipeline("ner", model=f"local:{folder}").run(["张伟在北京"], progress=False)
+
+
+def test_a_folder_kind_nobody_registered_names_the_kinds_there_are(tmp_path: Path) -> None:
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.adapters.models.folders import FOLDER_KINDS, load_folder
+    from openautoglm.core.errors import ResolveError
+
+    (tmp_path / MANIFEST).write_text(json.dumps({"kind": "crf-nerr"}), encoding="utf-8")
+    assert "crf_ner" in FOLDER_KINDS.choices()
+    with pytest.raises(ResolveError, match="crf_ner"):
+        load_folder(ModelSpec(model=f"local:{tmp_path}"))
+    (tmp_path / MANIFEST).write_text("[]", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="must be a JSON object with a 'kind'"):
+        load_folder(ModelSpec(model=f"local:{tmp_path}"))
