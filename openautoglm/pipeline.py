@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import SecretStr
 
 from openautoglm.adapters.cache import CacheMode, CallCache
-from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.models import BACKENDS, ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.crf import CrfNer
 from openautoglm.adapters.models.learned import LearnedClassifier, LearnedModel, fit_classifier
@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Rows per batch for API and chat models, and for the embedded local models (which read a batch at once).
+#: Rows per batch for API and chat models, and for the embedded local models (which read a batch at once; the
+#: registry's ``local_batches`` says which).
 API_BATCH = 64
 LOCAL_BATCH = 1024
-LOCAL_BACKENDS = frozenset({"local_use", "local_e5", "local_auto", "local_lac", "local_spacy", "mlflow"})
 
 
 @dataclass
@@ -136,7 +136,7 @@ class TaskPipeline:
         """Rows per backend call batch (see the ``batch_size`` argument)."""
         if self._batch_size is not None:
             return self._batch_size
-        return LOCAL_BATCH if self.spec.backend in LOCAL_BACKENDS else API_BATCH
+        return LOCAL_BATCH if BACKENDS.resolve(self.spec.backend).local_batches else API_BATCH
 
     def configure(
         self,

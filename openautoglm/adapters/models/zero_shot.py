@@ -15,6 +15,9 @@ For a batch of rows and bare label names (the seed's ``正面/负面/中性``):
    prior, being class-balanced) are adjusted to the label prior of the batch, re-estimated by EM (Saerens et al.
    2002), so an unbalanced batch is not pulled towards balance.
 
+Matching (``semantic_matching``) is :class:`openautoglm.adapters.models.matching.EnsembleMatcher` over both
+encoders (what ``local-ensemble`` does).
+
 Batches smaller than ``min_student_rows`` skip 3-4 (too few rows to learn from): every row is scored by e5.
 Transductive steps read only the rows of one batch, so results depend on the batch: the SDK and the flow send
 local encoders batches of 1024 rows.
@@ -34,13 +37,15 @@ import numpy as np
 from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder, _raw
+from openautoglm.adapters.models.matching import EnsembleMatcher
 from openautoglm.core.nlp import calibration, label_expansion, learn
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
 
 
 class ZeroShotBackend(EmbeddingBackend):
     """Zero-shot classification that expands label names, self-trains a student on the batch and corrects the
-    label prior; matching and few-shot prototypes as :class:`EmbeddingBackend` (on the fast encoder).
+    label prior; matching by :class:`EnsembleMatcher` over both encoders; few-shot prototypes as
+    :class:`EmbeddingBackend` (on the fast encoder).
 
     Args:
         model: The model string it was built for.
@@ -79,6 +84,10 @@ class ZeroShotBackend(EmbeddingBackend):
         self.strong_temperature = strong_temperature
         self.seed = seed
         self._lock = threading.Lock()
+        self._matcher = EnsembleMatcher({"e5": strong, "use": fast})
+
+    def _match(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache, stats: BatchStats) -> list[RowResult]:
+        return self._matcher.match(config, rows, cache, stats)
 
     def feature_encoder(self) -> Encoder:
         """e5: on a dev slice of waimai_10k train rows a head on e5 + char TF-IDF beat one on USE + TF-IDF and one
