@@ -405,7 +405,10 @@ def run(
     password_env: PasswordEnvOpt = None,
     prompt: Annotated[
         str | None,
-        typer.Option(help="An optimised prompt (optimised_prompt.json or an optimize-prompt MLflow run id)."),
+        typer.Option(
+            help="An optimised prompt: optimised_prompt.json, an optimize-prompt MLflow run id, or a registered "
+            "prompt prompts:/<name>/<version> or prompts:/<name>@<alias>."
+        ),
     ] = None,
 ) -> None:
     """Run a text classification, NER or matching task as a Prefect flow; write predictions (and metrics).
@@ -626,6 +629,15 @@ def optimize_prompt_command(
     ] = None,
     password_env: PasswordEnvOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Register the best prompt in MLflow's prompt registry.")
+    ] = True,
+    prompt_name: Annotated[
+        str | None, typer.Option(help="Its registered name (default: optimize_prompt.<task>).")
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option(help="Point this alias at the new version, e.g. production (default: none).")
+    ] = None,
 ) -> None:
     """Optimise a prompt (template, verbalisers, instructions, few-shot examples) against labelled data.
 
@@ -660,6 +672,9 @@ def optimize_prompt_command(
             seed=seed,
             round_size=round_size,
             output_dir=output,
+            register_prompt=register,
+            prompt_name=prompt_name,
+            alias=alias,
         )
         check_supported(params.model, params.task)
         _preflight(params)
@@ -689,7 +704,8 @@ def optimize_prompt_command(
         [
             f"prompt:      {result.prompt_path}",
             f"MLflow run:  {result.mlflow_run_url}",
-            f"use it:      openautoglm run DATA --prompt {result.mlflow_run_id} ...",
+            *([f"registered:  {result.registered_prompt}"] if result.registered_prompt else []),
+            f"use it:      openautoglm run DATA --prompt {result.registered_prompt or result.mlflow_run_id} ...",
         ]
         + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
     )
