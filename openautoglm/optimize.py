@@ -302,6 +302,28 @@ def log_outcome(prompt: OptimisedPrompt, history: Sequence[Evaluation], folder: 
     return files
 
 
+def log_example_sets(sets: dict[str, Sequence[Example]]) -> None:
+    """Log each non-empty example set as an input dataset of the active MLflow run (context: its name), so an SDK
+    optimisation lists its data under the run's "Datasets" as a flow's does."""
+    from openautoglm.adapters.tracking import log_dataset
+
+    for context, examples in sets.items():
+        if not examples:
+            continue
+        columns: dict[str, list[str | None]] = {"text": [e.text for e in examples]}
+        columns["label"] = [e.label for e in examples]
+        if any(e.text_pair is not None for e in examples):
+            columns["text_pair"] = [e.text_pair for e in examples]
+        log_dataset(
+            pd.DataFrame(columns),
+            name=f"{context}set",
+            source="PromptOptimizer.compile (examples in memory)",
+            source_type="memory",
+            context=context,
+            tags={"rows": len(examples)},
+        )
+
+
 def register_outcome(prompt: OptimisedPrompt, *, name: str, alias: str | None, run_id: str | None) -> str | None:
     """Register ``prompt`` in MLflow's prompt registry (a new version of ``name``; ``alias`` moved to it when given),
     linked to ``run_id``; returns its ``prompts:/name/N`` reference (also set on ``prompt.registered``), or ``None``
@@ -423,6 +445,8 @@ class PromptOptimizer:
                 folder_path,
             ):
                 on_round = on_round_hook
+                if run is not None:
+                    log_example_sets({"train": train, "dev": dev, "test": test})
                 context = run_search(
                     start,
                     optimizer=self.optimizer,

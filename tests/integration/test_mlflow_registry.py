@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -91,13 +92,16 @@ def test_prompt_registry_and_datasets(prefect_server: None, tmp_path: Path, monk
     assert {c["name"] for c in json.loads(ds["schema"])["mlflow_colspec"]} >= {"text", "label"}
 
     # The SDK registers a new version; without an alias asked for, production stays where it was.
-    train = as_examples(__import__("pandas").read_csv(EXAMPLES / "user_feedback.csv"))
+    train = as_examples(pd.read_csv(EXAMPLES / "user_feedback.csv"))
     sdk = PromptOptimizer("template_search", prompt_name=NAME, experiment="registry-test", progress=False).compile(
         TaskPipeline("text_classification", "local-use").configure(labels=LABELS), train[:40], train[40:], budget=30
     )
     assert sdk.registered == f"prompts:/{NAME}/2"
     assert int(client.load_prompt(f"prompts:/{NAME}@production", cache_ttl_seconds=0).version) == 1
     assert linked(client, sdk.mlflow_run_id or "") == [{"name": NAME, "version": "2"}]
+    sdk_sets = {tags["mlflow.data.context"]: (ds, tags) for ds, tags in dataset_inputs(client, sdk.mlflow_run_id or "")}
+    assert set(sdk_sets) == {"train", "dev"} and sdk_sets["dev"][1]["rows"] == "20"
+    assert sdk_sets["train"][0]["name"] == "trainset" and len(sdk_sets["train"][0]["digest"]) == 16
 
     # run_task with the registered prompt: the run lists the prompt version and its input dataset.
     run = run_task.with_options(task_runner=threads)(
@@ -118,8 +122,8 @@ def test_prompt_registry_and_datasets(prefect_server: None, tmp_path: Path, monk
     # No secret in what was logged: datasets, run tags and params, prompt version tags.
     logged = json.dumps(
         [
-            dataset_inputs(client, r) + [client.get_run(r).data.params, client.get_run(r).data.tags]
-            for r in (result.mlflow_run_id, run.mlflow_run_id)
+            [*dataset_inputs(client, r), client.get_run(r).data.params, client.get_run(r).data.tags]
+            for r in (result.mlflow_run_id, sdk.mlflow_run_id or "", run.mlflow_run_id)
         ]
         + [client.load_prompt(f"prompts:/{NAME}/{v}", cache_ttl_seconds=0).tags for v in (1, 2)],
         ensure_ascii=False,
