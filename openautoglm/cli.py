@@ -114,7 +114,7 @@ def _source_spec(
     lenient: bool,
     password_env: str | None,
 ) -> Any:
-    from openautoglm.adapters.sources import SUFFIX_KINDS, CsvSource, JsonlSource, ParquetSource, SqlSource
+    from openautoglm.adapters.sources import SUFFIX_KINDS, SqlSource
     from openautoglm.core.errors import ConfigurationError
 
     on_error = "quarantine" if lenient else "raise"
@@ -131,16 +131,13 @@ def _source_spec(
             raise ConfigurationError("An SQL source needs --query TABLE or --query 'SELECT ...'.")
         return SqlSource(url=source, query=query, password_env=password_env, on_error=on_error)
     from openautoglm.adapters.sources.base import existing_file
+    from openautoglm.adapters.sources.load import spec_from_path
 
     path = existing_file(source)  # fail before a flow run starts, not inside it
-    if kind == "csv":
-        sep = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-        return CsvSource(path=path, encoding=encoding, delimiter=sep, on_error=on_error)
+    options = {"encoding": encoding, "delimiter": delimiter} if kind in ("csv", "tsv", "jsonl") else {}
     if kind == "jsonl":
-        return JsonlSource(path=path, encoding=encoding, on_error=on_error)
-    if kind == "parquet":
-        return ParquetSource(path=path, on_error=on_error)
-    raise ConfigurationError(f"Unknown format '{fmt}'.", hint="use auto, csv, jsonl, parquet or sql")
+        options.pop("delimiter")
+    return spec_from_path(path, format=kind, on_error=on_error, **options)
 
 
 def _preflight(params: Any) -> None:

@@ -8,28 +8,15 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from openautoglm.adapters.sources import (
-    SUFFIX_KINDS,
-    CsvSource,
-    JsonlSource,
-    ParquetSource,
-    SourceSpec,
-    SqlSource,
-    read_source,
-)
+from openautoglm.adapters.sources import CsvSource, JsonlSource, ParquetSource, SourceSpec
+from openautoglm.adapters.sources.load import load_source, spec_from_path, sql_spec
 from openautoglm.adapters.sources.specs import OnError
 from openautoglm.core.data.schema import Dataset
-from openautoglm.core.data.values import rename_columns
-from openautoglm.core.errors import ConfigurationError
 
 
 class DataLoader:
@@ -76,37 +63,13 @@ class DataLoader:
             query_or_table: ``table``, ``schema.table`` or ``SELECT ...``.
             password_env: Environment variable to read the password from instead.
         """
-        try:
-            parsed = make_url(url)
-        except ArgumentError:
-            parsed = None
-        password = None
-        if parsed is not None and parsed.password:
-            password = SecretStr(str(parsed.password))
-            url = parsed._replace(password=None).render_as_string(hide_password=False)
-        return cls(SqlSource(url=url, query=query_or_table, password_env=password_env), password=password)
+        spec, password = sql_spec(url, query_or_table, password_env=password_env)
+        return cls(spec, password=password)
 
     @classmethod
     def from_path(cls, path: str | Path, *, format: str | None = None, **options: object) -> DataLoader:
         """Choose the reader from ``format`` or the file suffix (.csv .tsv .jsonl .ndjson .parquet)."""
-        p = Path(path)
-        kind = format or SUFFIX_KINDS.get(p.suffix.lower())
-        if kind is None:
-            raise ConfigurationError(
-                f"{p}: cannot tell the format from the suffix '{p.suffix}'.",
-                hint="pass format='csv', 'jsonl' or 'parquet' (CLI: --format)",
-            )
-        constructors = {
-            "csv": cls.from_csv,
-            "tsv": cls.from_csv,
-            "jsonl": cls.from_jsonl,
-            "parquet": cls.from_parquet,
-        }
-        if kind not in constructors:
-            raise ConfigurationError(f"Unknown file format '{kind}'.", hint=f"use one of {sorted(constructors)}")
-        if p.suffix.lower() == ".tsv" and "delimiter" not in options and kind in ("csv", "tsv"):
-            options["delimiter"] = "\t"
-        return constructors[kind](p, **options)
+        return cls(spec_from_path(path, format=format, **options))
 
     def load(
         self,
@@ -126,22 +89,7 @@ class DataLoader:
             A :class:`Dataset`: text columns plus a stable ``row_id``; malformed records are in
             ``dataset.quarantine`` when the loader was built with ``on_error="quarantine"``.
         """
-        dataset = read_source(self.spec, columns=columns, progress=progress, password=self._password_value())
-        return replace(dataset, frame=rename_columns(dataset.frame, rename))
-
-    def _password_value(self) -> SecretStr | None:
-        if self._password is not None:
-            return self._password
-        env = getattr(self.spec, "password_env", None)
-        if env:
-            value = os.environ.get(env)
-            if value is None:
-                raise ConfigurationError(
-                    f"The environment variable {env} (password_env) is not set.",
-                    hint=f"export {env}=... before running, or leave password_env empty",
-                )
-            return SecretStr(value)
-        return None
+        return load_source(self.spec, columns, rename, password=self._password, progress=progress)
 
     def __repr__(self) -> str:
         return f"DataLoader({self.spec.describe()!r})"

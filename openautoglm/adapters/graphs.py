@@ -110,13 +110,12 @@ def _karate(spec: KarateGraph) -> Data:
 
 
 def _read_table(path_or_query: str, spec: TableGraph) -> pd.DataFrame:
-    from openautoglm.loader import DataLoader
+    from openautoglm.adapters.sources.load import load_source, spec_from_path, sql_spec
 
     if spec.url:
-        loader = DataLoader.from_sql(spec.url, path_or_query, password_env=spec.password_env)
-    else:
-        loader = DataLoader.from_path(path_or_query)
-    return loader.load(progress=False).frame.drop(columns=["row_id"])
+        source, password = sql_spec(spec.url, path_or_query, password_env=spec.password_env)
+        return load_source(source, password=password, progress=False).frame.drop(columns=["row_id"])
+    return load_source(spec_from_path(path_or_query), progress=False).frame.drop(columns=["row_id"])
 
 
 def _table(spec: TableGraph) -> Data:

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from openautoglm.adapters.sinks import OutputFormat, write_frame
 from openautoglm.adapters.sources import SourceSpec, SqlSource
+from openautoglm.adapters.sources.load import load_source
 from openautoglm.adapters.validation import (
     GateMode,
     ValidationConfig,
@@ -33,7 +34,6 @@ from openautoglm.core.data.clean import (
 )
 from openautoglm.core.data.schema import Dataset
 from openautoglm.core.errors import AccountingError, SourceUnavailableError
-from openautoglm.loader import DataLoader
 
 
 def _transient(task: object, task_run: object, state: object) -> bool:
@@ -65,7 +65,7 @@ def _password(spec: SourceSpec) -> SecretStr | None:
 )
 def load_task(spec: SourceSpec, columns: Sequence[str] | None = None, rename: dict[str, str] | None = None) -> Dataset:
     """Read a source into a :class:`Dataset` (passwords from a Prefect Secret block or the environment)."""
-    return DataLoader(spec, password=_password(spec)).load(columns=columns, rename=rename, progress=False)
+    return load_source(spec, columns, rename, password=_password(spec), progress=False)
 
 
 normalize_chunk_task = task(name="clean-chunk", cache_policy=NO_CACHE)(normalize_frame)
