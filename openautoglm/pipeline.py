@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import SecretStr
 
 from openautoglm.adapters.cache import CacheMode, CallCache
-from openautoglm.adapters.models import BACKENDS, ModelSpec
+from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.crf import CrfNer
 from openautoglm.adapters.models.learned import LearnedClassifier, LearnedModel, fit_classifier
@@ -42,11 +42,6 @@ if TYPE_CHECKING:
     from openautoglm.adapters.distill import DistillResult
 
 log = logging.getLogger(__name__)
-
-#: Rows per batch for API and chat models, and for the embedded local models (which read a batch at once; the
-#: registry's ``local_batches`` says which).
-API_BATCH = 64
-LOCAL_BATCH = 1024
 
 
 @dataclass
@@ -136,7 +131,7 @@ class TaskPipeline:
         """Rows per backend call batch (see the ``batch_size`` argument)."""
         if self._batch_size is not None:
             return self._batch_size
-        return LOCAL_BATCH if BACKENDS.resolve(self.spec.backend).local_batches else API_BATCH
+        return default_batch_size(self.spec)
 
     def configure(
         self,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from openautoglm import __version__
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.distill import teacher_counts
-from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.run import check_supported, model_identity
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics
@@ -32,9 +32,6 @@ from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare
 from openautoglm.tasks.distill import register_student_task, teach_task, train_student_task
-
-API_BATCH = 64
-LOCAL_BATCH = 1024
 
 
 class DistillParams(BaseModel):
@@ -75,11 +72,7 @@ class DistillParams(BaseModel):
 
     def effective_batch_size(self) -> int:
         """Rows per teacher batch (see ``batch_size``)."""
-        if self.batch_size is not None:
-            return self.batch_size
-        from openautoglm.adapters.models import BACKENDS
-
-        return LOCAL_BATCH if BACKENDS.resolve(self.teacher.backend).local_batches else API_BATCH
+        return self.batch_size if self.batch_size is not None else default_batch_size(self.teacher)
 
     def validation_config(self) -> ValidationConfig:
         return ValidationConfig(

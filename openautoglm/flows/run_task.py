@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from openautoglm import __version__
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.compute import worker_processes
-from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, model_identity
 from openautoglm.adapters.plots import confusion_matrix_png
@@ -42,9 +42,6 @@ from openautoglm.tasks.nlp import (
     infer_batch_task,
     write_results_task,
 )
-
-API_BATCH = 64
-LOCAL_BATCH = 1024
 
 
 class RunTaskParams(BaseModel):
@@ -107,11 +104,7 @@ class RunTaskParams(BaseModel):
 
     def effective_batch_size(self) -> int:
         """The batch size in use (see ``batch_size``)."""
-        if self.batch_size is not None:
-            return self.batch_size
-        from openautoglm.adapters.models import BACKENDS
-
-        return LOCAL_BATCH if BACKENDS.resolve(self.model.backend).local_batches else API_BATCH
+        return self.batch_size if self.batch_size is not None else default_batch_size(self.model)
 
     def text_columns(self) -> list[str]:
         return [self.text_column, *([self.text_pair_column] if self.text_pair_column else [])]

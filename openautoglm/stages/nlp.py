@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.adapters.cache import CacheMode
-from openautoglm.adapters.models import BACKENDS, ModelSpec
+from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
 from openautoglm.adapters.sinks import OutputFormat, write_frame
@@ -22,9 +22,6 @@ from openautoglm.core.nlp.results import evaluate as score
 from openautoglm.core.nlp.results import results_frame
 from openautoglm.core.nlp.types import RowResult, TaskConfig
 from openautoglm.stages import Port, PortType, StageContext, stage
-
-#: Rows per model call batch: API backends take small batches (each row is a request), local ones large.
-API_BATCH, LOCAL_BATCH = 64, 1024
 
 
 @dataclass(frozen=True)
@@ -69,9 +66,7 @@ class InferParams(BaseModel):
         return self
 
     def effective_batch_size(self) -> int:
-        if self.batch_size is not None:
-            return self.batch_size
-        return LOCAL_BATCH if BACKENDS.resolve(self.model.backend).local_batches else API_BATCH
+        return self.batch_size if self.batch_size is not None else default_batch_size(self.model)
 
 
 @stage(

@@ -183,6 +183,16 @@ def _load_backend(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     return BACKENDS.resolve(spec.backend).factory(spec, api_key)
 
 
+#: Rows per batch by default: an API backend's rows are single requests (small batches keep its concurrency limit
+#: busy across batch boundaries), a local model encodes a whole batch at once (and its prior correction sees more).
+API_BATCH, LOCAL_BATCH = 64, 1024
+
+
+def default_batch_size(spec: ModelSpec) -> int:
+    """:data:`LOCAL_BATCH` for backends that declare ``local_batches``, else :data:`API_BATCH`."""
+    return LOCAL_BATCH if BACKENDS.resolve(spec.backend).local_batches else API_BATCH
+
+
 def load_backend(spec: ModelSpec, api_key: SecretStr | None = None) -> ModelBackend:
     """The backend for ``spec``, built once per process (and per key), also when threads ask at once: one
     instance means one concurrency limit for all of this process's calls to the model."""
