@@ -25,6 +25,7 @@ from openautoglm.adapters.validation import (
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare, row_counts
+from openautoglm.stages.data import CleanParams, ValidateParams
 from openautoglm.tasks.data import (
     write_outputs_task,
 )
@@ -61,25 +62,21 @@ class IngestParams(BaseModel):
     experiment: str = Field(default="ingest", min_length=1, description="MLflow experiment name.")
 
     def clean_config(self) -> CleanConfig:
-        """The cleaning configuration these parameters describe."""
-        return CleanConfig(
-            text_columns=tuple(self.text_columns),
-            rules=tuple(self.clean_rules),
-            max_length=self.truncate_at,
+        """The cleaning configuration these parameters describe (as the ``clean`` stage reads them)."""
+        return CleanParams(
+            text_columns=self.text_columns,
+            rules=self.clean_rules,
+            truncate_at=self.truncate_at,
             drop_duplicates=self.drop_duplicates,
-        )
+        ).config()
 
     def validation_config(self) -> ValidationConfig:
-        """The validation configuration these parameters describe."""
-        return ValidationConfig(
-            task=self.task,
-            text_columns=tuple(self.text_columns),
-            label_column=self.label_column,
-            labels=tuple(self.labels) if self.labels is not None else None,
-            id_column=self.id_column,
-            min_length=self.min_length,
-            max_length=self.max_length,
-        )
+        """The validation configuration these parameters describe (as the ``validate`` stage reads them)."""
+        return ValidateParams.model_validate(
+            self.model_dump(
+                include={"task", "text_columns", "label_column", "labels", "id_column", "min_length", "max_length"}
+            )
+        ).config()
 
     def tracking_params(self) -> dict[str, Any]:
         """Flat, secret-free parameters for MLflow."""
