@@ -54,6 +54,7 @@ def test_registry_references_name_a_model_and_nothing_else() -> None:
         "mlflow:/a/1/extra",
         "mlflow:/a@1bad",
         "mlflow://host/a/1",
+        "mlflow:/a/1\n",  # a trailing newline is not part of a name
     ):
         with pytest.raises(ConfigurationError, match="not a registered model reference"):
             parse_registry_ref(bad)

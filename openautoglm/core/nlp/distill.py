@@ -104,7 +104,7 @@ def parse_registry_ref(model: str) -> RegistryRef:
     Raises:
         ConfigurationError: Not one of the two forms.
     """
-    match = _REF.match(model)
+    match = _REF.fullmatch(model)
     if match is None:
         raise ConfigurationError(
             f"'{model}' is not a registered model reference.",
