@@ -109,7 +109,7 @@ def test_deploy_trigger_and_schedule_on_a_real_server(tmp_path: Path) -> None:
                         parameters={"params": {"graph": graph, "output_dir": str(pipe_out)}},
                     )
                     assert wait_state(client, pipe_run.id) == "COMPLETED", (tmp_path / "worker.log").read_text()[-4000:]
-                    outputs = json.loads((pipe_out / "summary.json").read_text(encoding="utf-8"))
+                    outputs = json.loads((pipe_out / "summary.json").read_text(encoding="utf-8"))["outputs"]
                     assert outputs["write"]["files"]["rows"] == 59 and (pipe_out / "data.parquet").exists()
                     assert sorted(task_run_names(str(pipe_run.id))) == ["clean", "load", "validate", "write"]
 
