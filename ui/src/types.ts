@@ -1,0 +1,102 @@
+// Shapes of the API's data (docs/canvas-contract.md) and of the workflow file.
+
+export interface StagePort {
+  name: string;
+  type: string;
+  description: string;
+  required: boolean;
+}
+
+export interface StageInfo {
+  name: string;
+  description: string;
+  inputs: StagePort[];
+  outputs: StagePort[];
+  params_schema: Record<string, unknown>;
+}
+
+export type Params = Record<string, unknown>;
+
+export interface WorkflowNode {
+  id: string;
+  stage: string;
+  params: Params;
+}
+
+export interface WorkflowEdge {
+  source: string; // node.port
+  target: string; // node.port
+}
+
+export interface WorkflowGraph {
+  nodes: WorkflowNode[];
+  edges: WorkflowEdge[];
+}
+
+export type Layout = Record<string, { x: number; y: number }>;
+
+export interface WorkflowFile {
+  format: "openautoglm-workflow";
+  version: number;
+  app_version: string;
+  name: string;
+  description: string;
+  graph: WorkflowGraph;
+  layout: Layout;
+}
+
+export interface WorkflowSummary {
+  name: string;
+  description: string;
+  version: number;
+  hash: string;
+  created: string;
+  author: string;
+}
+
+export interface WorkflowVersion {
+  version: number;
+  hash: string;
+  created: string;
+  author: string;
+}
+
+export interface CheckError {
+  node: string | null;
+  message: string;
+}
+
+export interface ParamChange {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface WorkflowDiff {
+  nodes_added: string[];
+  nodes_removed: string[];
+  nodes_changed: { id: string; stage: [string, string] | null; params: ParamChange[] }[];
+  edges_added: string[];
+  edges_removed: string[];
+}
+
+export interface Job {
+  id: string;
+  state: string | null;
+  state_name: string | null;
+  message: string | null;
+}
+
+/** A node's port summaries (a dataset's counts, a metrics dict, ...), by output port. */
+export type NodeSummary = Record<string, unknown>;
+
+export interface NodeRun {
+  state: string;
+  state_name: string | null;
+  summary: NodeSummary | null;
+}
+
+export interface WorkflowRun {
+  run: Job;
+  nodes: Record<string, NodeRun>;
+}
