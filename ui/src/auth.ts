@@ -1,0 +1,57 @@
+// The signed-in user: a JWT pasted by hand, kept in sessionStorage. The page only reads its claims to decide
+// what to enable; the API verifies the token on every call.
+
+const KEY = "openautoglm.token";
+
+export type Role = "viewer" | "operator" | "admin";
+
+export interface Session {
+  token: string;
+  user: string;
+  roles: string[];
+  canEdit: boolean;
+}
+
+function claims(token: string): Record<string, unknown> {
+  const part = token.split(".")[1];
+  if (!part) throw new Error("not a JWT: expected three dot-separated parts");
+  const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const payload: unknown = JSON.parse(new TextDecoder().decode(bytes));
+  if (typeof payload !== "object" || payload === null) throw new Error("not a JWT: the payload is not an object");
+  return payload as Record<string, unknown>;
+}
+
+/** The session a token opens (throws on a token that does not decode). */
+export function sessionOf(token: string): Session {
+  const c = claims(token.trim());
+  const raw = c.roles;
+  const roles = (Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split(/[\s,]+/) : []).map(String);
+  return {
+    token: token.trim(),
+    user: String(c.preferred_username ?? c.email ?? c.sub ?? "unknown"),
+    roles,
+    canEdit: roles.includes("operator") || roles.includes("admin"),
+  };
+}
+
+export function storedSession(): Session | null {
+  const token = sessionStorage.getItem(KEY);
+  if (!token) return null;
+  try {
+    return sessionOf(token);
+  } catch {
+    sessionStorage.removeItem(KEY);
+    return null;
+  }
+}
+
+export function signIn(token: string): Session {
+  const session = sessionOf(token);
+  sessionStorage.setItem(KEY, session.token);
+  return session;
+}
+
+export function signOut(): void {
+  sessionStorage.removeItem(KEY);
+}

@@ -1,0 +1,98 @@
+// The selected node: its id (editable), its parameter form (@rjsf on the stage's params_schema), a dry run's
+// message and, once the node ran, its summary.
+import Form from "@rjsf/core";
+import type { RJSFSchema } from "@rjsf/utils";
+import validator from "@rjsf/validator-ajv8";
+import { useEffect, useState } from "react";
+import type { CanvasNode } from "../graph/canvas";
+import { isValidNodeId } from "../graph/ids";
+import type { Rows } from "../graph/run";
+import type { NodeRun, Params, StageInfo } from "../types";
+
+interface Props {
+  node: CanvasNode;
+  stage: StageInfo | undefined;
+  canEdit: boolean;
+  error?: string;
+  run?: NodeRun;
+  rows?: Rows;
+  taken: ReadonlySet<string>;
+  onRename: (from: string, to: string) => void;
+  onParams: (id: string, params: Params) => void;
+  onClose: () => void;
+}
+
+const NO_SUBMIT = { "ui:submitButtonOptions": { norender: true } };
+
+function NodeIdField({ id, taken, canEdit, onRename }: Pick<Props, "taken" | "canEdit" | "onRename"> & { id: string }) {
+  const [draft, setDraft] = useState(id);
+  useEffect(() => setDraft(id), [id]);
+  const problem =
+    draft === id
+      ? null
+      : !isValidNodeId(draft)
+        ? "a letter, then letters, digits, _ or - (64 at most)"
+        : taken.has(draft)
+          ? `'${draft}' is taken`
+          : null;
+  const apply = () => {
+    if (draft !== id && !problem) onRename(id, draft);
+  };
+  return (
+    <label className="field">
+      Node id
+      <input
+        data-testid="node-id"
+        value={draft}
+        disabled={!canEdit}
+        aria-invalid={problem !== null}
+        onChange={(e) => setDraft(e.target.value)}
+        onBlur={apply}
+        onKeyDown={(e) => e.key === "Enter" && apply()}
+      />
+      {problem && <span className="field-error">{problem}</span>}
+    </label>
+  );
+}
+
+function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
+  return (
+    <section className="preview" data-testid="preview">
+      <h3>Result: {run.state.toLowerCase()}</h3>
+      {rows && (
+        <p>
+          rows in {rows.in ?? "–"} · out {rows.out ?? "–"}
+        </p>
+      )}
+      {run.summary ? <pre>{JSON.stringify(run.summary, null, 2)}</pre> : <p>no summary</p>}
+    </section>
+  );
+}
+
+export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRename, onParams, onClose }: Props) {
+  return (
+    <aside className="side-panel" data-testid="side-panel">
+      <button className="close" onClick={onClose} aria-label="close">
+        ×
+      </button>
+      <h2>{node.type}</h2>
+      {stage && <p className="description">{stage.description}</p>}
+      <NodeIdField id={node.id} taken={taken} canEdit={canEdit} onRename={onRename} />
+      {error && <p className="field-error" data-testid="node-error">{error}</p>}
+      {run?.summary !== undefined && run.summary !== null && <Preview run={run} rows={rows} />}
+      {stage && (
+        <Form
+          key={node.id}
+          schema={stage.params_schema as RJSFSchema}
+          formData={node.data.params}
+          validator={validator}
+          uiSchema={NO_SUBMIT}
+          disabled={!canEdit}
+          liveValidate
+          showErrorList={false}
+          onChange={(e) => onParams(node.id, (e.formData ?? {}) as Params)}
+        />
+      )}
+    </aside>
+  );
+}

@@ -1,0 +1,405 @@
+// The editor: palette, canvas, side panel, the workflow bar and the status line, wired to the API.
+import {
+  Background,
+  type Connection,
+  Controls,
+  type FinalConnectionState,
+  MiniMap,
+  ReactFlow,
+  useReactFlow,
+} from "@xyflow/react";
+import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Api, ApiError } from "../api";
+import type { Session } from "../auth";
+import { download } from "../download";
+import { type Canvas, makeEdge, renameNode } from "../graph/canvas";
+import { copySelection, paste } from "../graph/clipboard";
+import { fromWorkflowFile, toWorkflowFile } from "../graph/convert";
+import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
+import { autoLayout } from "../graph/layout";
+import { catalogueOf, connectionProblem, type Link } from "../graph/ports";
+import { nodeRows } from "../graph/run";
+import { useCanvas } from "../hooks/useCanvas";
+import { useKeys } from "../hooks/useKeys";
+import { useRun } from "../hooks/useRun";
+import type { CheckError, Params, StageInfo, WorkflowSummary } from "../types";
+import { CatalogueContext } from "./catalogueContext";
+import { Dialog } from "./Dialog";
+import { Palette, STAGE_MIME } from "./Palette";
+import { SidePanel } from "./SidePanel";
+import { type ShownNode, StageNode } from "./StageNode";
+import { VersionsDialog } from "./VersionsDialog";
+import { WorkflowBar } from "./WorkflowBar";
+
+interface Status {
+  kind: "info" | "error";
+  text: string;
+}
+
+const HASH_KEY = "workflow";
+
+function hashWorkflow(): string | null {
+  return new URLSearchParams(window.location.hash.slice(1)).get(HASH_KEY);
+}
+
+function setHashWorkflow(name: string): void {
+  window.history.replaceState(null, "", `#${HASH_KEY}=${encodeURIComponent(name)}`);
+}
+
+/** Node id -> message; the messages that name no node are returned apart. */
+function byNode(errors: CheckError[]): { nodes: Record<string, string>; other: string[] } {
+  const nodes: Record<string, string> = {};
+  const other: string[] = [];
+  for (const e of errors) {
+    if (e.node) nodes[e.node] = nodes[e.node] ? `${nodes[e.node]}; ${e.message}` : e.message;
+    else other.push(e.message);
+  }
+  return { nodes, other };
+}
+
+/** A finished or refused connection drag as source -> target, whichever end the user started from. */
+function linkOf(state: FinalConnectionState): Link | null {
+  const { fromHandle, toHandle } = state;
+  if (!fromHandle || !toHandle) return null;
+  const [source, target] = fromHandle.type === "source" ? [fromHandle, toHandle] : [toHandle, fromHandle];
+  return { source: source.nodeId, sourceHandle: source.id, target: target.nodeId, targetHandle: target.id };
+}
+
+export function Workspace({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
+  const api = useMemo(() => new Api(session.token), [session.token]);
+  const flow = useReactFlow();
+  const editor = useCanvas();
+  const { canvas, current, change, reset } = editor;
+  const edit = session.canEdit;
+
+  const [stages, setStages] = useState<StageInfo[]>([]);
+  const [workflows, setWorkflows] = useState<WorkflowSummary[]>([]);
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [status, setStatus] = useState<Status>({ kind: "info", text: "" });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [dialog, setDialog] = useState<"versions" | { filename: string; code: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const clipboard = useRef<Canvas | null>(null);
+
+  const info = useCallback((text: string) => setStatus({ kind: "info", text }), []);
+  const fail = useCallback((text: string) => setStatus({ kind: "error", text }), []);
+  const run = useRun(api, fail);
+  const { clear: clearRun, follow } = run;
+
+  const catalogue = useMemo(() => catalogueOf(stages), [stages]);
+  const nodeTypes = useMemo(() => Object.fromEntries(stages.map((s) => [s.name, StageNode])), [stages]);
+
+  const refreshList = useCallback(() => api.workflows().then(setWorkflows, (e: Error) => fail(e.message)), [api, fail]);
+
+  const open = useCallback(
+    async (wanted: string, version?: number) => {
+      try {
+        const found = await api.workflow(wanted, version);
+        const loaded = fromWorkflowFile(found.workflow);
+        reset(loaded);
+        setName(found.workflow.name || wanted);
+        setDescription(loaded.description);
+        setErrors({});
+        setSelectedId(null);
+        clearRun();
+        setHashWorkflow(found.workflow.name || wanted);
+        info(`opened ${wanted} v${found.version}`);
+        window.requestAnimationFrame(() => void flow.fitView());
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    },
+    [api, clearRun, fail, flow, info, reset],
+  );
+
+  useEffect(() => {
+    api.stages().then(setStages, (e: Error) => fail(e.message));
+    void refreshList();
+    const remembered = hashWorkflow();
+    if (remembered) void open(remembered);
+  }, [api, fail, open, refreshList]);
+
+  // --- editing ---------------------------------------------------------------------------------------
+  const addNode = useCallback(
+    (stage: string, position = flow.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 })) => {
+      change((c) => {
+        const id = uniqueId(stage, new Set(c.nodes.map((n) => n.id)));
+        return { ...c, nodes: [...c.nodes, { id, type: stage, position, data: { params: {} } }] };
+      });
+    },
+    [change, flow],
+  );
+
+  const onDrop = useCallback(
+    (event: DragEvent) => {
+      event.preventDefault();
+      const stage = event.dataTransfer.getData(STAGE_MIME);
+      if (edit && stage) addNode(stage, flow.screenToFlowPosition({ x: event.clientX, y: event.clientY }));
+    },
+    [addNode, edit, flow],
+  );
+
+  const isValidConnection = useCallback(
+    (link: Link) => connectionProblem(link, current.current.nodes, current.current.edges, catalogue) === null,
+    [catalogue, current],
+  );
+
+  const onConnect = useCallback(
+    (c: Connection) => {
+      change((canvas) => ({
+        ...canvas,
+        edges: [...canvas.edges, makeEdge(c.source, c.sourceHandle ?? "", c.target, c.targetHandle ?? "")],
+      }));
+      info(`connected ${c.source}.${c.sourceHandle} → ${c.target}.${c.targetHandle}`);
+    },
+    [change, info],
+  );
+
+  const onConnectEnd = useCallback(
+    (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      const link = linkOf(state);
+      if (!link || state.isValid) return;
+      const problem = connectionProblem(link, current.current.nodes, current.current.edges, catalogue);
+      if (problem) fail(`refused: ${problem}`);
+    },
+    [catalogue, current, fail],
+  );
+
+  const rename = useCallback(
+    (from: string, to: string) => {
+      change((c) => renameNode(c, from, to));
+      setSelectedId(to);
+      setErrors(({ [from]: _, ...rest }) => rest);
+    },
+    [change],
+  );
+
+  const setParams = useCallback(
+    (id: string, params: Params) => {
+      const node = current.current.nodes.find((n) => n.id === id);
+      if (!node || JSON.stringify(node.data.params) === JSON.stringify(params)) return;
+      change(
+        (c) => ({ ...c, nodes: c.nodes.map((n) => (n.id === id ? { ...n, data: { ...n.data, params } } : n)) }),
+        `params:${id}`,
+      );
+    },
+    [change, current],
+  );
+
+  const layout = useCallback(() => {
+    change((c) => ({ ...c, nodes: autoLayout(c) }));
+    window.requestAnimationFrame(() => void flow.fitView());
+  }, [change, flow]);
+
+  useKeys({
+    undo: () => edit && editor.undo(),
+    redo: () => edit && editor.redo(),
+    copy: () => {
+      clipboard.current = copySelection(current.current);
+      if (clipboard.current.nodes.length) info(`copied ${clipboard.current.nodes.length} node(s)`);
+    },
+    paste: () => {
+      const clip = clipboard.current;
+      if (edit && clip?.nodes.length) change((c) => paste(c, clip));
+    },
+  });
+
+  // --- the API -----------------------------------------------------------------------------------------
+  const file = useCallback(() => toWorkflowFile(current.current, name, description), [current, name, description]);
+
+  /** Save the canvas; the saved version, or null (the reason is in the status line). */
+  const save = useCallback(async (): Promise<number | null> => {
+    if (!WORKFLOW_NAME_PATTERN.test(name)) {
+      fail("name the workflow first: lower-case letters, digits and -, starting with a letter or digit");
+      return null;
+    }
+    try {
+      const saved = await api.save(file());
+      setHashWorkflow(name);
+      setErrors({});
+      info(saved.unchanged ? `${name} unchanged (v${saved.version})` : `saved ${name} v${saved.version}`);
+      void refreshList();
+      return saved.version;
+    } catch (e) {
+      if (e instanceof ApiError) setErrors(byNode(e.nodeErrors).nodes);
+      fail((e as Error).message);
+      return null;
+    }
+  }, [api, fail, file, info, name, refreshList]);
+
+  const act = useCallback(
+    (action: () => Promise<void>) => async () => {
+      setBusy(true);
+      try {
+        await action();
+      } catch (e) {
+        fail((e as Error).message);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [fail],
+  );
+
+  const dryRun = act(async () => {
+    const result = await api.check(file());
+    const found = byNode(result.errors);
+    setErrors(found.nodes);
+    if (result.ok) info("dry run: no problems");
+    else fail(`dry run: ${result.errors.length} problem(s)${found.other.length ? `: ${found.other.join("; ")}` : ""}`);
+  });
+
+  const startRun = act(async () => {
+    const version = await save();
+    if (version === null) return;
+    const job = await api.run(name, version);
+    info(`run ${job.id} of ${name} v${version} started`);
+    follow(job.id);
+  });
+
+  const exportCode = act(async () => {
+    if (edit && (await save()) === null) return;
+    setDialog(await api.exportCode(name));
+  });
+
+  const importFile = useCallback(
+    (picked: File) => {
+      picked.text().then((text) => {
+        try {
+          const loaded = fromWorkflowFile(JSON.parse(text));
+          change(() => ({ nodes: loaded.nodes, edges: loaded.edges }));
+          if (loaded.name) setName(loaded.name);
+          setDescription(loaded.description);
+          setErrors({});
+          clearRun();
+          info(`imported ${picked.name}: save to keep it`);
+          window.requestAnimationFrame(() => void flow.fitView());
+        } catch (e) {
+          fail(`import of ${picked.name}: ${(e as Error).message}`);
+        }
+      }, (e: Error) => fail(e.message));
+    },
+    [change, clearRun, fail, flow, info],
+  );
+
+  // --- what the canvas shows ---------------------------------------------------------------------------
+  const runNodes = run.run?.nodes;
+  const shownNodes = useMemo<ShownNode[]>(
+    () =>
+      canvas.nodes.map((n) => {
+        const error = errors[n.id];
+        if (!runNodes && !error) return n;
+        const state = runNodes ? (runNodes[n.id]?.state ?? "pending").toLowerCase() : undefined;
+        const rows = runNodes ? nodeRows(n.id, canvas.edges, runNodes) : undefined;
+        return { ...n, data: { ...n.data, error, state, rows } };
+      }),
+    [canvas, errors, runNodes],
+  );
+
+  const selected = canvas.nodes.find((n) => n.id === selectedId);
+  const taken = useMemo(() => new Set(canvas.nodes.map((n) => n.id)), [canvas.nodes]);
+
+  return (
+    <CatalogueContext.Provider value={catalogue}>
+      <div className="workspace">
+        <WorkflowBar
+          session={session}
+          name={name}
+          onName={setName}
+          workflows={workflows}
+          canUndo={editor.canUndo}
+          canRedo={editor.canRedo}
+          busy={busy}
+          runState={run.run?.run.state?.toLowerCase() ?? null}
+          actions={{
+            open: (n) => void open(n),
+            save: () => void save(),
+            dryRun: () => void dryRun(),
+            run: () => void startRun(),
+            layout,
+            undo: editor.undo,
+            redo: editor.redo,
+            versions: () => setDialog("versions"),
+            exportFile: () =>
+              download(`${name || "workflow"}.json`, JSON.stringify(file(), null, 2), "application/json"),
+            importFile,
+            exportCode: () => void exportCode(),
+            signOut: onSignOut,
+          }}
+        />
+        <div className="main">
+          <Palette stages={stages} enabled={edit} onAdd={(stage) => addNode(stage)} />
+          <div className="canvas" data-testid="canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop}>
+            <ReactFlow<ShownNode>
+              nodes={shownNodes}
+              edges={canvas.edges}
+              nodeTypes={nodeTypes}
+              onNodesChange={editor.onNodesChange}
+              onEdgesChange={editor.onEdgesChange}
+              onConnect={onConnect}
+              onConnectEnd={onConnectEnd}
+              isValidConnection={isValidConnection}
+              onNodeDragStart={editor.mark}
+              onBeforeDelete={async () => {
+                editor.mark();
+                return true;
+              }}
+              onNodeClick={(_, node) => setSelectedId(node.id)}
+              onPaneClick={() => setSelectedId(null)}
+              nodesDraggable={edit}
+              nodesConnectable={edit}
+              deleteKeyCode={edit ? ["Backspace", "Delete"] : null}
+              onlyRenderVisibleElements
+              fitView
+            >
+              <Background />
+              <Controls showInteractive={false} />
+              <MiniMap pannable zoomable />
+            </ReactFlow>
+          </div>
+          {selected && (
+            <SidePanel
+              node={selected}
+              stage={catalogue.get(selected.type ?? "")}
+              canEdit={edit}
+              error={errors[selected.id]}
+              run={runNodes?.[selected.id]}
+              rows={runNodes ? nodeRows(selected.id, canvas.edges, runNodes) : undefined}
+              taken={taken}
+              onRename={rename}
+              onParams={setParams}
+              onClose={() => setSelectedId(null)}
+            />
+          )}
+        </div>
+        <footer className={`status ${status.kind}`} data-testid="status" role="status">
+          {status.text}
+        </footer>
+        {dialog === "versions" && (
+          <VersionsDialog
+            api={api}
+            name={name}
+            onOpen={(version) => {
+              setDialog(null);
+              void open(name, version);
+            }}
+            onError={fail}
+            onClose={() => setDialog(null)}
+          />
+        )}
+        {dialog && dialog !== "versions" && (
+          <Dialog title={dialog.filename} onClose={() => setDialog(null)}>
+            <button data-testid="download-code" onClick={() => download(dialog.filename, dialog.code, "text/x-python")}>
+              Download
+            </button>
+            <pre className="code" data-testid="code">
+              {dialog.code}
+            </pre>
+          </Dialog>
+        )}
+      </div>
+    </CatalogueContext.Provider>
+  );
+}
