@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # One OpenMP thread per process: on this 2-core class of machine torch is ~50x faster that way.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test lint typecheck bench deploy clean infra-tools image docker-stop stack-test
+.PHONY: install ui ui-test demo test lint typecheck bench deploy clean infra-tools image docker-stop stack-test
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -21,14 +21,29 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install -q -c constraints.txt -e ".[dev,english]"
 	@touch $@
 
-install: $(STAMP)
+install: $(STAMP) ui
+
+# The web canvas (ui/ -> openautoglm/serve/ui_dist, served at /ui), rebuilt when its sources or lock change;
+# skipped with a line where npm is missing.
+UI_STAMP := openautoglm/serve/ui_dist/.built
+UI_SOURCES := $(shell find ui/src -type f) $(addprefix ui/,index.html package.json package-lock.json vite.config.ts tsconfig.json)
+
+ui: $(UI_STAMP)
+
+$(UI_STAMP): $(UI_SOURCES)
+	@if command -v npm >/dev/null; then \
+		cd ui && npm ci --no-audit --no-fund && npm run build && touch ../$(UI_STAMP); \
+	else echo "npm not found: the web canvas (/ui) is not built"; fi
+
+ui-test: ui
+	@if command -v npm >/dev/null; then npm --prefix ui test; else echo "npm not found: canvas unit tests skipped"; fi
 
 # The seed's quick start as written (offline: no Zhipu key needed), then the same task as a tracked Prefect flow.
 demo: install
 	OPENAUTOGLM_FALLBACK_MODEL=local-auto $(BIN)/python examples/quickstart.py
 	$(BIN)/openautoglm run examples/user_feedback.csv --model local-auto --labels 正面,负面,中性 --label-column label
 
-test: install
+test: install ui-test
 	$(BIN)/python -m pytest
 
 lint: install

@@ -42,6 +42,7 @@ from openautoglm.serve.ratelimit import RateLimiter
 from openautoglm.serve.routes_nlp import PUBLIC_ERRORS, RouteContext, add_nlp_routes
 from openautoglm.serve.service import Item, ModelService, Task
 from openautoglm.serve.settings import ServeSettings
+from openautoglm.serve.ui import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -486,4 +487,5 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         log.warning("circuit closed by %s", principal.sub)
         return ok({"name": breaker.name or "glm", "state": breaker.current_state, "failures": 0, "open_for_s": None})
 
+    mount_ui(app)
     return app
