@@ -4,7 +4,8 @@ Pure: the graph is checked against *signatures* (a stage's typed ports and a par
 knows nothing of Prefect or of the stages themselves. :func:`check_graph` rejects, before anything runs, with a
 message naming the node: an unknown stage, parameters that fail the stage's schema, an edge to a missing node or
 port, a port type mismatch, an input fed twice, a missing required input, and a cycle. It returns the nodes in
-an order where every node comes after the nodes it reads from.
+an order where every node comes after the nodes it reads from. :func:`graph_problems` lists every problem (each
+naming its node) instead of raising the first, and can leave out what a saved draft may still lack.
 """
 
 from __future__ import annotations
@@ -95,85 +96,196 @@ class Signature:
     check_params: Callable[[dict[str, Any]], Any]
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a graph: the node at fault (None when no node is), what, and what to do.
+
+    ``structural`` problems (an unknown stage, an edge to a missing node or port, a port type mismatch, an input
+    fed twice, a cycle, a node id used twice) make a graph unsavable; the others (parameters that do not validate,
+    a required input left unconnected) are allowed in a saved draft and reported by a full check.
+    """
+
+    node: str | None
+    message: str
+    hint: str | None = None
+    structural: bool = True
+
+    def error(self) -> WorkflowError:
+        return WorkflowError(self.message, hint=self.hint)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"node": self.node, "message": self.message, "hint": self.hint}
+
+
 def check_graph(graph: WorkflowGraph, signatures: Mapping[str, Signature]) -> list[Node]:
     """Check ``graph`` against the stages' signatures; return its nodes in dependency order.
 
     Raises:
         WorkflowError: naming the first node (or edge) that is wrong and what to do.
     """
+    problems = graph_problems(graph, signatures)
+    if problems:
+        raise problems[0].error()
+    return topological_order(graph)
+
+
+def graph_problems(
+    graph: WorkflowGraph, signatures: Mapping[str, Signature], *, structural_only: bool = False
+) -> list[Problem]:
+    """Every problem of ``graph``, in the order :func:`check_graph` meets them (its first is the one it raises).
+
+    Args:
+        structural_only: Leave out the draft problems (parameters, unconnected required inputs).
+    """
+    problems: list[Problem] = []
     nodes: dict[str, Node] = {}
     for node in graph.nodes:
         if node.id in nodes:
-            raise WorkflowError(f"Node '{node.id}' is defined twice.", hint="give every node its own id")
+            problems.append(Problem(node.id, f"Node '{node.id}' is defined twice.", "give every node its own id"))
         nodes[node.id] = node
+    known: dict[str, Signature] = {}
     for node in graph.nodes:
         signature = signatures.get(normalize_name(node.stage))
         if signature is None:
-            raise WorkflowError(
-                f"Node '{node.id}': unknown stage '{node.stage}'.",
-                hint=f"stages are {', '.join(sorted(signatures))} (openautoglm stages)",
+            problems.append(
+                Problem(
+                    node.id,
+                    f"Node '{node.id}': unknown stage '{node.stage}'.",
+                    f"stages are {', '.join(sorted(signatures))} (openautoglm stages)",
+                )
             )
+            continue
+        known[node.id] = signature
+        if structural_only:
+            continue
         try:
             signature.check_params(node.params)
         except (ValueError, ConfigurationError) as error:
-            first = _first_error(error)
-            raise WorkflowError(
-                f"Node '{node.id}' ({node.stage}): bad parameters: {first}",
-                hint="see the stage's parameter schema with: openautoglm stages --json",
-            ) from None
+            problems.append(
+                Problem(
+                    node.id,
+                    f"Node '{node.id}' ({node.stage}): bad parameters: {_first_error(error)}",
+                    "see the stage's parameter schema with: openautoglm stages --json",
+                    structural=False,
+                )
+            )
     fed: dict[tuple[str, str], str] = {}
     for edge in graph.edges:
-        for end, node_id in (("source", edge.source_node), ("target", edge.target_node)):
-            if node_id not in nodes:
-                raise WorkflowError(f"Edge {edge.source} -> {edge.target}: no node '{node_id}' ({end}).")
-        source_sig = signatures[normalize_name(nodes[edge.source_node].stage)]
-        target_sig = signatures[normalize_name(nodes[edge.target_node].stage)]
+        missing = [
+            (end, n) for end, n in (("source", edge.source_node), ("target", edge.target_node)) if n not in nodes
+        ]
+        if missing:
+            end, node_id = missing[0]
+            other = edge.target_node if end == "source" else edge.source_node
+            problems.append(
+                Problem(
+                    other if other in nodes else None,
+                    f"Edge {edge.source} -> {edge.target}: no node '{node_id}' ({end}).",
+                )
+            )
+            continue
+        source_sig, target_sig = known.get(edge.source_node), known.get(edge.target_node)
+        if source_sig is None or target_sig is None:
+            continue  # an unknown stage, reported above
         if edge.source_port not in source_sig.outputs:
-            raise WorkflowError(
-                f"Node '{edge.source_node}' ({nodes[edge.source_node].stage}) has no output '{edge.source_port}'.",
-                hint=f"its outputs are {', '.join(source_sig.outputs) or '(none)'}",
+            problems.append(
+                Problem(
+                    edge.source_node,
+                    f"Node '{edge.source_node}' ({nodes[edge.source_node].stage}) has no output '{edge.source_port}'.",
+                    f"its outputs are {', '.join(source_sig.outputs) or '(none)'}",
+                )
             )
+            continue
         if edge.target_port not in target_sig.inputs:
-            raise WorkflowError(
-                f"Node '{edge.target_node}' ({nodes[edge.target_node].stage}) has no input '{edge.target_port}'.",
-                hint=f"its inputs are {', '.join(target_sig.inputs) or '(none)'}",
+            problems.append(
+                Problem(
+                    edge.target_node,
+                    f"Node '{edge.target_node}' ({nodes[edge.target_node].stage}) has no input '{edge.target_port}'.",
+                    f"its inputs are {', '.join(target_sig.inputs) or '(none)'}",
+                )
             )
+            continue
         produced = source_sig.outputs[edge.source_port]
         wanted = target_sig.inputs[edge.target_port].type
         if produced != wanted:
-            raise WorkflowError(
-                f"Node '{edge.target_node}': input '{edge.target_port}' takes {wanted}, but {edge.source} "
-                f"gives {produced}.",
-                hint=f"connect an output of type {wanted}",
+            problems.append(
+                Problem(
+                    edge.target_node,
+                    f"Node '{edge.target_node}': input '{edge.target_port}' takes {wanted}, but {edge.source} "
+                    f"gives {produced}.",
+                    f"connect an output of type {wanted}",
+                )
             )
+            continue
         key = (edge.target_node, edge.target_port)
         if key in fed:
-            raise WorkflowError(
-                f"Node '{edge.target_node}': input '{edge.target_port}' is fed twice ({fed[key]} and {edge.source}).",
-                hint="an input takes one edge",
-            )
-        fed[key] = edge.source
-    for node in graph.nodes:
-        for port, spec in signatures[normalize_name(node.stage)].inputs.items():
-            if spec.required and (node.id, port) not in fed:
-                raise WorkflowError(
-                    f"Node '{node.id}' ({node.stage}): required input '{port}' ({spec.type}) is not connected.",
-                    hint=f"add an edge '<node>.<output>' -> '{node.id}.{port}'",
+            problems.append(
+                Problem(
+                    edge.target_node,
+                    f"Node '{edge.target_node}': input '{edge.target_port}' is fed twice "
+                    f"({fed[key]} and {edge.source}).",
+                    "an input takes one edge",
                 )
+            )
+            continue
+        fed[key] = edge.source
+    if not structural_only:
+        for node in graph.nodes:
+            for port, spec in known[node.id].inputs.items() if node.id in known else ():
+                if spec.required and (node.id, port) not in fed:
+                    problems.append(
+                        Problem(
+                            node.id,
+                            f"Node '{node.id}' ({node.stage}): required input '{port}' ({spec.type}) is not connected.",
+                            f"add an edge '<node>.<output>' -> '{node.id}.{port}'",
+                            structural=False,
+                        )
+                    )
+    cycle = _cycle(graph)
+    if cycle:
+        problems.append(_cycle_problem(cycle))
+    return problems
+
+
+def topological_order(graph: WorkflowGraph) -> list[Node]:
+    """The nodes, each after the nodes it reads from (edges to missing nodes are ignored).
+
+    Raises:
+        WorkflowError: the graph has a cycle (naming a node on it).
+    """
+    nodes = {node.id: node for node in graph.nodes}
+    try:
+        order = list(_sorter(graph).static_order())
+    except graphlib.CycleError as error:
+        raise _cycle_problem(list(dict.fromkeys(error.args[1]))).error() from None
+    return [nodes[node_id] for node_id in order]
+
+
+def _sorter(graph: WorkflowGraph) -> graphlib.TopologicalSorter[str]:
+    ids = {node.id for node in graph.nodes}
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for node in graph.nodes:
         sorter.add(node.id)
     for edge in graph.edges:
-        sorter.add(edge.target_node, edge.source_node)
+        if edge.source_node in ids and edge.target_node in ids:
+            sorter.add(edge.target_node, edge.source_node)
+    return sorter
+
+
+def _cycle(graph: WorkflowGraph) -> list[str] | None:
     try:
-        order = list(sorter.static_order())
+        _sorter(graph).prepare()
     except graphlib.CycleError as error:
-        cycle = list(dict.fromkeys(error.args[1]))
-        raise WorkflowError(
-            f"Node '{cycle[0]}' is on a cycle: {' -> '.join([*cycle, cycle[0]])}.",
-            hint="a workflow is a DAG: remove one of these edges",
-        ) from None
-    return [nodes[node_id] for node_id in order]
+        return list(dict.fromkeys(error.args[1]))
+    return None
+
+
+def _cycle_problem(cycle: list[str]) -> Problem:
+    return Problem(
+        cycle[0],
+        f"Node '{cycle[0]}' is on a cycle: {' -> '.join([*cycle, cycle[0]])}.",
+        "a workflow is a DAG: remove one of these edges",
+    )
 
 
 def inputs_of(graph: WorkflowGraph, node_id: str) -> dict[str, tuple[str, str]]:

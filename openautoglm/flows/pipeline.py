@@ -7,6 +7,7 @@ outputs are logged to MLflow as ``<node>.<metric>``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from openautoglm.adapters.tracking import log_metrics
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowGraph, inputs_of
-from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
+from openautoglm.flows.runtime import RunTail, TrackedFlow, task_runner, tracked_flow
 from openautoglm.stages import PortType, catalogue, check_workflow, port_summary
 from openautoglm.tasks.pipeline import stage_task
 
@@ -55,18 +56,32 @@ def pipeline(params: PipelineParams) -> PipelineResult:
             inputs = {port: (futures[src], out) for port, (src, out) in inputs_of(graph, node.id).items()}
             runner = stage_task.with_options(name=entry.name, task_run_name=node.id, **entry.task_options)
             futures[node.id] = runner.submit(node.stage, node.id, node.params, inputs, tracked.folder)
-        outputs = {node_id: future.result() for node_id, future in futures.items()}
-        for node in order:
-            for port in stages[normalize_name(node.stage)].outputs:
-                if port.type is PortType.METRICS:
-                    log_metrics({f"{node.id}.{k}": v for k, v in (outputs[node.id][port.name] or {}).items()})
-        summaries = {node_id: port_summary(value) for node_id, value in outputs.items()}
-        result = PipelineResult(
-            order=[n.id for n in order],
-            outputs=summaries,
-            summary_path=tracked.folder / "summary.json",
-            **tracked.tail(),
-        )
-        tracked.summarise(result)
+        result = finish_pipeline(tracked, {n.id: n.stage for n in order}, futures)
     logger.info("pipeline finished in %.1f s -> %s", result.seconds, result.folder)
+    return result
+
+
+def finish_pipeline(tracked: TrackedFlow, stages: Mapping[str, str], futures: Mapping[str, Any]) -> PipelineResult:
+    """The end of a pipeline run (this flow's, or an exported workflow's): wait for every node, log its Metrics
+    outputs to MLflow as ``<node>.<metric>``, and write ``summary.json``.
+
+    Args:
+        tracked: The run's frame (:func:`~openautoglm.flows.runtime.tracked_flow`).
+        stages: Node id -> stage, in the order the nodes ran.
+        futures: Node id -> the future of its task run.
+    """
+    catalogued = catalogue()
+    outputs = {node_id: futures[node_id].result() for node_id in stages}
+    for node_id, stage in stages.items():
+        for port in catalogued[normalize_name(stage)].outputs:
+            if port.type is PortType.METRICS:
+                log_metrics({f"{node_id}.{k}": v for k, v in (outputs[node_id][port.name] or {}).items()})
+    summaries = {node_id: port_summary(value) for node_id, value in outputs.items()}
+    result = PipelineResult(
+        order=list(stages),
+        outputs=summaries,
+        summary_path=tracked.folder / "summary.json",
+        **tracked.tail(),
+    )
+    tracked.summarise(result)
     return result

@@ -22,7 +22,16 @@ from pydantic import BaseModel
 
 from openautoglm.core.errors import OpenAutoGLMError
 from openautoglm.core.registry import Registry, normalize_name
-from openautoglm.core.workflow import InputPort, Node, Signature, WorkflowError, WorkflowGraph, check_graph
+from openautoglm.core.workflow import (
+    InputPort,
+    Node,
+    Problem,
+    Signature,
+    WorkflowError,
+    WorkflowGraph,
+    check_graph,
+    graph_problems,
+)
 
 
 class PortType(StrEnum):
@@ -150,6 +159,32 @@ def check_workflow(graph: WorkflowGraph) -> list[Node]:
     return order
 
 
+def workflow_problems(graph: WorkflowGraph, *, structural_only: bool = False) -> list[Problem]:
+    """Every problem of ``graph`` (see :func:`~openautoglm.core.workflow.graph_problems`), each naming its node;
+    unless ``structural_only``, the pre-flight check of every node whose parameters validate is run too."""
+    problems = graph_problems(graph, signatures(), structural_only=structural_only)
+    if structural_only:
+        return problems
+    stages = catalogue()
+    failed = {p.node for p in problems if p.node is not None}
+    for node in graph.nodes:
+        entry = stages.get(normalize_name(node.stage))
+        if entry is None or entry.preflight is None or node.id in failed:
+            continue
+        try:
+            entry.preflight(entry.check_params(node.params))
+        except OpenAutoGLMError as error:
+            problems.append(Problem(node.id, f"Node '{node.id}' ({entry.name}): {error.message}", error.hint, False))
+    return problems
+
+
+def export_stages() -> dict[str, Any]:
+    """What :func:`~openautoglm.core.workflow_codegen.export_code` needs of every stage."""
+    from openautoglm.core.workflow_codegen import ExportStage
+
+    return {name: ExportStage(entry.name, dict(entry.task_options)) for name, entry in catalogue().items()}
+
+
 def describe_catalogue() -> list[dict[str, Any]]:
     """Every stage as JSON, sorted by name."""
     return [entry.describe() for _, entry in sorted(catalogue().items())]
@@ -180,6 +215,8 @@ __all__ = [
     "catalogue",
     "check_workflow",
     "describe_catalogue",
+    "export_stages",
     "port_summary",
     "stage",
+    "workflow_problems",
 ]
