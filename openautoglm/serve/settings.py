@@ -61,6 +61,9 @@ class ServeSettings(BaseSettings):
             "VAR"}}``: the only databases jobs may read or write, named by ``connection`` / ``output_connection``.
         max_request_chars: Characters in all strings of one request together at most (422).
         metrics_public: Serve ``/metrics`` without a token (scrapers inside the cluster); else admin only.
+        workflows_url: SQLAlchemy URL of the saved workflows (default: ``sqlite:///<home>/workflows.db``;
+            ``postgresql+psycopg://user@host/db`` in production).
+        workflow_deployment: The ``pipeline`` flow's deployment that ``POST /api/v1/workflows/{name}/runs`` runs.
     """
 
     model_config = SettingsConfigDict(env_prefix="OPENAUTOGLM_SERVE_", env_file=".env", extra="ignore")
@@ -111,3 +114,12 @@ class ServeSettings(BaseSettings):
     max_request_chars: int = Field(default=200_000, ge=1)
     metrics_public: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workflows_url: str | None = None
+    workflow_deployment: str = Field(default="pipeline/pipeline-example", pattern=r"^[^/]+/[^/]+$")
+
+    @property
+    def workflows_store_url(self) -> str:
+        """:attr:`workflows_url`, or a SQLite file under the OpenAutoGLM home."""
+        from openautoglm.settings import get_settings
+
+        return self.workflows_url or f"sqlite:///{get_settings().home.expanduser().resolve() / 'workflows.db'}"
