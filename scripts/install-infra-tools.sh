@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs from Debian's packages the tools the infra tests run (tests/unit/test_infra.py,
 # tests/integration/test_run_metrics.py): nginx (`nginx -t`), promtool (from `prometheus`), the Pushgateway and a
-# compose that validates the compose file offline (`docker compose config`, or Debian's `docker-compose`).
+# compose that validates the compose file offline (`docker compose config`, or Debian's `docker-compose`), and
+# Chromium for the canvas's browser test (tests/e2e/test_canvas.py drives it with Playwright; nothing downloads a
+# browser).
 # Idempotent and quick: it checks the binaries first and calls apt only for what is missing, `apt-get update` at
 # most once. Services are not started by the install (policy-rc.d says no while it runs).
 # Where apt cannot be used (not root, no apt-get), it says what is missing and exits 0: the tests then skip with
@@ -12,6 +14,7 @@ declare -A wanted=(
     [nginx]=nginx
     [promtool]=prometheus
     [prometheus-pushgateway]=prometheus-pushgateway
+    [chromium]=chromium
 )
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
@@ -26,7 +29,7 @@ if ! { have docker && docker compose version >/dev/null 2>&1; } && ! have docker
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "infra tools: all present (nginx, promtool, prometheus-pushgateway, compose)"
+    echo "infra tools: all present (nginx, promtool, prometheus-pushgateway, compose, chromium)"
     exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! have apt-get; then

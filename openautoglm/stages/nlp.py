@@ -16,7 +16,7 @@ from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
 from openautoglm.adapters.sinks import OutputFormat, write_frame
 from openautoglm.blocks.credentials import resolve_zhipu_key
-from openautoglm.core.data.schema import ROW_ID, Dataset
+from openautoglm.core.data.schema import ROW_ID, Dataset, frame_preview
 from openautoglm.core.nlp.batching import batches, frame_rows
 from openautoglm.core.nlp.results import evaluate as score
 from openautoglm.core.nlp.results import results_frame
@@ -39,6 +39,10 @@ class Predictions:
         """The dataset's rows with the result columns (prediction, score, status, ...)."""
         predictions = results_frame(self.results, backend=self.model.backend, model=self.model.model)
         return self.dataset.frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
+
+    def preview(self, rows: int = 5) -> list[dict[str, Any]]:
+        """The first ``rows`` rows with their results (text, prediction, score, status)."""
+        return frame_preview(self.frame(), rows)
 
     def summary(self) -> dict[str, Any]:
         status: dict[str, int] = {}

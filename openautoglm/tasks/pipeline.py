@@ -2,19 +2,28 @@
 
 The flow names each task run after its node and applies the stage's task options (retries, tags). Inputs arrive
 as ``(upstream outputs, port)`` pairs so that Prefect sees every edge as a data dependency of the task run.
+Each finished node publishes a table artifact (description ``node:<id>``) with the summary of every input and
+output port and the first rows of its dataset outputs: what the canvas shows as the node's rows and preview.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from openautoglm.core.registry import normalize_name
-from openautoglm.stages import StageContext, catalogue
+from openautoglm.stages import StageContext, catalogue, port_summary
+
+#: Rows of a dataset output shown in its node's preview.
+PREVIEW_ROWS = 5
+#: The description that ties a node artifact to its node (read back by the API's workflow-run route).
+NODE_ARTIFACT_PREFIX = "node:"
 
 
 def run_stage(
@@ -26,8 +35,75 @@ def run_stage(
 ) -> dict[str, Any]:
     """Run ``stage`` for the node ``node``; returns the stage's outputs by port."""
     entry = catalogue()[normalize_name(stage)]
-    values = {port: upstream[source_port] for port, (upstream, source_port) in inputs.items()}
-    return entry.run(values, entry.check_params(params), StageContext(folder=folder, node=node))
+    return entry.run(_values(inputs), entry.check_params(params), StageContext(folder=folder, node=node))
 
 
-stage_task = task(name="stage", cache_policy=NO_CACHE)(run_stage)
+def _values(inputs: Mapping[str, tuple[Mapping[str, Any], str]]) -> dict[str, Any]:
+    """Each input port's value: the named output of its upstream node."""
+    return {port: upstream[source_port] for port, (upstream, source_port) in inputs.items()}
+
+
+def node_report(stage: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per port: direction, port, type, its summary and (dataset-like outputs) its first rows, as JSON."""
+    entry = catalogue()[normalize_name(stage)]
+    rows = []
+    for direction, ports, values in (("in", entry.inputs, inputs), ("out", entry.outputs, outputs)):
+        for port in ports:
+            if port.name not in values:
+                continue
+            value = values[port.name]
+            preview = getattr(value, "preview", None)
+            rows.append(
+                {
+                    "direction": direction,
+                    "port": port.name,
+                    "type": port.type.value,
+                    "summary": json.dumps(port_summary(value), ensure_ascii=False, default=str),
+                    "head": json.dumps(preview(PREVIEW_ROWS), ensure_ascii=False, default=str)
+                    if direction == "out" and callable(preview)
+                    else "",
+                }
+            )
+    return rows
+
+
+def read_node_report(rows: Any) -> dict[str, Any]:
+    """The inverse of :func:`node_report` (a table artifact's data, as a JSON string or rows): ``{"inputs": {port:
+    summary}, "outputs": {port: summary}, "preview": {port: rows}, "rows_in": n, "rows_out": n}``."""
+    if isinstance(rows, str):
+        rows = json.loads(rows)
+    report: dict[str, Any] = {"inputs": {}, "outputs": {}, "preview": {}, "rows_in": None, "rows_out": None}
+    for row in rows or []:
+        summary = json.loads(row.get("summary") or "null")
+        side = "inputs" if row.get("direction") == "in" else "outputs"
+        report[side][row["port"]] = summary
+        if row.get("head"):
+            report["preview"][row["port"]] = json.loads(row["head"])
+        count = _rows(summary)
+        key = "rows_in" if side == "inputs" else "rows_out"
+        if count is not None:
+            report[key] = (report[key] or 0) + count
+    return report
+
+
+def _rows(summary: Any) -> int | None:
+    """Rows of a dataset-like summary (``rows_out`` of a dataset, ``rows`` of predictions), else None."""
+    if isinstance(summary, Mapping):
+        for key in ("rows_out", "rows"):
+            if isinstance(summary.get(key), int):
+                return int(summary[key])
+    return None
+
+
+@task(name="stage", cache_policy=NO_CACHE)
+def stage_task(
+    stage: str,
+    node: str,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, tuple[Mapping[str, Any], str]],
+    folder: Path,
+) -> dict[str, Any]:
+    """One workflow node as a task run; publishes its node artifact when it finishes."""
+    outputs = run_stage(stage, node, params, inputs, folder)
+    create_table_artifact(node_report(stage, _values(inputs), outputs), description=f"{NODE_ARTIFACT_PREFIX}{node}")
+    return outputs

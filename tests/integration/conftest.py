@@ -17,16 +17,22 @@ def prefect_server() -> Iterator[None]:
         yield
 
 
-def flow_run_artifacts(flow_run_id: str) -> dict[str, Any]:
-    """Artifacts of a flow run by key, read back through the Prefect API."""
+def flow_run_artifact_list(flow_run_id: str) -> list[Any]:
+    """Every artifact of a flow run (keyed or not), read back through the Prefect API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        return list(
+            client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            )
         )
-    return {a.key: a for a in artifacts}
+
+
+def flow_run_artifacts(flow_run_id: str) -> dict[str, Any]:
+    """Keyed artifacts of a flow run by key."""
+    return {a.key: a for a in flow_run_artifact_list(flow_run_id) if a.key}
 
 
 def task_run_names(flow_run_id: str) -> list[str]:

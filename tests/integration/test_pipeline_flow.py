@@ -18,7 +18,9 @@ from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.ingest import IngestParams, ingest
 from openautoglm.flows.pipeline import PipelineParams, pipeline
 from openautoglm.flows.run_task import RunTaskParams, run_task
+from openautoglm.tasks.pipeline import NODE_ARTIFACT_PREFIX, read_node_report
 from tests.conftest import EXAMPLES, REPO
+from tests.integration.conftest import flow_run_artifact_list
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -115,6 +117,21 @@ def test_run_task_as_a_graph_gives_the_run_task_flows_results(prefect_server: No
     metrics = graph.outputs["evaluate"]["metrics"]
     assert metrics["accuracy"] == pytest.approx(named.metrics["accuracy"])
     assert metrics["macro_f1"] == pytest.approx(named.metrics["macro_f1"])
+
+    # Each node published its report (what the canvas shows): rows in and out, the first rows of its outputs.
+    assert graph.flow_run_id is not None
+    reports = {
+        a.description.removeprefix(NODE_ARTIFACT_PREFIX): read_node_report(a.data)
+        for a in flow_run_artifact_list(graph.flow_run_id)
+        if (a.description or "").startswith(NODE_ARTIFACT_PREFIX)
+    }
+    assert set(reports) == {"load", "clean", "validate", "infer", "evaluate", "write"}
+    assert reports["load"]["rows_in"] is None and reports["load"]["rows_out"] == 60
+    assert reports["infer"]["rows_in"] == 60 and reports["infer"]["rows_out"] == 60
+    head = reports["infer"]["preview"]["predictions"]
+    assert len(head) == 5 and {"text", "prediction", "status"} <= set(head[0])
+    assert head[0]["text"] == ours["text"][0]
+    assert reports["evaluate"]["outputs"]["metrics"]["accuracy"] == pytest.approx(metrics["accuracy"])
 
 
 def test_a_graph_stage_chain_and_a_bad_graph_from_the_cli(prefect_server: None, tmp_path: Path) -> None:

@@ -157,6 +157,10 @@ class Dataset:
             "quarantined_by_stage": {str(k): int(v) for k, v in per_stage.items()},
         }
 
+    def preview(self, rows: int = 5) -> list[dict[str, Any]]:
+        """The first ``rows`` good rows (data columns only), for a look at what a stage produced."""
+        return frame_preview(self.frame, rows)
+
     def __repr__(self) -> str:
         return (
             f"Dataset(source={self.source!r}, rows={len(self.frame)}, quarantined={len(self.quarantine)}, "
@@ -171,3 +175,17 @@ def split_rows(frame: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
     if len(frame) <= rows:
         return [frame]
     return [frame.iloc[start : start + rows].reset_index(drop=True) for start in range(0, len(frame), rows)]
+
+
+def frame_preview(frame: pd.DataFrame, rows: int = 5) -> list[dict[str, Any]]:
+    """The first ``rows`` rows of a frame as JSON-able records, without the row id column."""
+    head = frame.drop(columns=[ROW_ID], errors="ignore").head(rows)
+    return [{str(k): _plain(v) for k, v in r.items()} for r in head.to_dict("records")]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able cell: missing values as None, numpy scalars as Python ones."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
