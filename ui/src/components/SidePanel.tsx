@@ -2,7 +2,7 @@
 // message and, once the node ran, its summary.
 import Form from "@rjsf/core";
 import type { RJSFSchema } from "@rjsf/utils";
-import validator from "@rjsf/validator-ajv8";
+import { customizeValidator } from "@rjsf/validator-ajv8";
 import { useEffect, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
@@ -23,6 +23,8 @@ interface Props {
 }
 
 const NO_SUBMIT = { "ui:submitButtonOptions": { norender: true } };
+// pydantic writes `format: "path"` for file paths; any string is one.
+const validator = customizeValidator({ customFormats: { path: /.*/ } });
 
 function NodeIdField({ id, taken, canEdit, onRename }: Pick<Props, "taken" | "canEdit" | "onRename"> & { id: string }) {
   const [draft, setDraft] = useState(id);

@@ -18,7 +18,7 @@ import { fromWorkflowFile, toWorkflowFile } from "../graph/convert";
 import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
 import { autoLayout } from "../graph/layout";
 import { catalogueOf, connectionProblem, type Link } from "../graph/ports";
-import { nodeRows } from "../graph/run";
+import { isFinal, nodeRows } from "../graph/run";
 import { useCanvas } from "../hooks/useCanvas";
 import { useKeys } from "../hooks/useKeys";
 import { useRun } from "../hooks/useRun";
@@ -37,6 +37,7 @@ interface Status {
 }
 
 const HASH_KEY = "workflow";
+const FIT = { maxZoom: 1 };
 
 function hashWorkflow(): string | null {
   return new URLSearchParams(window.location.hash.slice(1)).get(HASH_KEY);
@@ -106,7 +107,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         clearRun();
         setHashWorkflow(found.workflow.name || wanted);
         info(`opened ${wanted} v${found.version}`);
-        window.requestAnimationFrame(() => void flow.fitView());
+        window.requestAnimationFrame(() => void flow.fitView(FIT));
       } catch (e) {
         fail((e as Error).message);
       }
@@ -190,7 +191,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
 
   const layout = useCallback(() => {
     change((c) => ({ ...c, nodes: autoLayout(c) }));
-    window.requestAnimationFrame(() => void flow.fitView());
+    window.requestAnimationFrame(() => void flow.fitView(FIT));
   }, [change, flow]);
 
   useKeys({
@@ -275,7 +276,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
           setErrors({});
           clearRun();
           info(`imported ${picked.name}: save to keep it`);
-          window.requestAnimationFrame(() => void flow.fitView());
+          window.requestAnimationFrame(() => void flow.fitView(FIT));
         } catch (e) {
           fail(`import of ${picked.name}: ${(e as Error).message}`);
         }
@@ -283,6 +284,14 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
     },
     [change, clearRun, fail, flow, info],
   );
+
+  const finished = run.run && isFinal(run.run.run.state) ? run.run.run : null;
+  useEffect(() => {
+    if (!finished) return;
+    const text = `run ${finished.id}: ${finished.state?.toLowerCase()}${finished.message ? ` (${finished.message})` : ""}`;
+    if (finished.state === "COMPLETED") info(text);
+    else fail(text);
+  }, [finished, info, fail]);
 
   // --- what the canvas shows ---------------------------------------------------------------------------
   const runNodes = run.run?.nodes;
@@ -353,6 +362,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
               deleteKeyCode={edit ? ["Backspace", "Delete"] : null}
               onlyRenderVisibleElements
               fitView
+              fitViewOptions={FIT}
             >
               <Background />
               <Controls showInteractive={false} />
