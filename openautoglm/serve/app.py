@@ -40,6 +40,7 @@ from openautoglm.serve.jobs import JobsService
 from openautoglm.serve.metrics import Metrics
 from openautoglm.serve.ratelimit import RateLimiter
 from openautoglm.serve.routes_nlp import PUBLIC_ERRORS, RouteContext, add_nlp_routes
+from openautoglm.serve.routes_workflows import add_workflow_routes
 from openautoglm.serve.service import Item, ModelService, Task
 from openautoglm.serve.settings import ServeSettings
 from openautoglm.serve.ui import mount_ui
@@ -405,6 +406,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     v1 = "/api/v1"
     add_nlp_routes(app, RouteContext(settings, guard, caps, predict, lambda task: service.specs[task].model))
+    add_workflow_routes(app, settings, guard, jobs)
 
     @app.post(
         f"{v1}/jobs",

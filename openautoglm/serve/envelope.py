@@ -12,6 +12,7 @@ Every response of the API, errors included, has this shape. ``code`` is 0 on suc
 | 40300 | 403 | the token's roles may not use this route |
 | 40400 | 404 | no such route, or no such job (another user's job is "no such job") |
 | 40500 | 405 | method not allowed on this route |
+| 40900 | 409 | a conflicting write (a workflow saved by others at the same moment, again and again) |
 | 41300 | 413 | request body larger than the limit |
 | 41301 | 413 | too many items in a batch request |
 | 43100 | 431 | request headers larger than the limit |
@@ -45,6 +46,7 @@ class Code(IntEnum):
     FORBIDDEN = 40300
     NOT_FOUND = 40400
     METHOD_NOT_ALLOWED = 40500
+    CONFLICT = 40900
     BODY_TOO_LARGE = 41300
     BATCH_TOO_LARGE = 41301
     RATE_LIMITED = 42900
@@ -123,6 +125,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "missing or invalid token",
         403: "role not allowed",
         404: "not found",
+        409: "conflicting write",
         413: "body or batch too large",
         422: "validation failed",
         429: "rate limited",

@@ -11,7 +11,9 @@ finishes; artifacts that carry input rows are shown only when every file the run
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +26,13 @@ from openautoglm.serve.envelope import ApiError, Code
 log = logging.getLogger(__name__)
 
 OWNER_TAG = "openautoglm-owner:"
+#: Tag of a flow run started from a saved workflow: ``openautoglm-workflow:<name>`` (and ``...-version:<n>``).
+WORKFLOW_TAG = "openautoglm-workflow:"
+WORKFLOW_VERSION_TAG = "openautoglm-workflow-version:"
+#: The description of a node's artifact: ``node:<node id>`` (published by the pipeline task).
+NODE_ARTIFACT_PREFIX = "node:"
 MAX_ARTIFACT_CHARS = 4000
+MAX_SUMMARY_CHARS = 200_000
 
 
 def _down(error: Exception) -> ApiError:
@@ -61,11 +69,26 @@ class JobsService:
         self.allowed = frozenset(allowed)
         self.policy = policy or confine.JobPolicy()
 
-    async def create(self, principal: Principal, deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    async def create(
+        self,
+        principal: Principal,
+        deployment: str,
+        parameters: dict[str, Any],
+        *,
+        tags: Sequence[str] = (),
+        listed_only: bool = True,
+    ) -> dict[str, Any]:
+        """Create a flow run of ``deployment`` with the caller's ``parameters`` (confined, see
+        :mod:`~openautoglm.serve.confine`), tagged with its owner and ``tags``.
+
+        Args:
+            listed_only: Refuse a deployment outside ``allowed`` (the caller named it); False when the server
+                chose the deployment (the workflow runs' ``OPENAUTOGLM_SERVE_WORKFLOW_DEPLOYMENT``).
+        """
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
-        if self.allowed and deployment not in self.allowed:
+        if listed_only and self.allowed and deployment not in self.allowed:
             raise ApiError(Code.NOT_FOUND, f"no deployment '{deployment}' is open to the API")
         try:
             async with get_client() as client:
@@ -79,7 +102,9 @@ class JobsService:
                 )
                 try:
                     run = await client.create_flow_run_from_deployment(
-                        found.id, parameters=parameters, tags=[f"{OWNER_TAG}{principal.owner}", "openautoglm-api"]
+                        found.id,
+                        parameters=parameters,
+                        tags=[f"{OWNER_TAG}{principal.owner}", "openautoglm-api", *tags],
                     )
                 except PrefectHTTPStatusError as error:
                     if error.response.status_code in (409, 422):
@@ -95,51 +120,108 @@ class JobsService:
 
     async def read(self, principal: Principal, job_id: str) -> dict[str, Any]:
         from prefect.client.orchestration import get_client
+
+        uid = _uuid(job_id)
+        try:
+            async with get_client() as client:
+                job, _ = await self._read_job(client, principal, uid)
+        except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
+            raise _down(error) from None
+        return job
+
+    async def _read_job(self, client: Any, principal: Principal, uid: UUID) -> tuple[dict[str, Any], Any]:
+        """The job (404 unless the caller owns it or is an admin) and its flow run."""
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
         from prefect.exceptions import ObjectNotFound
 
         try:
-            uid = UUID(job_id)
-        except ValueError:
+            run = await client.read_flow_run(uid)
+        except ObjectNotFound:
             raise _not_found() from None
+        if not self._may_read(principal, run.tags):
+            raise _not_found()
+        job = _job(run)
+        flow_name = None
+        if run.deployment_id:
+            try:
+                deployment = await client.read_deployment(run.deployment_id)
+                flow = await client.read_flow(run.flow_id)
+                job["deployment"] = f"{flow.name}/{deployment.name}"
+                flow_name = flow.name
+            except ObjectNotFound:
+                pass
+        if run.state is not None and run.state.is_final():
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uid]))
+            )
+            rows_ok = "admin" in principal.roles or (
+                flow_name is not None and confine.may_read_rows(flow_name, run.parameters, self.policy)
+            )
+            job["results"] = [
+                {
+                    "key": a.key,
+                    "type": a.type,
+                    "description": a.description,
+                    "data": _truncate(a.data),
+                }
+                for a in artifacts
+                if rows_ok or a.key not in confine.ROW_ARTIFACTS
+            ]
+        return job, run
+
+    async def read_workflow_run(self, principal: Principal, run_id: str) -> dict[str, Any]:
+        """A workflow run (a flow run whose parameters hold a workflow graph) and the state of each node.
+
+        Each node's task run is the one named after the node (the pipeline flow names them so); a node without
+        one has not started (``PENDING``). Its ``summary`` is what the node's artifact (description
+        ``node:<id>``) says, once the node has published one.
+
+        Raises:
+            ApiError: 404 (no such run, another owner's, or not a workflow run), 503 (Prefect down).
+        """
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            ArtifactFilter,
+            ArtifactFilterFlowRunId,
+            FlowRunFilter,
+            FlowRunFilterId,
+        )
+
+        uid = _uuid(run_id)
         try:
             async with get_client() as client:
-                try:
-                    run = await client.read_flow_run(uid)
-                except ObjectNotFound:
-                    raise _not_found() from None
-                if not self._may_read(principal, run.tags):
-                    raise _not_found()
-                job = _job(run)
-                flow_name = None
-                if run.deployment_id:
-                    try:
-                        deployment = await client.read_deployment(run.deployment_id)
-                        flow = await client.read_flow(run.flow_id)
-                        job["deployment"] = f"{flow.name}/{deployment.name}"
-                        flow_name = flow.name
-                    except ObjectNotFound:
-                        pass
-                if run.state is not None and run.state.is_final():
-                    artifacts = await client.read_artifacts(
-                        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uid]))
-                    )
-                    rows_ok = "admin" in principal.roles or (
-                        flow_name is not None and confine.may_read_rows(flow_name, run.parameters, self.policy)
-                    )
-                    job["results"] = [
-                        {
-                            "key": a.key,
-                            "type": a.type,
-                            "description": a.description,
-                            "data": _truncate(a.data),
-                        }
-                        for a in artifacts
-                        if rows_ok or a.key not in confine.ROW_ARTIFACTS
-                    ]
+                job, run = await self._read_job(client, principal, uid)
+                graph = ((run.parameters or {}).get("params") or {}).get("graph")
+                if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
+                    raise ApiError(Code.NOT_FOUND, "no such workflow run")
+                node_ids = [n.get("id") for n in graph["nodes"] if isinstance(n, dict) and isinstance(n.get("id"), str)]
+                task_runs = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uid])), limit=200
+                )
+                artifacts = await client.read_artifacts(
+                    artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uid]))
+                )
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
-        return job
+        by_name = {t.name: t for t in task_runs if t.flow_run_id == uid}
+        summaries: dict[str, Any] = {}
+        for artifact in artifacts:
+            description = artifact.description or ""
+            if description.startswith(NODE_ARTIFACT_PREFIX):
+                summaries[description.removeprefix(NODE_ARTIFACT_PREFIX)] = _node_summary(artifact.data)
+        nodes = {}
+        for node_id in node_ids:
+            task_run = by_name.get(node_id)
+            state = task_run.state if task_run is not None else None
+            nodes[node_id] = {
+                "state": state.type.value if state is not None else "PENDING",
+                "state_name": state.name if state is not None else "Pending",
+                "task_run_id": str(task_run.id) if task_run is not None else None,
+                "start_time": _iso(task_run.start_time) if task_run is not None else None,
+                "end_time": _iso(task_run.end_time) if task_run is not None else None,
+                "summary": summaries.get(node_id),
+            }
+        return {"run": job, "nodes": nodes}
 
     async def list(self, principal: Principal, limit: int = 50) -> list[dict[str, Any]]:
         from prefect.client.orchestration import get_client
@@ -171,6 +253,36 @@ class JobsService:
                 return (await client.api_healthcheck()) is None
         except Exception:
             return False
+
+
+def _uuid(job_id: str) -> UUID:
+    try:
+        return UUID(job_id)
+    except ValueError:
+        raise _not_found() from None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _node_summary(data: Any) -> dict[str, Any] | None:
+    """A node artifact's data as ``{port: summary}`` (None if it cannot be read or is too large).
+
+    The pipeline task publishes a table (see ``openautoglm.tasks.pipeline.read_node_report``); a JSON object
+    (or a JSON string of one) is taken as it is.
+    """
+    try:
+        if isinstance(data, str) and len(data) > MAX_SUMMARY_CHARS:
+            return None
+        value = json.loads(data) if isinstance(data, str) else data
+        if isinstance(value, list):
+            from openautoglm.tasks.pipeline import read_node_report
+
+            value = read_node_report(value)
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _truncate(data: Any) -> Any:

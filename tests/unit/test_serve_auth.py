@@ -206,11 +206,21 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "jobs_create": ("POST", "/api/v1/jobs", {"deployment": "run_task/nightly-classification"}),
     "jobs_list": ("GET", "/api/v1/jobs", None),
     "jobs_read": ("GET", "/api/v1/jobs/6f1c2c1e-0000-4000-8000-000000000000", None),
+    "workflows_list": ("GET", "/api/v1/workflows", None),
+    "workflows_read": ("GET", "/api/v1/workflows/ingest", None),
+    "workflows_versions": ("GET", "/api/v1/workflows/ingest/versions", None),
+    "workflows_diff": ("GET", "/api/v1/workflows/ingest/diff?from=1&to=1", None),
+    "workflows_export": ("GET", "/api/v1/workflows/ingest/export", None),
+    "workflows_save": ("PUT", "/api/v1/workflows/matrix", {"nodes": [{"id": "load", "stage": "clean"}]}),
+    "workflows_check": ("POST", "/api/v1/workflows/check", {"nodes": [{"id": "load", "stage": "clean"}]}),
+    "workflows_run": ("POST", "/api/v1/workflows/ingest/runs", None),
+    "workflow_runs_read": ("GET", "/api/v1/workflow-runs/6f1c2c1e-0000-4000-8000-000000000000", None),
     "admin_circuit": ("GET", "/api/v1/admin/circuit", None),
     "admin_circuit_reset": ("POST", "/api/v1/admin/circuit/reset", None),
 }
+WORKFLOW_READS = {"workflows_list", "workflows_read", "workflows_versions", "workflows_diff", "workflows_export"}
 EXPECTED = {  # the documented matrix, written out independently of ROUTE_ROLES
-    "viewer": {"classify", "classify_batch", "ner", "ner_batch", "match", "match_batch", "stages"},
+    "viewer": {"classify", "classify_batch", "ner", "ner_batch", "match", "match_batch", "stages", *WORKFLOW_READS},
     "operator": {
         "stages",
         "classify",
@@ -222,6 +232,11 @@ EXPECTED = {  # the documented matrix, written out independently of ROUTE_ROLES
         "jobs_create",
         "jobs_list",
         "jobs_read",
+        *WORKFLOW_READS,
+        "workflows_save",
+        "workflows_check",
+        "workflows_run",
+        "workflow_runs_read",
     },
     "admin": set(ROUTES),
 }

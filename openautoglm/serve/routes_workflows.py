@@ -1,0 +1,399 @@
+"""Saved workflows (``/api/v1/workflows``): list, read, save a version, versions, diff, check, run, export, and the
+per-node state of a workflow run (``/api/v1/workflow-runs/{run_id}``). The contract is ``docs/canvas-contract.md``.
+
+Saving refuses a file that is not a workflow file or whose graph is structurally wrong (unknown stage, missing node
+or port, type mismatch, input fed twice, cycle) with 422 and ``data.errors`` ``[{node, message, hint}]``; a draft
+may still lack inputs and valid parameters (``check`` reports them). A run saves nothing: it starts the pipeline
+deployment (``OPENAUTOGLM_SERVE_WORKFLOW_DEPLOYMENT``) with the version's graph, confined as any job is.
+
+No ``from __future__ import annotations`` here: FastAPI reads the endpoints' types from their annotations.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from openautoglm import __version__
+from openautoglm.adapters.workflow_store import MAX_VERSION, StoredVersion, WorkflowNotFound, WorkflowStore
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.workflow import WorkflowError
+from openautoglm.core.workflow_file import NAME, WorkflowFile, load_workflow, semantic_diff
+from openautoglm.serve import schemas as s
+from openautoglm.serve.auth import Principal
+from openautoglm.serve.envelope import ApiError, Code, Envelope, error_responses, ok
+from openautoglm.serve.jobs import WORKFLOW_TAG, WORKFLOW_VERSION_TAG, JobsService
+from openautoglm.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+WorkflowName = Annotated[str, Path(pattern=NAME, description="lower-case letters, digits and '-'")]
+Version = Annotated[int | None, Query(ge=1, le=MAX_VERSION, description="a version number (default: the latest)")]
+FileBody = Annotated[
+    dict[str, Any],
+    Body(description="A workflow file (format version 1; a bare {nodes, edges} graph is migrated)."),
+]
+READ_ERRORS = (401, 403, 404, 422, 429, 500, 503)
+
+
+class WorkflowMeta(BaseModel):
+    name: str
+    description: str
+    version: int
+    hash: str = Field(description="SHA-256 of the whole file (a new version per new content)")
+    logic_hash: str = Field(description="SHA-256 of name, description and graph (the layout left out)")
+    created: str
+    author: str
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowMeta]
+
+
+class WorkflowRead(BaseModel):
+    workflow: WorkflowFile
+    version: int
+    hash: str
+    logic_hash: str
+    created: str
+    author: str
+
+
+class Saved(BaseModel):
+    name: str
+    version: int
+    hash: str
+    logic_hash: str
+    created: str
+    unchanged: bool = Field(description="the latest version already held this content: no new version")
+
+
+class VersionMeta(BaseModel):
+    version: int
+    hash: str
+    logic_hash: str
+    created: str
+    author: str
+
+
+class VersionList(BaseModel):
+    versions: list[VersionMeta]
+
+
+class ParamChange(BaseModel):
+    path: str
+    before: Any = None
+    after: Any = None
+
+
+class NodeChange(BaseModel):
+    id: str
+    stage: list[str] | None = Field(description="[before, after], or null when the stage is the same")
+    params: list[ParamChange]
+
+
+class Diff(BaseModel):
+    nodes_added: list[str]
+    nodes_removed: list[str]
+    nodes_changed: list[NodeChange]
+    edges_added: list[str]
+    edges_removed: list[str]
+    name: list[str] | None = None
+    description: list[str] | None = None
+
+
+class ProblemOut(BaseModel):
+    node: str | None = Field(description="the node at fault, or null")
+    message: str
+    hint: str | None = None
+
+
+class CheckResult(BaseModel):
+    ok: bool
+    errors: list[ProblemOut]
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="default: the latest")
+
+
+class NodeState(BaseModel):
+    state: str = Field(description="PENDING (not started), SCHEDULED, RUNNING, COMPLETED, FAILED, CRASHED...")
+    state_name: str | None
+    task_run_id: str | None
+    start_time: str | None
+    end_time: str | None
+    summary: dict[str, Any] | None = Field(description="the node's published summary, once there is one")
+
+
+class WorkflowRun(BaseModel):
+    run: s.Job
+    nodes: dict[str, NodeState]
+
+
+class Export(BaseModel):
+    filename: str
+    code: str = Field(description="Python source of a Prefect flow running the workflow")
+
+
+def _meta(stored: StoredVersion) -> dict[str, Any]:
+    return {
+        "name": stored.name,
+        "description": stored.file.description,
+        "version": stored.version,
+        "hash": stored.hash,
+        "logic_hash": stored.logic_hash,
+        "created": stored.created.isoformat(),
+        "author": stored.author,
+    }
+
+
+def _invalid(errors: list[dict[str, Any]], message: str) -> ApiError:
+    return ApiError(Code.INVALID, message, data={"errors": errors})
+
+
+def _shape_errors(error: ValidationError, body: Any) -> list[dict[str, Any]]:
+    """Pydantic's errors as problems, naming the node when the error lies inside one."""
+    nodes = body.get("graph", body).get("nodes") if isinstance(body, dict) else None
+    out = []
+    for item in error.errors()[:20]:
+        loc = [str(p) for p in item.get("loc", ())]
+        node = None
+        if "nodes" in loc and isinstance(nodes, list):
+            at = loc.index("nodes") + 1
+            if at < len(loc) and loc[at].isdigit() and int(loc[at]) < len(nodes):
+                candidate = nodes[int(loc[at])]
+                node = candidate.get("id") if isinstance(candidate, dict) else None
+        out.append(
+            {"node": node if isinstance(node, str) else None, "message": f"{'.'.join(loc) or '(file)'}: {item['msg']}"}
+        )
+    return out
+
+
+def parse_file(body: Any, name: str | None) -> WorkflowFile:
+    """The body as a v1 workflow file (migrated), or a 422 listing what is wrong."""
+    try:
+        return load_workflow(body, name=name, app_version=__version__)
+    except WorkflowError as error:
+        raise _invalid([{"node": None, "message": error.message, "hint": error.hint}], error.message) from None
+    except ValidationError as error:
+        raise _invalid(_shape_errors(error, body), "the body is not a valid workflow file") from None
+
+
+def add_workflow_routes(
+    app: FastAPI,
+    settings: ServeSettings,
+    guard: Callable[[str], Callable[..., Awaitable[Principal]]],
+    jobs: JobsService,
+    store: WorkflowStore | None = None,
+    prefix: str = "/api/v1",
+) -> WorkflowStore:
+    """Add the workflow routes to ``app`` (on the app itself: ``include_router`` loses the route labels)."""
+    store = store or WorkflowStore(settings.workflows_store_url)
+    app.state.workflows = store
+
+    async def in_store(call: Callable[..., Any], *args: Any) -> Any:
+        """A store call in a worker thread; a missing workflow is 404 and a database that fails is 503."""
+        try:
+            return await run_in_threadpool(call, *args)
+        except WorkflowNotFound as error:
+            raise ApiError(Code.NOT_FOUND, error.message) from None
+        except SQLAlchemyError as error:
+            log.warning("workflow store failed: %s", type(error).__name__)
+            raise ApiError(
+                Code.DEPENDENCY_DOWN, "the workflow store is unavailable", headers={"Retry-After": "5"}
+            ) from None
+        except ConfigurationError as error:
+            raise ApiError(Code.CONFLICT, error.message) from None
+
+    async def problems(file: WorkflowFile, structural_only: bool) -> list[dict[str, Any]]:
+        from openautoglm.stages import workflow_problems
+
+        found = await run_in_threadpool(lambda: workflow_problems(file.graph, structural_only=structural_only))
+        return [p.as_dict() for p in found]
+
+    @app.get(
+        f"{prefix}/workflows",
+        response_model=Envelope[WorkflowList],
+        responses=error_responses(401, 403, 429, 500, 503),
+        tags=["workflows"],
+        summary="Saved workflows (the latest version of each)",
+    )
+    async def workflows_list(principal: Annotated[Principal, Depends(guard("workflows_list"))]) -> dict[str, Any]:
+        return ok({"workflows": [_meta(v) for v in await in_store(store.list)]})
+
+    @app.get(
+        f"{prefix}/workflows/{{name}}",
+        response_model=Envelope[WorkflowRead],
+        responses=error_responses(*READ_ERRORS),
+        tags=["workflows"],
+        summary="A workflow file (the latest version, or ?version=N)",
+    )
+    async def workflows_read(
+        name: WorkflowName,
+        principal: Annotated[Principal, Depends(guard("workflows_read"))],
+        version: Version = None,
+    ) -> dict[str, Any]:
+        stored: StoredVersion = await in_store(store.get, name, version)
+        meta = _meta(stored)
+        return ok(
+            {
+                "workflow": stored.file.model_dump(mode="json"),
+                **{k: meta[k] for k in ("version", "hash", "logic_hash", "created", "author")},
+            }
+        )
+
+    @app.put(
+        f"{prefix}/workflows/{{name}}",
+        response_model=Envelope[Saved],
+        responses=error_responses(400, 401, 403, 409, 413, 422, 429, 500, 503),
+        tags=["workflows"],
+        summary="Save a workflow file as a new version (none when the content is unchanged)",
+    )
+    async def workflows_save(
+        name: WorkflowName, body: FileBody, principal: Annotated[Principal, Depends(guard("workflows_save"))]
+    ) -> dict[str, Any]:
+        file = parse_file(body, name)
+        if file.name != name:
+            raise _invalid(
+                [{"node": None, "message": f"the file is named '{file.name}', the path '{name}'"}],
+                f"the file's name '{file.name}' is not the path's '{name}'",
+            )
+        errors = await problems(file, structural_only=True)
+        if errors:
+            raise _invalid(errors, errors[0]["message"])
+        result = await in_store(store.save, file, principal.sub)
+        meta = _meta(result.stored)
+        return ok(
+            {
+                **{k: meta[k] for k in ("name", "version", "hash", "logic_hash", "created")},
+                "unchanged": result.unchanged,
+            }
+        )
+
+    @app.get(
+        f"{prefix}/workflows/{{name}}/versions",
+        response_model=Envelope[VersionList],
+        responses=error_responses(*READ_ERRORS),
+        tags=["workflows"],
+        summary="Every version of a workflow, newest first",
+    )
+    async def workflows_versions(
+        name: WorkflowName, principal: Annotated[Principal, Depends(guard("workflows_versions"))]
+    ) -> dict[str, Any]:
+        versions = await in_store(store.versions, name)
+        keys = ("version", "hash", "logic_hash", "created", "author")
+        return ok({"versions": [{k: _meta(v)[k] for k in keys} for v in versions]})
+
+    @app.get(
+        f"{prefix}/workflows/{{name}}/diff",
+        response_model=Envelope[Diff],
+        responses=error_responses(*READ_ERRORS),
+        tags=["workflows"],
+        summary="What changed in the logic between two versions (positions ignored)",
+    )
+    async def workflows_diff(
+        name: WorkflowName,
+        principal: Annotated[Principal, Depends(guard("workflows_diff"))],
+        from_version: Annotated[
+            int | None, Query(alias="from", ge=1, le=MAX_VERSION, description="default: the version before 'to'")
+        ] = None,
+        to_version: Annotated[
+            int | None, Query(alias="to", ge=1, le=MAX_VERSION, description="default: latest")
+        ] = None,
+    ) -> dict[str, Any]:
+        after: StoredVersion = await in_store(store.get, name, to_version)
+        before: StoredVersion = await in_store(store.get, name, from_version or max(1, after.version - 1))
+        return ok(semantic_diff(before.file, after.file))
+
+    @app.post(
+        f"{prefix}/workflows/check",
+        response_model=Envelope[CheckResult],
+        responses=error_responses(400, 401, 403, 413, 422, 429, 500),
+        tags=["workflows"],
+        summary="Check a workflow file without running it: schemas, ports, inputs, cycles, pre-flight",
+    )
+    async def workflows_check(
+        body: FileBody, principal: Annotated[Principal, Depends(guard("workflows_check"))]
+    ) -> dict[str, Any]:
+        try:
+            file = parse_file(body, "draft")
+        except ApiError as error:
+            return ok({"ok": False, "errors": (error.data or {}).get("errors", [])})
+        errors = await problems(file, structural_only=False)
+        return ok({"ok": not errors, "errors": errors})
+
+    @app.post(
+        f"{prefix}/workflows/{{name}}/runs",
+        response_model=Envelope[s.Job],
+        responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500, 503),
+        tags=["jobs"],
+        summary="Run a saved workflow (a version, default the latest) on the pipeline deployment",
+    )
+    async def workflows_run(
+        name: WorkflowName,
+        principal: Annotated[Principal, Depends(guard("workflows_run"))],
+        body: Annotated[RunRequest | None, Body()] = None,
+    ) -> dict[str, Any]:
+        stored: StoredVersion = await in_store(store.get, name, body.version if body else None)
+
+        def full_check() -> list[dict[str, Any]]:
+            from openautoglm.core.workflow import graph_problems
+            from openautoglm.stages import signatures
+
+            return [p.as_dict() for p in graph_problems(stored.file.graph, signatures())]
+
+        errors = await run_in_threadpool(full_check)  # the files are the worker's: no pre-flight here
+        if errors:
+            raise _invalid(errors, f"version {stored.version} of '{name}' cannot run: {errors[0]['message']}")
+        job = await jobs.create(
+            principal,
+            settings.workflow_deployment,
+            {"params": {"graph": stored.file.graph.model_dump(mode="json")}},
+            tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
+            listed_only=False,
+        )
+        return ok(job)
+
+    @app.get(
+        f"{prefix}/workflow-runs/{{run_id}}",
+        response_model=Envelope[WorkflowRun],
+        responses=error_responses(401, 403, 404, 429, 500, 503),
+        tags=["jobs"],
+        summary="A workflow run and the state of each node (its task run) with the node's summary",
+    )
+    async def workflow_runs_read(
+        run_id: Annotated[str, Path(max_length=64)],
+        principal: Annotated[Principal, Depends(guard("workflow_runs_read"))],
+    ) -> dict[str, Any]:
+        return ok(await jobs.read_workflow_run(principal, run_id))
+
+    @app.get(
+        f"{prefix}/workflows/{{name}}/export",
+        response_model=Envelope[Export],
+        responses=error_responses(*READ_ERRORS),
+        tags=["workflows"],
+        summary="A version of a workflow as a Python file (a Prefect flow calling the stage task per node)",
+    )
+    async def workflows_export(
+        name: WorkflowName,
+        principal: Annotated[Principal, Depends(guard("workflows_export"))],
+        version: Version = None,
+    ) -> dict[str, Any]:
+        from openautoglm.core.workflow_codegen import export_code
+        from openautoglm.stages import export_stages
+
+        stored: StoredVersion = await in_store(store.get, name, version)
+        try:
+            code = await run_in_threadpool(lambda: export_code(stored.file, export_stages()))
+        except WorkflowError as error:
+            raise _invalid([{"node": None, "message": error.message, "hint": error.hint}], error.message) from None
+        return ok({"filename": f"{name}.py", "code": code})
+
+    return store
