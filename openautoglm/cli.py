@@ -876,17 +876,22 @@ app.add_typer(pipeline_app, name="pipeline")
 GraphFileArg = Annotated[Path, typer.Argument(help="A JSON file: {nodes: [{id, stage, params}], edges: [...]}.")]
 
 
-def _read_workflow(file: Path) -> Any:
+def _read_workflow_file(file: Path) -> Any:
+    """A workflow file (v1, or a bare v0 graph named by the file's stem), migrated to the current version."""
     from openautoglm.adapters.sources.base import existing_file
     from openautoglm.core.errors import ConfigurationError
-    from openautoglm.core.workflow import WorkflowGraph
+    from openautoglm.core.workflow_file import load_workflow
 
     path = existing_file(file)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigurationError(f"{path}: not a JSON file ({error}).") from None
-    return WorkflowGraph.model_validate(raw.get("graph", raw) if isinstance(raw, dict) else raw)
+    return load_workflow(raw, name=path.stem)
+
+
+def _read_workflow(file: Path) -> Any:
+    return _read_workflow_file(file).graph
 
 
 @pipeline_app.command("check")
@@ -938,6 +943,79 @@ def pipeline_run(
         [f"folder:      {result.folder}", f"MLflow run:  {result.mlflow_run_url}"]
         + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
     )
+
+
+workflow_app = typer.Typer(
+    help="Saved workflow files (format v1, as the canvas saves them; bare v0 graphs are read too).",
+    no_args_is_help=True,
+)
+app.add_typer(workflow_app, name="workflow")
+WorkflowFileArg = Annotated[Path, typer.Argument(help="A workflow file (v1), or a bare {nodes, edges} graph.")]
+
+
+@workflow_app.command("check")
+def workflow_check(file: WorkflowFileArg) -> None:
+    """Check a workflow file without running it (as `pipeline check`)."""
+    pipeline_check(file)
+
+
+@workflow_app.command("run")
+def workflow_run(
+    file: WorkflowFileArg,
+    output: Annotated[Path | None, typer.Option(help="Output folder (default: a new one under ~/runs).")] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "pipeline",
+) -> None:
+    """Run a workflow file through the pipeline flow (as `pipeline run`).
+
+    Example: openautoglm workflow run examples/workflows/ingest.json
+    """
+    pipeline_run(file, output, experiment)
+
+
+@workflow_app.command("export")
+def workflow_export(
+    file: WorkflowFileArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the code here (default: stdout).")
+    ] = None,
+) -> None:
+    """Write a workflow as a Python file: a Prefect flow calling the stage task once per node; run it with python.
+
+    Example: openautoglm workflow export examples/workflows/ingest.json -o ingest.py && python ingest.py
+    """
+    try:
+        from openautoglm.core.workflow import check_graph
+        from openautoglm.core.workflow_codegen import export_code
+        from openautoglm.stages import export_stages, signatures
+
+        workflow = _read_workflow_file(file)
+        check_graph(workflow.graph, signatures())
+        if not workflow.app_version:
+            workflow = workflow.model_copy(update={"app_version": __version__})
+        code = export_code(workflow, export_stages())
+        if output is not None:
+            output.write_text(code, encoding="utf-8")
+    except OpenAutoGLMError as error:
+        _fail(error)
+        return
+    except ValidationError as error:
+        _invalid(error)
+        return
+    except OSError as error:
+        err.print(f"[bold red]error:[/] cannot write {escape(str(output))}: {escape(error.strerror or str(error))}")
+        raise typer.Exit(code=2) from None
+    if output is None:
+        sys.stdout.write(code)
+    else:
+        console.print(f"wrote {output}", highlight=False)
+
+
+@workflow_app.command("schema")
+def workflow_schema() -> None:
+    """Print the JSON Schema of a workflow file (committed as docs/workflow.schema.json)."""
+    from openautoglm.core.workflow_file import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
