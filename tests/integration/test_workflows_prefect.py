@@ -1,0 +1,144 @@
+"""Saved workflows against the session's Prefect server (the test harness): an exported workflow run with
+`python exported.py` gives the pipeline flow's summary; a workflow run through the API is a flow run of the
+pipeline deployment tagged with the workflow and version; the workflow-run route shows each node's state and
+summary, to its owner only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from openautoglm.core.workflow_codegen import export_code
+from openautoglm.core.workflow_file import load_workflow
+from openautoglm.serve.app import create_app
+from openautoglm.serve.settings import ServeSettings
+from openautoglm.serve.testing import Signer, keys_json
+from openautoglm.stages import export_stages
+from tests.conftest import EXAMPLES, REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SIGNER = Signer.ec("wf-int")
+
+
+def ingest_file() -> Any:
+    data = json.loads((EXAMPLES / "workflows" / "ingest.json").read_text(encoding="utf-8"))
+    data["graph"]["nodes"][0]["params"]["source"]["path"] = str(EXAMPLES / "user_feedback_dirty.csv")
+    return load_workflow(data)
+
+
+def without_folder(value: Any, folder: Path) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False).replace(str(folder), "<folder>"))
+
+
+def test_exported_code_gives_the_pipeline_flows_summary(prefect_server: None, tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    from openautoglm.flows.pipeline import PipelineParams, pipeline
+
+    file = ingest_file()
+    expected = pipeline(PipelineParams(graph=file.graph, output_dir=tmp_path / "flow"))
+    script = tmp_path / "ingest.py"
+    script.write_text(export_code(file, export_stages()), encoding="utf-8")
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "OPENAUTOGLM_TASK_RUNNER": "threads"}
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "exported")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "exported" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["order"] == expected.order == ["load", "clean", "validate", "write"]
+    assert without_folder(summary["outputs"], tmp_path / "exported") == without_folder(
+        expected.outputs, tmp_path / "flow"
+    )
+    assert summary["outputs"]["write"]["files"]["rows"] == 59
+    assert (tmp_path / "exported" / "data.parquet").read_bytes() == (tmp_path / "flow" / "data.parquet").read_bytes()
+
+
+@pytest.fixture
+def api(prefect_server: None, tmp_path: Path) -> Iterator[TestClient]:
+    settings = ServeSettings(
+        classify_model="serve-fake",
+        ner_model="serve-fake",
+        match_model="serve-fake",
+        preload=False,
+        jwt_keys=keys_json(SIGNER),
+        rate_limit="10000/minute",
+        workflows_url=f"sqlite:///{tmp_path / 'workflows.db'}",
+        workflow_deployment="pipeline/workflow-test",
+        jobs_deployments=("run_task/only-this",),  # the workflow deployment is the server's, not in this list
+        data_roots=(EXAMPLES,),
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def auth(sub: str, role: str = "operator") -> dict[str, str]:
+    return {"Authorization": f"Bearer {SIGNER.token(sub, [role])}"}
+
+
+async def _deploy_pipeline() -> None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("pipeline")
+        await client.create_deployment(flow_id=flow_id, name="workflow-test", parameters={})
+
+
+def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(api: TestClient, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    from openautoglm.flows.pipeline import PipelineParams, pipeline
+    from openautoglm.serve.auth import Principal
+
+    asyncio.run(_deploy_pipeline())
+    file = ingest_file().model_dump(mode="json")
+    file["name"] = "dirty"
+    assert api.put("/api/v1/workflows/dirty", json=file, headers=auth("olga")).status_code == 200
+    created = api.post("/api/v1/workflows/dirty/runs", json={"version": 1}, headers=auth("olga"))
+    assert created.status_code == 200, created.text
+    job = created.json()["data"]
+    assert job["state"] == "SCHEDULED"
+    assert job["parameters"]["params"]["graph"]["nodes"][0]["id"] == "load"
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(job["id"])
+    assert {"openautoglm-workflow:dirty", "openautoglm-workflow-version:1", "openautoglm-api"} <= set(run.tags)
+
+    waiting = api.get(f"/api/v1/workflow-runs/{job['id']}", headers=auth("olga"))
+    assert waiting.status_code == 200, waiting.text
+    nodes = waiting.json()["data"]["nodes"]
+    assert list(nodes) == ["load", "clean", "validate", "write"]
+    assert {n["state"] for n in nodes.values()} == {"PENDING"} and nodes["load"]["task_run_id"] is None
+    other = api.get(f"/api/v1/workflow-runs/{job['id']}", headers=auth("pavel"))
+    assert other.status_code == 404 and other.json()["message"] == "no such job"
+    assert api.get(f"/api/v1/workflow-runs/{job['id']}", headers=auth("root", "admin")).status_code == 200
+
+    # A run that really ran (in-process here, as a worker would): each node's task run and its summary.
+    result = pipeline(PipelineParams(graph=ingest_file().graph, output_dir=tmp_path / "ran"))
+    owner = Principal(sub="olga", iss="openautoglm", roles=frozenset({"operator"})).owner
+    with get_client(sync_client=True) as client:
+        ran = client.read_flow_run(result.flow_run_id)
+        client.update_flow_run(result.flow_run_id, tags=[*ran.tags, f"openautoglm-owner:{owner}"])
+    shown = api.get(f"/api/v1/workflow-runs/{result.flow_run_id}", headers=auth("olga"))
+    assert shown.status_code == 200, shown.text
+    view = shown.json()["data"]
+    assert view["run"]["state"] == "COMPLETED"
+    for node_id, node in view["nodes"].items():
+        assert node["state"] == "COMPLETED" and node["task_run_id"], (node_id, node)
+        assert node["start_time"] and node["end_time"]
+    summary = view["nodes"]["validate"]["summary"]
+    assert summary is not None and summary["outputs"]["dataset"]["rows_quarantined"] == 7, summary
+    assert view["nodes"]["write"]["summary"]["outputs"]["files"]["rows"] == 59
