@@ -50,7 +50,9 @@ class WorkflowFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="Open-AutoGLM workflow file")
 
-    format: Literal["openautoglm-workflow"] = Field(default="openautoglm-workflow", description="Always 'openautoglm-workflow'.")
+    format: Literal["openautoglm-workflow"] = Field(
+        default="openautoglm-workflow", description="Always 'openautoglm-workflow'."
+    )
     version: Literal[1] = Field(default=1, description="Format version; older files are migrated on load.")
     app_version: str = Field(default="", max_length=40, description="Open-AutoGLM version that saved the file.")
     name: str = Field(pattern=NAME, description="Lower-case letters, digits and '-', at most 63 characters.")

@@ -194,7 +194,9 @@ class JobsService:
                 graph = ((run.parameters or {}).get("params") or {}).get("graph")
                 if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
                     raise ApiError(Code.NOT_FOUND, "no such workflow run")
-                node_ids = [n.get("id") for n in graph["nodes"] if isinstance(n, dict) and isinstance(n.get("id"), str)]
+                node_ids: list[str] = [
+                    n["id"] for n in graph["nodes"] if isinstance(n, dict) and isinstance(n.get("id"), str)
+                ]
                 task_runs = await client.read_task_runs(
                     flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uid])), limit=200
                 )
