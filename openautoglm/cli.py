@@ -873,7 +873,9 @@ pipeline_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(pipeline_app, name="pipeline")
-GraphFileArg = Annotated[Path, typer.Argument(help="A JSON file: {nodes: [{id, stage, params}], edges: [...]}.")]
+GraphFileArg = Annotated[
+    Path, typer.Argument(help="A workflow file (v1), or a bare graph {nodes: [{id, stage, params}], edges: [...]}.")
+]
 
 
 def _read_workflow_file(file: Path) -> Any:
@@ -950,31 +952,14 @@ workflow_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(workflow_app, name="workflow")
-WorkflowFileArg = Annotated[Path, typer.Argument(help="A workflow file (v1), or a bare {nodes, edges} graph.")]
-
-
-@workflow_app.command("check")
-def workflow_check(file: WorkflowFileArg) -> None:
-    """Check a workflow file without running it (as `pipeline check`)."""
-    pipeline_check(file)
-
-
-@workflow_app.command("run")
-def workflow_run(
-    file: WorkflowFileArg,
-    output: Annotated[Path | None, typer.Option(help="Output folder (default: a new one under ~/runs).")] = None,
-    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "pipeline",
-) -> None:
-    """Run a workflow file through the pipeline flow (as `pipeline run`).
-
-    Example: openautoglm workflow run examples/workflows/ingest.json
-    """
-    pipeline_run(file, output, experiment)
+# check and run are the pipeline commands: they read v1 workflow files and bare graphs alike.
+workflow_app.command("check")(pipeline_check)
+workflow_app.command("run")(pipeline_run)
 
 
 @workflow_app.command("export")
 def workflow_export(
-    file: WorkflowFileArg,
+    file: GraphFileArg,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the code here (default: stdout).")
     ] = None,

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +49,7 @@ class StoredVersion:
     author: str
     file: WorkflowFile
 
-    def meta(self) -> dict[str, object]:
+    def meta(self) -> dict[str, Any]:
         """The version's fields as JSON (without the file)."""
         return {
             "name": self.name,

@@ -142,18 +142,6 @@ class Export(BaseModel):
     code: str = Field(description="Python source of a Prefect flow running the workflow")
 
 
-def _meta(stored: StoredVersion) -> dict[str, Any]:
-    return {
-        "name": stored.name,
-        "description": stored.file.description,
-        "version": stored.version,
-        "hash": stored.hash,
-        "logic_hash": stored.logic_hash,
-        "created": stored.created.isoformat(),
-        "author": stored.author,
-    }
-
-
 def _invalid(errors: list[dict[str, Any]], message: str) -> ApiError:
     return ApiError(Code.INVALID, message, data={"errors": errors})
 
@@ -226,7 +214,7 @@ def add_workflow_routes(
         summary="Saved workflows (the latest version of each)",
     )
     async def workflows_list(principal: Annotated[Principal, Depends(guard("workflows_list"))]) -> dict[str, Any]:
-        return ok({"workflows": [_meta(v) for v in await in_store(store.list)]})
+        return ok({"workflows": [v.meta() for v in await in_store(store.list)]})
 
     @app.get(
         f"{prefix}/workflows/{{name}}",
@@ -241,7 +229,7 @@ def add_workflow_routes(
         version: Version = None,
     ) -> dict[str, Any]:
         stored: StoredVersion = await in_store(store.get, name, version)
-        meta = _meta(stored)
+        meta = stored.meta()
         return ok(
             {
                 "workflow": stored.file.model_dump(mode="json"),
@@ -269,7 +257,7 @@ def add_workflow_routes(
         if errors:
             raise _invalid(errors, errors[0]["message"])
         result = await in_store(store.save, file, principal.sub)
-        meta = _meta(result.stored)
+        meta = result.stored.meta()
         return ok(
             {
                 **{k: meta[k] for k in ("name", "version", "hash", "logic_hash", "created")},
@@ -289,7 +277,7 @@ def add_workflow_routes(
     ) -> dict[str, Any]:
         versions = await in_store(store.versions, name)
         keys = ("version", "hash", "logic_hash", "created", "author")
-        return ok({"versions": [{k: _meta(v)[k] for k in keys} for v in versions]})
+        return ok({"versions": [{k: v.meta()[k] for k in keys} for v in versions]})
 
     @app.get(
         f"{prefix}/workflows/{{name}}/diff",
