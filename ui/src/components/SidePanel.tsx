@@ -92,7 +92,9 @@ export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRen
           disabled={!canEdit}
           liveValidate
           showErrorList={false}
-          onChange={(e) => onParams(node.id, (e.formData ?? {}) as Params)}
+          // A change without a field id is the form filling in the schema's defaults on mount: not an edit (the
+          // server applies the same defaults), so a click on a node changes nothing.
+          onChange={(e, field) => field !== undefined && onParams(node.id, (e.formData ?? {}) as Params)}
         />
       )}
     </aside>

@@ -38,6 +38,7 @@ interface Status {
 
 const HASH_KEY = "workflow";
 const FIT = { maxZoom: 1 };
+const DELETE_KEYS = ["Backspace", "Delete"]; // one array: React Flow re-subscribes on a new one
 
 function hashWorkflow(): string | null {
   return new URLSearchParams(window.location.hash.slice(1)).get(HASH_KEY);
@@ -359,10 +360,11 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
               onPaneClick={() => setSelectedId(null)}
               nodesDraggable={edit}
               nodesConnectable={edit}
-              deleteKeyCode={edit ? ["Backspace", "Delete"] : null}
+              deleteKeyCode={edit ? DELETE_KEYS : null}
               onlyRenderVisibleElements
               fitView
               fitViewOptions={FIT}
+              minZoom={0.05}
             >
               <Background />
               <Controls showInteractive={false} />
