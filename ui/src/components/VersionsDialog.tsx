@@ -43,7 +43,7 @@ export function VersionsDialog({ api, name, onOpen, onError, onClose }: Props) {
 
   return (
     <Dialog title={`Versions of ${name}`} onClose={onClose}>
-      <table className="versions" data-testid="versions">
+      <table className="versions" data-testid="versions-list">
         <tbody>
           {versions.map((v) => (
             <tr key={v.version}>

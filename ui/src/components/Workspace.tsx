@@ -91,7 +91,6 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   const { clear: clearRun, follow } = run;
 
   const catalogue = useMemo(() => catalogueOf(stages), [stages]);
-  const nodeTypes = useMemo(() => Object.fromEntries(stages.map((s) => [s.name, StageNode])), [stages]);
 
   const refreshList = useCallback(() => api.workflows().then(setWorkflows, (e: Error) => fail(e.message)), [api, fail]);
 
@@ -214,7 +213,8 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   /** Save the canvas; the saved version, or null (the reason is in the status line). */
   const save = useCallback(async (): Promise<number | null> => {
     if (!WORKFLOW_NAME_PATTERN.test(name)) {
-      fail("name the workflow first: lower-case letters, digits and -, starting with a letter or digit");
+      const rule = "lower-case letters, digits and -, starting with a letter or digit (63 at most)";
+      fail(name ? `'${name}' is not a workflow name: ${rule}` : `name the workflow first: ${rule}`);
       return null;
     }
     try {
@@ -306,6 +306,13 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         return { ...n, data: { ...n.data, error, state, rows } };
       }),
     [canvas, errors, runNodes],
+  );
+
+  // One node type per stage; stages the catalogue lacks (an imported file's) too, drawn as unknown.
+  const unknown = [...new Set(canvas.nodes.map((n) => n.type ?? ""))].filter((t) => !catalogue.has(t)).sort().join(" ");
+  const nodeTypes = useMemo(
+    () => Object.fromEntries([...catalogue.keys(), ...unknown.split(" ").filter(Boolean)].map((t) => [t, StageNode])),
+    [catalogue, unknown],
   );
 
   const selected = canvas.nodes.find((n) => n.id === selectedId);
