@@ -32,7 +32,7 @@ describe("connectionProblem", () => {
   });
   it("refuses differing port types", () => {
     expect(connectionProblem(link("load", "dataset", "evaluate", "predictions"), nodes, edges, CATALOGUE)).toMatch(
-      /Dataset output 'load.dataset' cannot feed Predictions input/,
+      /port types differ: Dataset output 'load.dataset' cannot feed Predictions input/,
     );
   });
   it("refuses an input already fed", () => {

@@ -64,7 +64,7 @@ export function connectionProblem(
   const inp = portType(catalogue, stageOf(link.target), "inputs", link.targetHandle);
   if (out === undefined) return `'${from}' is not an output port`;
   if (inp === undefined) return `'${to}' is not an input port`;
-  if (out !== inp) return `${out} output '${from}' cannot feed ${inp} input '${to}'`;
+  if (out !== inp) return `port types differ: ${out} output '${from}' cannot feed ${inp} input '${to}'`;
   if (isFed(edges, link.target, link.targetHandle)) return `input '${to}' is already fed`;
   if (reaches(edges, link.target, link.source)) return `'${from}' -> '${to}' would close a cycle`;
   return null;
