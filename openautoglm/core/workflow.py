@@ -21,6 +21,8 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.registry import normalize_name
 
 NODE_ID = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+#: Parameters nested deeper than this are refused (no stage needs a tenth of it; hashing and dumping recurse).
+MAX_PARAM_DEPTH = 32
 
 
 class WorkflowError(ConfigurationError):
@@ -35,6 +37,18 @@ class Node(BaseModel):
     id: str = Field(pattern=NODE_ID, description="Unique name of the step; also the name of its task run.")
     stage: str = Field(min_length=1, max_length=64, description="Catalogue stage (see `openautoglm stages`).")
     params: dict[str, Any] = Field(default_factory=dict, description="The stage's parameters (its JSON Schema).")
+
+    @field_validator("params")
+    @classmethod
+    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
+        stack: list[tuple[Any, int]] = [(value, 1)]
+        while stack:  # iterative: a hostile depth must not exhaust the interpreter's stack
+            item, depth = stack.pop()
+            if depth > MAX_PARAM_DEPTH:
+                raise ValueError(f"parameters nested deeper than {MAX_PARAM_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        return value
 
 
 class Edge(BaseModel):

@@ -159,7 +159,11 @@ def _shape_errors(error: ValidationError, body: Any) -> list[dict[str, Any]]:
                 candidate = nodes[int(loc[at])]
                 node = candidate.get("id") if isinstance(candidate, dict) else None
         out.append(
-            {"node": node if isinstance(node, str) else None, "message": f"{'.'.join(loc) or '(file)'}: {item['msg']}"}
+            {
+                "node": node if isinstance(node, str) else None,
+                "message": f"{'.'.join(loc) or '(file)'}: {item['msg']}",
+                "hint": None,
+            }
         )
     return out
 
@@ -250,7 +254,7 @@ def add_workflow_routes(
         file = parse_file(body, name)
         if file.name != name:
             raise _invalid(
-                [{"node": None, "message": f"the file is named '{file.name}', the path '{name}'"}],
+                [{"node": None, "message": f"the file is named '{file.name}', the path '{name}'", "hint": None}],
                 f"the file's name '{file.name}' is not the path's '{name}'",
             )
         errors = await problems(file, structural_only=True)

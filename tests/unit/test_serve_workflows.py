@@ -174,6 +174,18 @@ def test_hostile_or_wrong_input_is_one_clear_envelope(
     assert "Traceback" not in response.text
 
 
+@pytest.mark.parametrize("depth", [40, 20_000])
+def test_deeply_nested_parameters_are_422_not_500(client: TestClient, depth: int) -> None:
+    params = '{"a":' * depth + "1" + "}" * depth
+    body = '{"nodes": [{"id": "load", "stage": "clean", "params": ' + params + "}]}"
+    headers = {**auth(), "content-type": "application/json"}
+    response = client.put(f"{BASE}/deep", content=body, headers=headers)
+    assert response.status_code == 422 and response.json()["code"] == 42200, response.text
+    if depth == 40:
+        assert response.json()["data"]["errors"][0]["node"] == "load"
+        assert "nested deeper than 32" in response.json()["data"]["errors"][0]["message"]
+
+
 def test_a_huge_body_is_refused_before_it_is_read(client: TestClient) -> None:
     file = {**starter("ingest"), "description": "x" * 2_000_000}
     response = client.put(f"{BASE}/ingest", json=file, headers=auth())
