@@ -3,9 +3,10 @@
 import Form from "@rjsf/core";
 import type { RJSFSchema } from "@rjsf/utils";
 import { customizeValidator } from "@rjsf/validator-ajv8";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
+import { formSchema } from "../graph/schema";
 import type { Rows } from "../graph/run";
 import type { NodeRun, Params, StageInfo } from "../types";
 
@@ -72,6 +73,7 @@ function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
 }
 
 export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRename, onParams, onClose }: Props) {
+  const schema = useMemo(() => formSchema(stage?.params_schema ?? {}) as RJSFSchema, [stage]);
   return (
     <aside className="side-panel" data-testid="side-panel">
       <button className="close" onClick={onClose} aria-label="close">
@@ -85,7 +87,7 @@ export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRen
       {stage && (
         <Form
           key={node.id}
-          schema={stage.params_schema as RJSFSchema}
+          schema={schema}
           formData={node.data.params}
           validator={validator}
           uiSchema={NO_SUBMIT}
