@@ -351,6 +351,9 @@ def add_workflow_routes(
             tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
             listed_only=False,
         )
+        metrics = getattr(app.state, "metrics", None)
+        if metrics is not None:
+            metrics.jobs.labels(deployment=settings.workflow_deployment).inc()
         return ok(job)
 
     @app.get(

@@ -116,6 +116,7 @@ def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(api: TestCl
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(job["id"])
     assert {"openautoglm-workflow:dirty", "openautoglm-workflow-version:1", "openautoglm-api"} <= set(run.tags)
+    assert 'openautoglm_jobs_triggered_total{deployment="pipeline/workflow-test"} 1.0' in api.get("/metrics").text
 
     waiting = api.get(f"/api/v1/workflow-runs/{job['id']}", headers=auth("olga"))
     assert waiting.status_code == 200, waiting.text
