@@ -80,4 +80,4 @@ docker-stop:
 	@pid=$$(cat /run/open-autoglm-dockerd.pid 2>/dev/null) && kill $$pid && echo "dockerd $$pid stopped" || echo "no dockerd started by make image"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache ui/node_modules openautoglm/serve/ui_dist
