@@ -204,3 +204,16 @@ def test_a_store_that_is_down_is_503(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with TestClient(create_app(settings)) as c:
         response = c.get(BASE, headers=auth("viewer"))
     assert response.status_code == 503 and response.json()["message"] == "the workflow store is unavailable"
+
+
+def test_node_summaries_are_read_from_the_node_artifact() -> None:
+    from openautoglm.serve.jobs import _node_summary
+    from openautoglm.tasks.pipeline import node_report
+
+    assert _node_summary('{"dataset": {"rows_out": 3}}') == {"dataset": {"rows_out": 3}}
+    rows = node_report("write", {}, {"files": {"data": "d.parquet", "rows": 3}})
+    report = _node_summary(json.dumps(rows))
+    assert report is not None and report["outputs"]["files"]["rows"] == 3
+    assert _node_summary("# a markdown note") is None
+    assert _node_summary("x" * 300_000) is None
+    assert _node_summary(None) is None
