@@ -22,6 +22,8 @@ interface Props {
   session: Session;
   name: string;
   onName: (name: string) => void;
+  description: string;
+  onDescription: (description: string) => void;
   workflows: WorkflowSummary[];
   canUndo: boolean;
   canRedo: boolean;
@@ -30,7 +32,9 @@ interface Props {
   actions: BarActions;
 }
 
-export function WorkflowBar({ session, name, onName, workflows, canUndo, canRedo, busy, runState, actions }: Props) {
+export function WorkflowBar(props: Props) {
+  const { session, name, onName, description, onDescription, workflows, canUndo, canRedo, busy, runState, actions } =
+    props;
   const upload = useRef<HTMLInputElement>(null);
   const edit = session.canEdit;
   const picked = (event: ChangeEvent<HTMLInputElement>) => {
@@ -58,6 +62,14 @@ export function WorkflowBar({ session, name, onName, workflows, canUndo, canRedo
         placeholder="workflow-name"
         value={name}
         onChange={(e) => onName(e.target.value)}
+        disabled={!edit}
+      />
+      <input
+        data-testid="workflow-description"
+        className="description-input"
+        placeholder="description"
+        value={description}
+        onChange={(e) => onDescription(e.target.value)}
         disabled={!edit}
       />
       <button data-testid="save" onClick={actions.save} disabled={!edit || busy}>

@@ -325,6 +325,8 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
           session={session}
           name={name}
           onName={setName}
+          description={description}
+          onDescription={setDescription}
           workflows={workflows}
           canUndo={editor.canUndo}
           canRedo={editor.canRedo}
