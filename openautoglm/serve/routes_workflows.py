@@ -168,6 +168,19 @@ def _shape_errors(error: ValidationError, body: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _refused_parameter(error: ApiError, file: WorkflowFile) -> ApiError:
+    """A job refusal naming a parameter (``graph.nodes.<i>.params...``, see :mod:`~openautoglm.serve.confine`)
+    given ``data.errors`` that name the node, as the save and check routes do; other errors unchanged."""
+    where = str((error.data or {}).get("parameter", ""))
+    parts = where.split(".")
+    if error.code is not Code.INVALID or parts[:2] != ["graph", "nodes"] or len(parts) < 3 or not parts[2].isdigit():
+        return error
+    index = int(parts[2])
+    node = file.graph.nodes[index].id if index < len(file.graph.nodes) else None
+    entry = {"node": node, "message": error.message, "hint": None}
+    return ApiError(error.code, error.message, data={**(error.data or {}), "errors": [entry]}, headers=error.headers)
+
+
 def parse_file(body: Any, name: str | None) -> WorkflowFile:
     """The body as a v1 workflow file (migrated), or a 422 listing what is wrong."""
     try:
@@ -344,13 +357,16 @@ def add_workflow_routes(
         errors = await run_in_threadpool(full_check)  # the files are the worker's: no pre-flight here
         if errors:
             raise _invalid(errors, f"version {stored.version} of '{name}' cannot run: {errors[0]['message']}")
-        job = await jobs.create(
-            principal,
-            settings.workflow_deployment,
-            {"params": {"graph": stored.file.graph.model_dump(mode="json")}},
-            tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
-            listed_only=False,
-        )
+        try:
+            job = await jobs.create(
+                principal,
+                settings.workflow_deployment,
+                {"params": {"graph": stored.file.graph.model_dump(mode="json")}},
+                tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
+                listed_only=False,
+            )
+        except ApiError as error:
+            raise _refused_parameter(error, stored.file) from None
         metrics = getattr(app.state, "metrics", None)
         if metrics is not None:
             metrics.jobs.labels(deployment=settings.workflow_deployment).inc()

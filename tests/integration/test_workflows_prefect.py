@@ -6,6 +6,7 @@ summary, to its owner only."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import subprocess
@@ -108,6 +109,13 @@ def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(api: TestCl
     file = ingest_file().model_dump(mode="json")
     file["name"] = "dirty"
     assert api.put("/api/v1/workflows/dirty", json=file, headers=auth("olga")).status_code == 200
+    outside = copy.deepcopy(file)
+    outside["name"] = "outside"
+    outside["graph"]["nodes"][0]["params"]["source"]["path"] = "/etc/passwd"
+    assert api.put("/api/v1/workflows/outside", json=outside, headers=auth("olga")).status_code == 200
+    refused = api.post("/api/v1/workflows/outside/runs", headers=auth("olga"))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["data"]["errors"][0]["node"] == "load" and "outside the data roots" in refused.text
     created = api.post("/api/v1/workflows/dirty/runs", json={"version": 1}, headers=auth("olga"))
     assert created.status_code == 200, created.text
     job = created.json()["data"]
