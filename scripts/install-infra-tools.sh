@@ -28,8 +28,13 @@ if ! { have docker && docker compose version >/dev/null 2>&1; } && ! have docker
     missing+=(docker-compose)
 fi
 
+# A CJK font, so that the canvas shows (and its screenshots show) Chinese text rather than empty boxes.
+if [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
+    missing+=(fonts-wqy-zenhei)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "infra tools: all present (nginx, promtool, prometheus-pushgateway, compose, chromium)"
+    echo "infra tools: all present (nginx, promtool, prometheus-pushgateway, compose, chromium, a CJK font)"
     exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! have apt-get; then

@@ -1,0 +1,254 @@
+"""The canvas in a real browser (Debian's chromium driven by Playwright) against a real stack: `prefect server`,
+the project's deployments, a Prefect worker and `openautoglm serve` serving the built page at /ui.
+
+What a user does (issue 14): sign in with a token, drag load -> clean -> validate -> infer -> write-results onto
+the canvas, connect them, fill the forms, save, run, watch every node turn completed, open a node's results
+preview, reload and find the workflow saved; an incompatible connection and a cycle are refused in the browser
+and by the server; a viewer cannot run (the button is off and the API says 403). Screenshots go to
+``OPENAUTOGLM_SCREENSHOTS`` when set (the README's pictures are made that way), else to the test's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from openautoglm.serve.testing import Signer, api_process, keys_json
+from tests.conftest import REPO, in_ci, require_binary
+from tests.integration.servers import BIN, prefect_server, start, stop
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SIGNER = Signer.rsa("canvas-1")
+BUNDLE = REPO / "openautoglm" / "serve" / "ui_dist" / "index.html"
+LABELS = ["正面", "负面", "中性"]
+NAME = "canvas-seed"
+
+
+def chromium() -> str:
+    return require_binary("chromium", install="apt-get install -y chromium (or make infra-tools)")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A Prefect server with the deployments registered, a worker, and the API serving /ui."""
+    if not BUNDLE.exists():
+        message = f"the canvas bundle is not built ({BUNDLE}): run `make ui`"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    tmp = tmp_path_factory.mktemp("canvas")
+    with prefect_server(tmp / "server") as api_url:
+        env = {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(tmp / "client"),
+            "OPENAUTOGLM_HOME": str(tmp / "home"),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        }
+        deployed = subprocess.run(
+            [sys.executable, "-m", "openautoglm.cli", "deploy", "--only", "pipeline-example"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert deployed.returncode == 0, deployed.stderr[-3000:]
+        worker_log = tmp / "worker.log"
+        worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, worker_log)
+        api_env = {
+            **env,
+            "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
+            "OPENAUTOGLM_SERVE_PRELOAD": "false",
+            "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples")]),
+            "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
+        }
+        try:
+            with api_process(api_env, tmp / "api.log") as base:
+                yield {"base": base, "tmp": tmp, "worker_log": worker_log}
+        finally:
+            stop(worker)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shots_dir(tmp: Path) -> Path:
+    folder = Path(os.environ.get("OPENAUTOGLM_SCREENSHOTS") or tmp / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sign_in(browser: Any, base: str, sub: str, role: str) -> Any:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{base}/ui/")
+    page.get_by_test_id("token").fill(SIGNER.token(sub, [role]))
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("user").wait_for()
+    assert role in page.get_by_test_id("user").inner_text()
+    return page
+
+
+def drop(page: Any, stage: str, x: int, y: int) -> None:
+    page.get_by_test_id(f"palette-{stage}").drag_to(page.get_by_test_id("canvas"), target_position={"x": x, "y": y})
+
+
+def node(page: Any, node_id: str) -> Any:
+    return page.locator(f'.react-flow__node[data-id="{node_id}"]')
+
+
+def connect(page: Any, source: str, target: str) -> None:
+    """Drag from ``node.port`` (an output handle) to ``node.port`` (an input handle)."""
+    (src_node, src_port), (dst_node, dst_port) = source.split("."), target.split(".")
+    out = node(page, src_node).locator(f'.react-flow__handle.source[data-handleid="{src_port}"]')
+    into = node(page, dst_node).locator(f'.react-flow__handle.target[data-handleid="{dst_port}"]')
+    out.drag_to(into)
+
+
+def edges(page: Any) -> int:
+    return int(page.locator(".react-flow__edge").count())
+
+
+def open_form(page: Any, node_id: str) -> Any:
+    node(page, node_id).locator(".stage-node-header, header, strong").first.click()
+    panel = page.get_by_test_id("side-panel")
+    panel.wait_for()
+    return panel
+
+
+def add_items(panel: Any, field: str, values: list[str]) -> None:
+    for i, value in enumerate(values):
+        panel.locator(f"#{field}__add").click()
+        panel.locator(f"#{field}_{i}").fill(value)
+
+
+def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any) -> None:
+    base, tmp = stack["base"], stack["tmp"]
+    shots = shots_dir(tmp)
+    page = sign_in(browser, base, "olga", "operator")
+
+    # Build the seed's classification on the canvas.
+    for i, stage in enumerate(["load", "clean", "validate", "infer", "write-results"]):
+        drop(page, stage, 120 + 150 * i, 120 + 60 * (i % 2))
+    ids = ["load", "clean", "validate", "infer", "write-results"]
+    for node_id in ids:
+        node(page, node_id).wait_for()
+    for source, target in [
+        ("load.dataset", "clean.dataset"),
+        ("clean.dataset", "validate.dataset"),
+        ("validate.dataset", "infer.dataset"),
+        ("infer.predictions", "write-results.predictions"),
+    ]:
+        connect(page, source, target)
+    assert edges(page) == 4
+
+    # Refused in the browser: incompatible ports (Predictions into a Dataset input) and a cycle.
+    drop(page, "clean", 250, 560)
+    drop(page, "clean", 700, 560)
+    node(page, "clean-3").wait_for()
+    connect(page, "infer.predictions", "clean-2.dataset")
+    assert edges(page) == 4
+    assert "cannot feed" in page.get_by_test_id("status").inner_text()
+    connect(page, "clean-2.dataset", "clean-3.dataset")
+    assert edges(page) == 5
+    connect(page, "clean-3.dataset", "clean-2.dataset")
+    assert edges(page) == 5
+    assert "cycle" in page.get_by_test_id("status").inner_text().lower()
+    for extra in ("clean-3", "clean-2"):  # and gone again
+        node(page, extra).click()
+        page.keyboard.press("Delete")
+    assert node(page, "clean-2").count() == 0 and edges(page) == 4
+    before = node(page, "write-results").bounding_box()
+    page.get_by_test_id("layout").click()  # auto-layout: left to right along the edges
+    page.wait_for_timeout(300)
+    boxes = {i: node(page, i).bounding_box() for i in ids}
+    assert boxes["write-results"] != before
+    assert [boxes[i]["x"] for i in ids] == sorted(boxes[i]["x"] for i in ids)
+
+    # The forms.
+    panel = open_form(page, "load")
+    panel.locator("#root_source_path").fill("user_feedback.csv")
+    panel = open_form(page, "validate")
+    panel.locator("#root_label_column").fill("label")
+    add_items(panel, "root_labels", LABELS)
+    panel.locator("#root_gate").select_option("quarantine")
+    panel = open_form(page, "infer")
+    add_items(panel, "root_task_labels", LABELS)
+    panel.locator("#root_task_prompt_template").fill("请判断以下用户反馈的情感倾向（正面/负面/中性）：{text}")
+    panel.locator("#root_model_model").fill("local-use")
+    page.get_by_test_id("workflow-name").fill(NAME)
+    page.get_by_test_id("save").click()
+    page.get_by_text("saved", exact=False).first.wait_for()
+    page.get_by_label("close").click()  # the side panel, then fit the whole graph in view
+    page.locator(".react-flow__controls-fitview").click()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(shots / "canvas-built.png"))
+
+    # Run and watch every node turn completed.
+    clicked = time.monotonic()
+    page.get_by_test_id("run").click()
+    page.get_by_test_id("state-load").wait_for(timeout=60_000)
+    first_state_s = time.monotonic() - clicked
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        states = {i: page.get_by_test_id(f"state-{i}").inner_text().strip() for i in ids}
+        if all(s == "completed" for s in states.values()) or "failed" in states.values():
+            break
+        time.sleep(1)
+    assert all(s == "completed" for s in states.values()), (states, stack["worker_log"].read_text()[-3000:])
+    assert page.get_by_test_id("run-state").inner_text().strip().lower() == "completed"
+    panel = open_form(page, "infer")
+    preview = page.get_by_test_id("preview")
+    preview.wait_for()
+    assert "60" in preview.inner_text()  # rows in and out
+    page.screenshot(path=str(shots / "canvas-run.png"))
+    print(f"run -> first node state shown: {first_state_s:.1f} s")
+
+    # Reload: still signed in, the workflow reopened from the server.
+    page.reload()
+    for node_id in ids:
+        node(page, node_id).wait_for()
+    assert edges(page) == 4
+    assert page.get_by_test_id("workflow-name").input_value() == NAME
+
+    # The server refuses a cycle too, and a viewer cannot run.
+    operator = {"Authorization": f"Bearer {SIGNER.token('olga', ['operator'])}"}
+    saved = httpx.get(f"{base}/api/v1/workflows/{NAME}", headers=operator, timeout=30).json()["data"]["workflow"]
+    rewired = [e for e in saved["graph"]["edges"] if e["target"] != "clean.dataset"]
+    looped = {
+        **saved,
+        "graph": {**saved["graph"], "edges": [*rewired, {"source": "validate.dataset", "target": "clean.dataset"}]},
+    }
+    refused = httpx.put(f"{base}/api/v1/workflows/{NAME}", json=looped, headers=operator, timeout=30)
+    assert refused.status_code == 422 and "cycle" in refused.text, refused.text
+    viewer = sign_in(browser, base, "vera", "viewer")
+    viewer.get_by_test_id("open-workflow").select_option(NAME)
+    node(viewer, "infer").wait_for()
+    assert viewer.get_by_test_id("run").is_disabled()
+    denied = httpx.post(
+        f"{base}/api/v1/workflows/{NAME}/runs",
+        json={},
+        headers={"Authorization": f"Bearer {SIGNER.token('vera', ['viewer'])}"},
+        timeout=30,
+    )
+    assert denied.status_code == 403
+    viewer.close()
+    page.close()
