@@ -10,6 +10,7 @@ does not hold yet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.workflow_file import WorkflowFile, canonical_json, content_hash, load_workflow, logic_hash
@@ -111,7 +112,10 @@ class WorkflowStore:
         with self._lock:
             if self._ready:
                 return
-            self.metadata.create_all(self.engine)
+            try:
+                self.metadata.create_all(self.engine)
+            except (OperationalError, ProgrammingError, IntegrityError):
+                self.metadata.create_all(self.engine)  # another process created it between check and create
             if self.starters is not None:
                 self._seed(sorted(self.starters.glob("*.json")) if self.starters.is_dir() else [])
             self._ready = True
@@ -126,7 +130,9 @@ class WorkflowStore:
                 log.warning("starter workflow %s skipped: %s", path.name, str(error).splitlines()[0])
                 continue
             if file.name not in held:
-                self._insert_next(file, SEED_AUTHOR)
+                # Version 1 or nothing: another process (an API replica) may be seeding it at the same moment.
+                with contextlib.suppress(IntegrityError):
+                    self._insert_next(file, SEED_AUTHOR, after=0)
                 held.add(file.name)
 
     # --- reads --------------------------------------------------------------------------------------------

@@ -72,6 +72,15 @@ def test_sqlite_store_versions_and_seeds(tmp_path: Path) -> None:
     assert reopened.get("mine").version == 2
 
 
+def test_stores_seeding_one_database_at_once_seed_each_starter_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    stores = [WorkflowStore(url) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        listed = list(pool.map(lambda store: store.list(), stores))
+    assert all(len(found) == 4 for found in listed)
+    assert [v.version for v in stores[0].versions("ingest")] == [1]
+
+
 def test_a_broken_starter_is_skipped(tmp_path: Path) -> None:
     starters = tmp_path / "starters"
     starters.mkdir()
