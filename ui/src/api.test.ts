@@ -26,7 +26,11 @@ describe("Api", () => {
     expect([url, init.method, init.body]).toEqual(["/api/v1/workflows/a-b", "PUT", JSON.stringify(file)]);
   });
   it("throws the envelope's message and keeps per-node errors", async () => {
-    answer(422, { code: 42200, data: { errors: [{ node: "x", message: "unknown stage" }, { bad: 1 }] }, message: "no" });
+    answer(422, {
+      code: 42200,
+      data: { errors: [{ node: "x", message: "unknown stage" }, { bad: 1 }] },
+      message: "no",
+    });
     const error = await new Api("t").check({} as Parameters<Api["check"]>[0]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).message).toBe("POST /workflows/check: no");
@@ -34,7 +38,10 @@ describe("Api", () => {
     expect((error as ApiError).nodeErrors).toEqual([{ node: "x", message: "unknown stage" }]);
   });
   it("reports a reply that is not the envelope with its HTTP status", async () => {
-    vi.stubGlobal("fetch", vi.fn(async () => new Response("<html>bad gateway</html>", { status: 502, statusText: "Bad Gateway" })));
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async () => new Response("<html>bad gateway</html>", { status: 502, statusText: "Bad Gateway" })),
+    );
     await expect(new Api("t").workflows()).rejects.toThrow("GET /workflows: HTTP 502 Bad Gateway");
   });
 });

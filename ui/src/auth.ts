@@ -15,7 +15,10 @@ export interface Session {
 function claims(token: string): Record<string, unknown> {
   const part = token.split(".")[1];
   if (!part) throw new Error("not a JWT: expected three dot-separated parts");
-  const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+  const base64 = part
+    .replace(/-/g, "+")
+    .replace(/_/g, "/")
+    .padEnd(Math.ceil(part.length / 4) * 4, "=");
   const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
   const payload: unknown = JSON.parse(new TextDecoder().decode(bytes));
   if (typeof payload !== "object" || payload === null) throw new Error("not a JWT: the payload is not an object");

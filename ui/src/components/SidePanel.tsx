@@ -82,7 +82,11 @@ export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRen
       <h2>{node.type}</h2>
       {stage && <p className="description">{stage.description}</p>}
       <NodeIdField id={node.id} taken={taken} canEdit={canEdit} onRename={onRename} />
-      {error && <p className="field-error" data-testid="node-error">{error}</p>}
+      {error && (
+        <p className="field-error" data-testid="node-error">
+          {error}
+        </p>
+      )}
       {run?.summary !== undefined && run.summary !== null && <Preview run={run} rows={rows} />}
       {stage && (
         <Form

@@ -54,10 +54,14 @@ function StageNodeView({ id, type, data, selected }: NodeProps<ShownNode>) {
       {!stage && <div className="node-error">unknown stage '{type}'</div>}
       <div className="ports">
         <div>
-          {stage?.inputs.map((p) => <PortRow key={p.name} port={p} side="in" />)}
+          {stage?.inputs.map((p) => (
+            <PortRow key={p.name} port={p} side="in" />
+          ))}
         </div>
         <div>
-          {stage?.outputs.map((p) => <PortRow key={p.name} port={p} side="out" />)}
+          {stage?.outputs.map((p) => (
+            <PortRow key={p.name} port={p} side="out" />
+          ))}
         </div>
       </div>
       {data.rows && (data.rows.in !== undefined || data.rows.out !== undefined) && (

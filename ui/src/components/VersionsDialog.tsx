@@ -20,16 +20,22 @@ export function VersionsDialog({ api, name, onOpen, onError, onClose }: Props) {
   const [lines, setLines] = useState<DiffLine[] | null>(null);
 
   useEffect(() => {
-    api.versions(name).then((found) => {
-      setVersions(found);
-      setTo(found[0]?.version);
-      setFrom(found[1]?.version ?? found[0]?.version);
-    }, (e: Error) => onError(e.message));
+    api.versions(name).then(
+      (found) => {
+        setVersions(found);
+        setTo(found[0]?.version);
+        setFrom(found[1]?.version ?? found[0]?.version);
+      },
+      (e: Error) => onError(e.message),
+    );
   }, [api, name, onError]);
 
   const compare = () => {
     if (from === undefined || to === undefined) return;
-    api.diff(name, from, to).then((d) => setLines(diffLines(d)), (e: Error) => onError(e.message));
+    api.diff(name, from, to).then(
+      (d) => setLines(diffLines(d)),
+      (e: Error) => onError(e.message),
+    );
   };
   const picker = (value: number | undefined, set: (v: number) => void, testid: string) => (
     <select data-testid={testid} value={value} onChange={(e) => set(Number(e.target.value))}>

@@ -24,6 +24,8 @@ interface Props {
   onName: (name: string) => void;
   description: string;
   onDescription: (description: string) => void;
+  /** The canvas differs from the file as last opened or saved. */
+  dirty: boolean;
   workflows: WorkflowSummary[];
   canUndo: boolean;
   canRedo: boolean;
@@ -33,8 +35,8 @@ interface Props {
 }
 
 export function WorkflowBar(props: Props) {
-  const { session, name, onName, description, onDescription, workflows, canUndo, canRedo, busy, runState, actions } =
-    props;
+  const { session, name, onName, description, onDescription, dirty, workflows, busy, runState, actions } = props;
+  const { canUndo, canRedo } = props;
   const upload = useRef<HTMLInputElement>(null);
   const edit = session.canEdit;
   const picked = (event: ChangeEvent<HTMLInputElement>) => {
@@ -75,6 +77,11 @@ export function WorkflowBar(props: Props) {
       <button data-testid="save" onClick={actions.save} disabled={!edit || busy}>
         Save
       </button>
+      {dirty && (
+        <span className="dirty" data-testid="dirty" title="changes not saved">
+          unsaved
+        </span>
+      )}
       <button data-testid="dry-run" onClick={actions.dryRun} disabled={!edit || busy}>
         Dry run
       </button>
@@ -106,7 +113,14 @@ export function WorkflowBar(props: Props) {
       <button data-testid="import" onClick={() => upload.current?.click()} disabled={!edit}>
         Import
       </button>
-      <input ref={upload} type="file" accept="application/json,.json" hidden onChange={picked} data-testid="import-file" />
+      <input
+        ref={upload}
+        type="file"
+        accept="application/json,.json"
+        hidden
+        onChange={picked}
+        data-testid="import-file"
+      />
       <button data-testid="export-code" onClick={actions.exportCode} disabled={!name || busy}>
         Export code
       </button>

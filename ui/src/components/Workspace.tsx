@@ -83,6 +83,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [dialog, setDialog] = useState<"versions" | { filename: string; code: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  const [savedJson, setSavedJson] = useState<string | null>(null); // the file as last opened or saved
   const clipboard = useRef<Canvas | null>(null);
 
   const info = useCallback((text: string) => setStatus({ kind: "info", text }), []);
@@ -99,13 +100,15 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
       try {
         const found = await api.workflow(wanted, version);
         const loaded = fromWorkflowFile(found.workflow);
+        const openedName = found.workflow.name || wanted;
         reset(loaded);
-        setName(found.workflow.name || wanted);
+        setName(openedName);
         setDescription(loaded.description);
+        setSavedJson(JSON.stringify(toWorkflowFile(loaded, openedName, loaded.description)));
         setErrors({});
         setSelectedId(null);
         clearRun();
-        setHashWorkflow(found.workflow.name || wanted);
+        setHashWorkflow(openedName);
         info(`opened ${wanted} v${found.version}`);
         window.requestAnimationFrame(() => void flow.fitView(FIT));
       } catch (e) {
@@ -218,7 +221,9 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
       return null;
     }
     try {
-      const saved = await api.save(file());
+      const saving = file();
+      const saved = await api.save(saving);
+      setSavedJson(JSON.stringify(saving));
       setHashWorkflow(name);
       setErrors({});
       info(saved.unchanged ? `${name} unchanged (v${saved.version})` : `saved ${name} v${saved.version}`);
@@ -268,20 +273,23 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
 
   const importFile = useCallback(
     (picked: File) => {
-      picked.text().then((text) => {
-        try {
-          const loaded = fromWorkflowFile(JSON.parse(text));
-          change(() => ({ nodes: loaded.nodes, edges: loaded.edges }));
-          if (loaded.name) setName(loaded.name);
-          setDescription(loaded.description);
-          setErrors({});
-          clearRun();
-          info(`imported ${picked.name}: save to keep it`);
-          window.requestAnimationFrame(() => void flow.fitView(FIT));
-        } catch (e) {
-          fail(`import of ${picked.name}: ${(e as Error).message}`);
-        }
-      }, (e: Error) => fail(e.message));
+      picked.text().then(
+        (text) => {
+          try {
+            const loaded = fromWorkflowFile(JSON.parse(text));
+            change(() => ({ nodes: loaded.nodes, edges: loaded.edges }));
+            if (loaded.name) setName(loaded.name);
+            setDescription(loaded.description);
+            setErrors({});
+            clearRun();
+            info(`imported ${picked.name}: save to keep it`);
+            window.requestAnimationFrame(() => void flow.fitView(FIT));
+          } catch (e) {
+            fail(`import of ${picked.name}: ${(e as Error).message}`);
+          }
+        },
+        (e: Error) => fail(e.message),
+      );
     },
     [change, clearRun, fail, flow, info],
   );
@@ -289,7 +297,8 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   const finished = run.run && isFinal(run.run.run.state) ? run.run.run : null;
   useEffect(() => {
     if (!finished) return;
-    const text = `run ${finished.id}: ${finished.state?.toLowerCase()}${finished.message ? ` (${finished.message})` : ""}`;
+    const why = finished.message ? ` (${finished.message})` : "";
+    const text = `run ${finished.id}: ${finished.state?.toLowerCase()}${why}`;
     if (finished.state === "COMPLETED") info(text);
     else fail(text);
   }, [finished, info, fail]);
@@ -309,12 +318,19 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   );
 
   // One node type per stage; stages the catalogue lacks (an imported file's) too, drawn as unknown.
-  const unknown = [...new Set(canvas.nodes.map((n) => n.type ?? ""))].filter((t) => !catalogue.has(t)).sort().join(" ");
+  const unknown = [...new Set(canvas.nodes.map((n) => n.type ?? ""))]
+    .filter((t) => !catalogue.has(t))
+    .sort()
+    .join(" ");
   const nodeTypes = useMemo(
     () => Object.fromEntries([...catalogue.keys(), ...unknown.split(" ").filter(Boolean)].map((t) => [t, StageNode])),
     [catalogue, unknown],
   );
 
+  const dirty = useMemo(
+    () => canvas.nodes.length > 0 && JSON.stringify(toWorkflowFile(canvas, name, description)) !== savedJson,
+    [canvas, name, description, savedJson],
+  );
   const selected = canvas.nodes.find((n) => n.id === selectedId);
   const taken = useMemo(() => new Set(canvas.nodes.map((n) => n.id)), [canvas.nodes]);
 
@@ -327,6 +343,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
           onName={setName}
           description={description}
           onDescription={setDescription}
+          dirty={dirty}
           workflows={workflows}
           canUndo={editor.canUndo}
           canRedo={editor.canRedo}

@@ -18,23 +18,37 @@ describe("workflow file", () => {
     const canvas = chain();
     const loaded = fromWorkflowFile(JSON.parse(JSON.stringify(toWorkflowFile(canvas, "demo", ""))));
     expect(loaded.name).toBe("demo");
-    expect(loaded.nodes.map((n) => [n.id, n.type, n.position])).toEqual(canvas.nodes.map((n) => [n.id, n.type, n.position]));
+    expect(loaded.nodes.map((n) => [n.id, n.type, n.position])).toEqual(
+      canvas.nodes.map((n) => [n.id, n.type, n.position]),
+    );
     expect(loaded.edges).toEqual(canvas.edges);
   });
   it("migrates a version 0 bare graph and lays it out", () => {
     const loaded = fromWorkflowFile({
-      nodes: [{ id: "load", stage: "load", params: {} }, { id: "clean", stage: "clean", params: {} }],
+      nodes: [
+        { id: "load", stage: "load", params: {} },
+        { id: "clean", stage: "clean", params: {} },
+      ],
       edges: [{ source: "load.dataset", target: "clean.dataset" }],
     });
-    expect(loaded.edges[0]).toMatchObject({ source: "load", sourceHandle: "dataset", target: "clean", targetHandle: "dataset" });
+    expect(loaded.edges[0]).toMatchObject({
+      source: "load",
+      sourceHandle: "dataset",
+      target: "clean",
+      targetHandle: "dataset",
+    });
     const [load, clean] = loaded.nodes;
     expect(clean.position.x).toBeGreaterThan(load.position.x); // laid out left to right
   });
   it("refuses what is not a workflow file", () => {
     expect(() => fromWorkflowFile("x")).toThrow(/JSON object/);
     expect(() => fromWorkflowFile({ format: "other" })).toThrow(/format/);
-    expect(() => fromWorkflowFile({ format: "openautoglm-workflow", version: 9, graph: { nodes: [], edges: [] } })).toThrow(/newer/);
-    expect(() => fromWorkflowFile({ nodes: [], edges: [{ source: "load", target: "clean.dataset" }] })).toThrow(/node.port/);
+    expect(() =>
+      fromWorkflowFile({ format: "openautoglm-workflow", version: 9, graph: { nodes: [], edges: [] } }),
+    ).toThrow(/newer/);
+    expect(() => fromWorkflowFile({ nodes: [], edges: [{ source: "load", target: "clean.dataset" }] })).toThrow(
+      /node.port/,
+    );
   });
   it("renames a node and the edges that touch it", () => {
     const renamed = renameNode(chain(), "clean", "scrub");

@@ -23,6 +23,8 @@ describe("diffLines", () => {
     ]);
   });
   it("answers nothing for equal versions", () => {
-    expect(diffLines({ nodes_added: [], nodes_removed: [], nodes_changed: [], edges_added: [], edges_removed: [] })).toEqual([]);
+    expect(
+      diffLines({ nodes_added: [], nodes_removed: [], nodes_changed: [], edges_added: [], edges_removed: [] }),
+    ).toEqual([]);
   });
 });

@@ -7,9 +7,27 @@ const port = (name: string, type: string): StagePort => ({ name, type, descripti
 
 export const STAGES: StageInfo[] = [
   { name: "load", description: "", inputs: [], outputs: [port("dataset", "Dataset")], params_schema: {} },
-  { name: "clean", description: "", inputs: [port("dataset", "Dataset")], outputs: [port("dataset", "Dataset")], params_schema: {} },
-  { name: "infer", description: "", inputs: [port("dataset", "Dataset")], outputs: [port("predictions", "Predictions")], params_schema: {} },
-  { name: "evaluate", description: "", inputs: [port("predictions", "Predictions")], outputs: [port("metrics", "Metrics")], params_schema: {} },
+  {
+    name: "clean",
+    description: "",
+    inputs: [port("dataset", "Dataset")],
+    outputs: [port("dataset", "Dataset")],
+    params_schema: {},
+  },
+  {
+    name: "infer",
+    description: "",
+    inputs: [port("dataset", "Dataset")],
+    outputs: [port("predictions", "Predictions")],
+    params_schema: {},
+  },
+  {
+    name: "evaluate",
+    description: "",
+    inputs: [port("predictions", "Predictions")],
+    outputs: [port("metrics", "Metrics")],
+    params_schema: {},
+  },
 ];
 
 export const CATALOGUE = catalogueOf(STAGES);

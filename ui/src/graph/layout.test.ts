@@ -12,7 +12,10 @@ describe("autoLayout", () => {
   });
   it("stacks siblings apart", () => {
     const nodes = [node("infer", "infer"), node("a", "evaluate"), node("b", "evaluate")];
-    const edges = [makeEdge("infer", "predictions", "a", "predictions"), makeEdge("infer", "predictions", "b", "predictions")];
+    const edges = [
+      makeEdge("infer", "predictions", "a", "predictions"),
+      makeEdge("infer", "predictions", "b", "predictions"),
+    ];
     const [, a, b] = autoLayout({ nodes, edges });
     expect(a.position.x).toBe(b.position.x);
     expect(Math.abs(a.position.y - b.position.y)).toBeGreaterThanOrEqual(110);

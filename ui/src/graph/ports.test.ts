@@ -24,7 +24,10 @@ describe("connectionProblem", () => {
   const nodes = [...chain().nodes, node("clean-2", "clean"), node("infer-2", "infer")];
   const edges = chain().edges;
   const link = (source: string, sourceHandle: string, target: string, targetHandle: string) => ({
-    source, sourceHandle, target, targetHandle,
+    source,
+    sourceHandle,
+    target,
+    targetHandle,
   });
 
   it("accepts matching types into a free input", () => {

@@ -65,10 +65,13 @@ export function useCanvas() {
   );
 
   /** Replace the canvas and forget the history (a workflow opened). */
-  const reset = useCallback((next: Canvas) => {
-    lastKey.current = null;
-    show(next, emptyHistory());
-  }, [show]);
+  const reset = useCallback(
+    (next: Canvas) => {
+      lastKey.current = null;
+      show(next, emptyHistory());
+    },
+    [show],
+  );
 
   return {
     canvas,

@@ -1,4 +1,5 @@
-// Ctrl/Cmd+Z undo, Ctrl/Cmd+Shift+Z (or Ctrl+Y) redo, Ctrl/Cmd+C copy, Ctrl/Cmd+V paste: not while typing.
+// Ctrl/Cmd+Z undo, Ctrl/Cmd+Shift+Z (or Ctrl+Y) redo, Ctrl/Cmd+C copy, Ctrl/Cmd+V paste: not while typing, and
+// Ctrl+C leaves selected text (the exported code, a summary) to the browser.
 import { useEffect, useRef } from "react";
 
 interface Keys {
@@ -7,6 +8,8 @@ interface Keys {
   copy: () => void;
   paste: () => void;
 }
+
+const SHORTCUTS: Record<string, keyof Keys> = { z: "undo", "shift+z": "redo", y: "redo", c: "copy", v: "paste" };
 
 function typing(target: EventTarget | null): boolean {
   const el = target as HTMLElement | null;
@@ -19,10 +22,8 @@ export function useKeys(keys: Keys): void {
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (!(event.ctrlKey || event.metaKey) || typing(event.target)) return;
-      const key = event.key.toLowerCase();
-      const action =
-        key === "z" ? (event.shiftKey ? "redo" : "undo") : key === "y" ? "redo" : key === "c" ? "copy" : key === "v" ? "paste" : null;
-      if (!action) return;
+      const action = SHORTCUTS[`${event.shiftKey ? "shift+" : ""}${event.key.toLowerCase()}`];
+      if (!action || (action === "copy" && window.getSelection()?.toString())) return;
       event.preventDefault();
       latest.current[action]();
     };
