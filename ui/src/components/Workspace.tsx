@@ -12,7 +12,7 @@ import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } fro
 import { Api, ApiError } from "../api";
 import type { Session } from "../auth";
 import { download } from "../download";
-import { type Canvas, makeEdge, renameNode } from "../graph/canvas";
+import { type Canvas, type CanvasNode, makeEdge, renameNode } from "../graph/canvas";
 import { copySelection, paste } from "../graph/clipboard";
 import { fromWorkflowFile, toWorkflowFile } from "../graph/convert";
 import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
@@ -305,6 +305,9 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
 
   // --- what the canvas shows ---------------------------------------------------------------------------
   const runNodes = run.run?.nodes;
+  // A node with an overlay is a new object only when the node or its overlay changed, so that the memoised node
+  // components of a big canvas do not all re-render on every drag frame during a run.
+  const overlaid = useRef(new WeakMap<CanvasNode, { key: string; node: ShownNode }>());
   const shownNodes = useMemo<ShownNode[]>(
     () =>
       canvas.nodes.map((n) => {
@@ -312,7 +315,12 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         if (!runNodes && !error) return n;
         const state = runNodes ? (runNodes[n.id]?.state ?? "pending").toLowerCase() : undefined;
         const rows = runNodes ? nodeRows(n.id, canvas.edges, runNodes) : undefined;
-        return { ...n, data: { ...n.data, error, state, rows } };
+        const key = JSON.stringify([error, state, rows]);
+        const cached = overlaid.current.get(n);
+        if (cached?.key === key) return cached.node;
+        const node = { ...n, data: { ...n.data, error, state, rows } };
+        overlaid.current.set(n, { key, node });
+        return node;
       }),
     [canvas, errors, runNodes],
   );
