@@ -262,6 +262,20 @@ def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
         node[path[-1]] = value
 
 
+def resolved_params(params: BaseModel, policy: JobPolicy) -> BaseModel | None:
+    """A stage's parameters as a job would send them (every read path resolved under the data roots), or None
+    where the policy refuses one: what the API may pre-flight on its own host without telling a caller anything
+    about files outside the data roots."""
+    try:
+        resolved = _confine(params, None, policy, set())
+    except ApiError:
+        return None
+    out = params.model_dump(mode="json")
+    for path, value in resolved.items():
+        _put(out, path, str(value))
+    return type(params).model_validate(out)
+
+
 def prepare(flow: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any], policy: JobPolicy) -> dict[str, Any]:
     """The parameters to create the flow run with, or :class:`ApiError` 422 saying which one is refused.
 

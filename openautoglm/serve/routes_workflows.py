@@ -218,9 +218,18 @@ def add_workflow_routes(
             raise ApiError(Code.CONFLICT, error.message) from None
 
     async def problems(file: WorkflowFile, structural_only: bool) -> list[dict[str, Any]]:
+        """The graph's problems; pre-flight (which looks at files on this host) only of parameters the job
+        policy accepts, with their paths resolved as a run would send them; a refused path is the run's 422."""
+        from openautoglm.serve.confine import resolved_params
         from openautoglm.stages import workflow_problems
 
-        found = await run_in_threadpool(lambda: workflow_problems(file.graph, structural_only=structural_only))
+        found = await run_in_threadpool(
+            lambda: workflow_problems(
+                file.graph,
+                structural_only=structural_only,
+                resolve=lambda params: resolved_params(params, jobs.policy),
+            )
+        )
         return [p.as_dict() for p in found]
 
     @app.get(

@@ -159,9 +159,15 @@ def check_workflow(graph: WorkflowGraph) -> list[Node]:
     return order
 
 
-def workflow_problems(graph: WorkflowGraph, *, structural_only: bool = False) -> list[Problem]:
+def workflow_problems(
+    graph: WorkflowGraph,
+    *,
+    structural_only: bool = False,
+    resolve: Callable[[BaseModel], BaseModel | None] | None = None,
+) -> list[Problem]:
     """Every problem of ``graph`` (see :func:`~openautoglm.core.workflow.graph_problems`), each naming its node;
-    unless ``structural_only``, the pre-flight check of every node whose parameters validate is run too."""
+    unless ``structural_only``, the pre-flight check of every node whose parameters validate is run too — on
+    ``resolve(params)`` where given (the API: paths resolved under the data roots), skipped where that is None."""
     problems = graph_problems(graph, signatures(), structural_only=structural_only)
     if structural_only:
         return problems
@@ -171,8 +177,12 @@ def workflow_problems(graph: WorkflowGraph, *, structural_only: bool = False) ->
         entry = stages.get(normalize_name(node.stage))
         if entry is None or entry.preflight is None or node.id in failed:
             continue
+        params = entry.check_params(node.params)
+        checked = resolve(params) if resolve is not None else params
+        if checked is None:
+            continue
         try:
-            entry.preflight(entry.check_params(node.params))
+            entry.preflight(checked)
         except OpenAutoGLMError as error:
             problems.append(Problem(node.id, f"Node '{node.id}' ({entry.name}): {error.message}", error.hint, False))
     return problems

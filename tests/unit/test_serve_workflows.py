@@ -43,6 +43,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
         jwt_keys=keys_json(SIGNER),
         rate_limit="10000/minute",
         workflows_url=f"sqlite:///{tmp_path / 'workflows.db'}",
+        data_roots=[EXAMPLES.parent],
     )
     with TestClient(create_app(settings)) as c:
         yield c
@@ -132,6 +133,11 @@ def test_check_reports_drafts_and_preflight_per_node(client: TestClient) -> None
     assert set(by_node) == {"load", "infer", "evaluate"}
     assert "missing.csv" in by_node["load"] and "bad parameters" in by_node["infer"]
     assert "not connected" in by_node["evaluate"]
+    # Pre-flight looks at files on the API's host: only under the data roots, so a check tells nothing of others.
+    for outside in ("/etc/passwd", "/etc/no-such-file.csv", "../../etc/no-such-file.csv"):
+        probe = copy.deepcopy(starter("ingest"))
+        probe["graph"]["nodes"][0]["params"]["source"]["path"] = outside
+        assert data(client.post(f"{BASE}/check", json=probe, headers=auth())) == {"ok": True, "errors": []}
     shape = data(client.post(f"{BASE}/check", json={"format": "openautoglm-workflow", "version": 1}, headers=auth()))
     assert shape["ok"] is False and shape["errors"][0]["node"] is None
 
