@@ -213,6 +213,15 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   // --- the API -----------------------------------------------------------------------------------------
   const file = useCallback(() => toWorkflowFile(current.current, name, description), [current, name, description]);
 
+  /** An API error in the status line, and on its nodes when it names some (a refused save or run). */
+  const report = useCallback(
+    (e: unknown) => {
+      if (e instanceof ApiError && e.nodeErrors.length) setErrors(byNode(e.nodeErrors).nodes);
+      fail((e as Error).message);
+    },
+    [fail],
+  );
+
   /** Save the canvas; the saved version, or null (the reason is in the status line). */
   const save = useCallback(async (): Promise<number | null> => {
     if (!WORKFLOW_NAME_PATTERN.test(name)) {
@@ -230,11 +239,10 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
       void refreshList();
       return saved.version;
     } catch (e) {
-      if (e instanceof ApiError) setErrors(byNode(e.nodeErrors).nodes);
-      fail((e as Error).message);
+      report(e);
       return null;
     }
-  }, [api, fail, file, info, name, refreshList]);
+  }, [api, file, info, name, refreshList, report]);
 
   const act = useCallback(
     (action: () => Promise<void>) => async () => {
@@ -242,12 +250,12 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
       try {
         await action();
       } catch (e) {
-        fail((e as Error).message);
+        report(e);
       } finally {
         setBusy(false);
       }
     },
-    [fail],
+    [report],
   );
 
   const dryRun = act(async () => {
