@@ -3,8 +3,6 @@
 
 const KEY = "openautoglm.token";
 
-export type Role = "viewer" | "operator" | "admin";
-
 export interface Session {
   token: string;
   user: string;
