@@ -24,7 +24,17 @@ describe("history", () => {
   });
   it("keeps at most `limit` snapshots", () => {
     let h = emptyHistory<number>();
-    for (let i = 0; i < 5; i += 1) h = checkpoint(h, i, 3);
+    for (let i = 0; i < 5; i += 1) h = checkpoint(h, i, null, 3);
     expect(h.past).toEqual([2, 3, 4]);
+  });
+  it("makes successive changes with one key a single step", () => {
+    let h = checkpoint(emptyHistory<string>(), "", "params:a"); // typing "x", "xy", "xyz" into node a's form
+    h = checkpoint(h, "x", "params:a");
+    h = checkpoint(h, "xy", "params:a");
+    expect(h.past).toEqual([""]);
+    h = checkpoint(h, "xyz", "params:b"); // another node's form: a new step
+    expect(h.past).toEqual(["", "xyz"]);
+    const back = undo(h, "xyz!")!;
+    expect(checkpoint(back.history, back.state, "params:b").past).toEqual(["", "xyz"]); // after an undo: a new step
   });
 });

@@ -3,17 +3,21 @@
 export interface History<T> {
   past: T[];
   future: T[];
+  /** The key of the last change: a change with the same key joins its step (typing into one form). */
+  key: string | null;
 }
 
 export const HISTORY_LIMIT = 100;
 
 export function emptyHistory<T>(): History<T> {
-  return { past: [], future: [] };
+  return { past: [], future: [], key: null };
 }
 
-/** The history after a change made from `before`: it can be undone; the redo branch is dropped. */
-export function checkpoint<T>(history: History<T>, before: T, limit = HISTORY_LIMIT): History<T> {
-  return { past: [...history.past, before].slice(-limit), future: [] };
+/** The history after a change made from `before`: it can be undone; the redo branch is dropped. Successive
+ * changes with the same non-null `key` are one step (undone together, back to the state before the first). */
+export function checkpoint<T>(history: History<T>, before: T, key: string | null = null, limit = HISTORY_LIMIT) {
+  if (key !== null && key === history.key) return { ...history, future: [] };
+  return { past: [...history.past, before].slice(-limit), future: [], key };
 }
 
 /** The state to restore and the new history, or null when there is nothing to undo. */
@@ -21,7 +25,7 @@ export function undo<T>(history: History<T>, current: T): { state: T; history: H
   if (!history.past.length) return null;
   return {
     state: history.past[history.past.length - 1],
-    history: { past: history.past.slice(0, -1), future: [current, ...history.future] },
+    history: { past: history.past.slice(0, -1), future: [current, ...history.future], key: null },
   };
 }
 
@@ -29,6 +33,6 @@ export function redo<T>(history: History<T>, current: T): { state: T; history: H
   if (!history.future.length) return null;
   return {
     state: history.future[0],
-    history: { past: [...history.past, current], future: history.future.slice(1) },
+    history: { past: [...history.past, current], future: history.future.slice(1), key: null },
   };
 }

@@ -12,7 +12,6 @@ export function useCanvas() {
   const [history, setHistory] = useState<History<Canvas>>(emptyHistory);
   const current = useRef(canvas);
   const historyRef = useRef(history);
-  const lastKey = useRef<string | null>(null);
 
   const show = useCallback((next: Canvas, nextHistory: History<Canvas>) => {
     current.current = next;
@@ -25,16 +24,13 @@ export function useCanvas() {
   const change = useCallback(
     (update: (canvas: Canvas) => Canvas, key: string | null = null) => {
       const before = current.current;
-      const coalesce = key !== null && key === lastKey.current;
-      lastKey.current = key;
-      show(update(before), coalesce ? historyRef.current : checkpoint(historyRef.current, before));
+      show(update(before), checkpoint(historyRef.current, before, key));
     },
     [show],
   );
 
   /** A checkpoint of the current canvas: called before React Flow moves or deletes something. */
   const mark = useCallback(() => {
-    lastKey.current = null;
     historyRef.current = checkpoint(historyRef.current, current.current);
     setHistory(historyRef.current);
   }, []);
@@ -57,7 +53,6 @@ export function useCanvas() {
   const step = useCallback(
     (move: typeof undo) => {
       const result = move(historyRef.current, current.current);
-      lastKey.current = null;
       if (result) show(result.state, result.history);
       return result !== null;
     },
@@ -67,7 +62,6 @@ export function useCanvas() {
   /** Replace the canvas and forget the history (a workflow opened). */
   const reset = useCallback(
     (next: Canvas) => {
-      lastKey.current = null;
       show(next, emptyHistory());
     },
     [show],
