@@ -209,8 +209,10 @@ def _confine(
     policy: JobPolicy,
     named: set[tuple[str, ...]],
     relative: bool = True,
+    reads_only: bool = False,
 ) -> dict[tuple[str, ...], Path]:
-    """Checks every caller-changed value; returns the read paths to send resolved."""
+    """Checks every caller-changed value; returns the read paths to send resolved. ``reads_only``: look only at
+    what is read (a recorded run's output folder is where it wrote, not a file it read)."""
     before = dict(_leaves(_typed(default))) if default is not None else {}
     resolved: dict[tuple[str, ...], Path] = {}
     leaves = list(_leaves(_typed(chosen)))
@@ -227,6 +229,8 @@ def _confine(
             raise _invalid(where, "set by the deployment only: an alias repoints what other runs and the API load")
         if isinstance(value, Path):
             if name.startswith("output"):
+                if reads_only:
+                    continue
                 raise _invalid(where, "jobs write only to their own output folder; leave it unset")
             resolved[path] = policy.resolve_read(where, value, relative=relative)
         elif name in READ_STRINGS and isinstance(value, str):
@@ -319,7 +323,7 @@ def may_read_rows(flow: str, parameters: Mapping[str, Any], policy: JobPolicy) -
     except ValidationError:
         return False
     try:
-        _confine(params, None, policy, set(), relative=False)
+        _confine(params, None, policy, set(), relative=False, reads_only=True)
     except ApiError:
         return False
     return True

@@ -205,12 +205,20 @@ class JobsService:
                 )
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
-        by_name = {t.name: t for t in task_runs if t.flow_run_id == uid}
+        # A retried flow run has a task run per attempt and node: the latest one is the node's state now.
+        by_name = {t.name: t for t in sorted(task_runs, key=_created) if t.flow_run_id == uid}
+        rows_ok = "admin" in principal.roles or confine.may_read_rows("pipeline", run.parameters, self.policy)
         summaries: dict[str, Any] = {}
-        for artifact in artifacts:
+        links: dict[str, str | None] = {"prefect": _ui_url("flow-run", uid), "mlflow": None}
+        for artifact in sorted(artifacts, key=_created):
             description = artifact.description or ""
             if description.startswith(NODE_ARTIFACT_PREFIX):
-                summaries[description.removeprefix(NODE_ARTIFACT_PREFIX)] = _node_summary(artifact.data)
+                summary = _node_summary(artifact.data)
+                if summary is not None and not rows_ok:
+                    summary.pop("preview", None)  # the first rows: input data, shown as the jobs route shows rows
+                summaries[description.removeprefix(NODE_ARTIFACT_PREFIX)] = summary
+            elif artifact.key == "mlflow-run":
+                links["mlflow"] = _link(artifact.data)
         nodes = {}
         for node_id in node_ids:
             task_run = by_name.get(node_id)
@@ -222,8 +230,10 @@ class JobsService:
                 "start_time": _iso(task_run.start_time) if task_run is not None else None,
                 "end_time": _iso(task_run.end_time) if task_run is not None else None,
                 "summary": summaries.get(node_id),
+                "prefect_url": _ui_url("task-run", task_run.id) if task_run is not None else None,
+                "mlflow_url": links["mlflow"],
             }
-        return {"run": job, "nodes": nodes}
+        return {"run": job, "nodes": nodes, "links": links}
 
     async def list(self, principal: Principal, limit: int = 50) -> list[dict[str, Any]]:
         from prefect.client.orchestration import get_client
@@ -262,6 +272,26 @@ def _uuid(job_id: str) -> UUID:
         return UUID(job_id)
     except ValueError:
         raise _not_found() from None
+
+
+def _created(obj: Any) -> str:
+    return obj.created.isoformat() if getattr(obj, "created", None) is not None else ""
+
+
+def _ui_url(kind: str, uid: Any) -> str | None:
+    """The Prefect UI page of a flow or task run (``PREFECT_UI_URL``; none when the server runs without a UI)."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    return f"{base.rstrip('/')}/runs/{kind}/{uid}" if base else None
+
+
+def _link(data: Any) -> str | None:
+    """The address of a link artifact (stored as the address, or as a markdown ``[text](address)``)."""
+    text = str(data or "")
+    if "](" in text and text.endswith(")"):
+        text = text.rsplit("](", 1)[1][:-1]
+    return text if text.startswith(("http://", "https://")) else None
 
 
 def _iso(value: Any) -> str | None:

@@ -129,12 +129,23 @@ class NodeState(BaseModel):
     task_run_id: str | None
     start_time: str | None
     end_time: str | None
-    summary: dict[str, Any] | None = Field(description="the node's published summary, once there is one")
+    summary: dict[str, Any] | None = Field(
+        description="the node's report once it finished: inputs/outputs summaries, rows_in, rows_out and (where "
+        "the caller may see the input's rows) preview: the first rows of each output"
+    )
+    prefect_url: str | None = Field(default=None, description="the node's task run in the Prefect UI")
+    mlflow_url: str | None = Field(default=None, description="the run's MLflow run (node metrics: <node>.<name>)")
+
+
+class RunLinks(BaseModel):
+    prefect: str | None = Field(default=None, description="the flow run in the Prefect UI")
+    mlflow: str | None = Field(default=None, description="the flow run's MLflow run")
 
 
 class WorkflowRun(BaseModel):
     run: s.Job
     nodes: dict[str, NodeState]
+    links: RunLinks = Field(default_factory=RunLinks)
 
 
 class Export(BaseModel):

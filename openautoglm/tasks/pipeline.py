@@ -18,10 +18,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from openautoglm.core.registry import normalize_name
-from openautoglm.stages import StageContext, catalogue, port_summary
+from openautoglm.stages import PortType, StageContext, catalogue, port_summary
 
 #: Rows of a dataset output shown in its node's preview.
 PREVIEW_ROWS = 5
+#: Port types whose rows are counted as a node's rows in and out (a report's counts are not rows).
+ROW_PORTS = frozenset({PortType.DATASET.value, PortType.PREDICTIONS.value})
 #: The description that ties a node artifact to its node (read back by the API's workflow-run route).
 NODE_ARTIFACT_PREFIX = "node:"
 
@@ -79,7 +81,7 @@ def read_node_report(rows: Any) -> dict[str, Any]:
         report[side][row["port"]] = summary
         if row.get("head"):
             report["preview"][row["port"]] = json.loads(row["head"])
-        count = _rows(summary)
+        count = _rows(summary) if row.get("type") in ROW_PORTS else None
         key = "rows_in" if side == "inputs" else "rows_out"
         if count is not None:
             report[key] = (report[key] or 0) + count

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from openautoglm.core.workflow_codegen import export_code
 from openautoglm.core.workflow_file import load_workflow
+from openautoglm.serve import confine
 from openautoglm.serve.app import create_app
 from openautoglm.serve.settings import ServeSettings
 from openautoglm.serve.testing import Signer, keys_json
@@ -99,7 +100,9 @@ async def _deploy_pipeline() -> None:
         await client.create_deployment(flow_id=flow_id, name="workflow-test", parameters={})
 
 
-def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(api: TestClient, tmp_path: Path) -> None:
+def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(
+    api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from prefect.client.orchestration import get_client
 
     from openautoglm.flows.pipeline import PipelineParams, pipeline
@@ -136,11 +139,13 @@ def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(api: TestCl
     assert api.get(f"/api/v1/workflow-runs/{job['id']}", headers=auth("root", "admin")).status_code == 200
 
     # A run that really ran (in-process here, as a worker would): each node's task run and its summary.
-    result = pipeline(PipelineParams(graph=ingest_file().graph, output_dir=tmp_path / "ran"))
+    ran = ingest_file().graph.model_copy(deep=True)  # as the API sends it: the path resolved under a data root
+    ran.nodes[0].params["source"]["path"] = str(EXAMPLES / "user_feedback_dirty.csv")
+    result = pipeline(PipelineParams(graph=ran, output_dir=tmp_path / "ran"))
     owner = Principal(sub="olga", iss="openautoglm", roles=frozenset({"operator"})).owner
     with get_client(sync_client=True) as client:
-        ran = client.read_flow_run(result.flow_run_id)
-        client.update_flow_run(result.flow_run_id, tags=[*ran.tags, f"openautoglm-owner:{owner}"])
+        flow_run = client.read_flow_run(result.flow_run_id)
+        client.update_flow_run(result.flow_run_id, tags=[*flow_run.tags, f"openautoglm-owner:{owner}"])
     shown = api.get(f"/api/v1/workflow-runs/{result.flow_run_id}", headers=auth("olga"))
     assert shown.status_code == 200, shown.text
     view = shown.json()["data"]
@@ -151,3 +156,15 @@ def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(api: TestCl
     summary = view["nodes"]["validate"]["summary"]
     assert summary is not None and summary["outputs"]["dataset"]["rows_quarantined"] == 7, summary
     assert view["nodes"]["write"]["summary"]["outputs"]["files"]["rows"] == 59
+    # The first rows of each output (its file lies under the data roots), and the links to Prefect and MLflow.
+    clean = view["nodes"]["clean"]["summary"]
+    assert clean["rows_in"] == view["nodes"]["load"]["summary"]["rows_out"] and clean["rows_out"] <= clean["rows_in"]
+    assert len(view["nodes"]["clean"]["summary"]["preview"]["dataset"]) == 5
+    assert view["links"]["mlflow"] and view["links"]["mlflow"].startswith("http")
+    assert view["nodes"]["load"]["mlflow_url"] == view["links"]["mlflow"]
+    # Rows read from files outside the data roots are shown to admins only.
+    monkeypatch.setattr(confine, "may_read_rows", lambda *args: False)
+    hidden = api.get(f"/api/v1/workflow-runs/{result.flow_run_id}", headers=auth("olga")).json()["data"]
+    assert "preview" not in hidden["nodes"]["clean"]["summary"] and hidden["nodes"]["clean"]["summary"]["rows_out"]
+    admin = api.get(f"/api/v1/workflow-runs/{result.flow_run_id}", headers=auth("root", "admin")).json()["data"]
+    assert admin["nodes"]["clean"]["summary"]["preview"]["dataset"]
