@@ -53,6 +53,8 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
     "workflows_check": frozenset({"operator", "admin"}),
     "workflows_run": frozenset({"operator", "admin"}),
     "workflow_runs_read": frozenset({"operator", "admin"}),
+    "workflows_schedule_read": frozenset({"viewer", "operator", "admin"}),
+    "workflows_schedule": frozenset({"operator", "admin"}),
     "admin_circuit": frozenset({"admin"}),
     "admin_circuit_reset": frozenset({"admin"}),
     "metrics": frozenset({"admin"}),  # only when OPENAUTOGLM_SERVE_METRICS_PUBLIC=false

@@ -29,6 +29,8 @@ OWNER_TAG = "openautoglm-owner:"
 #: Tag of a flow run started from a saved workflow: ``openautoglm-workflow:<name>`` (and ``...-version:<n>``).
 WORKFLOW_TAG = "openautoglm-workflow:"
 WORKFLOW_VERSION_TAG = "openautoglm-workflow-version:"
+#: A scheduled workflow's own deployment is ``<flow>/wf-<workflow name>``.
+SCHEDULE_PREFIX = "wf-"
 #: The description of a node's artifact: ``node:<node id>`` (published by the pipeline task).
 NODE_ARTIFACT_PREFIX = "node:"
 MAX_ARTIFACT_CHARS = 4000
@@ -117,6 +119,87 @@ class JobsService:
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
         return _job(run, deployment)
+
+    async def schedule(
+        self,
+        principal: Principal,
+        base: str,
+        name: str,
+        parameters: dict[str, Any],
+        cron: str | None,
+        timezone: str = "UTC",
+        tags: Sequence[str] = (),
+    ) -> dict[str, Any] | None:
+        """Give a workflow its own deployment of the pipeline flow, ``pipeline/wf-<name>``, with ``parameters``
+        (confined) and a cron schedule, cloned from the ``base`` deployment (its work pool, entrypoint and pull
+        steps); ``cron=None`` deletes that deployment and so its schedule. Returns :func:`_schedule` of it.
+
+        Raises:
+            ApiError: 404 (no base deployment), 422 (a refused parameter, a bad cron or timezone), 503.
+        """
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import DeploymentScheduleCreate
+        from prefect.client.schemas.schedules import CronSchedule
+        from prefect.exceptions import ObjectNotFound
+        from pydantic import ValidationError
+
+        flow_name = base.partition("/")[0]
+        own = f"{flow_name}/{SCHEDULE_PREFIX}{name}"
+        try:
+            async with get_client() as client:
+                if cron is None:
+                    try:
+                        found = await client.read_deployment_by_name(own)
+                    except ObjectNotFound:
+                        return None
+                    await client.delete_deployment(found.id)
+                    return None
+                try:
+                    schedule = CronSchedule(cron=cron, timezone=timezone)
+                except ValidationError as error:
+                    message = error.errors()[0].get("msg", "invalid") if error.errors() else "invalid"
+                    raise ApiError(Code.INVALID, f"schedule: {message}", data={"parameter": "cron"}) from None
+                try:
+                    found = await client.read_deployment_by_name(base)
+                except ObjectNotFound:
+                    raise ApiError(Code.NOT_FOUND, f"no deployment named '{base}'") from None
+                sent = await asyncio.to_thread(
+                    confine.prepare, flow_name, found.parameters or {}, parameters, self.policy
+                )
+                deployment_id = await client.create_deployment(
+                    flow_id=found.flow_id,
+                    name=own.partition("/")[2],
+                    description=f"Workflow '{name}' on a schedule (set through the API)",
+                    parameters=sent,
+                    schedules=[DeploymentScheduleCreate(schedule=schedule, active=True)],
+                    work_pool_name=found.work_pool_name,
+                    work_queue_name=found.work_queue_name,
+                    entrypoint=found.entrypoint,
+                    path=found.path,
+                    pull_steps=found.pull_steps,
+                    job_variables=found.job_variables,
+                    parameter_openapi_schema=found.parameter_openapi_schema,
+                    enforce_parameter_schema=found.enforce_parameter_schema,
+                    tags=[f"{OWNER_TAG}{principal.owner}", "openautoglm-api", *tags],
+                )
+                return _schedule(await client.read_deployment(deployment_id), own)
+        except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
+            raise _down(error) from None
+
+    async def read_schedule(self, base: str, name: str) -> dict[str, Any] | None:
+        """The workflow's scheduled deployment (see :meth:`schedule`), or None."""
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        own = f"{base.partition('/')[0]}/{SCHEDULE_PREFIX}{name}"
+        try:
+            async with get_client() as client:
+                try:
+                    return _schedule(await client.read_deployment_by_name(own), own)
+                except ObjectNotFound:
+                    return None
+        except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
+            raise _down(error) from None
 
     async def read(self, principal: Principal, job_id: str) -> dict[str, Any]:
         from prefect.client.orchestration import get_client
@@ -265,6 +348,22 @@ class JobsService:
                 return (await client.api_healthcheck()) is None
         except Exception:
             return False
+
+
+def _schedule(deployment: Any, name: str) -> dict[str, Any]:
+    """A scheduled workflow deployment as the API shows it."""
+    schedules = [d for d in deployment.schedules or [] if getattr(d.schedule, "cron", None)]
+    first = schedules[0] if schedules else None
+    tags = deployment.tags or []
+    version = next((t.removeprefix(WORKFLOW_VERSION_TAG) for t in tags if t.startswith(WORKFLOW_VERSION_TAG)), None)
+    return {
+        "deployment": name,
+        "deployment_id": str(deployment.id),
+        "cron": first.schedule.cron if first else None,
+        "timezone": first.schedule.timezone if first else None,
+        "active": bool(first.active) if first else False,
+        "version": int(version) if version and version.isdigit() else None,
+    }
 
 
 def _uuid(job_id: str) -> UUID:

@@ -148,6 +148,23 @@ class WorkflowRun(BaseModel):
     links: RunLinks = Field(default_factory=RunLinks)
 
 
+class ScheduleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field(min_length=9, max_length=120, description="Cron expression, e.g. '0 2 * * *' (02:00 daily)")
+    timezone: str = Field(default="UTC", min_length=1, max_length=64, description="IANA time zone of the cron")
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="default: the latest")
+
+
+class Schedule(BaseModel):
+    deployment: str = Field(description="The workflow's own deployment of the pipeline flow: pipeline/wf-<name>")
+    deployment_id: str
+    cron: str | None
+    timezone: str | None
+    active: bool
+    version: int | None = Field(description="the workflow version the scheduled runs run")
+
+
 class Export(BaseModel):
     filename: str
     code: str = Field(description="Python source of a Prefect flow running the workflow")
@@ -227,6 +244,17 @@ def add_workflow_routes(
             ) from None
         except ConfigurationError as error:
             raise ApiError(Code.CONFLICT, error.message) from None
+
+    async def runnable(name: str, version: int | None) -> StoredVersion:
+        """A stored version whose graph can run (all checks but pre-flight: the files are the worker's), or 422."""
+        from openautoglm.core.workflow import graph_problems
+        from openautoglm.stages import signatures
+
+        stored: StoredVersion = await in_store(store.get, name, version)
+        errors = [p.as_dict() for p in await run_in_threadpool(graph_problems, stored.file.graph, signatures())]
+        if errors:
+            raise _invalid(errors, f"version {stored.version} of '{name}' cannot run: {errors[0]['message']}")
+        return stored
 
     async def problems(file: WorkflowFile, structural_only: bool) -> list[dict[str, Any]]:
         """The graph's problems; pre-flight (which looks at files on this host) only of parameters the job
@@ -366,17 +394,7 @@ def add_workflow_routes(
         principal: Annotated[Principal, Depends(guard("workflows_run"))],
         body: Annotated[RunRequest | None, Body()] = None,
     ) -> dict[str, Any]:
-        stored: StoredVersion = await in_store(store.get, name, body.version if body else None)
-
-        def full_check() -> list[dict[str, Any]]:
-            from openautoglm.core.workflow import graph_problems
-            from openautoglm.stages import signatures
-
-            return [p.as_dict() for p in graph_problems(stored.file.graph, signatures())]
-
-        errors = await run_in_threadpool(full_check)  # the files are the worker's: no pre-flight here
-        if errors:
-            raise _invalid(errors, f"version {stored.version} of '{name}' cannot run: {errors[0]['message']}")
+        stored = await runnable(name, body.version if body else None)
         try:
             job = await jobs.create(
                 principal,
@@ -391,6 +409,61 @@ def add_workflow_routes(
         if metrics is not None:
             metrics.jobs.labels(deployment=settings.workflow_deployment).inc()
         return ok(job)
+
+    @app.get(
+        f"{prefix}/workflows/{{name}}/schedule",
+        response_model=Envelope[Schedule | None],
+        responses=error_responses(401, 403, 429, 500, 503),
+        tags=["jobs"],
+        summary="The workflow's schedule (its own deployment with a cron), or null",
+    )
+    async def workflows_schedule_read(
+        name: WorkflowName, principal: Annotated[Principal, Depends(guard("workflows_schedule_read"))]
+    ) -> dict[str, Any]:
+        return ok(await jobs.read_schedule(settings.workflow_deployment, name))
+
+    @app.put(
+        f"{prefix}/workflows/{{name}}/schedule",
+        response_model=Envelope[Schedule],
+        responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500, 503),
+        tags=["jobs"],
+        summary="Run a version of the workflow on a cron: its own deployment pipeline/wf-<name>, confined as a job",
+    )
+    async def workflows_schedule(
+        name: WorkflowName,
+        body: ScheduleRequest,
+        principal: Annotated[Principal, Depends(guard("workflows_schedule"))],
+    ) -> dict[str, Any]:
+        stored = await runnable(name, body.version)
+        try:
+            scheduled = await jobs.schedule(
+                principal,
+                settings.workflow_deployment,
+                name,
+                {"params": {"graph": stored.file.graph.model_dump(mode="json")}},
+                body.cron,
+                body.timezone,
+                tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
+            )
+        except ApiError as error:
+            raise _refused_parameter(error, stored.file) from None
+        log.info(
+            "workflow %s v%d scheduled '%s' (%s) by %s", name, stored.version, body.cron, body.timezone, principal.sub
+        )
+        return ok(scheduled)
+
+    @app.delete(
+        f"{prefix}/workflows/{{name}}/schedule",
+        response_model=Envelope[None],
+        responses=error_responses(401, 403, 429, 500, 503),
+        tags=["jobs"],
+        summary="Stop running the workflow on a schedule (deletes its deployment and its future runs)",
+    )
+    async def workflows_unschedule(
+        name: WorkflowName, principal: Annotated[Principal, Depends(guard("workflows_schedule"))]
+    ) -> dict[str, Any]:
+        await jobs.schedule(principal, settings.workflow_deployment, name, {}, None)
+        return ok(None)
 
     @app.get(
         f"{prefix}/workflow-runs/{{run_id}}",

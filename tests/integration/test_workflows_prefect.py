@@ -168,3 +168,58 @@ def test_a_workflow_run_is_a_tagged_pipeline_run_and_shows_its_nodes(
     assert "preview" not in hidden["nodes"]["clean"]["summary"] and hidden["nodes"]["clean"]["summary"]["rows_out"]
     admin = api.get(f"/api/v1/workflow-runs/{result.flow_run_id}", headers=auth("root", "admin")).json()["data"]
     assert admin["nodes"]["clean"]["summary"]["preview"]["dataset"]
+
+
+def test_a_schedule_is_the_workflows_own_deployment_with_a_cron(api: TestClient) -> None:
+    from prefect.client.orchestration import get_client
+
+    asyncio.run(_deploy_pipeline())
+    file = ingest_file().model_dump(mode="json")
+    file["name"] = "nightly"
+    assert api.put("/api/v1/workflows/nightly", json=file, headers=auth("olga")).status_code == 200
+    assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("vera", "viewer")).json()["data"] is None
+
+    set_ = api.put(
+        "/api/v1/workflows/nightly/schedule",
+        json={"cron": "0 2 * * *", "timezone": "Asia/Shanghai"},
+        headers=auth("olga"),
+    )
+    assert set_.status_code == 200, set_.text
+    schedule = set_.json()["data"]
+    assert schedule["deployment"] == "pipeline/wf-nightly" and schedule["cron"] == "0 2 * * *"
+    assert schedule["timezone"] == "Asia/Shanghai" and schedule["active"] is True and schedule["version"] == 1
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("pipeline/wf-nightly")
+    graph = deployment.parameters["params"]["graph"]
+    assert graph["nodes"][0]["params"]["source"]["path"] == str((EXAMPLES / "user_feedback_dirty.csv").resolve())
+    assert {"openautoglm-workflow:nightly", "openautoglm-workflow-version:1"} <= set(deployment.tags)
+    # Set again: the same deployment, one schedule, the new cron.
+    again = api.put("/api/v1/workflows/nightly/schedule", json={"cron": "30 3 * * 1"}, headers=auth("olga"))
+    assert again.json()["data"]["deployment_id"] == schedule["deployment_id"]
+    with get_client(sync_client=True) as client:
+        schedules = client.read_deployment_by_name("pipeline/wf-nightly").schedules
+    assert [s.schedule.cron for s in schedules] == ["30 3 * * 1"]
+    assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("vera", "viewer")).json()["data"]["cron"] == (
+        "30 3 * * 1"
+    )
+
+    bad = api.put("/api/v1/workflows/nightly/schedule", json={"cron": "61 * * * *"}, headers=auth("olga"))
+    assert bad.status_code == 422 and "schedule" in bad.json()["message"], bad.text
+    zone = api.put(
+        "/api/v1/workflows/nightly/schedule", json={"cron": "0 2 * * *", "timezone": "Mars/Base"}, headers=auth("olga")
+    )
+    assert zone.status_code == 422, zone.text
+    outside = copy.deepcopy(file)
+    outside["graph"]["nodes"][0]["params"]["source"]["path"] = "/etc/passwd"
+    assert api.put("/api/v1/workflows/nightly", json=outside, headers=auth("olga")).status_code == 200
+    refused = api.put("/api/v1/workflows/nightly/schedule", json={"cron": "0 2 * * *"}, headers=auth("olga"))
+    assert refused.status_code == 422 and refused.json()["data"]["errors"][0]["node"] == "load", refused.text
+    assert (
+        api.put(
+            "/api/v1/workflows/nightly/schedule", json={"cron": "0 2 * * *"}, headers=auth("vera", "viewer")
+        ).status_code
+        == 403
+    )
+
+    assert api.delete("/api/v1/workflows/nightly/schedule", headers=auth("olga")).status_code == 200
+    assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("olga")).json()["data"] is None

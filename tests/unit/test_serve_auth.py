@@ -215,10 +215,19 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "workflows_check": ("POST", "/api/v1/workflows/check", {"nodes": [{"id": "load", "stage": "clean"}]}),
     "workflows_run": ("POST", "/api/v1/workflows/ingest/runs", None),
     "workflow_runs_read": ("GET", "/api/v1/workflow-runs/6f1c2c1e-0000-4000-8000-000000000000", None),
+    "workflows_schedule_read": ("GET", "/api/v1/workflows/ingest/schedule", None),
+    "workflows_schedule": ("PUT", "/api/v1/workflows/ingest/schedule", {"cron": "0 2 * * *"}),
     "admin_circuit": ("GET", "/api/v1/admin/circuit", None),
     "admin_circuit_reset": ("POST", "/api/v1/admin/circuit/reset", None),
 }
-WORKFLOW_READS = {"workflows_list", "workflows_read", "workflows_versions", "workflows_diff", "workflows_export"}
+WORKFLOW_READS = {
+    "workflows_list",
+    "workflows_read",
+    "workflows_versions",
+    "workflows_diff",
+    "workflows_export",
+    "workflows_schedule_read",
+}
 EXPECTED = {  # the documented matrix, written out independently of ROUTE_ROLES
     "viewer": {"classify", "classify_batch", "ner", "ner_batch", "match", "match_batch", "stages", *WORKFLOW_READS},
     "operator": {
@@ -237,6 +246,7 @@ EXPECTED = {  # the documented matrix, written out independently of ROUTE_ROLES
         "workflows_check",
         "workflows_run",
         "workflow_runs_read",
+        "workflows_schedule",
     },
     "admin": set(ROUTES),
 }
