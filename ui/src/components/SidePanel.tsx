@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
 import { formSchema } from "../graph/schema";
-import type { Rows } from "../graph/run";
+import { previewRows, type Rows } from "../graph/run";
 import type { NodeRun, Params, StageInfo } from "../types";
 
 interface Props {
@@ -58,7 +58,33 @@ function NodeIdField({ id, taken, canEdit, onRename }: Pick<Props, "taken" | "ca
   );
 }
 
+function RowsTable({ port, rows }: { port: string; rows: Record<string, unknown>[] }) {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return (
+    <table className="rows-table">
+      <caption>{port}: first rows</caption>
+      <thead>
+        <tr>
+          {columns.map((c) => (
+            <th key={c}>{c}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r, i) => (
+          <tr key={i}>
+            {columns.map((c) => (
+              <td key={c}>{typeof r[c] === "object" ? JSON.stringify(r[c]) : String(r[c] ?? "")}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
+  const { preview: _, ...summary } = run.summary ?? {};
   return (
     <section className="preview" data-testid="preview">
       <h3>Result: {run.state.toLowerCase()}</h3>
@@ -67,7 +93,10 @@ function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
           rows in {rows.in ?? "–"} · out {rows.out ?? "–"}
         </p>
       )}
-      {run.summary ? <pre>{JSON.stringify(run.summary, null, 2)}</pre> : <p>no summary</p>}
+      {Object.entries(previewRows(run.summary)).map(([port, first]) => (
+        <RowsTable key={port} port={port} rows={first} />
+      ))}
+      <pre>{JSON.stringify(summary, null, 2)}</pre>
     </section>
   );
 }

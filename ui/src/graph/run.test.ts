@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chain } from "./fixtures";
-import { isFinal, nodeRows } from "./run";
+import { isFinal, nodeRows, previewRows } from "./run";
 
 describe("run helpers", () => {
   it("knows Prefect's final states", () => {
@@ -19,5 +19,23 @@ describe("run helpers", () => {
     expect(nodeRows("infer", edges, runs)).toEqual({ in: 10, out: 10 });
     expect(nodeRows("evaluate", edges, runs)).toEqual({ in: 10, out: undefined });
     expect(nodeRows("load", edges, runs)).toEqual({ in: undefined, out: undefined });
+  });
+  it("takes a node report's own rows and reads upstream ports from its outputs", () => {
+    const { edges } = chain();
+    const report = (rowsIn: number | null, rowsOut: number | null, outputs: object) => ({
+      state: "COMPLETED",
+      state_name: "Completed",
+      summary: { inputs: {}, outputs, preview: { dataset: [{ text: "a" }] }, rows_in: rowsIn, rows_out: rowsOut },
+    });
+    const runs = {
+      load: report(null, 12, { dataset: { rows_out: 12 } }),
+      clean: report(12, 10, { dataset: { rows_out: 10 } }),
+    };
+    expect(nodeRows("load", edges, runs)).toEqual({ in: undefined, out: 12 });
+    expect(nodeRows("clean", edges, runs)).toEqual({ in: 12, out: 10 });
+    const old = { infer: { state: "RUNNING", state_name: "", summary: null } };
+    expect(nodeRows("infer", edges, { ...runs, ...old })).toEqual({ in: 10, out: undefined });
+    expect(previewRows(runs.clean.summary)).toEqual({ dataset: [{ text: "a" }] });
+    expect(previewRows({ dataset: { rows_out: 1 } })).toEqual({});
   });
 });

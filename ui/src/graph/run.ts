@@ -27,11 +27,34 @@ export interface Rows {
   out?: number;
 }
 
-/** Rows in (the summaries of the upstream ports that feed the node) and out (its own output summaries). */
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A node's output summaries by port: a node report's `outputs`, or the summary itself when it is `{port: summary}`. */
+export function outputSummaries(summary: NodeSummary | null | undefined): Record<string, unknown> {
+  if (!summary) return {};
+  return isRecord(summary.outputs) ? summary.outputs : summary;
+}
+
+/** A node report's first rows of each output (`preview: {port: rows}`), when the server sent them. */
+export function previewRows(summary: NodeSummary | null | undefined): Record<string, Record<string, unknown>[]> {
+  const preview = summary?.preview;
+  if (!isRecord(preview)) return {};
+  return Object.fromEntries(
+    Object.entries(preview).filter((e): e is [string, Record<string, unknown>[]] => Array.isArray(e[1])),
+  );
+}
+
+const count = (v: unknown) => (typeof v === "number" ? v : undefined);
+
+/** Rows in and out of a node: the report's own `rows_in`/`rows_out` when it has them, else rows in from the
+ * upstream ports that feed the node and rows out from its own output summaries. */
 export function nodeRows(id: string, edges: readonly Link[], runs: Readonly<Record<string, NodeRun>>): Rows {
-  const summary: NodeSummary | null | undefined = runs[id]?.summary;
+  const summary = runs[id]?.summary;
+  if (summary && ("rows_in" in summary || "rows_out" in summary)) {
+    return { in: count(summary.rows_in), out: count(summary.rows_out) };
+  }
   const incoming = edges
     .filter((e) => e.target === id)
-    .map((e) => rowsOf(runs[e.source]?.summary?.[e.sourceHandle ?? ""]));
-  return { in: total(incoming), out: summary ? total(Object.values(summary).map(rowsOf)) : undefined };
+    .map((e) => rowsOf(outputSummaries(runs[e.source]?.summary)[e.sourceHandle ?? ""]));
+  return { in: total(incoming), out: summary ? total(Object.values(outputSummaries(summary)).map(rowsOf)) : undefined };
 }
