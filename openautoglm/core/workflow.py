@@ -11,6 +11,8 @@ naming its node) instead of raising the first, and can leave out what a saved dr
 from __future__ import annotations
 
 import graphlib
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -305,6 +307,22 @@ def _cycle_problem(cycle: list[str]) -> Problem:
 def inputs_of(graph: WorkflowGraph, node_id: str) -> dict[str, tuple[str, str]]:
     """``{input_port: (source_node, source_port)}`` for one node."""
     return {e.target_port: (e.source_node, e.source_port) for e in graph.edges if e.target_node == node_id}
+
+
+def lineage_keys(graph: WorkflowGraph) -> dict[str, str]:
+    """A key per node that changes when the node's stage or parameters change or any upstream node's do: what a
+    node's result may be reused under (with the flow run, when a failed run is retried). Expects an acyclic graph."""
+    order = graphlib.TopologicalSorter(
+        {n.id: {e.source_node for e in graph.edges if e.target_node == n.id} for n in graph.nodes}
+    ).static_order()
+    nodes = {n.id: n for n in graph.nodes}
+    keys: dict[str, str] = {}
+    for node_id in order:
+        node = nodes[node_id]
+        upstream = sorted((port, keys[src], out) for port, (src, out) in inputs_of(graph, node_id).items())
+        canonical = json.dumps([node.stage, node.params, upstream], sort_keys=True, ensure_ascii=False, default=str)
+        keys[node_id] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return keys
 
 
 def _first_error(error: Exception) -> str:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from openautoglm.adapters.tracking import log_metrics
 from openautoglm.core.registry import normalize_name
-from openautoglm.core.workflow import WorkflowGraph, inputs_of
+from openautoglm.core.workflow import WorkflowGraph, inputs_of, lineage_keys
 from openautoglm.flows.runtime import RunTail, TrackedFlow, task_runner, tracked_flow
 from openautoglm.stages import PortType, catalogue, check_workflow, port_summary
 from openautoglm.tasks.pipeline import stage_task
@@ -51,14 +52,39 @@ def pipeline(params: PipelineParams) -> PipelineResult:
     nodes = {"nodes": [f"{n.id}:{n.stage}" for n in order], "edges": [f"{e.source}->{e.target}" for e in graph.edges]}
     with tracked_flow("pipeline", params.experiment, output_dir=params.output_dir, params=nodes) as tracked:
         futures: dict[str, Any] = {}
+        keys = lineage_keys(graph)
         for node in order:
             entry = stages[normalize_name(node.stage)]
             inputs = {port: (futures[src], out) for port, (src, out) in inputs_of(graph, node.id).items()}
-            runner = stage_task.with_options(name=entry.name, task_run_name=node.id, **entry.task_options)
-            futures[node.id] = runner.submit(node.stage, node.id, node.params, inputs, tracked.folder)
+            runner = stage_task.with_options(
+                name=entry.name,
+                task_run_name=node.id,
+                persist_result=True,
+                **entry.task_options,
+            )
+            futures[node.id] = runner.submit(
+                node.stage, node.id, node.params, inputs, tracked.folder, cache_key=kept_key(keys[node.id])
+            )
         result = finish_pipeline(tracked, {n.id: n.stage for n in order}, futures)
+        drop_kept_results([kept_key(k) for k in keys.values()])
     logger.info("pipeline finished in %.1f s -> %s", result.seconds, result.folder)
     return result
+
+
+def kept_key(lineage: str) -> str:
+    """Where a node's result is kept for a retry of this flow run: the flow run and the node's lineage."""
+    return f"{flow_run.id or 'local'}-{lineage}"
+
+
+def drop_kept_results(keys: list[str]) -> None:
+    """A run that finished needs no kept results: remove them from the (local) result storage."""
+    from prefect.filesystems import LocalFileSystem
+    from prefect.results import get_default_result_storage
+
+    storage = get_default_result_storage()
+    if isinstance(storage, LocalFileSystem):
+        for key in keys:
+            (Path(storage.basepath).expanduser() / key).unlink(missing_ok=True)
 
 
 def finish_pipeline(tracked: TrackedFlow, stages: Mapping[str, str], futures: Mapping[str, Any]) -> PipelineResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import logging
 import time
@@ -76,12 +77,17 @@ def cuda_cluster(**kwargs: Any) -> Any:
 
 
 def run_folder(kind: str, settings: Settings | None = None, explicit: Path | None = None) -> Path:
-    """``explicit`` if given, else ``$HOME/runs/<kind>/<UTC time>-<flow run name>``."""
+    """``explicit`` if given, else ``$HOME/runs/<kind>/<UTC time>-<flow run name>``; a retried flow run (its
+    second attempt or later) goes on in the folder of its first attempt, where its kept results are."""
     if explicit is not None:
         return explicit.expanduser().resolve()
     settings = settings or get_settings()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     name = flow_run.name or "local"
+    if flow_run.id is not None and (flow_run.run_count or 1) > 1:
+        earlier = sorted((settings.runs_dir / kind).glob(f"*-{glob.escape(name)}"))
+        if earlier:
+            return earlier[-1]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return settings.runs_dir / kind / f"{stamp}-{name}"
 
 

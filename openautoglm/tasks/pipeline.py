@@ -15,7 +15,6 @@ from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from openautoglm.core.registry import normalize_name
 from openautoglm.stages import PortType, StageContext, catalogue, port_summary
@@ -97,15 +96,24 @@ def _rows(summary: Any) -> int | None:
     return None
 
 
-@task(name="stage", cache_policy=NO_CACHE)
+def _given_key(context: Any, parameters: Mapping[str, Any]) -> str | None:
+    """The cache key the flow chose for the node (None: not cached)."""
+    key = parameters.get("cache_key")
+    return str(key) if key else None
+
+
+@task(name="stage", cache_key_fn=_given_key, persist_result=False)  # the pipeline flow persists, in its folder
 def stage_task(
     stage: str,
     node: str,
     params: Mapping[str, Any],
     inputs: Mapping[str, tuple[Mapping[str, Any], str]],
     folder: Path,
+    cache_key: str | None = None,
 ) -> dict[str, Any]:
-    """One workflow node as a task run; publishes its node artifact when it finishes."""
+    """One workflow node as a task run; publishes its node artifact when it finishes. With a ``cache_key`` (the
+    pipeline flow gives one made of the flow run and the node's lineage) and a persisted result, a retry of the
+    same flow run reuses the node's result instead of running it again."""
     outputs = run_stage(stage, node, params, inputs, folder)
     create_table_artifact(node_report(stage, _values(inputs), outputs), description=f"{NODE_ARTIFACT_PREFIX}{node}")
     return outputs

@@ -158,3 +158,41 @@ def test_a_graph_stage_chain_and_a_bad_graph_from_the_cli(prefect_server: None, 
     assert done.returncode == 2, output
     assert "Node 'meta' (meta-features) has no input 'dataset'" in output
     assert "Traceback" not in output and "flow run" not in output.lower()
+
+
+def test_a_failed_run_retried_reuses_its_finished_nodes(prefect_server: None, tmp_path: Path) -> None:
+    """What a worker does with a retried flow run (the API's retry, or the Prefect UI's): the same flow run runs
+    again; the nodes that finished are not run again (their kept results are reused), the failed one is."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.flow_engine import run_flow
+    from prefect.states import AwaitingRetry
+
+    graph = example_graph("run_task")
+    params = PipelineParams(graph=graph, output_dir=tmp_path / "run")
+    (tmp_path / "run" / "results.csv").mkdir(parents=True)  # write-results cannot write its file: it fails
+    with get_client(sync_client=True) as client:
+        created = client.create_flow_run(pipeline, parameters={"params": params})
+        first = run_flow(pipeline, flow_run=created, parameters={"params": params}, return_type="state")
+        assert first.is_failed()
+        (tmp_path / "run" / "results.csv").rmdir()
+        client.set_flow_run_state(created.id, AwaitingRetry(), force=True)
+        second = run_flow(
+            pipeline, flow_run=client.read_flow_run(created.id), parameters={"params": params}, return_type="state"
+        )
+        assert second.is_completed(), second
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[created.id])))
+    attempts: dict[str, list[str]] = {}
+    for run in sorted(runs, key=lambda r: r.created):
+        attempts.setdefault(run.name, []).append(run.state.name if run.state else "?")
+    assert attempts["write"] == ["Failed", "Completed"], attempts
+    for node in ("load", "clean", "validate", "infer"):
+        assert attempts[node] == ["Completed", "Cached"], (node, attempts)
+    assert attempts["evaluate"][-1] in ("Cached", "Completed")  # it may not have finished when write failed
+    results = pd.read_csv(tmp_path / "run" / "results.csv", encoding="utf-8-sig")
+    assert len(results) == 60 and (results["status"] == "ok").all()
+    # Kept for the retry only: once the run finished, its kept results are gone.
+    from prefect.results import get_default_result_storage
+
+    kept = Path(get_default_result_storage().basepath).expanduser()
+    assert not list(kept.glob(f"{created.id}-*"))
