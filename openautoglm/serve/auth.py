@@ -55,6 +55,7 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
     "workflow_runs_read": frozenset({"operator", "admin"}),
     "workflows_schedule_read": frozenset({"viewer", "operator", "admin"}),
     "workflows_schedule": frozenset({"operator", "admin"}),
+    "workflow_runs_retry": frozenset({"operator", "admin"}),
     "admin_circuit": frozenset({"admin"}),
     "admin_circuit_reset": frozenset({"admin"}),
     "metrics": frozenset({"admin"}),  # only when OPENAUTOGLM_SERVE_METRICS_PUBLIC=false

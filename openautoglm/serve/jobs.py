@@ -201,6 +201,29 @@ class JobsService:
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
 
+    async def retry(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        """Run a failed, crashed or cancelled job's flow run again (its worker picks it up; a pipeline run reuses
+        the nodes that finished). Another owner's run is 404 as for :meth:`read`; a run that did not fail, 409."""
+        from prefect.client.orchestration import get_client
+        from prefect.states import AwaitingRetry
+
+        uid = _uuid(job_id)
+        try:
+            async with get_client() as client:
+                _, run = await self._read_job(client, principal, uid)
+                state = run.state
+                if state is None or not (state.is_failed() or state.is_crashed() or state.is_cancelled()):
+                    name = state.name if state is not None else "no state"
+                    raise ApiError(Code.CONFLICT, f"only a failed, crashed or cancelled run can be re-run ({name})")
+                await client.set_flow_run_state(
+                    uid, AwaitingRetry(message=f"re-run through the API by {principal.sub}"), force=True
+                )
+                job, _ = await self._read_job(client, principal, uid)
+        except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
+            raise _down(error) from None
+        log.info("job %s re-run by %s", uid, principal.sub)
+        return job
+
     async def read(self, principal: Principal, job_id: str) -> dict[str, Any]:
         from prefect.client.orchestration import get_client
 

@@ -478,6 +478,19 @@ def add_workflow_routes(
     ) -> dict[str, Any]:
         return ok(await jobs.read_workflow_run(principal, run_id))
 
+    @app.post(
+        f"{prefix}/workflow-runs/{{run_id}}/retry",
+        response_model=Envelope[s.Job],
+        responses=error_responses(401, 403, 404, 409, 429, 500, 503),
+        tags=["jobs"],
+        summary="Re-run a failed workflow run: the same flow run again, reusing the nodes that finished",
+    )
+    async def workflow_runs_retry(
+        run_id: Annotated[str, Path(max_length=64)],
+        principal: Annotated[Principal, Depends(guard("workflow_runs_retry"))],
+    ) -> dict[str, Any]:
+        return ok(await jobs.retry(principal, run_id))
+
     @app.get(
         f"{prefix}/workflows/{{name}}/export",
         response_model=Envelope[Export],

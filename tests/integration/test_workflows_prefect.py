@@ -223,3 +223,23 @@ def test_a_schedule_is_the_workflows_own_deployment_with_a_cron(api: TestClient)
 
     assert api.delete("/api/v1/workflows/nightly/schedule", headers=auth("olga")).status_code == 200
     assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("olga")).json()["data"] is None
+
+
+def test_a_failed_workflow_run_can_be_re_run_by_its_owner(api: TestClient) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Failed
+
+    asyncio.run(_deploy_pipeline())
+    file = ingest_file().model_dump(mode="json")
+    file["name"] = "again"
+    assert api.put("/api/v1/workflows/again", json=file, headers=auth("olga")).status_code == 200
+    job = api.post("/api/v1/workflows/again/runs", headers=auth("olga")).json()["data"]
+    waiting = api.post(f"/api/v1/workflow-runs/{job['id']}/retry", headers=auth("olga"))
+    assert waiting.status_code == 409 and "only a failed" in waiting.json()["message"], waiting.text
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(job["id"], Failed(message="write failed"), force=True)
+    assert api.post(f"/api/v1/workflow-runs/{job['id']}/retry", headers=auth("pavel")).status_code == 404
+    assert api.post(f"/api/v1/workflow-runs/{job['id']}/retry", headers=auth("vera", "viewer")).status_code == 403
+    again = api.post(f"/api/v1/workflow-runs/{job['id']}/retry", headers=auth("olga"))
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["state"] == "SCHEDULED" and again.json()["data"]["state_name"] == "AwaitingRetry"

@@ -217,6 +217,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "workflow_runs_read": ("GET", "/api/v1/workflow-runs/6f1c2c1e-0000-4000-8000-000000000000", None),
     "workflows_schedule_read": ("GET", "/api/v1/workflows/ingest/schedule", None),
     "workflows_schedule": ("PUT", "/api/v1/workflows/ingest/schedule", {"cron": "0 2 * * *"}),
+    "workflow_runs_retry": ("POST", "/api/v1/workflow-runs/6f1c2c1e-0000-4000-8000-000000000000/retry", None),
     "admin_circuit": ("GET", "/api/v1/admin/circuit", None),
     "admin_circuit_reset": ("POST", "/api/v1/admin/circuit/reset", None),
 }
@@ -247,6 +248,7 @@ EXPECTED = {  # the documented matrix, written out independently of ROUTE_ROLES
         "workflows_run",
         "workflow_runs_read",
         "workflows_schedule",
+        "workflow_runs_retry",
     },
     "admin": set(ROUTES),
 }
