@@ -141,6 +141,8 @@ def add_items(panel: Any, field: str, values: list[str]) -> None:
 
 
 def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
     base, tmp = stack["base"], stack["tmp"]
     shots = shots_dir(tmp)
     page = sign_in(browser, base, "olga", "operator")
@@ -214,7 +216,7 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
             break
         time.sleep(1)
     assert all(s == "completed" for s in states.values()), (states, stack["worker_log"].read_text()[-3000:])
-    assert page.get_by_test_id("run-state").inner_text().strip().lower() == "completed"
+    expect(page.get_by_test_id("run-state")).to_have_text("completed", ignore_case=True, timeout=30_000)
     panel = open_form(page, "infer")
     preview = page.get_by_test_id("preview")
     preview.wait_for()
