@@ -41,7 +41,7 @@ class PipelineResult(RunTail):
     summary_path: Path
 
 
-@flow(name="pipeline", task_runner=task_runner(), log_prints=True)
+@flow(name="pipeline", task_runner=task_runner(coarse=True), log_prints=True)
 def pipeline(params: PipelineParams) -> PipelineResult:
     """Run a workflow graph of catalogue stages."""
     logger = get_run_logger()

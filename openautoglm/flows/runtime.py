@@ -28,18 +28,23 @@ from openautoglm.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def task_runner(settings: Settings | None = None) -> TaskRunner:  # type: ignore[type-arg]
+def task_runner(settings: Settings | None = None, *, coarse: bool = False) -> TaskRunner:  # type: ignore[type-arg]
     """The task runner for flows: Dask (external scheduler, dask-cuda or a LocalCluster), or threads.
 
     Read when a flow module is imported, so set ``OPENAUTOGLM_DASK_ADDRESS`` / ``OPENAUTOGLM_TASK_RUNNER``
     before that (workers and the CLI do), or use ``flow.with_options(task_runner=task_runner())``.
+
+    Args:
+        coarse: The flow's tasks are whole stages, few and mostly in a chain (the pipeline flow): threads in the
+            flow process unless an external scheduler is configured — a LocalCluster per run would cost its
+            start (about 5 s here) and a stage import in each worker for no parallelism.
     """
     settings = settings or get_settings()
-    if settings.task_runner == "threads":
+    plan = plan_cluster(settings)
+    if settings.task_runner == "threads" or (coarse and plan.kind != "external"):
         return ThreadPoolTaskRunner(max_workers=settings.dask_workers)
     from prefect_dask import DaskTaskRunner
 
-    plan = plan_cluster(settings)
     if plan.kind == "external":
         return DaskTaskRunner(address=plan.address)
     factory = cuda_cluster if plan.kind == "cuda" else local_cluster

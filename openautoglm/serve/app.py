@@ -183,7 +183,9 @@ class ObserveMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers += [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if not any(k.lower() == b"cache-control" for k, _ in headers):  # the canvas's bundle sets its own
+                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -39,6 +39,21 @@ def test_the_index_and_its_assets_without_a_token(bundle: Path, monkeypatch: pyt
     assert client.get("/api/v1/stages").status_code == 401  # the API behind it still wants a token
 
 
+def test_the_bundle_is_gzipped_and_cached_the_index_is_not(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (bundle / "assets" / "index-abc.js").write_text("console.log('canvas');\n" * 200, encoding="utf-8")
+    client = app_with(bundle, monkeypatch)
+    asset = client.get("/ui/assets/index-abc.js", headers={"Accept-Encoding": "gzip"})
+    assert asset.status_code == 200 and asset.headers["content-encoding"] == "gzip"
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert asset.text == "console.log('canvas');\n" * 200  # httpx decodes it
+    assert int(asset.headers["content-length"]) < 200
+    plain = client.get("/ui/assets/index-abc.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    index = client.get("/ui/")
+    assert index.headers["cache-control"] == "no-store"
+    assert client.get("/healthz").headers["cache-control"] == "no-store"
+
+
 def test_a_missing_bundle_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = app_with(tmp_path / "ui_dist", monkeypatch)
     response = client.get("/ui")

@@ -70,3 +70,16 @@ def test_api_concurrency_is_shared_out_between_workers(monkeypatch: pytest.Monke
     monkeypatch.setenv("OPENAUTOGLM_TASK_RUNNER", "dask")
     monkeypatch.setenv("OPENAUTOGLM_DASK_ADDRESS", "tcp://elsewhere:8786")
     assert per_worker(ModelSpec(model="glm-4", max_concurrency=5)).max_concurrency == 5  # unknown: as given
+
+
+def test_coarse_flows_run_on_threads_unless_an_external_scheduler_is_set() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from openautoglm.flows.runtime import task_runner
+
+    assert isinstance(task_runner(Settings(), coarse=True), ThreadPoolTaskRunner)  # no LocalCluster per run
+    assert isinstance(task_runner(Settings()), DaskTaskRunner)
+    external = task_runner(Settings(dask_address="tcp://127.0.0.1:8786"), coarse=True)
+    assert isinstance(external, DaskTaskRunner)
+    assert isinstance(task_runner(Settings(task_runner="threads")), ThreadPoolTaskRunner)
