@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP) ui
 
 # The web canvas (ui/ -> openautoglm/serve/ui_dist, served at /ui), rebuilt when its sources or lock change;
-# skipped with a line where npm is missing.
+# skipped with a line where npm is missing (an error under CI=true, where the canvas is tested).
 UI_STAMP := openautoglm/serve/ui_dist/.built
 UI_SOURCES := $(shell find ui/src -type f) $(addprefix ui/,index.html package.json package-lock.json vite.config.ts tsconfig.json)
 
@@ -33,10 +33,13 @@ ui: $(UI_STAMP)
 $(UI_STAMP): $(UI_SOURCES)
 	@if command -v npm >/dev/null; then \
 		cd ui && npm ci --no-audit --no-fund && npm run build && touch ../$(UI_STAMP); \
+	elif [ "$$CI" = true ]; then echo "npm not found: the web canvas (/ui) cannot be built (install Node 20)" >&2; exit 1; \
 	else echo "npm not found: the web canvas (/ui) is not built"; fi
 
 ui-test: ui
-	@if command -v npm >/dev/null; then npm --prefix ui test; else echo "npm not found: canvas unit tests skipped"; fi
+	@if command -v npm >/dev/null; then npm --prefix ui test; \
+	elif [ "$$CI" = true ]; then echo "npm not found: the canvas unit tests cannot run (install Node 20)" >&2; exit 1; \
+	else echo "npm not found: canvas unit tests skipped"; fi
 
 # The seed's quick start as written (offline: no Zhipu key needed), then the same task as a tracked Prefect flow.
 demo: install
@@ -54,6 +57,7 @@ bench: install
 	$(PIP) install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nlp.py
+	$(BIN)/python bench/canvas.py
 
 # Register deployments/prefect.yaml on the Prefect server in PREFECT_API_URL (prefect server start).
 deploy: install
