@@ -25,6 +25,24 @@ describe("Api", () => {
     const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
     expect([url, init.method, init.body]).toEqual(["/api/v1/workflows/a-b", "PUT", JSON.stringify(file)]);
   });
+  it("sets, reads and removes a schedule and retries a run", async () => {
+    const schedule = { deployment: "pipeline/wf-a", deployment_id: "d", cron: "0 2 * * *", timezone: "UTC" };
+    const fetch = answer(200, { code: 0, data: schedule, message: "success" });
+    const api = new Api("t");
+    expect(await api.setSchedule("a", "0 2 * * *", "UTC")).toEqual(schedule);
+    await api.schedule("a");
+    await api.unschedule("a");
+    await api.retry("run/1");
+    const calls = (fetch.mock.calls as unknown as [string, RequestInit][]).map(([url, init]) => [url, init.method]);
+    expect(calls).toEqual([
+      ["/api/v1/workflows/a/schedule", "PUT"],
+      ["/api/v1/workflows/a/schedule", "GET"],
+      ["/api/v1/workflows/a/schedule", "DELETE"],
+      ["/api/v1/workflow-runs/run%2F1/retry", "POST"],
+    ]);
+    const put = (fetch.mock.calls[0] as unknown as [string, RequestInit])[1];
+    expect(put.body).toBe(JSON.stringify({ cron: "0 2 * * *", timezone: "UTC" }));
+  });
   it("throws the envelope's message and keeps per-node errors", async () => {
     answer(422, {
       code: 42200,

@@ -2,6 +2,7 @@
 import type {
   CheckError,
   Job,
+  Schedule,
   StageInfo,
   WorkflowDiff,
   WorkflowFile,
@@ -79,6 +80,12 @@ export class Api {
   check = (file: WorkflowFile) => this.call<{ ok: boolean; errors: CheckError[] }>("POST", "/workflows/check", file);
   run = (name: string, version: number) =>
     this.call<Job>("POST", `/workflows/${encodeURIComponent(name)}/runs`, { version });
+  /** Re-run a failed run (same id: its finished nodes are reused); 409 if it is not final and failed. */
+  retry = (id: string) => this.call<Job>("POST", `/workflow-runs/${encodeURIComponent(id)}/retry`);
+  schedule = (name: string) => this.call<Schedule | null>("GET", `/workflows/${encodeURIComponent(name)}/schedule`);
+  setSchedule = (name: string, cron: string, timezone: string) =>
+    this.call<Schedule>("PUT", `/workflows/${encodeURIComponent(name)}/schedule`, { cron, timezone });
+  unschedule = (name: string) => this.call<null>("DELETE", `/workflows/${encodeURIComponent(name)}/schedule`);
   runState = (id: string) => this.call<WorkflowRun>("GET", `/workflow-runs/${encodeURIComponent(id)}`);
   exportCode = (name: string, version?: number) =>
     this.call<{ filename: string; code: string }>(

@@ -94,9 +94,28 @@ export interface NodeRun {
   state: string;
   state_name: string | null;
   summary: NodeSummary | null;
+  /** The node's task run in the Prefect UI, the run's MLflow run (null or absent when unknown). */
+  prefect_url?: string | null;
+  mlflow_url?: string | null;
+}
+
+export interface RunLinks {
+  prefect?: string | null;
+  mlflow?: string | null;
 }
 
 export interface WorkflowRun {
   run: Job;
   nodes: Record<string, NodeRun>;
+  links?: RunLinks;
+}
+
+/** A workflow's schedule: its own deployment of the pipeline flow with a cron (GET .../schedule; null if none). */
+export interface Schedule {
+  deployment: string;
+  deployment_id: string;
+  cron: string | null;
+  timezone: string | null;
+  active: boolean;
+  version: number | null;
 }

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
 import { formSchema } from "../graph/schema";
-import { previewRows, type Rows } from "../graph/run";
+import { nodeBadge, previewRows, type Rows } from "../graph/run";
 import type { NodeRun, Params, StageInfo } from "../types";
 
 interface Props {
@@ -83,11 +83,29 @@ function RowsTable({ port, rows }: { port: string; rows: Record<string, unknown>
   );
 }
 
+function RunLinks({ run }: { run: NodeRun }) {
+  if (!run.prefect_url && !run.mlflow_url) return null;
+  return (
+    <p className="run-links">
+      {run.prefect_url && (
+        <a data-testid="link-prefect" href={run.prefect_url} target="_blank" rel="noopener">
+          Prefect task run ↗
+        </a>
+      )}
+      {run.mlflow_url && (
+        <a data-testid="link-mlflow" href={run.mlflow_url} target="_blank" rel="noopener">
+          MLflow run ↗
+        </a>
+      )}
+    </p>
+  );
+}
+
 function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
   const { preview: _, ...summary } = run.summary ?? {};
   return (
     <section className="preview" data-testid="preview">
-      <h3>Result: {run.state.toLowerCase()}</h3>
+      <h3>Result: {nodeBadge(run)}</h3>
       {rows && (
         <p>
           rows in {rows.in ?? "–"} · out {rows.out ?? "–"}
@@ -116,6 +134,7 @@ export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRen
           {error}
         </p>
       )}
+      {run && <RunLinks run={run} />}
       {run?.summary !== undefined && run.summary !== null && <Preview run={run} rows={rows} />}
       {stage && (
         <Form

@@ -11,6 +11,8 @@ import { portColour } from "./portColours";
 export type NodeOverlay = {
   error?: string;
   state?: string;
+  /** The badge text: the state, or "cached" for a node a retried run reused. */
+  badge?: string;
   rows?: Rows;
 };
 
@@ -46,8 +48,8 @@ function StageNodeView({ id, type, data, selected }: NodeProps<ShownNode>) {
         <strong className="node-id">{id}</strong>
         <span className="node-stage">{type}</span>
         {data.state && (
-          <span className={`badge state-${data.state}`} data-testid={`state-${id}`}>
-            {data.state}
+          <span className={`badge state-${data.state}`} data-testid={`state-${id}`} data-state={data.state}>
+            {data.badge ?? data.state}
           </span>
         )}
       </header>

@@ -1,7 +1,8 @@
 // The top bar: the signed-in user, the open workflow and every action on it.
 import { type ChangeEvent, useRef } from "react";
 import type { Session } from "../auth";
-import type { WorkflowSummary } from "../types";
+import { scheduleBadge } from "../graph/schedule";
+import type { Schedule, WorkflowSummary } from "../types";
 
 export interface BarActions {
   open: (name: string) => void;
@@ -12,6 +13,8 @@ export interface BarActions {
   undo: () => void;
   redo: () => void;
   versions: () => void;
+  schedule: () => void;
+  retry: () => void;
   exportFile: () => void;
   importFile: (file: File) => void;
   exportCode: () => void;
@@ -31,12 +34,21 @@ interface Props {
   canRedo: boolean;
   busy: boolean;
   runState: string | null;
+  /** The run can be retried (it failed, crashed or was cancelled). */
+  retriable: boolean;
+  /** The run's flow run in the Prefect UI, when known. */
+  runLink: string | null;
+  /** The open workflow's name as saved (schedules need one), and its schedule. */
+  savedName: string | null;
+  schedule: Schedule | null;
   actions: BarActions;
 }
 
 export function WorkflowBar(props: Props) {
   const { session, name, onName, description, onDescription, dirty, workflows, busy, runState, actions } = props;
-  const { canUndo, canRedo } = props;
+  const { canUndo, canRedo, retriable, runLink, savedName, schedule } = props;
+  const badge = scheduleBadge(schedule);
+  const scheduleOf = `${schedule?.deployment} runs v${schedule?.version ?? "?"}`;
   const upload = useRef<HTMLInputElement>(null);
   const edit = session.canEdit;
   const picked = (event: ChangeEvent<HTMLInputElement>) => {
@@ -93,6 +105,38 @@ export function WorkflowBar(props: Props) {
           {runState}
         </span>
       )}
+      {retriable && edit && (
+        <button data-testid="retry" onClick={actions.retry} disabled={busy} title="re-run; finished nodes are reused">
+          Retry
+        </button>
+      )}
+      {runLink && (
+        <a
+          className="run-link"
+          data-testid="link-prefect-run"
+          href={runLink}
+          target="_blank"
+          rel="noopener"
+          title="the flow run in Prefect"
+          aria-label="the flow run in Prefect"
+        >
+          ↗
+        </a>
+      )}
+      <button
+        data-testid="schedule"
+        onClick={actions.schedule}
+        disabled={!savedName}
+        title={!savedName ? "save the workflow first" : badge ? `${badge}: ${scheduleOf}` : "run on a cron"}
+      >
+        {badge ? (
+          <span className="schedule-badge" data-testid="schedule-badge">
+            {badge}
+          </span>
+        ) : (
+          "Schedule"
+        )}
+      </button>
       <span className="sep" />
       <button data-testid="layout" onClick={actions.layout} disabled={!edit}>
         Layout

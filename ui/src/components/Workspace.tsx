@@ -18,14 +18,16 @@ import { fromWorkflowFile, toWorkflowFile } from "../graph/convert";
 import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
 import { autoLayout } from "../graph/layout";
 import { catalogueOf, connectionProblem, type Link } from "../graph/ports";
-import { isFinal, nodeRows } from "../graph/run";
+import { canRetry, isFinal, nodeBadge, nodeRows } from "../graph/run";
+import { needsRefit } from "../graph/viewport";
 import { useCanvas } from "../hooks/useCanvas";
 import { useKeys } from "../hooks/useKeys";
 import { useRun } from "../hooks/useRun";
-import type { CheckError, Params, StageInfo, WorkflowSummary } from "../types";
+import type { CheckError, Params, Schedule, StageInfo, WorkflowSummary } from "../types";
 import { CatalogueContext } from "./catalogueContext";
 import { Dialog } from "./Dialog";
 import { Palette, STAGE_MIME } from "./Palette";
+import { ScheduleDialog } from "./ScheduleDialog";
 import { SidePanel } from "./SidePanel";
 import { type ShownNode, StageNode } from "./StageNode";
 import { VersionsDialog } from "./VersionsDialog";
@@ -81,9 +83,12 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   const [status, setStatus] = useState<Status>({ kind: "info", text: "" });
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [selectedId, setSelectedId] = useState<string | null>(null);
-  const [dialog, setDialog] = useState<"versions" | { filename: string; code: string } | null>(null);
+  const [dialog, setDialog] = useState<"versions" | "schedule" | { filename: string; code: string } | null>(null);
   const [busy, setBusy] = useState(false);
   const [savedJson, setSavedJson] = useState<string | null>(null); // the file as last opened or saved
+  const [savedName, setSavedName] = useState<string | null>(null); // its name
+  const [schedule, setSchedule] = useState<Schedule | null>(null);
+  const [scheduleError, setScheduleError] = useState<string | null>(null);
   const clipboard = useRef<Canvas | null>(null);
 
   const info = useCallback((text: string) => setStatus({ kind: "info", text }), []);
@@ -92,6 +97,14 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   const { clear: clearRun, follow } = run;
 
   const catalogue = useMemo(() => catalogueOf(stages), [stages]);
+
+  /** The workflow's schedule for the bar's badge; a failure to read it only leaves the badge out. */
+  const loadSchedule = useCallback(
+    (wanted: string) => {
+      api.schedule(wanted).then(setSchedule, () => setSchedule(null));
+    },
+    [api],
+  );
 
   const refreshList = useCallback(() => api.workflows().then(setWorkflows, (e: Error) => fail(e.message)), [api, fail]);
 
@@ -105,6 +118,9 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         setName(openedName);
         setDescription(loaded.description);
         setSavedJson(JSON.stringify(toWorkflowFile(loaded, openedName, loaded.description)));
+        setSavedName(openedName);
+        setSchedule(null);
+        loadSchedule(openedName);
         setErrors({});
         setSelectedId(null);
         clearRun();
@@ -115,7 +131,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         fail((e as Error).message);
       }
     },
-    [api, clearRun, fail, flow, info, reset],
+    [api, clearRun, fail, flow, info, loadSchedule, reset],
   );
 
   useEffect(() => {
@@ -233,6 +249,11 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
       const saving = file();
       const saved = await api.save(saving);
       setSavedJson(JSON.stringify(saving));
+      if (name !== savedName) {
+        setSchedule(null);
+        loadSchedule(name);
+      }
+      setSavedName(name);
       setHashWorkflow(name);
       setErrors({});
       info(saved.unchanged ? `${name} unchanged (v${saved.version})` : `saved ${name} v${saved.version}`);
@@ -242,7 +263,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
       report(e);
       return null;
     }
-  }, [api, file, info, name, refreshList, report]);
+  }, [api, file, info, loadSchedule, name, refreshList, report, savedName]);
 
   const act = useCallback(
     (action: () => Promise<void>) => async () => {
@@ -273,6 +294,45 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
     info(`run ${job.id} of ${name} v${version} started`);
     follow(job.id);
   });
+
+  const retry = act(async () => {
+    const id = run.run?.run.id;
+    if (!id) return;
+    const job = await api.retry(id);
+    info(`run ${job.id} of ${name} retried: finished nodes are reused`);
+    follow(job.id, job);
+  });
+
+  /** A schedule refusal in the dialog and the status line (and on the nodes it names). */
+  const scheduleAct = (action: () => Promise<void>) =>
+    act(async () => {
+      setScheduleError(null);
+      try {
+        await action();
+      } catch (e) {
+        setScheduleError((e as Error).message);
+        throw e;
+      }
+    });
+
+  const setCron = (cron: string, timezone: string) =>
+    void scheduleAct(async () => {
+      if (dirty && (await save()) === null) {
+        setScheduleError("the workflow could not be saved: see the status line");
+        return;
+      }
+      const set = await api.setSchedule(name, cron, timezone);
+      setSchedule(set);
+      info(`${name} scheduled: ${set.cron} (${set.timezone}), v${set.version}`);
+    })();
+
+  const removeCron = () =>
+    void scheduleAct(async () => {
+      const target = savedName ?? name;
+      await api.unschedule(target);
+      setSchedule(null);
+      info(`${target} no longer scheduled`);
+    })();
 
   const exportCode = act(async () => {
     if (edit && (await save()) === null) return;
@@ -311,6 +371,24 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
     else fail(text);
   }, [finished, info, fail]);
 
+  // The side panel opening (or a window resize) narrows the canvas: refit when that would hide nodes that were
+  // all in view (React Flow keeps the viewport's top-left corner, and renders only the nodes in view).
+  const pane = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const element = pane.current;
+    if (!element || typeof ResizeObserver === "undefined") return;
+    let size = { width: element.clientWidth, height: element.clientHeight };
+    const observer = new ResizeObserver(() => {
+      const before = size;
+      size = { width: element.clientWidth, height: element.clientHeight };
+      const nodes = flow.getNodes();
+      if (!nodes.length || before.width === 0 || before.height === 0) return;
+      if (needsRefit(flow.getNodesBounds(nodes), flow.getViewport(), before, size)) void flow.fitView(FIT);
+    });
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, [flow]);
+
   // --- what the canvas shows ---------------------------------------------------------------------------
   const runNodes = run.run?.nodes;
   // A node with an overlay is a new object only when the node or its overlay changed, so that the memoised node
@@ -322,11 +400,12 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         const error = errors[n.id];
         if (!runNodes && !error) return n;
         const state = runNodes ? (runNodes[n.id]?.state ?? "pending").toLowerCase() : undefined;
+        const badge = runNodes ? nodeBadge(runNodes[n.id]) : undefined;
         const rows = runNodes ? nodeRows(n.id, canvas.edges, runNodes) : undefined;
-        const key = JSON.stringify([error, state, rows]);
+        const key = JSON.stringify([error, state, badge, rows]);
         const cached = overlaid.current.get(n);
         if (cached?.key === key) return cached.node;
-        const node = { ...n, data: { ...n.data, error, state, rows } };
+        const node = { ...n, data: { ...n.data, error, state, badge, rows } };
         overlaid.current.set(n, { key, node });
         return node;
       }),
@@ -365,6 +444,10 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
           canRedo={editor.canRedo}
           busy={busy}
           runState={run.run?.run.state?.toLowerCase() ?? null}
+          retriable={canRetry(run.run?.run.state)}
+          runLink={run.run?.links?.prefect ?? null}
+          savedName={savedName}
+          schedule={schedule}
           actions={{
             open: (n) => void open(n),
             save: () => void save(),
@@ -374,6 +457,12 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
             undo: editor.undo,
             redo: editor.redo,
             versions: () => setDialog("versions"),
+            schedule: () => {
+              setScheduleError(null);
+              setDialog("schedule");
+              if (savedName) loadSchedule(savedName);
+            },
+            retry: () => void retry(),
             exportFile: () =>
               download(`${name || "workflow"}.json`, JSON.stringify(file(), null, 2), "application/json"),
             importFile,
@@ -383,7 +472,13 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         />
         <div className="main">
           <Palette stages={stages} enabled={edit} onAdd={(stage) => addNode(stage)} />
-          <div className="canvas" data-testid="canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop}>
+          <div
+            className="canvas"
+            ref={pane}
+            data-testid="canvas"
+            onDragOver={(e) => e.preventDefault()}
+            onDrop={onDrop}
+          >
             <ReactFlow<ShownNode>
               nodes={shownNodes}
               edges={canvas.edges}
@@ -443,7 +538,20 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
             onClose={() => setDialog(null)}
           />
         )}
-        {dialog && dialog !== "versions" && (
+        {dialog === "schedule" && (
+          <ScheduleDialog
+            key={schedule?.deployment_id ?? "none"}
+            name={savedName ?? name}
+            schedule={schedule}
+            canEdit={edit}
+            busy={busy}
+            error={scheduleError}
+            onSet={setCron}
+            onRemove={removeCron}
+            onClose={() => setDialog(null)}
+          />
+        )}
+        {dialog && typeof dialog === "object" && (
           <Dialog title={dialog.filename} onClose={() => setDialog(null)}>
             <button data-testid="download-code" onClick={() => download(dialog.filename, dialog.code, "text/x-python")}>
               Download

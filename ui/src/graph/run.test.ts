@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chain } from "./fixtures";
-import { isFinal, nodeRows, previewRows } from "./run";
+import { afterPoll, canRetry, isFinal, nodeBadge, nodeRows, previewRows } from "./run";
 
 describe("run helpers", () => {
   it("knows Prefect's final states", () => {
@@ -8,6 +8,28 @@ describe("run helpers", () => {
     expect(isFinal("crashed")).toBe(true);
     expect(isFinal("RUNNING")).toBe(false);
     expect(isFinal(null)).toBe(false);
+  });
+  it("retries failed, crashed and cancelled runs only", () => {
+    expect(canRetry("FAILED")).toBe(true);
+    expect(canRetry("crashed")).toBe(true);
+    expect(canRetry("CANCELLED")).toBe(true);
+    expect(canRetry("COMPLETED")).toBe(false);
+    expect(canRetry("RUNNING")).toBe(false);
+    expect(canRetry(null)).toBe(false);
+  });
+  it("follows a run to its end, a retried one past its old final state", () => {
+    expect(afterPoll("RUNNING", true, 1, 10)).toEqual({ show: true, again: true, restarted: true });
+    expect(afterPoll("COMPLETED", true, 5, 10)).toEqual({ show: true, again: false, restarted: true });
+    expect(afterPoll("FAILED", false, 1, 10)).toEqual({ show: false, again: true, restarted: false });
+    expect(afterPoll("PENDING", false, 2, 10)).toEqual({ show: true, again: true, restarted: true });
+    expect(afterPoll("FAILED", false, 10, 10)).toEqual({ show: true, again: false, restarted: true });
+  });
+  it("badges a node by its state, a reused one as cached", () => {
+    expect(nodeBadge(undefined)).toBe("pending");
+    expect(nodeBadge({ state: "RUNNING", state_name: "Running" })).toBe("running");
+    expect(nodeBadge({ state: "COMPLETED", state_name: "Completed" })).toBe("completed");
+    expect(nodeBadge({ state: "COMPLETED", state_name: "Cached" })).toBe("cached");
+    expect(nodeBadge({ state: "FAILED", state_name: null })).toBe("failed");
   });
   it("reads rows in from upstream summaries and rows out from the node's own", () => {
     const { edges } = chain();

@@ -9,6 +9,35 @@ export function isFinal(state: string | null | undefined): boolean {
   return FINAL.has((state ?? "").toUpperCase());
 }
 
+/** What a poll of a followed run leads to: whether to show the state read and to poll again. A run not yet
+ * `restarted` (just retried, still reading as its old final state) is not shown nor left while it reads final,
+ * for `grace` polls at most. */
+export function afterPoll(
+  state: string | null | undefined,
+  restarted: boolean,
+  polls: number,
+  grace: number,
+): { show: boolean; again: boolean; restarted: boolean } {
+  const final = isFinal(state);
+  const now = restarted || !final || polls >= grace;
+  return { show: now, again: !final || !now, restarted: now };
+}
+
+/** Final states a run can be retried from (POST /workflow-runs/{id}/retry). */
+const RETRIABLE = new Set(["FAILED", "CRASHED", "CANCELLED"]);
+
+export function canRetry(state: string | null | undefined): boolean {
+  return RETRIABLE.has((state ?? "").toUpperCase());
+}
+
+/** A node's badge text: its state in lower case, "cached" for a node a retried run reused (state_name
+ * "Cached"), "pending" for a node with no task run yet. */
+export function nodeBadge(run: Pick<NodeRun, "state" | "state_name"> | undefined): string {
+  if (!run) return "pending";
+  if (run.state_name === "Cached") return "cached";
+  return run.state.toLowerCase();
+}
+
 /** The rows of one port summary: a dataset's `rows_out`, predictions' `rows`. */
 export function rowsOf(portSummary: unknown): number | undefined {
   if (typeof portSummary !== "object" || portSummary === null) return undefined;
