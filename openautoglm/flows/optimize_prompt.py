@@ -17,9 +17,8 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
-from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.candidates import backend_kind, proposer
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import ModelSpec
@@ -32,8 +31,8 @@ from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import Budget, CallMeter
-from openautoglm.core.prompt.optimizers import OPTIMIZERS, Evaluation
-from openautoglm.core.prompt.reference import check_alias, check_prompt_name, default_prompt_name
+from openautoglm.core.prompt.optimizers import Evaluation
+from openautoglm.core.prompt.reference import default_prompt_name
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare
 from openautoglm.optimize import (
@@ -47,61 +46,20 @@ from openautoglm.optimize import (
     run_search,
 )
 from openautoglm.settings import get_settings
+from openautoglm.stages.prompt import PromptSearch
 from openautoglm.tasks.prompt import ChunkScores, score_chunk_task
 
 
-class OptimizePromptParams(BaseModel):
-    """Parameters of the ``optimize_prompt`` flow (a form in the Prefect UI)."""
+class OptimizePromptParams(PromptSearch):
+    """Parameters of the ``optimize_prompt`` flow (a form in the Prefect UI): the search (shared with the
+    ``optimize-prompt`` stage) over labelled rows read from ``source``."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: SourceSpec = Field(description="Labelled data: a CSV, JSONL or Parquet file, or an SQL table/query.")
-    task: TaskConfig = Field(description="The starting prompt: task type, labels, template, verbalisers, examples.")
-    label_column: str = Field(default="label", description="Column with the gold answers.")
-    text_column: str = Field(default="text", description="Column with the text (the first sentence for matching).")
-    text_pair_column: str | None = Field(default=None, description="Column with the second sentence (matching).")
-    model: ModelSpec = Field(default=ModelSpec(model="local-use"), description="The model the prompt is for.")
-    proposer: str | None = Field(
-        default=None,
-        description="Generative model that writes new instructions (instruction_search); default: the task model "
-        "when it is generative.",
-    )
-    credentials_block: str | None = Field(
-        default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
-    )
-    optimizer: str = Field(default="default", description="default, template_search, few_shot or instruction_search.")
-    budget: Budget = Field(default=Budget(), description="Hard caps: model calls and (optionally) tokens.")
-    dev_size: int = Field(default=200, ge=2, description="Labelled rows the candidates are scored on.")
-    test_size: int | None = Field(
-        default=None, ge=0, description="Rows held out for the final score (default: 20% of the data; 0: none)."
-    )
-    seed: int = Field(default=0, description="Seeds the split and every choice of the search.")
-    round_size: int = Field(default=4, ge=1, le=64, description="Candidates scored together (in parallel).")
-    cache: CacheMode = Field(default="use", description="use: reuse earlier answers; off: call the model again.")
     gate: GateMode = Field(default="quarantine", description="What to do with rows that fail validation.")
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     experiment: str = Field(default="optimize_prompt", min_length=1, description="MLflow experiment name.")
-    register_prompt: bool = Field(default=True, description="Register the best prompt in MLflow's prompt registry.")
-    prompt_name: str | None = Field(
-        default=None,
-        max_length=128,
-        description="Its registered name (letters, digits, _ . -); default: <experiment>.<task type>.",
-    )
-    alias: str | None = Field(
-        default=None,
-        description="Point this alias (e.g. production) at the new version; default: no alias moves.",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> OptimizePromptParams:
-        OPTIMIZERS.resolve(self.optimizer)
-        if self.prompt_name is not None:
-            check_prompt_name(self.prompt_name)
-        if self.alias is not None:
-            check_alias(self.alias)
-        if self.task.task_type == "semantic_matching" and not self.text_pair_column:
-            raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
-        return self
 
 
 class OptimizePromptResult(RunTail):

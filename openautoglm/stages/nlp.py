@@ -77,22 +77,32 @@ class InferParams(BaseModel):
     "infer",
     "Run the task on every row with a GLM model (Zhipu API) or an offline model; failed rows keep their reason.",
     params=InferParams,
-    inputs=(Port("dataset", PortType.DATASET, "The rows to predict"),),
+    inputs=(
+        Port("dataset", PortType.DATASET, "The rows to predict"),
+        Port(
+            "prompt",
+            PortType.PROMPT,
+            "An optimised prompt (an optimize-prompt node): its template, verbalisers and examples replace the task's",
+            required=False,
+        ),
+    ),
     outputs=(Port("predictions", PortType.PREDICTIONS, "One result per row"),),
     tags=["model"],
 )
 def infer(inputs: Mapping[str, Any], params: InferParams, context: StageContext) -> dict[str, Any]:
     dataset: Dataset = inputs["dataset"]
+    prompt = inputs.get("prompt")
+    task = prompt.task_config(params.task.task_type) if prompt is not None else params.task
     api_key = resolve_zhipu_key(params.credentials_block) if params.model.backend == "zhipu" else None
     cache = default_cache(params.cache)
     rows = frame_rows(dataset.frame, params.text_column, params.text_pair_column)
     results: list[RowResult] = []
     stats = BatchStats()
     for batch in batches(rows, params.effective_batch_size()):
-        batch_results, batch_stats = predict_rows(params.model, params.task, batch, api_key=api_key, cache=cache)
+        batch_results, batch_stats = predict_rows(params.model, task, batch, api_key=api_key, cache=cache)
         results.extend(batch_results)
         stats = stats.merge(batch_stats)
-    predictions = Predictions(dataset, results, stats, params.task, params.model, params.text_column)
+    predictions = Predictions(dataset, results, stats, task, params.model, params.text_column)
     return {"predictions": predictions}
 
 

@@ -196,3 +196,24 @@ def test_a_failed_run_retried_reuses_its_finished_nodes(prefect_server: None, tm
 
     kept = Path(get_default_result_storage().basepath).expanduser()
     assert not list(kept.glob(f"{created.id}-*"))
+
+
+def test_the_optimize_prompt_starter_searches_then_classifies_with_the_best_prompt(
+    prefect_server: None, tmp_path: Path
+) -> None:
+    from openautoglm.core.workflow_file import load_workflow
+
+    file = load_workflow(json.loads((EXAMPLES / "workflows" / "optimize-prompt.json").read_text(encoding="utf-8")))
+    result = pipeline(PipelineParams(graph=file.graph, output_dir=tmp_path / "run"))
+    searched = result.outputs["optimize"]
+    assert searched["metrics"]["calls"] <= 500 and searched["metrics"]["candidates"] >= 1
+    assert searched["metrics"]["dev_score"] >= searched["metrics"]["start_dev_score"]
+    # infer ran with the optimised prompt (its config), not with the template in its own parameters
+    best = searched["prompt"]["config"]
+    assert result.outputs["infer"]["predictions"]["rows"] == 60
+    results = pd.read_csv(tmp_path / "run" / "results.csv", encoding="utf-8-sig")
+    assert len(results) == 60 and (results["status"] == "ok").all()
+    assert set(results["prediction"]) <= set(best["labels"])
+    saved = json.loads((tmp_path / "run" / "optimize" / "optimised_prompt.json").read_text(encoding="utf-8"))
+    assert saved["config"] == best
+    assert result.outputs["evaluate"]["metrics"]["accuracy"] > 0

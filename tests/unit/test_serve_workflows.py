@@ -58,7 +58,13 @@ def data(response: Any, status: int = 200) -> Any:
 
 def test_starters_are_listed_and_read(client: TestClient) -> None:
     listed = data(client.get(BASE, headers=auth("viewer")))["workflows"]
-    assert [w["name"] for w in listed] == ["graph-karate", "ingest", "run-task", "seed-classification"]
+    assert [w["name"] for w in listed] == [
+        "graph-karate",
+        "ingest",
+        "optimize-prompt",
+        "run-task",
+        "seed-classification",
+    ]
     assert all(w["version"] == 1 and w["author"] == "openautoglm" and len(w["hash"]) == 64 for w in listed)
     read = data(client.get(f"{BASE}/seed-classification", headers=auth("viewer")))
     assert read["version"] == 1 and read["workflow"]["graph"] == starter("seed-classification")["graph"]

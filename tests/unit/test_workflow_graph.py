@@ -59,7 +59,10 @@ def test_catalogue_lists_every_stage_with_ports_and_a_described_schema() -> None
     assert {"load", "clean", "validate", "write", "infer", "evaluate", "write-results"} <= set(described)
     assert {"graph-load", "meta-features", "graph-search"} <= set(described)
     infer = described["infer"]
-    assert [(p["name"], p["type"]) for p in infer["inputs"]] == [("dataset", "Dataset")]
+    assert [(p["name"], p["type"], p["required"]) for p in infer["inputs"]] == [
+        ("dataset", "Dataset", True),
+        ("prompt", "Prompt", False),  # an optimize-prompt node's best prompt, when fed
+    ]
     assert [(p["name"], p["type"]) for p in infer["outputs"]] == [("predictions", "Predictions")]
     for entry in described.values():
         assert entry["description"]
