@@ -148,42 +148,45 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     page = sign_in(browser, base, "olga", "operator")
 
     # Build the seed's classification on the canvas.
-    for i, stage in enumerate(["load", "clean", "validate", "infer", "write-results"]):
-        drop(page, stage, 120 + 150 * i, 120 + 60 * (i % 2))
-    ids = ["load", "clean", "validate", "infer", "write-results"]
+    ids = ["load", "clean", "validate", "infer", "write-results", "evaluate"]
+    for i, stage in enumerate(ids):
+        drop(page, stage, 120 + 130 * i, 120 + 60 * (i % 2))
     for node_id in ids:
         node(page, node_id).wait_for()
-    for source, target in [
+    chain = [
         ("load.dataset", "clean.dataset"),
         ("clean.dataset", "validate.dataset"),
         ("validate.dataset", "infer.dataset"),
         ("infer.predictions", "write-results.predictions"),
-    ]:
+        ("infer.predictions", "evaluate.predictions"),
+    ]
+    for source, target in chain:
         connect(page, source, target)
-    assert edges(page) == 4
+    assert edges(page) == len(chain)
 
     # Refused in the browser: incompatible ports (Predictions into a Dataset input) and a cycle.
     drop(page, "clean", 250, 560)
     drop(page, "clean", 700, 560)
     node(page, "clean-3").wait_for()
     connect(page, "infer.predictions", "clean-2.dataset")
-    assert edges(page) == 4
+    assert edges(page) == len(chain)
     assert "cannot feed" in page.get_by_test_id("status").inner_text()
     connect(page, "clean-2.dataset", "clean-3.dataset")
-    assert edges(page) == 5
+    assert edges(page) == len(chain) + 1
     connect(page, "clean-3.dataset", "clean-2.dataset")
-    assert edges(page) == 5
+    assert edges(page) == len(chain) + 1
     assert "cycle" in page.get_by_test_id("status").inner_text().lower()
     for extra in ("clean-3", "clean-2"):  # and gone again
         node(page, extra).click()
         page.keyboard.press("Delete")
-    assert node(page, "clean-2").count() == 0 and edges(page) == 4
+    assert node(page, "clean-2").count() == 0 and edges(page) == len(chain)
     before = node(page, "write-results").bounding_box()
     page.get_by_test_id("layout").click()  # auto-layout: left to right along the edges
     page.wait_for_timeout(300)
     boxes = {i: node(page, i).bounding_box() for i in ids}
     assert boxes["write-results"] != before
-    assert [boxes[i]["x"] for i in ids] == sorted(boxes[i]["x"] for i in ids)
+    xs = [boxes[i]["x"] for i in ids[:4]]  # load -> clean -> validate -> infer, then its two readers
+    assert xs == sorted(xs) and min(boxes["write-results"]["x"], boxes["evaluate"]["x"]) > xs[-1]
 
     # The forms.
     panel = open_form(page, "load")
@@ -223,12 +226,18 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     assert "60" in preview.inner_text()  # rows in and out
     page.screenshot(path=str(shots / "canvas-run.png"))
     print(f"run -> first node state shown: {first_state_s:.1f} s")
+    open_form(page, "evaluate")  # its metrics, and the confusion matrix drawn as a shaded table
+    matrix = page.get_by_test_id("confusion-matrix")
+    matrix.wait_for()
+    assert all(label in matrix.inner_text() for label in LABELS)
+    assert sum(int(c) for c in matrix.locator("td").all_inner_texts()) == 60
+    page.screenshot(path=str(shots / "canvas-evaluate.png"))
 
     # Reload: still signed in, the workflow reopened from the server.
     page.reload()
     for node_id in ids:
         node(page, node_id).wait_for()
-    assert edges(page) == 4
+    assert edges(page) == len(chain)
     assert page.get_by_test_id("workflow-name").input_value() == NAME
 
     # The server refuses a cycle too, and a viewer cannot run.

@@ -6,6 +6,7 @@ import { customizeValidator } from "@rjsf/validator-ajv8";
 import { useEffect, useMemo, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
+import { cells, confusionMatrices, type Confusion } from "../graph/confusion";
 import { formSchema } from "../graph/schema";
 import { nodeBadge, previewRows, type Rows } from "../graph/run";
 import type { NodeRun, Params, StageInfo } from "../types";
@@ -83,6 +84,39 @@ function RowsTable({ port, rows }: { port: string; rows: Record<string, unknown>
   );
 }
 
+function ConfusionTable({ port, confusion }: { port: string; confusion: Confusion }) {
+  const shaded = cells(confusion);
+  return (
+    <table className="rows-table confusion" data-testid="confusion-matrix">
+      <caption>{port}: confusion matrix (rows gold, columns predicted)</caption>
+      <thead>
+        <tr>
+          <th />
+          {confusion.columns.map((c) => (
+            <th key={c}>{c}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {shaded.map((row, i) => (
+          <tr key={confusion.labels[i]}>
+            <th>{confusion.labels[i]}</th>
+            {row.map((cell, j) => (
+              <td
+                key={confusion.columns[j]}
+                className={cell.diagonal ? "diagonal" : undefined}
+                style={{ background: `rgba(${cell.diagonal ? "22, 163, 74" : "220, 38, 38"}, ${cell.share * 0.6})` }}
+              >
+                {cell.count}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function RunLinks({ run }: { run: NodeRun }) {
   if (!run.prefect_url && !run.mlflow_url) return null;
   return (
@@ -113,6 +147,9 @@ function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
       )}
       {Object.entries(previewRows(run.summary)).map(([port, first]) => (
         <RowsTable key={port} port={port} rows={first} />
+      ))}
+      {Object.entries(confusionMatrices(run.summary)).map(([port, confusion]) => (
+        <ConfusionTable key={port} port={port} confusion={confusion} />
       ))}
       <pre>{JSON.stringify(summary, null, 2)}</pre>
     </section>
