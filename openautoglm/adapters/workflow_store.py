@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 STARTERS = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 SEED_AUTHOR = "openautoglm"
 MAX_VERSION = 2**31 - 1
+#: Tries of a save that loses the race for the next version number to other savers (with a jittered pause).
+SAVE_ATTEMPTS = 20
 
 
 class WorkflowNotFound(ConfigurationError):
@@ -205,11 +209,11 @@ class WorkflowStore:
     def save(self, file: WorkflowFile, author: str) -> SaveResult:
         """Store ``file`` as the next version of ``file.name``, unless the latest version has the same content."""
         self._ensure()
-        for _ in range(5):
+        for attempt in range(SAVE_ATTEMPTS):
             try:
                 return self._save_once(file, author)
-            except IntegrityError:  # another writer took this version number: look again
-                continue
+            except IntegrityError:  # another writer took this version number: look again, after a short pause
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # jittered, so racing savers spread out
         raise ConfigurationError(f"Workflow '{file.name}' is being saved by others; try again.")
 
     def _save_once(self, file: WorkflowFile, author: str) -> SaveResult:
