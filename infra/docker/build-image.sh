@@ -4,7 +4,7 @@
 # Where a registry answers, it is the plain build on the public python image. Where none does (this project's
 # machines reach only PyPI, Debian's packages and npm), it builds on a base made from Debian's packages
 # (make-base-image.sh) from a wheelhouse made on the host with pip (infra/docker/wheels), with `--network none`.
-# A Docker daemon is needed; as root without one, it starts `dockerd --storage-driver=vfs` (installing Debian's
+# A Docker daemon is needed; as root without one, it starts `dockerd` (overlay2, else vfs; installing Debian's
 # docker.io if missing) and says so: `make docker-stop` stops that daemon again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,9 +40,19 @@ if ! pick_client || ! "$docker" info >/dev/null 2>&1; then
         log "docker.io installed in $(($(date +%s) - t)) s"
     fi
     pick_client || { echo "no Docker client that builds with BuildKit (install docker-buildx)" >&2; exit 1; }
-    log "starting dockerd --storage-driver=vfs (pid file $dockerd_pid; make docker-stop stops it)"
-    nohup nice -n 10 dockerd --storage-driver=vfs --pidfile "$dockerd_pid" >/var/log/open-autoglm-dockerd.log 2>&1 &
-    for _ in $(seq 60); do "$docker" info >/dev/null 2>&1 && break; sleep 1; done
+    # overlay2 shares the image's layers between containers (seconds to create one); vfs copies the whole image
+    # for each container and layer (minutes, and ~3 GB each, on this image) and is the fallback where the kernel or
+    # the backing file system has no overlay (a daemon that cannot use it exits at once).
+    for driver in overlay2 vfs; do
+        log "starting dockerd --storage-driver=$driver (pid file $dockerd_pid; make docker-stop stops it)"
+        nohup nice -n 10 dockerd --storage-driver=$driver --pidfile "$dockerd_pid" >/var/log/open-autoglm-dockerd.log 2>&1 &
+        for _ in $(seq 60); do
+            "$docker" info >/dev/null 2>&1 && break 2
+            kill -0 $! 2>/dev/null || break
+            sleep 1
+        done
+        log "dockerd did not start with $driver: $(tail -1 /var/log/open-autoglm-dockerd.log)"
+    done
     "$docker" info >/dev/null 2>&1 || { tail -20 /var/log/open-autoglm-dockerd.log >&2; exit 1; }
 fi
 

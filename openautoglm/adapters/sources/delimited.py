@@ -1,20 +1,33 @@
-"""CSV (and other delimited) files, streamed with the standard csv module so every bad row has a line number."""
+"""CSV (and other delimited) files.
+
+A well-formed file is parsed whole by pyarrow's CSV reader (C, ~10x the line-by-line speed). Anything that reader
+cannot take exactly as the line path would (a malformed row, undecodable bytes, blank lines, an encoding that is
+not ASCII-compatible) sends the file down the line path instead, the standard csv module row by row, which names
+every bad row by its line number and quarantines it. Both give the same dataset on the same file.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from pydantic import SecretStr
 
 from openautoglm.adapters.progress import progress_bar
 from openautoglm.adapters.sources.base import SOURCES, RowCollector, existing_file, has_undecodable, printable
 from openautoglm.adapters.sources.encoding import detect_encoding
 from openautoglm.adapters.sources.specs import CsvSource
-from openautoglm.core.data.schema import Dataset
+from openautoglm.core.data.schema import ROW_ID, Dataset, quarantine_records
 from openautoglm.core.data.values import select_columns
 from openautoglm.core.errors import DataSourceError, EncodingDetectionError, MalformedRecordError
 
@@ -46,14 +59,14 @@ def read_csv(
     name = str(spec.path)
     with path.open("rb") as raw, _text(raw, encoding, name) as text:
         reader = csv.reader(text, delimiter=spec.delimiter)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise DataSourceError(f"{name} is empty; a header row is expected.") from None
-        except csv.Error as exc:
-            raise MalformedRecordError(f"header row: {exc}", location=f"{name}:1") from None
-        _check_header(header, name)
+        header = _header(reader, name)
         chosen = select_columns(header, columns, source=name)
+        if reader.line_num == 1:
+            with progress_bar(f"reading {path.name}", total, progress) as update:
+                fast = _read_columnar(path, spec, encoding, header, chosen)
+                if fast is not None:
+                    update(total)
+                    return fast
         index = [header.index(c) for c in chosen]
         collector = RowCollector(
             name,
@@ -103,6 +116,89 @@ def read_csv(
                     update(raw.tell())
             update(total)
     return collector.finish(has_lines=True)
+
+
+def _header(reader: csv.Reader, name: str) -> list[str]:  # type: ignore[name-defined]
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise DataSourceError(f"{name} is empty; a header row is expected.") from None
+    except csv.Error as exc:
+        raise MalformedRecordError(f"header row: {exc}", location=f"{name}:1") from None
+    _check_header(header, name)
+    return header
+
+
+def _ascii_compatible(encoding: str, delimiter: str) -> bool:
+    """Newline, quote and delimiter are their ASCII bytes and never part of a multi-byte character (UTF-8, GBK,
+    GB18030, Big5, Latin-1...; not UTF-16/32), so counting b"\n" in the raw bytes counts lines."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    if name.startswith(("utf-16", "utf-32")):
+        return False
+    name = "utf-8" if name == "utf-8-sig" else name  # its mark is written once, before the first byte
+    return all(c.encode(name, "strict") == c.encode("ascii") for c in ("\n", '"', delimiter) if c.isascii())
+
+
+def _read_columnar(path: Path, spec: CsvSource, encoding: str, header: list[str], chosen: list[str]) -> Dataset | None:
+    """The whole file through pyarrow's parser, or ``None`` where the line path must read it.
+
+    ``None`` when pyarrow refuses the file (a row with the wrong field count, bytes the encoding cannot decode,
+    a quote left open) or when the row line numbers cannot be told from the bytes (blank lines, lone ``\r`` line
+    ends): the line path then names each bad row. Row ``i`` starts on line ``2 + i`` plus the newlines inside the
+    values of the rows before it.
+    """
+    if not spec.delimiter.isascii() or len(spec.delimiter) != 1 or not _ascii_compatible(encoding, spec.delimiter):
+        return None
+    raw = path.read_bytes()
+    codec = codecs.lookup(encoding).name
+    # pyarrow skips a UTF-8 byte-order mark itself (and the header line holding it is skipped anyway).
+    codec = "utf8" if codec in ("utf-8", "utf-8-sig") else codec
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False, encoding=codec),
+            parse_options=pacsv.ParseOptions(
+                delimiter=spec.delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.large_string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                check_utf8=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeError, ValueError):
+        return None
+    rows = table.num_rows
+    if rows == 0 or raw.count(b"\r") > raw.count(b"\r\n"):
+        return None  # a lone \r ends a line for the line path: let it number the rows
+    physical = raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
+    inner = np.zeros(rows, dtype="int64")
+    if physical != 1 + rows:  # values that hold newlines (or blank lines)
+        for column in header:
+            inner += pc.fill_null(pc.count_substring(table.column(column), "\n"), 0).to_numpy().astype("int64")
+    if physical != 1 + rows + int(inner.sum()):
+        return None  # blank lines: let the line path number the rows
+    lines = 2 + np.arange(rows, dtype="int64") + np.cumsum(inner) - inner
+    frame = pd.DataFrame({ROW_ID: np.arange(rows, dtype="int64")})
+    for column in chosen:
+        frame[column] = pd.array(table.column(column), dtype="string")
+    return Dataset(
+        frame=frame,
+        source=str(spec.path),
+        rows_read=rows,
+        quarantine=quarantine_records([]),
+        lines=pd.Series(lines, index=frame[ROW_ID].to_numpy(), dtype="int64"),
+    )
 
 
 def _text(raw: io.BufferedReader, encoding: str, name: str) -> io.TextIOWrapper:
