@@ -13,6 +13,7 @@ from openautoglm.core.data.clean import (
     clean_text,
     clean_text_traced,
 )
+from openautoglm.core.data.clean_batch import HTML_TRIGGERS, clean_texts
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.errors import MissingColumnsError
 
@@ -143,3 +144,54 @@ def test_keeping_duplicates_when_asked() -> None:
 def test_missing_text_column_says_which_columns_exist() -> None:
     with pytest.raises(MissingColumnsError, match=r"\['review'\]"):
         clean_frame(pd.DataFrame({ROW_ID: [0], "review": ["x"]}), CleanConfig())
+
+
+# --- the array cleaner (core/data/clean_batch.py) against the per-text rules -------------------------------------
+
+
+def _batch(texts: list[str], config: CleanConfig) -> list[tuple[str, set[str]]]:
+    rules = [(name, CLEAN_RULES.resolve(name)) for name in config.rules]
+    out, fired = clean_texts(
+        texts,
+        list(config.rules),
+        max_length=config.max_length,
+        passes=6,
+        one=lambda text: clean_text_traced(text, config, rules),
+    )
+    return [(text, {name for name, flags in fired.items() if flags[i]}) for i, text in enumerate(out)]
+
+
+_more = st.sampled_from(
+    [*"\x1c\x85\xa0\u1680\u2000\u2028\u202f\u205f\ufeff\u00ad\ufe60\uff06\uff1c\ufe64\u2126\u212b\u0301", "\ud800"]
+)
+_wide_texts = st.one_of(_texts, st.lists(st.one_of(_alphabet, _more), max_size=30).map("".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(_wide_texts, max_size=12),
+    rules=st.permutations(["html", "nfkc", "fullwidth", "control", "whitespace"]).flatmap(
+        lambda order: st.integers(min_value=0, max_value=5).map(lambda k: tuple(order[k:]))
+    ),
+    cap=st.one_of(st.none(), st.integers(min_value=1, max_value=20)),
+)
+def test_the_array_cleaner_gives_the_per_text_results(
+    texts: list[str], rules: tuple[str, ...], cap: int | None
+) -> None:
+    """Any rule order and subset, the cap, surrogates, every kind of whitespace: the same texts and the same rules
+    reported as fired, text by text."""
+    config = CleanConfig(rules=rules, max_length=cap)
+    expected = [clean_text_traced(text, config) for text in texts]
+    assert _batch(texts, config) == expected
+
+
+def test_html_triggers_are_every_character_mapped_to_an_ampersand_or_angle_bracket() -> None:
+    nfkc, fullwidth = CLEAN_RULES.resolve("nfkc"), CLEAN_RULES.resolve("fullwidth")
+    characters = (chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    mapped = {c for c in characters if c in "&<" or nfkc(c) in ("&", "<") or fullwidth(c) in ("&", "<")}
+    assert mapped == set(HTML_TRIGGERS)
+
+
+def test_texts_holding_the_separator_are_cleaned_one_by_one() -> None:
+    texts = ["a\ue000b  c", "ＡＢ　c"]
+    assert _batch(texts, CleanConfig()) == [clean_text_traced(t, CleanConfig()) for t in texts]

@@ -18,9 +18,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openautoglm.core.data.clean_batch import clean_texts
 from openautoglm.core.data.schema import ROW_ID, QuarantinedRow, quarantine_records
 from openautoglm.core.errors import MissingColumnsError
 from openautoglm.core.registry import Registry
@@ -226,14 +228,20 @@ def normalize_frame(frame: pd.DataFrame, config: CleanConfig) -> tuple[pd.DataFr
         present = values.notna()
         # Each distinct text is cleaned once (repeated reviews, labels, templates are common); counts stay per row.
         codes, uniques = pd.factorize(values[present])
-        traced = [clean_text_traced(str(text), config, rules) for text in uniques]
-        per_row = Counter(codes.tolist())
-        for code, (_, fired) in enumerate(traced):
-            for name in fired:
-                counts[name] += per_row[code]
+        texts, fired = clean_texts(
+            [str(text) for text in uniques.tolist()],
+            [name for name, _ in rules],
+            max_length=config.max_length,
+            passes=_MAX_PASSES,
+            one=lambda text: clean_text_traced(text, config, rules),
+        )
+        rows_per_text = np.bincount(codes, minlength=len(uniques))
+        for name, flags in fired.items():
+            if flags.any():
+                counts[name] += int(rows_per_text[flags].sum())
         cleaned = pd.array([None] * len(values), dtype="string")
         if len(uniques):
-            cleaned[present.to_numpy()] = pd.array([traced[c][0] for c in codes], dtype="string")
+            cleaned[present.to_numpy()] = pd.array(np.asarray(texts, dtype=object)[codes], dtype="string")
         out[column] = cleaned
     truncated = counts.pop("truncated", 0)
     report = CleanReport(rows_in=len(frame), rows_out=len(frame), changed=dict(counts), truncated=truncated)
