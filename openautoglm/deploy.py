@@ -91,8 +91,10 @@ def deploy(
     for entry in entries:
         if only and entry["name"] not in only:
             continue
-        flow = load_flow_from_entrypoint(str(project / entry["entrypoint"]))
-        source = flow.from_source(source=str(project), entrypoint=entry["entrypoint"])
+        entrypoint = entry["entrypoint"]
+        # A module path (package.module.flow) imports as itself; a file path (dir/file.py:flow) loads from the checkout.
+        flow = load_flow_from_entrypoint(str(project / entrypoint) if ".py:" in entrypoint else entrypoint)
+        source = flow.from_source(source=str(project), entrypoint=entrypoint)
         options: dict[str, Any] = {
             "name": entry["name"],
             "work_pool_name": pool,

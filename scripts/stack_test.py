@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -79,8 +80,24 @@ def ensure_services_image(client: str) -> None:
     subprocess.run(["bash", str(INFRA / "docker" / "make-base-image.sh"), base, *packages], check=True,
                    env={**os.environ, "DOCKER": client})  # fmt: skip
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-    run([client, "build", "--network", "none", "--build-arg", f"BASE_IMAGE={base}", "-t",
+    run([*build_command(), "--network", "none", "--build-arg", f"BASE_IMAGE={base}", "-t",
          "open-autoglm-services:bookworm", str(INFRA / "docker" / "local")], env=env)  # fmt: skip
+
+
+def build_command() -> list[str]:
+    """A client that builds with BuildKit, as in build-image.sh: the buildx plugin, or a client before 23.0 (Debian's
+    docker.io 20.10) with DOCKER_BUILDKIT=1 (a newer client without buildx refuses to build)."""
+    for client in ("docker", "/usr/bin/docker"):
+        path = shutil.which(client)
+        if not path:
+            continue
+        if subprocess.run([path, "buildx", "version"], capture_output=True).returncode == 0:
+            return [path, "buildx", "build", "--load"]
+        version = subprocess.run([path, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
+        major = version.stdout.strip().split(".")[0]
+        if major.isdigit() and int(major) < 23:
+            return [path, "build"]
+    sys.exit("stack-test: no Docker client that builds with BuildKit (install docker-buildx)")
 
 
 def container_ip(client: str, service: str) -> str:
@@ -191,9 +208,12 @@ def main() -> int:
                        "run_task/nightly-classification", "--watch", "--watch-timeout", "600"],
                       env=ENV, check=False, timeout=700)  # fmt: skip
             figures["deployment_run_s"] = round(time.monotonic() - t, 1)
-            completed = "Completed" in out
+            final = re.findall(r"finished in state '(\w+)'", out)
+            completed = final[-1:] == ["Completed"]
             check("deployment run on the stack's worker", completed, f"{figures['deployment_run_s']} s; "
                   + " | ".join(line.strip() for line in out.splitlines()[-3:]))  # fmt: skip
+            if not completed:
+                log(run([*base, "logs", "--tail", "60", "prefect-worker", "dask-worker"], env=ENV, check=False)[-8000:])
             sql = "SELECT count(*) FROM runs WHERE status = 'FINISHED'"
             count = run([*base, "exec", "-T", "postgres", "sh", "-c",
                          f'$(ls -d /usr/lib/postgresql/*/bin | tail -1)/psql -U openautoglm -d mlflow -tAc "{sql}"'],

@@ -260,24 +260,28 @@ def drop_empty_and_duplicates(
     columns = list(config.text_columns)
     rejected: list[QuarantinedRow] = []
     keep = pd.Series(True, index=frame.index)
+    row_ids = frame[ROW_ID].to_numpy()
     dropped_empty = dropped_dup = 0
     if config.drop_empty:
         texts = frame[columns]
-        empty = texts.isna().any(axis=1) | (texts.fillna("").astype(str) == "").any(axis=1)
-        for idx in frame.index[empty]:
-            which = [c for c in columns if pd.isna(frame.at[idx, c]) or frame.at[idx, c] == ""]
-            rejected.append(_reject(frame, idx, "empty_text", f"{', '.join(which)} missing or empty after cleaning"))
+        missing = texts.isna()
+        empty_cells = missing | texts.fillna("").eq("")
+        empty = empty_cells.any(axis=1)
+        for position in np.flatnonzero(empty.to_numpy()).tolist():
+            which = [c for c, is_empty in zip(columns, empty_cells.iloc[position].tolist(), strict=True) if is_empty]
+            rejected.append(
+                _reject(int(row_ids[position]), "empty_text", f"{', '.join(which)} missing or empty after cleaning")
+            )
         keep &= ~empty
         dropped_empty = int(empty.sum())
     if config.drop_duplicates:
         kept = frame[keep]
         dup = kept.duplicated(subset=columns, keep="first")
         if dup.any():
-            first_ids = kept.drop_duplicates(subset=columns, keep="first").set_index(columns)[ROW_ID]
-            for idx in kept.index[dup]:
-                key = tuple(kept.loc[idx, columns]) if len(columns) > 1 else kept.at[idx, columns[0]]
-                first = int(first_ids.loc[key])
-                rejected.append(_reject(frame, idx, "duplicate", f"same {', '.join(columns)} as row {first}"))
+            # The row id of each group's first row, for every row (rows are in row-id order within a group).
+            first = kept.groupby(columns, sort=False, dropna=False)[ROW_ID].transform("first")
+            for rid, first_id in zip(kept[ROW_ID][dup].tolist(), first[dup].tolist(), strict=True):
+                rejected.append(_reject(int(rid), "duplicate", f"same {', '.join(columns)} as row {int(first_id)}"))
             keep.loc[kept.index[dup]] = False
             dropped_dup = int(dup.sum())
     report = CleanReport(
@@ -305,10 +309,8 @@ def merge_reports(reports: Iterable[CleanReport], *, rows_in: int) -> CleanRepor
     return total.model_copy(update={"rows_in": rows_in, "rows_out": rows_out})
 
 
-def _reject(frame: pd.DataFrame, idx: object, rule: str, reason: str) -> QuarantinedRow:
-    return QuarantinedRow(
-        row_id=int(frame.at[idx, ROW_ID]), stage="clean", rule=rule, reason=reason, location="", record=""
-    )
+def _reject(row_id: int, rule: str, reason: str) -> QuarantinedRow:
+    return QuarantinedRow(row_id=row_id, stage="clean", rule=rule, reason=reason, location="", record="")
 
 
 def _check_columns(frame: pd.DataFrame, columns: Iterable[str]) -> None:

@@ -123,17 +123,16 @@ class Dataset:
         """
         if rejected.empty:
             return self
-        rejected = rejected.copy()
-        ids = set(rejected["row_id"].tolist())
-        mask = self.frame[ROW_ID].isin(ids)
-        by_id = self.frame[mask].set_index(ROW_ID)
-        data_columns = self.columns
-        for i, row in rejected.iterrows():
-            rid = int(row["row_id"])
-            if not row["location"]:
-                rejected.at[i, "location"] = self.location(rid)
-            if not row["record"] and rid in by_id.index:
-                rejected.at[i, "record"] = record_json(by_id.loc[rid, data_columns].to_dict())
+        rejected = rejected.reset_index(drop=True)
+        ids = [int(r) for r in rejected["row_id"].tolist()]
+        mask = self.frame[ROW_ID].isin(set(ids))
+        records = self.frame[mask].set_index(ROW_ID)[self.columns].to_dict("index")
+        locations, texts = rejected["location"].tolist(), rejected["record"].tolist()
+        rejected["location"] = [where or self.location(rid) for where, rid in zip(locations, ids, strict=True)]
+        rejected["record"] = [
+            text or (record_json(records[rid]) if rid in records else text)
+            for text, rid in zip(texts, ids, strict=True)
+        ]
         return replace(
             self,
             frame=self.frame[~mask].reset_index(drop=True),
