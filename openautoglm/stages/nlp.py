@@ -42,7 +42,12 @@ class Predictions:
 
     def preview(self, rows: int = 5) -> list[dict[str, Any]]:
         """The first ``rows`` rows with their results (text, prediction, score, status)."""
-        return frame_preview(self.frame(), rows)
+        head = self.dataset.frame.head(rows)
+        wanted = set(head[ROW_ID].tolist())
+        predictions = results_frame(
+            [r for r in self.results if r.row_id in wanted], backend=self.model.backend, model=self.model.model
+        )
+        return frame_preview(head.merge(predictions, on=ROW_ID, how="left", validate="one_to_one"), rows)
 
     def summary(self) -> dict[str, Any]:
         status: dict[str, int] = {}
