@@ -69,13 +69,13 @@ infra-tools:
 	@bash scripts/install-infra-tools.sh
 
 # The Docker image (infra/docker/Dockerfile). Without a registry: a Debian base made here and a wheelhouse from
-# pip, built with no network (infra/docker/build-image.sh). Starts dockerd (vfs) as root if none answers.
+# pip, built with no network (infra/docker/build-image.sh). Starts dockerd (overlay2, else vfs) as root if none answers.
 image: | $(BIN)/python
 	@bash infra/docker/build-image.sh
 
 # The compose stack on this machine (infra/compose.yaml + compose.local.yaml: services from Debian's packages, an
-# internal network), its checks, then down with its volumes. Needs `make image` first. STACK_ARGS=--serving-only
-# starts only the API side (2 containers of the image instead of 8: vfs copies the image for each).
+# internal network), its checks, then down with its volumes (75 s here). Needs `make image` first.
+# STACK_ARGS=--serving-only starts only the API side (no Prefect, MLflow or Dask: no deployment run).
 stack-test: | $(BIN)/python
 	$(BIN)/python scripts/stack_test.py $(STACK_ARGS)
 

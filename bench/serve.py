@@ -119,6 +119,7 @@ def main() -> None:
         "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(signer),
         "OPENAUTOGLM_SERVE_CACHE": "off",
         "OPENAUTOGLM_SERVE_RATE_LIMIT": "10000000/minute",
+        "OPENAUTOGLM_SERVE_CLASSIFY_MODEL": "local-use",  # the fast encoder (the serve default is local-auto)
         "OPENAUTOGLM_SERVE_MATCH_MODEL": "local-use",
     }
     modes = {"micro-batching": {"OPENAUTOGLM_SERVE_MICRO_BATCHING": "true"},

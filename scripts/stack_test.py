@@ -208,7 +208,7 @@ def main() -> int:
                        "run_task/nightly-classification", "--watch", "--watch-timeout", "600"],
                       env=ENV, check=False, timeout=700)  # fmt: skip
             figures["deployment_run_s"] = round(time.monotonic() - t, 1)
-            final = re.findall(r"finished in state '(\w+)'", out)
+            final = re.findall(r"finished (?:in state|successfully in) '(\w+)'", out)
             completed = final[-1:] == ["Completed"]
             check("deployment run on the stack's worker", completed, f"{figures['deployment_run_s']} s; "
                   + " | ".join(line.strip() for line in out.splitlines()[-3:]))  # fmt: skip
