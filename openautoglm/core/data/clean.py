@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openautoglm.core.data.clean_batch import clean_texts
@@ -220,29 +222,29 @@ def normalize_frame(frame: pd.DataFrame, config: CleanConfig) -> tuple[pd.DataFr
     Missing values stay missing; :func:`drop_empty_and_duplicates` deals with them.
     """
     _check_columns(frame, config.text_columns)
-    out = frame.copy()
+    out = frame.copy(deep=False)  # the text columns are replaced, not written into (and pandas copies on write)
     counts: Counter[str] = Counter()
     rules = _rules(config)
     for column in config.text_columns:
-        values = out[column].astype("string")
-        present = values.notna()
         # Each distinct text is cleaned once (repeated reviews, labels, templates are common); counts stay per row.
-        codes, uniques = pd.factorize(values[present])
+        # The column as a dictionary (distinct texts + one index per row, missing values as missing indices).
+        column_values = pa.array(out[column].astype("string"), type=pa.large_string())
+        if isinstance(column_values, pa.ChunkedArray):
+            column_values = column_values.combine_chunks()
+        encoded = pc.dictionary_encode(column_values)
         texts, fired = clean_texts(
-            [str(text) for text in uniques.tolist()],
+            encoded.dictionary.to_pylist(),
             [name for name, _ in rules],
             max_length=config.max_length,
             passes=_MAX_PASSES,
             one=lambda text: clean_text_traced(text, config, rules),
         )
-        rows_per_text = np.bincount(codes, minlength=len(uniques))
+        rows_per_text = np.bincount(pc.drop_null(encoded.indices).to_numpy(), minlength=len(texts))
         for name, flags in fired.items():
             if flags.any():
                 counts[name] += int(rows_per_text[flags].sum())
-        cleaned = pd.array([None] * len(values), dtype="string")
-        if len(uniques):
-            cleaned[present.to_numpy()] = pd.array(np.asarray(texts, dtype=object)[codes], dtype="string")
-        out[column] = cleaned
+        cleaned = pa.array(texts, type=pa.large_string()).take(encoded.indices)
+        out[column] = pd.array(cleaned, dtype="string")
     truncated = counts.pop("truncated", 0)
     report = CleanReport(rows_in=len(frame), rows_out=len(frame), changed=dict(counts), truncated=truncated)
     return out, report

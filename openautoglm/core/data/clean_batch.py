@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,28 +30,28 @@ _ARRAY_RULES = frozenset({"nfkc", "fullwidth", "control", "whitespace"})
 _SPACE = 0x20
 
 Codes = npt.NDArray[np.uint32]
-Ids = npt.NDArray[np.int64]
+Ids = npt.NDArray[np.int32]
 Flags = npt.NDArray[np.bool_]
 ArrayRule = Callable[[Codes, Ids, int], tuple[Codes, Ids, Flags]]
 Traced = tuple[str, set[str]]
 
 
 class _LazyTable:
-    """A code point -> int table over all of Unicode, each entry computed by ``compute`` on first sight."""
+    """A code point -> value table over all of Unicode, each entry computed by ``compute`` on first sight
+    (unknown entries hold a sentinel, so one gather both looks up and tells whether anything was unknown)."""
 
-    def __init__(self, compute: Callable[[int], int]) -> None:
+    def __init__(self, compute: Callable[[int], int], dtype: type[np.unsignedinteger[Any]]) -> None:
         self._compute = compute
-        self._values = np.zeros(_UNICODE, dtype=np.uint32)
-        self._known = np.zeros(_UNICODE, dtype=bool)
+        self._unknown = np.iinfo(dtype).max
+        self._values = np.full(_UNICODE, self._unknown, dtype=dtype)
 
-    def lookup(self, codes: Codes) -> Codes:
-        if not self._known[codes].all():
-            seen = np.zeros(_UNICODE, dtype=bool)
-            seen[codes] = True
-            new = np.flatnonzero(seen & ~self._known)
-            self._values[new] = [self._compute(int(cp)) for cp in new]
-            self._known[new] = True
-        out: Codes = self._values[codes]
+    def lookup(self, codes: Codes) -> npt.NDArray[np.unsignedinteger[Any]]:
+        out = self._values[codes]
+        missing = out == self._unknown
+        if missing.any():
+            for cp in np.unique(codes[missing]).tolist():
+                self._values[cp] = self._compute(cp)
+            out = self._values[codes]
         return out
 
 
@@ -64,15 +65,15 @@ def _is_removed_control(cp: int) -> int:
     return int((category == "Cc" and chr(cp) not in "\t\n\r\f\v") or category in ("Cf", "Cs"))
 
 
-_NFKC = _LazyTable(_nfkc_one)
-_CONTROL = _LazyTable(_is_removed_control)
-_WHITESPACE = np.array([chr(cp).isspace() for cp in range(0x3001)], dtype=bool)  # no whitespace above U+3000
+_NFKC = _LazyTable(_nfkc_one, np.uint32)  # no code point is 0xFFFFFFFF, the sentinel
+_CONTROL = _LazyTable(_is_removed_control, np.uint8)
+# str.isspace over U+0000-U+3000 (nothing above U+3000 is whitespace) and one False for everything above.
+_WHITESPACE = np.array([chr(cp).isspace() for cp in range(0x3001)] + [False], dtype=bool)
+_ABOVE_SPACES = len(_WHITESPACE) - 1
 
 
 def _is_space(codes: Codes) -> Flags:
-    inside = codes < len(_WHITESPACE)
-    out = np.zeros(len(codes), dtype=bool)
-    out[inside] = _WHITESPACE[codes[inside]]
+    out: Flags = _WHITESPACE[np.minimum(codes, _ABOVE_SPACES)]
     return out
 
 
@@ -99,23 +100,28 @@ def _fullwidth(codes: Codes, tid: Ids, n: int) -> tuple[Codes, Ids, Flags]:
 
 
 def _control(codes: Codes, tid: Ids, n: int) -> tuple[Codes, Ids, Flags]:
-    removed = _CONTROL.lookup(codes) != 0
+    removed = _CONTROL.lookup(codes).astype(bool)
     return codes[~removed], tid[~removed], _flag(tid, removed, n)
 
 
 def _whitespace(codes: Codes, tid: Ids, n: int) -> tuple[Codes, Ids, Flags]:
     space = _is_space(codes)
-    same_text_as_previous = np.zeros(len(codes), dtype=bool)
-    same_text_as_previous[1:] = tid[1:] == tid[:-1]
-    follows_space = np.zeros(len(codes), dtype=bool)
-    follows_space[1:] = space[:-1] & same_text_as_previous[1:]
-    starts = np.flatnonzero(space & ~follows_space)  # the first character of each run of whitespace
-    solid = np.flatnonzero(~space)
-    following = np.searchsorted(solid, starts)  # the first non-space after each run, if any
-    has_following = following < len(solid)
-    ends_text = ~has_following
-    ends_text[has_following] = tid[solid[following[has_following]]] != tid[starts[has_following]]
-    kept = starts[same_text_as_previous[starts] & ~ends_text]  # neither leading nor trailing: one space stays
+    if not space.any():
+        return codes, tid, np.zeros(n, dtype=bool)
+    size = len(codes)
+    same_as_previous = np.zeros(size, dtype=bool)
+    same_as_previous[1:] = tid[1:] == tid[:-1]
+    continues = np.zeros(size, dtype=bool)  # a space whose next character is a space of the same text
+    continues[:-1] = space[:-1] & space[1:] & same_as_previous[1:]
+    follows = np.zeros(size, dtype=bool)
+    follows[1:] = continues[:-1]
+    starts = np.flatnonzero(space & ~follows)  # each run of whitespace: its first and its last character
+    ends = np.flatnonzero(space & ~continues)
+    leading = ~same_as_previous[starts]
+    trailing = np.ones(len(ends), dtype=bool)
+    inside = ends + 1 < size
+    trailing[inside] = ~same_as_previous[ends[inside] + 1]
+    kept = starts[~leading & ~trailing]  # a run between two non-spaces of a text: its first character, as a space
     keep = ~space
     keep[kept] = True
     out = codes.copy()
@@ -151,18 +157,23 @@ def clean_texts(
     joined = "".join(texts)
     if _SEPARATOR in joined:
         return _one_by_one(texts, names, one)
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     codes: Codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint32)
-    tid: Ids = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    tid: Ids = np.repeat(np.arange(n, dtype=np.int32), lengths)
     # Texts html could change, or the cap cut, take the per-text rules; their code points leave the arrays.
     aside = lengths > max_length if max_length is not None else np.zeros(n, dtype=bool)
     if "html" in names:
-        aside |= _flag(tid, np.isin(codes, _HTML_TRIGGER_CODES), n)
+        aside |= _flag(tid, _HTML_TRIGGER_TABLE[np.minimum(codes, len(_HTML_TRIGGER_TABLE) - 1)], n)
     if aside.any():
         stay = ~aside[tid]
         codes, tid = codes[stay], tid[stay]
     fired = {name: np.zeros(n, dtype=bool) for name in [*names, "truncated"]}
     array_rules = [(name, _RULES[name]) for name in rule_names if name in _RULES]
+    if (array_rules and array_rules[-1][0] == "whitespace") or "whitespace" not in names:
+        # One pass is a fixed point then: nfkc, fullwidth and control are idempotent maps and removals, none makes
+        # what another changes (no NFKC form is full-width or a removed control character: a unit test checks
+        # every code point), and whitespace, last, leaves spaces no rule changes. A second pass would change nothing.
+        passes = 1
     for _ in range(passes):
         changed_this_pass = np.zeros(n, dtype=bool)
         for name, rule in array_rules:
@@ -192,4 +203,5 @@ def _one_by_one(
 
 _SEPARATOR_CODE = 0xE000  # private use: no rule maps to it or from it; texts holding it take the per-text rules
 _SEPARATOR = chr(_SEPARATOR_CODE)
-_HTML_TRIGGER_CODES = np.array([ord(c) for c in HTML_TRIGGERS], dtype=np.uint32)
+_HTML_TRIGGER_TABLE = np.zeros(max(map(ord, HTML_TRIGGERS)) + 2, dtype=bool)  # the last entry: all above
+_HTML_TRIGGER_TABLE[[ord(c) for c in HTML_TRIGGERS]] = True
