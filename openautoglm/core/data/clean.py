@@ -277,7 +277,7 @@ def drop_empty_and_duplicates(
         keep &= ~empty
         dropped_empty = int(empty.sum())
     if config.drop_duplicates:
-        kept = frame[keep]
+        kept = frame[keep] if not bool(keep.all()) else frame
         dup = kept.duplicated(subset=columns, keep="first")
         if dup.any():
             # The row id of each group's first row, for every row (rows are in row-id order within a group).

@@ -124,11 +124,15 @@ def _whitespace(codes: Codes, tid: Ids, n: int) -> tuple[Codes, Ids, Flags]:
     kept = starts[~leading & ~trailing]  # a run between two non-spaces of a text: its first character, as a space
     keep = ~space
     keep[kept] = True
-    out = codes.copy()
-    out[kept] = _SPACE
-    changed = ~keep
-    changed[kept] = codes[kept] != _SPACE
-    return out[keep], tid[keep], _flag(tid, changed, n)
+    removed = np.flatnonzero(~keep)
+    respaced = kept[codes[kept] != _SPACE]
+    flags = np.zeros(n, dtype=bool)
+    flags[tid[removed]] = True
+    flags[tid[respaced]] = True
+    codes[respaced] = _SPACE  # in place: the arrays are clean_texts' own, and the rules hand them on
+    if len(removed):
+        codes, tid = codes[keep], tid[keep]
+    return codes, tid, flags
 
 
 _RULES: dict[str, ArrayRule] = {"nfkc": _nfkc, "fullwidth": _fullwidth, "control": _control, "whitespace": _whitespace}
@@ -160,13 +164,11 @@ def clean_texts(
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     codes: Codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint32)
     tid: Ids = np.repeat(np.arange(n, dtype=np.int32), lengths)
-    # Texts html could change, or the cap cut, take the per-text rules; their code points leave the arrays.
+    # Texts html could change, or the cap cut, take the per-text rules (their code points stay in the arrays, and
+    # what the arrays make of them is replaced below).
     aside = lengths > max_length if max_length is not None else np.zeros(n, dtype=bool)
     if "html" in names:
         aside |= _flag(tid, _HTML_TRIGGER_TABLE[np.minimum(codes, len(_HTML_TRIGGER_TABLE) - 1)], n)
-    if aside.any():
-        stay = ~aside[tid]
-        codes, tid = codes[stay], tid[stay]
     fired = {name: np.zeros(n, dtype=bool) for name in [*names, "truncated"]}
     array_rules = [(name, _RULES[name]) for name in rule_names if name in _RULES]
     if (array_rules and array_rules[-1][0] == "whitespace") or "whitespace" not in names:
@@ -176,8 +178,12 @@ def clean_texts(
         passes = 1
     for _ in range(passes):
         changed_this_pass = np.zeros(n, dtype=bool)
+        no_wide = False  # no full-width character left: after nfkc or fullwidth (the others make none)
         for name, rule in array_rules:
+            if name == "fullwidth" and no_wide:
+                continue  # it would change nothing
             codes, tid, changed = rule(codes, tid, n)
+            no_wide = no_wide or name in ("nfkc", "fullwidth")
             fired[name] |= changed
             changed_this_pass |= changed
         if not changed_this_pass.any():
@@ -186,6 +192,8 @@ def clean_texts(
     ends = np.cumsum(np.bincount(tid, minlength=n))
     marked = np.insert(codes, ends, _SEPARATOR_CODE)
     out = marked.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass").split(_SEPARATOR)[:n]
+    for flags in fired.values():
+        flags[aside] = False
     for i in np.flatnonzero(aside).tolist():
         out[i], rules_fired = one(texts[i])
         for name in rules_fired:
