@@ -74,6 +74,14 @@ def _main(
     """Open-AutoGLM command line."""
 
 
+def _run_flow(flow: Any, params: Any) -> Any:
+    """Run a flow in this process (no flow-run heartbeats: see flows.runtime.without_flow_heartbeats)."""
+    from openautoglm.flows.runtime import without_flow_heartbeats
+
+    with without_flow_heartbeats():
+        return flow(params)
+
+
 def _split(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -241,7 +249,7 @@ def ingest(
             output_format=output_format,  # type: ignore[arg-type]
         )
         _preflight(params)
-        result = ingest_flow(params)
+        result = _run_flow(ingest_flow, params)
     except OpenAutoGLMError as error:
         _fail(error)
         return
@@ -454,7 +462,7 @@ def run(
             OptimisedPrompt.load(prompt)  # a bad reference fails here, not inside the flow run
         check_supported(params.model, params.task)  # before a flow run starts, not inside it
         _preflight(params)
-        result = run_task(params)
+        result = _run_flow(run_task, params)
     except OpenAutoGLMError as error:
         _fail(error)
         return
@@ -564,7 +572,7 @@ def distill(
             output_dir=output,
         )
         check_supported(params.teacher, params.task)  # before a flow run starts, not inside it
-        result = distill_flow(params)
+        result = _run_flow(distill_flow, params)
     except OpenAutoGLMError as error:
         _fail(error)
         return
@@ -675,7 +683,7 @@ def optimize_prompt_command(
         )
         check_supported(params.model, params.task)
         _preflight(params)
-        result = optimize_prompt(params)
+        result = _run_flow(optimize_prompt, params)
     except OpenAutoGLMError as error:
         _fail(error)
         return
@@ -809,7 +817,7 @@ def graph_search_command(
             split_seed=seed,
             output_dir=output,
         )
-        result = graph_search(params)
+        result = _run_flow(graph_search, params)
     except OpenAutoGLMError as error:
         _fail(error)
         return
@@ -928,7 +936,7 @@ def pipeline_run(
 
         graph = _read_workflow(file)
         check_workflow(graph)  # before the flow run starts: one line, no traceback
-        result = pipeline(PipelineParams(graph=graph, output_dir=output, experiment=experiment))
+        result = _run_flow(pipeline, PipelineParams(graph=graph, output_dir=output, experiment=experiment))
     except OpenAutoGLMError as error:
         _fail(error)
         return

@@ -6,6 +6,7 @@ import datetime as dt
 import glob
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -65,6 +66,26 @@ def _with_prefect_api(kwargs: dict[str, Any]) -> dict[str, Any]:
     if api_url:
         env.setdefault("PREFECT_API_URL", api_url)
     return {**kwargs, "env": env}
+
+
+@contextmanager
+def without_flow_heartbeats() -> Iterator[None]:
+    """Flows run in this process inside the block send no flow-run heartbeats (unless the environment sets
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``).
+
+    Prefect's engine gives every flow run a heartbeat thread that sleeps in one-second steps and joins it when the
+    run ends, so a run lasts at least about a second: an empty flow takes 1.07 s here, 0.065 s without. The
+    heartbeats feed Prefect's detection of crashed runs that a worker started; runs started by a worker
+    (deployments) are not in this process and keep them. The CLI, the test harness and the benchmarks run their
+    flows in here.
+    """
+    if {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"} & set(os.environ):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def local_cluster(**kwargs: Any) -> Any:

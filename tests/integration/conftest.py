@@ -10,10 +10,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """A real Prefect API server with a temporary database, shared by the whole session (about 15 s)."""
+    """A real Prefect API server with a temporary database, shared by the whole session (about 15 s); flows run in
+    this process send no heartbeats, as the CLI's (each would last at least a second)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    from openautoglm.flows.runtime import without_flow_heartbeats
+
+    with prefect_test_harness(server_startup_timeout=90), without_flow_heartbeats():
         yield
 
 

@@ -83,3 +83,19 @@ def test_coarse_flows_run_on_threads_unless_an_external_scheduler_is_set() -> No
     external = task_runner(Settings(dask_address="tcp://127.0.0.1:8786"), coarse=True)
     assert isinstance(external, DaskTaskRunner)
     assert isinstance(task_runner(Settings(task_runner="threads")), ThreadPoolTaskRunner)
+
+
+def test_flows_run_in_this_process_send_no_heartbeats_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import get_current_settings
+
+    from openautoglm.flows.runtime import without_flow_heartbeats
+
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    monkeypatch.delenv("PREFECT_RUNNER_HEARTBEAT_FREQUENCY", raising=False)
+    before = get_current_settings().flows.heartbeat_frequency
+    with without_flow_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == before
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")  # the user's choice stands
+    with without_flow_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency == before
