@@ -3,8 +3,8 @@
 The same work (load the 52,774-row online_shopping_9_cats CSV, clean, validate with Great Expectations, write
 Parquet) in one process: the bare functions; the ``ingest`` flow on a thread runner; the ``ingest`` flow on a Dask
 LocalCluster (2 workers) — both as the CLI runs flows, without flow-run heartbeats — and the flow on threads with
-Prefect's default heartbeats (as a worker runs a deployment). Reports the median of N runs, rows/s and each flow's overhead over the
-bare pipeline. Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--runs 3]``.
+Prefect's default heartbeats (as a worker runs a deployment). Reports the median of N runs, rows/s and each flow's
+overhead over the bare pipeline. Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--runs 3]``.
 """
 
 from __future__ import annotations
