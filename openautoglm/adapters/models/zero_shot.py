@@ -41,8 +41,8 @@ from openautoglm.adapters.models.matching import EnsembleMatcher
 from openautoglm.core.nlp import calibration, label_expansion, learn
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
 
-
 _PHRASE_MEMO_SIZE = 256  # distinct phrase lists kept (label sets x encoders); cleared when full
+
 
 class ZeroShotBackend(EmbeddingBackend):
     """Zero-shot classification that expands label names, self-trains a student on the batch and corrects the
