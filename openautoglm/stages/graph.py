@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openautoglm.adapters.graphs import GraphSource, PlanetoidGraph, load_graph
+from openautoglm.adapters.graph_specs import GraphSource, PlanetoidGraph
 from openautoglm.stages import Port, PortType, StageContext, stage
-from openautoglm.tasks.graph import meta_task
 
 GRAPH_IN = Port("graph", PortType.GRAPH, "The graph")
 
@@ -28,6 +27,8 @@ class GraphLoadParams(BaseModel):
     tags=["io"],
 )
 def graph_load(inputs: Mapping[str, Any], params: GraphLoadParams, context: StageContext) -> dict[str, Any]:
+    from openautoglm.adapters.graphs import load_graph  # torch and PyG: imported when a graph stage runs
+
     load_graph(params.graph)  # fails here, naming the file, rather than in every trial
     return {"graph": params.graph}
 
@@ -44,6 +45,8 @@ class MetaParams(BaseModel):
     outputs=(Port("metrics", PortType.METRICS, "The meta-features"),),
 )
 def meta(inputs: Mapping[str, Any], params: MetaParams, context: StageContext) -> dict[str, Any]:
+    from openautoglm.tasks.graph import meta_task
+
     return {"metrics": meta_task.fn(inputs["graph"]).as_dict()}
 
 

@@ -1,0 +1,64 @@
+"""Graph source specs: what names a graph (a Planetoid folder, the karate club, the user's node and edge tables).
+
+Pydantic only, no torch: the stage catalogue and the CLI read these without importing PyG; reading a graph is
+:mod:`openautoglm.adapters.graphs`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _GraphSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class PlanetoidGraph(_GraphSpec):
+    """A Planetoid citation graph (Cora, CiteSeer, PubMed) read from ``root/<name>/raw`` without downloading."""
+
+    kind: Literal["planetoid"] = "planetoid"
+    name: Literal["Cora", "CiteSeer", "PubMed"] = "Cora"
+    root: Path | None = Field(default=None, description="Folder holding <name>/raw (default: data root).")
+
+    def describe(self) -> str:
+        return f"planetoid:{self.name}"
+
+
+class KarateGraph(_GraphSpec):
+    """Zachary's karate club (34 nodes, 4 communities as labels), built into PyG."""
+
+    kind: Literal["karate"] = "karate"
+
+    def describe(self) -> str:
+        return "karate"
+
+
+class TableGraph(_GraphSpec):
+    """The user's graph: a node table (id, optional label, numeric features) and an edge table (source, target).
+
+    Tables are files (CSV, TSV, JSONL, Parquet) or, with ``url``, SQL tables/queries. Ids may be of any type.
+    Feature columns default to every column except id and label; they are standardised (mean 0, std 1).
+    """
+
+    kind: Literal["table"] = "table"
+    nodes: str = Field(description="Node file path, or table/query when url is set.")
+    edges: str = Field(description="Edge file path, or table/query when url is set.")
+    url: str | None = Field(default=None, description="Database URL (no password) for SQL tables.")
+    password_env: str | None = None
+    id_column: str = "id"
+    label_column: str | None = "label"
+    feature_columns: tuple[str, ...] | None = None
+    source_column: str = "source"
+    target_column: str = "target"
+
+    def describe(self) -> str:
+        return f"{'sql' if self.url else 'files'}:{Path(self.nodes).name}+{Path(self.edges).name}"
+
+
+GraphSource = Annotated[PlanetoidGraph | KarateGraph | TableGraph, Field(discriminator="kind")]
