@@ -19,8 +19,11 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import RandomLinkSplit
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
-from openautoglm.adapters.graph_specs import GraphSource as GraphSource  # re-exported: the specs live apart (no torch)
-from openautoglm.adapters.graph_specs import KarateGraph, PlanetoidGraph, TableGraph
+# Re-exported: the specs live apart (no torch there).
+from openautoglm.adapters.graph_specs import GraphSource as GraphSource
+from openautoglm.adapters.graph_specs import KarateGraph as KarateGraph
+from openautoglm.adapters.graph_specs import PlanetoidGraph as PlanetoidGraph
+from openautoglm.adapters.graph_specs import TableGraph as TableGraph
 from openautoglm.core.errors import ConfigurationError, DataSourceError
 from openautoglm.settings import get_settings
 
