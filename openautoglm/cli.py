@@ -366,10 +366,11 @@ def run(
     model: Annotated[
         str,
         typer.Option(
-            help="glm-4 / glm-4-flash / any glm-* (Zhipu API), local-use, local-lac, local:/folder, "
-            "mlflow:/<name>/<version> or mlflow:/<name>@<alias> (a distilled student)."
+            help="local-auto (offline default: calibrated e5 + USE), local-use (faster, weaker), local-lac (NER), "
+            "glm-4 / glm-4-flash / any glm-* (Zhipu API), local:/folder, mlflow:/<name>/<version> or "
+            "mlflow:/<name>@<alias> (a distilled student)."
         ),
-    ] = "local-use",
+    ] = "local-auto",
     labels: LabelsOpt = None,
     prompt_template: Annotated[
         str | None, typer.Option(help="Instruction with {text} (and {text_pair}); default per task.")

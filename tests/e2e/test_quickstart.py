@@ -73,6 +73,8 @@ def test_cli_runs_the_three_tasks(tmp_path: Path) -> None:
     )
     assert cls.returncode == 0, cls.stderr[-2000:]
     assert "│ predicted: ok    │     60 │" in cls.stdout and "accuracy" in cls.stdout
+    # The offline default (local-auto) answers the seed's quick start as a person would (54 of 60 here).
+    assert json.loads((tmp_path / "cls" / "metrics.json").read_text())["metrics"]["accuracy"] >= 0.8
     assert "Prefect run: http://127.0.0.1:4200/runs/flow-run/" in cls.stdout
 
     ner = run(
