@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openautoglm.core.data.clean_batch import clean_texts
+from openautoglm.core.data.clean_batch import clean_texts, is_removed_control, nfkc_code_point
 from openautoglm.core.data.schema import ROW_ID, QuarantinedRow, quarantine_records
 from openautoglm.core.errors import MissingColumnsError
 from openautoglm.core.registry import Registry
@@ -59,8 +59,7 @@ class _NfkcTable(dict[int, int]):
     character, else the code point itself (so the text never grows). Translation then runs in C."""
 
     def __missing__(self, cp: int) -> int:
-        out = unicodedata.normalize("NFKC", chr(cp))
-        self[cp] = ord(out) if len(out) == 1 else cp
+        self[cp] = nfkc_code_point(cp)
         return self[cp]
 
 
@@ -92,13 +91,9 @@ def fullwidth_to_halfwidth(text: str) -> str:
     return text.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(text) else text
 
 
-_KEEP_CONTROL = frozenset("\t\n\r\f\v")
-
-
 @lru_cache(maxsize=65536)
 def _is_control(ch: str) -> bool:
-    category = unicodedata.category(ch)
-    return (category == "Cc" and ch not in _KEEP_CONTROL) or category in ("Cf", "Cs")
+    return is_removed_control(ord(ch))
 
 
 @CLEAN_RULES.register("control")

@@ -1,6 +1,6 @@
 """The cleaning rules over many texts at once, on arrays of code points (numpy), with the per-text rules' results.
 
-:func:`clean_texts_traced` returns exactly ``[clean_text_traced(t, config) for t in texts]``; the per-text loop
+:func:`clean_texts` gives exactly what ``clean_text_traced`` gives text by text; the per-text loop
 costs ~10 µs a text in Python calls, the arrays ~1 µs. The character rules (``nfkc``, ``fullwidth``, ``control``,
 ``whitespace``) run on one array of all the texts' code points with a text id per code point:
 
@@ -13,7 +13,11 @@ costs ~10 µs a text in Python calls, the arrays ~1 µs. The character rules (``
 Texts the arrays cannot treat exactly go through the per-text rules: any text when a rule other than these and
 ``html`` is configured, and texts that ``html`` could change (holding ``&``, ``<`` or a character that ``nfkc`` or
 ``fullwidth`` maps to one of them) or that ``max_length`` could cut. Passes repeat until no text changes, at most
-as many times as the per-text loop allows (a text that stopped changing is not changed by another pass).
+as many times as the per-text loop allows (a text that stopped changing is not changed by another pass); one pass
+when whitespace is the last rule (see :func:`clean_texts`).
+
+The per-text rules (:mod:`openautoglm.core.data.clean`) use this module's code-point maps, so both share one
+definition of what ``nfkc`` and ``control`` do to a character.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import numpy as np
 import numpy.typing as npt
 
 _UNICODE = 0x110000
-_ARRAY_RULES = frozenset({"nfkc", "fullwidth", "control", "whitespace"})
 _SPACE = 0x20
 
 Codes = npt.NDArray[np.uint32]
@@ -55,18 +58,20 @@ class _LazyTable:
         return out
 
 
-def _nfkc_one(cp: int) -> int:
+def nfkc_code_point(cp: int) -> int:
+    """The ``nfkc`` rule's map of one code point: its NFKC form when that is one character, else itself."""
     out = unicodedata.normalize("NFKC", chr(cp))
     return ord(out) if len(out) == 1 else cp
 
 
-def _is_removed_control(cp: int) -> int:
+def is_removed_control(cp: int) -> bool:
+    """What the ``control`` rule removes: control (Cc, but whitespace), format (Cf) and surrogate characters."""
     category = unicodedata.category(chr(cp))
-    return int((category == "Cc" and chr(cp) not in "\t\n\r\f\v") or category in ("Cf", "Cs"))
+    return (category == "Cc" and chr(cp) not in "\t\n\r\f\v") or category in ("Cf", "Cs")
 
 
-_NFKC = _LazyTable(_nfkc_one, np.uint32)  # no code point is 0xFFFFFFFF, the sentinel
-_CONTROL = _LazyTable(_is_removed_control, np.uint8)
+_NFKC = _LazyTable(nfkc_code_point, np.uint32)  # no code point is 0xFFFFFFFF, the sentinel
+_CONTROL = _LazyTable(lambda cp: int(is_removed_control(cp)), np.uint8)
 # str.isspace over U+0000-U+3000 (nothing above U+3000 is whitespace) and one False for everything above.
 _WHITESPACE = np.array([chr(cp).isspace() for cp in range(0x3001)] + [False], dtype=bool)
 _ABOVE_SPACES = len(_WHITESPACE) - 1
