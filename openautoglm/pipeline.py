@@ -275,7 +275,7 @@ class TaskPipeline:
         *,
         text_column: str = "text",
         label_column: str = "label",
-        C: float = 4.0,
+        C: float | None = None,
         crf: CrfNer | None = None,
     ) -> TaskPipeline:
         """Learn the task from labelled rows: text classification, or NER.
@@ -289,10 +289,11 @@ class TaskPipeline:
 
         **Classification**: learns from labelled rows (few are enough), using the unlabelled ones too.
 
-        A logistic head on char 1-3-gram TF-IDF (vocabulary and IDF from the labelled and unlabelled rows) and the
-        offline encoder's embeddings (e5 for ``local-auto``/``local-e5``, USE for ``local-use``; TF-IDF alone for
-        API and chat models); class weights from the labelled rows only. Afterwards ``run`` and ``evaluate`` use
-        the learned head instead of the model's zero-shot answers.
+        One class-balanced logistic head per view, multiplied: char 1-3-gram TF-IDF (vocabulary and IDF from the
+        labelled and unlabelled rows) and the offline encoders' embeddings (e5 and USE for ``local-auto``, e5 for
+        ``local-e5``, USE for ``local-use``; TF-IDF alone for API and chat models); which views enter is chosen
+        by cross-validation on the labelled rows. Afterwards ``run`` and ``evaluate`` use the learned heads
+        instead of the model's zero-shot answers.
 
         Args:
             labelled: Rows with ``text_column`` and ``label_column``, or ``(text, label)`` pairs (NER: ``(text,
@@ -300,7 +301,7 @@ class TaskPipeline:
             unlabelled: More rows of the same kind without labels (a Dataset, DataFrame or list of texts);
                 classification only.
             text_column, label_column: Column names.
-            C: Inverse regularisation of the classification head.
+            C: Inverse regularisation of each classification head (default: 4 or 10, chosen by cross-validation).
             crf: The NER learner's settings (default ``CrfNer()``).
 
         Returns:

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from openautoglm import TaskPipeline
 from openautoglm.adapters.models import learned
 from openautoglm.adapters.models.embedding import Encoder
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.learn import FewLabelClassifier
+from openautoglm.core.nlp.learn import FewLabelClassifier, choose_views
 
 GOOD = ["好吃", "推荐", "满意", "很棒", "新鲜", "实惠"]
 BAD = ["难吃", "太慢", "失望", "很差", "凉了", "太贵"]
@@ -48,7 +49,7 @@ class HashEncoder(Encoder):
 @pytest.fixture
 def fake_encoder(monkeypatch: pytest.MonkeyPatch, home: Path) -> HashEncoder:
     encoder = HashEncoder()
-    monkeypatch.setattr(learned, "feature_encoder", lambda spec: encoder)
+    monkeypatch.setattr(learned, "feature_encoders", lambda spec: [encoder])
     return encoder
 
 
@@ -81,3 +82,25 @@ def test_fit_errors_say_what_to_do(fake_encoder: HashEncoder) -> None:
         FewLabelClassifier().fit(["好吃", "好吃推荐"], ["正面", "正面"])
     with pytest.raises(ConfigurationError, match="No column 'label'"):
         TaskPipeline("text_classification", "local-use").fit(pd.DataFrame({"text": ["好吃"]}))
+
+
+def test_cross_validation_keeps_the_informative_views_and_drops_a_noise_view() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=150)
+    signal = np.eye(3)[y] + rng.normal(scale=0.6, size=(150, 3))  # predicts the label
+    other = np.eye(3)[y] @ rng.normal(size=(3, 8)) + rng.normal(scale=1.5, size=(150, 8))  # weaker, independent
+    noise = rng.normal(size=(150, 40))  # a head on it only memorises
+    views = [sparse.csr_matrix(v) for v in (signal, other, noise)]
+    subset, C = choose_views(views, y, Cs=(4.0, 10.0))
+    assert 0 in subset and 2 not in subset
+    assert C in (4.0, 10.0)
+    assert choose_views(views[:1], y) == ((0,), 4.0)  # one view, one C: nothing to choose
+
+
+def test_fit_records_the_chosen_views() -> None:
+    frame = reviews(120, 3)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(len(frame), 30))
+    model = FewLabelClassifier().fit(frame["text"].tolist(), frame["label"].tolist(), [noise])
+    assert model.views_ == ("tfidf",)
+    assert model.predict(["好吃，推荐", "难吃，太慢"], [rng.normal(size=(2, 30))]) == ["正面", "负面"]

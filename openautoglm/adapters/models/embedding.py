@@ -117,9 +117,9 @@ class EmbeddingBackend(ModelBackend):
         super().__init__(model)
         self.encoder = encoder
 
-    def feature_encoder(self) -> Encoder:
-        """The encoder whose embeddings a learned head (``TaskPipeline.fit``) uses as a view."""
-        return self.encoder
+    def feature_encoders(self) -> list[Encoder]:
+        """The encoders whose embeddings a learned head (``TaskPipeline.fit``) uses as views."""
+        return [self.encoder]
 
     def prototypes(self, config: TaskConfig, cache: CallCache, stats: BatchStats) -> np.ndarray:
         """One unit vector per label: the verbaliser plus the centroid of the label's few-shot examples, with equal

@@ -1,8 +1,8 @@
 """Models learned by ``TaskPipeline.fit``, behind one face (:class:`LearnedModel`): ``predict`` rows like a
 backend, and ``save`` a model folder where the kind can be saved.
 
-- Classification: a logistic head on char TF-IDF plus the embeddings of the pipeline's offline encoder (through
-  the call cache), see :class:`openautoglm.core.nlp.learn.FewLabelClassifier` (:class:`LearnedClassifier`).
+- Classification: logistic heads on char TF-IDF and on the embeddings of the pipeline's offline encoders (through
+  the call cache), multiplied, see :class:`openautoglm.core.nlp.learn.FewLabelClassifier` (:class:`LearnedClassifier`).
 - NER: a CRF over character features and LAC's tags, :class:`openautoglm.adapters.models.crf.CrfNer`.
 """
 
@@ -39,15 +39,16 @@ class LearnedModel(Protocol):
         ...
 
 
-def feature_encoder(spec: ModelSpec) -> Encoder | None:
-    """The encoder a learned head uses for ``spec``'s model, or ``None`` (API and chat models: TF-IDF alone)."""
+def feature_encoders(spec: ModelSpec) -> list[Encoder]:
+    """The encoders whose embeddings are a learned head's views for ``spec``'s model (none for API and chat
+    models: TF-IDF alone)."""
     backend = load_backend(spec)
-    return backend.feature_encoder() if isinstance(backend, EmbeddingBackend) else None
+    return backend.feature_encoders() if isinstance(backend, EmbeddingBackend) else []
 
 
-def embed(encoder: Encoder | None, texts: Sequence[str], cache: CallCache, stats: BatchStats) -> list[np.ndarray]:
-    """The embedding views of ``texts`` (none without an encoder)."""
-    return [] if encoder is None else [encoder.encode(list(texts), cache, stats)]
+def embed(encoders: Sequence[Encoder], texts: Sequence[str], cache: CallCache, stats: BatchStats) -> list[np.ndarray]:
+    """The embedding views of ``texts``, one per encoder."""
+    return [encoder.encode(list(texts), cache, stats) for encoder in encoders]
 
 
 def fit_classifier(
@@ -57,12 +58,12 @@ def fit_classifier(
     unlabelled: Sequence[str],
     cache: CallCache,
     *,
-    C: float = 4.0,
+    C: float | None = None,
 ) -> tuple[FewLabelClassifier, BatchStats]:
-    """Fit the head on the labelled rows; the unlabelled rows give the TF-IDF vocabulary and IDF."""
+    """Fit the heads on the labelled rows; the unlabelled rows give the TF-IDF vocabulary and IDF."""
     stats = BatchStats()
-    encoder = feature_encoder(spec)
-    model = FewLabelClassifier(C=C).fit(texts, labels, embed(encoder, texts, cache, stats), unlabelled)
+    model = FewLabelClassifier() if C is None else FewLabelClassifier(C=C)
+    model.fit(texts, labels, embed(feature_encoders(spec), texts, cache, stats), unlabelled)
     return model, stats
 
 
@@ -73,7 +74,7 @@ def predict_learned(
     stats = BatchStats()
     started = time.perf_counter()
     texts = [r.text for r in rows]
-    probs = model.predict_proba(texts, embed(feature_encoder(spec), texts, cache, stats))
+    probs = model.predict_proba(texts, embed(feature_encoders(spec), texts, cache, stats))
     per_row = (time.perf_counter() - started) * 1000 / max(1, len(rows))
     results = []
     for r, p in zip(rows, probs, strict=True):
@@ -93,7 +94,7 @@ def predict_learned(
 
 @dataclass
 class LearnedClassifier:
-    """A fitted :class:`FewLabelClassifier` with the model whose encoder gives its embedding view."""
+    """A fitted :class:`FewLabelClassifier` with the model whose encoders give its embedding views."""
 
     spec: ModelSpec
     head: FewLabelClassifier

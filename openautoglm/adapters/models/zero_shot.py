@@ -92,10 +92,11 @@ class ZeroShotBackend(EmbeddingBackend):
     def _match(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache, stats: BatchStats) -> list[RowResult]:
         return self._matcher.match(config, rows, cache, stats)
 
-    def feature_encoder(self) -> Encoder:
-        """e5: on a dev slice of waimai_10k train rows a head on e5 + char TF-IDF beat one on USE + TF-IDF and one
-        on both encoders (86.2% / 82.6% / 84.0% with 200 labels, mean of 3 draws)."""
-        return self.strong
+    def feature_encoders(self) -> list[Encoder]:
+        """Both encoders: which views help depends on the data (e5 on waimai_10k sentiment, e5 and USE on
+        online_shopping_9_cats topics), so :func:`openautoglm.core.nlp.learn.choose_views` picks on the labelled
+        rows."""
+        return [self.strong, self.encoder]
 
     # --- label descriptions -------------------------------------------------------------------------------
     def _phrases(self, encoder: Encoder, texts: list[str], cache: CallCache, stats: BatchStats) -> np.ndarray:
