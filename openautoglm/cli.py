@@ -516,7 +516,11 @@ def distill(
     budget: Annotated[
         int | None, typer.Option(help="At most this many teacher calls (default: one per row).", min=1)
     ] = None,
-    student: Annotated[str, typer.Option(help="Student kind: tfidf-linear.")] = "tfidf-linear",
+    task: Annotated[str, typer.Option(help="text_classification or ner.")] = "text_classification",
+    entity_types: Annotated[str, typer.Option(help="NER entity types, comma-separated.")] = "PER,LOC,ORG",
+    student: Annotated[
+        str | None, typer.Option(help="Student kind (default per task: tfidf-linear, or crf-ner for ner).")
+    ] = None,
     holdout: Annotated[float, typer.Option(help="Share of the labelled rows held out to measure the student.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the labelling order, the split and the student.")] = 0,
     alias: Annotated[str | None, typer.Option(help="Point this alias at the new version, e.g. candidate.")] = None,
@@ -548,12 +552,13 @@ def distill(
     """Distil a teacher into a small student registered in the MLflow Model Registry (a Prefect flow).
 
     Example: openautoglm distill reviews.csv --name reviews-student --labels 正面,负面 --teacher glm-4-flash
-    --budget 2000; then: openautoglm run new.csv --model mlflow:/reviews-student/1 --labels 正面,负面
+    --budget 2000; then: openautoglm run new.csv --model mlflow:/reviews-student/1 --labels 正面,负面.
+    NER: --task ner --entity-types PER,LOC,ORG (a crf-ner student; gold --label-column holds entity JSON).
     """
     try:
         from openautoglm.adapters.models import ModelSpec
         from openautoglm.adapters.models.run import check_supported
-        from openautoglm.core.nlp.distill import DistillOptions
+        from openautoglm.core.nlp.distill import DistillOptions, default_student
         from openautoglm.core.nlp.types import TaskConfig
         from openautoglm.flows.distill import DistillParams
         from openautoglm.flows.distill import distill as distill_flow
@@ -562,10 +567,22 @@ def distill(
             source=_source_spec(source, fmt, query, encoding, delimiter, True, password_env),
             columns=_split(columns),
             rename=_pairs(rename),
-            task=TaskConfig(labels=tuple(_split(labels) or ()) or None, prompt_template=prompt_template),
+            task=TaskConfig(
+                task_type=task,  # type: ignore[arg-type]
+                labels=tuple(_split(labels) or ()) or None,
+                entity_types=tuple(_split(entity_types) or ()),
+                prompt_template=prompt_template,
+            ),
             teacher=ModelSpec(model=teacher, base_url=base_url, max_concurrency=max_concurrency),
             credentials_block=credentials,
-            distill=DistillOptions(name=name, student=student, budget=budget, holdout=holdout, seed=seed, alias=alias),
+            distill=DistillOptions(
+                name=name,
+                student=student or default_student(task),  # type: ignore[arg-type]
+                budget=budget,
+                holdout=holdout,
+                seed=seed,
+                alias=alias,
+            ),
             text_column=text_column,
             label_column=label_column,
             batch_size=batch_size,

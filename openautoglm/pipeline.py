@@ -412,7 +412,7 @@ class TaskPipeline:
         unlabelled: Dataset | pd.DataFrame | Sequence[str],
         *,
         name: str,
-        student: str = "tfidf-linear",
+        student: str | None = None,
         budget: int | None = None,
         holdout: float = 0.2,
         seed: int = 0,
@@ -437,7 +437,7 @@ class TaskPipeline:
         Args:
             unlabelled: Rows to label (a Dataset, a DataFrame with ``text_column``, or a list of texts).
             name: Registered model name (letters, digits, ``_ . -``).
-            student: Student kind.
+            student: Student kind (default: ``tfidf-linear`` for classification, ``crf-ner`` for NER).
             budget: At most this many teacher calls (default: one per row, two for a chat model).
             holdout: Share of the labelled rows held out from the student's training.
             seed: Seed of the labelling order, the split and the student.
@@ -453,14 +453,16 @@ class TaskPipeline:
         from openautoglm.adapters.distill import (
             DistillOptions,
             DistillResult,
+            learn_student,
             register,
             teach,
             teacher_call_cost,
             teacher_counts,
         )
         from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
-        from openautoglm.core.nlp.distill import STUDENTS, fit_student
+        from openautoglm.core.nlp.distill import STUDENTS, default_student, gold_answers
 
+        student = student or default_student(self.task_type)
         options = DistillOptions(name=name, student=student, budget=budget, holdout=holdout, seed=seed, alias=alias)
         if self.task_type not in STUDENTS.resolve(student).tasks:
             raise ConfigurationError(f"A {student} student cannot learn {self.task_type}.")
@@ -483,11 +485,9 @@ class TaskPipeline:
             batch_size=self.batch_size,
             calls_per_row=cost,
         )
-        gold = None
-        if label_column:
-            pairs = zip(frame[ROW_ID], frame[label_column], strict=True)
-            gold = {int(i): (None if pd.isna(g) else str(g)) for i, g in pairs}
-        fit = fit_student({r.row_id: r.text for r in rows}, taught.results, gold, options, config.labels or ())
+        gold = gold_answers(frame[ROW_ID], frame[label_column], self.task_type) if label_column else None
+        texts = {r.row_id: r.text for r in rows}
+        fit = learn_student(texts, taught.results, gold, options, config, self.cache_mode)
         metrics = {**teacher_counts(taught), **fit.metrics, "unlabelled_rows": len(rows)}
         teacher = f"{self.spec.model} (fitted)" if self._learned is not None else self.spec.model
         tags = {"openautoglm.flow": "distill", "openautoglm.model": teacher, "openautoglm.face": "sdk"}

@@ -1,8 +1,10 @@
 """Distillation steps that touch models and MLflow, shared by ``TaskPipeline.distill`` and the ``distill`` flow.
 
 1. :func:`teach`: the teacher labels rows in a seeded order within the call budget, through the call cache.
-2. :func:`~openautoglm.core.nlp.distill.fit_student` (pure, in core): the student learns the teacher's labels;
-   held-out rows measure it.
+2. :func:`learn_student`: the student learns the teacher's answers, held-out rows measure it — labels through
+   :func:`~openautoglm.core.nlp.distill.fit_student`, entities through
+   :func:`~openautoglm.core.nlp.distill.fit_ner_student` with the CRF (pure steps in core; the CRF's features need
+   LAC and the call cache, so it is passed in here).
 3. :func:`register`: the student goes to the active MLflow run, the Model Registry and (optionally) a folder.
 """
 
@@ -10,23 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from openautoglm.adapters.cache import CallCache
+from openautoglm.adapters.cache import CacheMode, CallCache
 from openautoglm.adapters.models import ModelSpec, load_backend
 from openautoglm.adapters.models.base import BatchStats, GenerativeBackend
-from openautoglm.adapters.models.run import predict_rows
+from openautoglm.adapters.models.run import default_cache, predict_rows
 from openautoglm.adapters.models.student import ARTIFACT, RegisteredStudent, log_student, save_student
+from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.distill import (
     DistillOptions,
     StudentFit,
     TeacherLabels,
+    fit_ner_student,
     fit_student,
     label_with_budget,
     seeded_order,
 )
-from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
+from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskConfig, TaskType
 
 Teacher = Callable[[list[Row]], tuple[list[RowResult], BatchStats]]
 
@@ -96,6 +101,68 @@ def teacher_counts(labels: TeacherLabels[BatchStats]) -> dict[str, int]:
     }
 
 
+Learner = Callable[
+    [Mapping[int, str], Sequence[RowResult], Mapping[int, Any] | None, DistillOptions, TaskConfig, CallCache],
+    StudentFit,
+]
+
+
+def _learn_labels(
+    texts: Mapping[int, str],
+    results: Sequence[RowResult],
+    gold: Mapping[int, Any] | None,
+    options: DistillOptions,
+    config: TaskConfig,
+    cache: CallCache,
+) -> StudentFit:
+    return fit_student(texts, results, gold, options, config.labels or ())
+
+
+def _learn_entities(
+    texts: Mapping[int, str],
+    results: Sequence[RowResult],
+    gold: Mapping[int, Any] | None,
+    options: DistillOptions,
+    config: TaskConfig,
+    cache: CallCache,
+) -> StudentFit:
+    from openautoglm.adapters.models.crf import CrfNer
+
+    def predict(crf: CrfNer, texts: list[str]) -> list[tuple[Entity, ...]]:
+        results, _ = crf.predict_rows([Row(i, t) for i, t in enumerate(texts)], cache)
+        return [r.prediction if isinstance(r.prediction, tuple) else () for r in results]
+
+    return fit_ner_student(texts, results, gold, options, learn=lambda s: CrfNer().fit(s, cache), predict=predict)
+
+
+#: How a student learns each task's answers.
+LEARNERS: dict[TaskType, Learner] = {"text_classification": _learn_labels, "ner": _learn_entities}
+
+
+def learn_student(
+    texts: Mapping[int, str],
+    results: Sequence[RowResult],
+    gold: Mapping[int, Any] | None,
+    options: DistillOptions,
+    config: TaskConfig,
+    cache_mode: CacheMode = "use",
+) -> StudentFit:
+    """Train ``options.student`` on the teacher's answers for ``config``'s task; measure it on held-out rows.
+
+    Args:
+        texts: Text by row id.
+        results: The teacher's answers (row ids index ``texts``).
+        gold: Gold answers by row id, where known (labels; NER: entity lists or their JSON).
+        options: Student kind, hold-out share, seed.
+        config: The task (its labels or entity types).
+        cache_mode: The call cache for the student's own features (the CRF's LAC tags).
+    """
+    learner = LEARNERS.get(config.task_type)
+    if learner is None:
+        raise ConfigurationError(f"No student learns {config.task_type}.", hint="distil text_classification or ner")
+    return learner(texts, results, gold, options, config, default_cache(cache_mode))
+
+
 def register(
     fit: StudentFit,
     options: DistillOptions,
@@ -121,4 +188,13 @@ def register(
     return registered, saved
 
 
-__all__ = ["DistillOptions", "DistillResult", "StudentFit", "fit_student", "register", "teach", "teacher_counts"]
+__all__ = [
+    "DistillOptions",
+    "DistillResult",
+    "StudentFit",
+    "fit_student",
+    "learn_student",
+    "register",
+    "teach",
+    "teacher_counts",
+]

@@ -27,7 +27,7 @@ from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.nlp.batching import frame_rows
-from openautoglm.core.nlp.distill import STUDENTS, DistillOptions
+from openautoglm.core.nlp.distill import STUDENTS, DistillOptions, gold_answers
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare
@@ -159,9 +159,9 @@ def distill(params: DistillParams) -> DistillFlowResult:
         )
         gold = None
         if params.label_column:
-            pairs = zip(frame[ROW_ID], frame[params.label_column], strict=True)
-            gold = {int(i): (None if g is None or g != g else str(g)) for i, g in pairs}
-        fit = train_student_task({r.row_id: r.text for r in rows}, taught.results, gold, options, params.task.labels)
+            gold = gold_answers(frame[ROW_ID], frame[params.label_column], params.task.task_type)
+        texts = {r.row_id: r.text for r in rows}
+        fit = train_student_task(texts, taught.results, gold, options, params.task, params.cache)
         metrics = {**teacher_counts(taught), **fit.metrics, "unlabelled_rows": len(rows)}
         log_metrics(metrics)
         registered, saved = register_student_task(

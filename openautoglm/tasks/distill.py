@@ -11,12 +11,12 @@ from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from openautoglm.adapters.cache import CacheMode
-from openautoglm.adapters.distill import model_teacher, register, teach, teacher_call_cost
+from openautoglm.adapters.distill import learn_student, model_teacher, register, teach, teacher_call_cost
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import default_cache
 from openautoglm.blocks.credentials import resolve_zhipu_key
-from openautoglm.core.nlp.distill import TeacherLabels, fit_student
+from openautoglm.core.nlp.distill import TeacherLabels
 from openautoglm.core.nlp.types import Row, TaskConfig
 
 
@@ -56,7 +56,7 @@ teach_task = task(
 
 # Not cached: fitting takes seconds, and its inputs (thousands of texts) and output (an estimator) are not worth
 # hashing and storing.
-train_student_task = task(name="train-student", cache_policy=NO_CACHE)(fit_student)
+train_student_task = task(name="train-student", cache_policy=NO_CACHE)(learn_student)
 
 # No retries: a retry after a registration that went through would add a second version.
 register_student_task = task(name="register-student", cache_policy=NO_CACHE)(register)

@@ -205,3 +205,32 @@ def test_the_cli_refuses_a_bad_model_name_before_any_flow_run() -> None:
         app, ["distill", str(EXAMPLES / "user_feedback.csv"), "--name", "my model", "--labels", "正面,负面,中性"]
     )
     assert result.exit_code == 2 and "'my model' cannot be a registered model name" in " ".join(result.output.split())
+
+
+def test_a_ner_student_learns_usable_teacher_answers_and_is_scored_against_teacher_and_gold() -> None:
+    from openautoglm.core.nlp.distill import default_student, fit_ner_student
+    from openautoglm.core.nlp.types import Entity
+
+    texts = {i: f"张伟第{i}次去北京。" for i in range(10)}
+    per, loc = Entity("张伟", "PER", 0, 2), Entity("北京", "LOC", 6, 8)
+    results = [RowResult(row_id=i, prediction=(per, loc)) for i in range(8)]
+    results.append(RowResult(row_id=8, prediction=(Entity("上海", "LOC", 0, 2),)))  # not in its sentence: unusable
+    results.append(RowResult(row_id=9, prediction=None, status="parse_error"))
+    learned: list[int] = []
+
+    def learn(sentences: list[object]) -> str:
+        learned.append(len(sentences))
+        return "model"
+
+    def predict(model: str, batch: list[str]) -> list[tuple[Entity, ...]]:
+        return [(per,) for _ in batch]  # finds the person, misses the place
+
+    gold = {i: json.dumps([{"text": "张伟", "type": "PER"}, {"text": "北京", "type": "LOC"}]) for i in range(10)}
+    fit = fit_ner_student(texts, results, gold, DistillOptions(name="s", holdout=0.25), learn=learn, predict=predict)
+    assert fit.metrics["teacher_unusable_rows"] == 2 and learned == [fit.metrics["train_rows"]] == [6]
+    assert fit.metrics["holdout_rows"] == 2 and fit.metrics["agreement_f1"] == pytest.approx(2 / 3, abs=1e-3)
+    assert fit.metrics["teacher_f1"] == 1.0 and fit.metrics["student_f1"] == pytest.approx(2 / 3, abs=1e-3)
+    assert fit.metrics["gold_rows"] == 2 and fit.metrics["f1_ratio"] == pytest.approx(2 / 3, abs=1e-3)
+    assert fit.labels == ["LOC", "PER"] and default_student("ner") == "crf_ner"
+    with pytest.raises(ConfigurationError, match="none of 2 sentences"):
+        fit_ner_student(texts, results[8:], None, DistillOptions(name="s"), learn=learn, predict=predict)

@@ -167,8 +167,8 @@ def _local_folder(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     return load_folder(spec)
 
 
-# A student predicts what it learned; the NER CRF student adds "ner" here when it registers as a student kind.
-@backend("mlflow", tasks=frozenset({"text_classification"}), local_batches=True)
+# A student predicts what it learned: labels (tfidf-linear) or entities (crf-ner).
+@backend("mlflow", tasks=frozenset({"text_classification", "ner"}), local_batches=True)
 def _registered(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.student import load_registered
 

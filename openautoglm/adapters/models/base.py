@@ -67,6 +67,8 @@ class ModelBackend(ABC):
 
     def __init__(self, model: str) -> None:
         self.model = model
+        #: Where the model came from, when it says (a registered student: teacher, registry name and version).
+        self.metadata: dict[str, Any] = {}
 
     @abstractmethod
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:

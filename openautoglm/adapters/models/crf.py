@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -80,6 +81,7 @@ class CrfNer:
     feature_seconds: float = 0.0
     _crf: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _model_copy: Any = field(default=None, repr=False)  # the loaded model file's private copy (see load)
 
     # -- features -------------------------------------------------------------------------------------------------
 
@@ -147,6 +149,15 @@ class CrfNer:
                 )
             )
         return results, stats
+
+    def entities_json(self, texts: Sequence[str], cache: CallCache) -> list[str]:
+        """One JSON list of entities (``text``, ``type``, ``start``, ``end``) per text: the MLflow face's output."""
+        results, _ = self.predict_rows([Row(i, t) for i, t in enumerate(texts)], cache)
+        out = []
+        for r in results:
+            entities = r.prediction if isinstance(r.prediction, tuple) else ()
+            out.append(json.dumps([e.as_dict() for e in entities], ensure_ascii=False))
+        return out
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         """One result per row, keeping the entity types ``config`` asks for (the learned-model face, see
@@ -216,7 +227,13 @@ class CrfNer:
             train_sentences=int(training.get("sentences", 0)),
             train_seconds=float(training.get("seconds", 0.0)),
         )
-        model._crf = sklearn_crfsuite.CRF(model_filename=str(model_file))
+        # crfsuite opens the file when it first tags: a private copy, alive as long as the model, so the folder may
+        # be deleted (a registered model's download) or overwritten (a re-saved folder) meanwhile.
+        copy = tempfile.NamedTemporaryFile(prefix="openautoglm-crf-", suffix=".crfsuite")  # noqa: SIM115
+        copy.write(model_file.read_bytes())
+        copy.flush()
+        model._model_copy = copy
+        model._crf = sklearn_crfsuite.CRF(model_filename=copy.name)
         return model
 
 
@@ -226,9 +243,10 @@ class CrfBackend(ModelBackend):
     tasks = frozenset({"ner"})
     kind = KIND
 
-    def __init__(self, model: str, crf: CrfNer) -> None:
+    def __init__(self, model: str, crf: CrfNer, metadata: dict[str, Any] | None = None) -> None:
         super().__init__(model)
         self.crf = crf
+        self.metadata = dict(metadata or {})
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         return self.crf.predict(config, rows, cache)

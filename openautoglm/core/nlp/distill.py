@@ -10,16 +10,12 @@ Pure pieces, no MLflow, Prefect or network (the teacher is a callable):
 - :func:`holdout_split`: the seeded split of the labelled rows into the student's training rows and held-out rows.
 - :data:`STUDENTS`: student kinds by name. ``tfidf-linear``: hashed character 1-3-gram TF-IDF + logistic regression
   (scikit-learn), a plain ``Pipeline`` over a one-column frame ``text`` so MLflow logs it with the sklearn flavour
-  (skops format: safe to load) and serves it as a pyfunc. A NER student (CRF) registers here with
-  ``tasks={"ner"}`` and its own ``build``.
+  (skops format: safe to load) and serves it as a pyfunc. ``crf-ner``: the NER CRF (``tasks={"ner"}``).
 - :func:`distill_metrics`: agreement with the teacher, and accuracy of both against gold labels, on held-out rows.
 
-Extending to NER (the CRF student): register a :class:`StudentKind` with ``tasks={"ner"}``; teach with
-``task_type="ner"`` (the teacher's answers are entity tuples, the budget loop is the same); add the NER branch of
-:func:`fit_student` (train on entity answers, measure entity F1 and agreement instead of label shares); log it with
-its own MLflow flavour or a pyfunc plus ``metadata.openautoglm_student``, and let
-:class:`~openautoglm.adapters.models.student.StudentBackend` wrap it by kind; then add ``"ner"`` to the ``mlflow``
-backend's tasks in :mod:`openautoglm.adapters.models`.
+NER: :func:`fit_ner_student` trains a ``crf-ner`` student (the CRF of :mod:`openautoglm.adapters.models.crf`,
+passed in as ``learn``/``predict`` callables: its features need LAC) on the teacher's entity answers, and
+:func:`ner_distill_metrics` measures entity F1 against the teacher (agreement) and against gold entities.
 
 Why not :class:`~openautoglm.core.nlp.learn.FewLabelClassifier`: it is a dataclass around a vectoriser and a head
 (with optional encoder views), not an estimator MLflow can log and serve; and its vocabulary-based vectoriser
@@ -40,7 +36,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.types import Row, RowResult, TaskType
+from openautoglm.core.nlp.metrics import ner_metrics
+from openautoglm.core.nlp.tagging import LabelledSentence, entity_types, labelled_sentence
+from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskType
 from openautoglm.core.prompt.budget import Budget, CallMeter, metered
 from openautoglm.core.registry import Registry
 
@@ -221,12 +219,13 @@ class StudentKind:
 
     Attributes:
         tasks: Tasks it can learn.
-        build: ``seed -> estimator``: an unfitted scikit-learn estimator taking a frame with column ``text``.
+        build: ``seed -> estimator``: an unfitted scikit-learn estimator taking a frame with column ``text``
+            (classification students; a NER student is built by the adapter that owns its features).
         description: One line for docs and errors.
     """
 
     tasks: frozenset[TaskType]
-    build: Callable[[int], Any]
+    build: Callable[[int], Any] | None
     description: str
 
 
@@ -276,6 +275,36 @@ STUDENTS.add(
     ),
     "tfidf",
 )
+STUDENTS.add(
+    "crf-ner",
+    StudentKind(
+        tasks=frozenset({"ner"}),
+        build=None,  # openautoglm.adapters.models.crf.CrfNer: its features include LAC's tags (an adapter)
+        description="a CRF over character n-grams and LAC's word tags (sklearn-crfsuite)",
+    ),
+    "crf",
+)
+
+
+def default_student(task_type: TaskType) -> str:
+    """The first registered student kind that learns ``task_type`` (``tfidf-linear``, ``crf-ner``).
+
+    Raises:
+        ConfigurationError: No student learns it.
+    """
+    for name, kind in STUDENTS.items():
+        if task_type in kind.tasks:
+            return name
+    raise ConfigurationError(f"No student learns {task_type}.", hint="distil text_classification or ner")
+
+
+def gold_answers(ids: Sequence[Any], values: Sequence[Any], task_type: TaskType) -> dict[int, Any]:
+    """Gold answers by row id: labels as strings; NER entity lists (or their JSON) as given; missing -> ``None``."""
+    out: dict[int, Any] = {}
+    for row_id, value in zip(ids, values, strict=True):
+        missing = value is None or (isinstance(value, float) and value != value)
+        out[int(row_id)] = None if missing else (value if task_type == "ner" else str(value))
+    return out
 
 
 def train_student(kind: str, texts: Sequence[str], labels: Sequence[str], *, seed: int = 0) -> Any:
@@ -293,7 +322,10 @@ def train_student(kind: str, texts: Sequence[str], labels: Sequence[str], *, see
             f"The teacher gave {len(texts)} training rows {sorted(set(labels))}: a student needs two labels at least.",
             hint="raise the budget, or give more (and more varied) unlabelled rows",
         )
-    return STUDENTS.resolve(kind).build(seed).fit(pd.DataFrame({TEXT: list(texts)}), list(labels))
+    build = STUDENTS.resolve(kind).build
+    if build is None:
+        raise ConfigurationError(f"A {kind} student does not learn labels.", hint="use tfidf-linear")
+    return build(seed).fit(pd.DataFrame({TEXT: list(texts)}), list(labels))
 
 
 def student_proba(student: Any, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -344,6 +376,92 @@ def distill_metrics(
     return out
 
 
+def ner_distill_metrics(
+    texts: Sequence[str],
+    student: Sequence[Sequence[Entity]],
+    teacher: Sequence[Sequence[Entity]],
+    gold: Sequence[Sequence[Entity] | None] | None = None,
+) -> dict[str, float | int]:
+    """Held-out sentences: the student's entity F1 against the teacher's entities (its agreement); with gold
+    entities, both F1s (seqeval, exact span and type) and their ratio."""
+    lengths = [len(t) for t in texts]
+    out: dict[str, float | int] = {"holdout_rows": len(texts)}
+    if texts:
+        out["agreement_f1"] = round(ner_metrics(lengths, teacher, student)["f1"], 4)
+    if gold is not None:
+        keep = [i for i, g in enumerate(gold) if g is not None]
+        if keep:
+            golds = [gold[i] or () for i in keep]
+            kept = [lengths[i] for i in keep]
+            s_f1 = ner_metrics(kept, golds, [student[i] for i in keep])["f1"]
+            t_f1 = ner_metrics(kept, golds, [teacher[i] for i in keep])["f1"]
+            out.update(gold_rows=len(keep), student_f1=round(s_f1, 4), teacher_f1=round(t_f1, 4))
+            if t_f1 > 0:
+                out["f1_ratio"] = round(s_f1 / t_f1, 4)
+    return out
+
+
+def fit_ner_student(
+    texts: Mapping[int, str],
+    results: Sequence[RowResult],
+    gold: Mapping[int, Any] | None,
+    options: DistillOptions,
+    *,
+    learn: Callable[[list[LabelledSentence]], Any],
+    predict: Callable[[Any, list[str]], list[tuple[Entity, ...]]],
+) -> StudentFit:
+    """Train a NER student on the teacher's entities; measure it on held-out sentences.
+
+    A teacher answer whose entities do not match its sentence, or any answer that failed, is unusable (counted,
+    not trained on); so is a gold value that is not a valid entity list (that sentence has no gold).
+
+    Args:
+        texts: Text by row id.
+        results: The teacher's answers (entity tuples).
+        gold: Gold entities by row id (lists, JSON or ``None``), where known.
+        options: Hold-out share, seed.
+        learn: Fits a student on labelled sentences.
+        predict: The student's entities for texts.
+    """
+    usable: list[tuple[int, LabelledSentence]] = []
+    for r in results:
+        if r.status == "ok" and isinstance(r.prediction, tuple):
+            try:
+                usable.append((r.row_id, labelled_sentence(texts[r.row_id], list(r.prediction))))
+            except ConfigurationError:
+                continue
+    if not usable:
+        raise ConfigurationError(
+            f"The teacher answered none of {len(results)} sentences with entities that match them.",
+            hint="check the teacher's key and entity types (see the teacher's status counts), or raise the budget",
+        )
+    train, held = holdout_split(len(usable), options.holdout, options.seed)
+    train_sentences = [usable[i][1] for i in train]
+    student = learn(train_sentences)
+    held_texts = [usable[i][1].text for i in held]
+    golds = None if gold is None else [_gold_entities(usable[i][1].text, gold.get(usable[i][0])) for i in held]
+    metrics = ner_distill_metrics(
+        held_texts, predict(student, held_texts), [usable[i][1].entities for i in held], golds
+    )
+    metrics.update(train_rows=len(train), teacher_unusable_rows=len(results) - len(usable))
+    return StudentFit(
+        student=student,
+        kind=options.student,
+        labels=list(entity_types(train_sentences)),
+        metrics=metrics,
+        examples=[sentence.text for sentence in train_sentences[:3]],
+    )
+
+
+def _gold_entities(text: str, value: Any) -> tuple[Entity, ...] | None:
+    if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value):
+        return None
+    try:
+        return labelled_sentence(text, value).entities
+    except ConfigurationError:
+        return None
+
+
 # --- the whole step ------------------------------------------------------------------------------------------
 
 
@@ -353,7 +471,9 @@ class DistillOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=128, description="Registered model name (letters, digits, _ . -).")
-    student: str = Field(default="tfidf-linear", description="Student kind: tfidf-linear.")
+    student: str = Field(
+        default="tfidf-linear", description="Student kind: tfidf-linear (classification) or crf-ner (NER)."
+    )
     budget: int | None = Field(
         default=None, ge=1, description="At most this many teacher calls (default: one per unlabelled row)."
     )
