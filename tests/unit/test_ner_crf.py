@@ -193,3 +193,20 @@ def test_a_folder_kind_nobody_registered_names_the_kinds_there_are(tmp_path: Pat
     (tmp_path / MANIFEST).write_text("[]", encoding="utf-8")
     with pytest.raises(ConfigurationError, match="must be a JSON object with a 'kind'"):
         load_folder(ModelSpec(model=f"local:{tmp_path}"))
+
+
+def test_a_folder_saved_again_is_loaded_again_in_the_same_process(fake_tagger: None, tmp_path: Path) -> None:
+    rng = random.Random(2)
+    train = [sentence(rng) for _ in range(30)]
+    folder = TaskPipeline("ner").fit(train, crf=CrfNer(max_iterations=30)).save(tmp_path / "m")
+    text = "记者张伟从北京报道：新华社今天开会。"
+    first = TaskPipeline("ner", model=f"local:{folder}").configure(entity_types=["PER", "LOC", "ORG"]).run([text])
+    assert first.results[0].prediction  # finds entities
+    # the same folder, trained again on sentences without any ORG: the next load must be the new model
+    no_org = [(t, [e for e in ents if e["type"] != "ORG"]) for t, ents in train]
+    TaskPipeline("ner").fit(no_org, crf=CrfNer(max_iterations=30)).save(folder)
+    second = TaskPipeline("ner", model=f"local:{folder}").configure(entity_types=["PER", "LOC", "ORG"]).run([text])
+    assert "ORG" in {e.type for e in first.results[0].prediction}
+    assert "ORG" not in {e.type for e in second.results[0].prediction}
+    again = TaskPipeline("ner", model=f"local:{folder}").configure(entity_types=["PER", "LOC", "ORG"]).run([text])
+    assert again.results[0].prediction == second.results[0].prediction  # the first model's file copy is its own

@@ -22,6 +22,7 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -179,8 +180,23 @@ _LOAD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
-def _load_backend(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+def _load_backend(spec: ModelSpec, api_key: SecretStr | None, version: tuple[Any, ...]) -> ModelBackend:
     return BACKENDS.resolve(spec.backend).factory(spec, api_key)
+
+
+def _folder_version(spec: ModelSpec) -> tuple[Any, ...]:
+    """For a ``local:`` folder, the names, sizes and modification times of its top-level files: a folder saved
+    again (``pipeline.save(folder)``, a new distil run's ``student``) is loaded again, not served stale from the
+    cache. Other models: ``()``."""
+    if not spec.model.lower().startswith("local:"):
+        return ()
+    from openautoglm.adapters.models.folders import folder_path
+
+    try:
+        entries = list(folder_path(spec).iterdir())
+        return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file()))
+    except OSError:
+        return ()  # the factory says what is wrong with the folder
 
 
 #: Rows per batch by default: an API backend's rows are single requests (small batches keep its concurrency limit
@@ -197,7 +213,7 @@ def load_backend(spec: ModelSpec, api_key: SecretStr | None = None) -> ModelBack
     """The backend for ``spec``, built once per process (and per key), also when threads ask at once: one
     instance means one concurrency limit for all of this process's calls to the model."""
     with _LOAD_LOCK:
-        return _load_backend(spec, api_key)
+        return _load_backend(spec, api_key, _folder_version(spec))
 
 
 __all__ = ["BACKENDS", "BatchStats", "ModelBackend", "ModelSpec", "load_backend"]
