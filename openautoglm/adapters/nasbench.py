@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.graph.meta import MetaFeatures
 from openautoglm.core.graph.ops import NASBENCH_OPS
 from openautoglm.core.graph.search.base import Score
+from openautoglm.core.graph.search.surrogate import SurrogateSearcher
 from openautoglm.core.graph.space import Architecture, SearchSpace
 
 DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
@@ -261,3 +263,47 @@ def transfer_prior(
             if arch not in archs:
                 archs.append(arch)
     return archs, nearest
+
+
+@functools.lru_cache(maxsize=16)
+def _validation_percentiles(name: str) -> dict[int, float]:
+    """Each architecture's validation-accuracy percentile in ``name``'s table (0 worst, 1 best); only the
+    ``valid_perf`` column is read."""
+    entries = table(name)
+    keys = list(entries)
+    values = np.array([float(entries[k]["valid_perf"]) for k in keys])
+    ranks = values.argsort(kind="stable").argsort(kind="stable")
+    return dict(zip(keys, (ranks / max(1, len(keys) - 1)).tolist(), strict=True))
+
+
+def transfer_scores(
+    keys: Sequence[int], target: MetaFeatures | None, exclude: Sequence[str] = ()
+) -> npt.NDArray[np.float64]:
+    """A meta-conditioned prior: each architecture's validation percentile on the other datasets' tables,
+    averaged with weights ``exp(-d / median d)`` where ``d`` is the distance between the datasets'
+    meta-features (scaled as in :func:`transfer_prior`); uniform weights without ``target``. Validation columns
+    only; ``exclude`` leaves datasets out (leave-one-dataset-out), proteins (another op list) is not a source."""
+    sources = [d for d in DATASETS if d not in exclude and d != "proteins"]
+    if not sources:
+        raise ConfigurationError("No NAS-Bench-Graph dataset is left to transfer from.")
+    weights = np.ones(len(sources))
+    if target is not None:
+        scale = np.array([1, 1, 1, 1, 2, 4, 1, 1, 1], dtype=float)
+        vector = target.vector()
+        distance = np.array([np.linalg.norm((published_meta(d).vector() - vector) * scale) for d in sources])
+        weights = np.exp(-distance / max(float(np.median(distance)), 1e-9))
+    weights = weights / weights.sum()
+    out = np.zeros(len(keys))
+    for weight, name in zip(weights, sources, strict=True):
+        percentiles = _validation_percentiles(name)
+        out += weight * np.array([percentiles.get(int(k), 0.5) for k in keys])
+    return out
+
+
+def surrogate_searcher(dataset: str, seed: int = 0, **options: Any) -> SurrogateSearcher:
+    """The transfer-prior surrogate search on ``dataset``'s table, the prior learnt from every other dataset
+    (its meta-features from :data:`PUBLISHED`): leave-one-dataset-out by construction."""
+    keys = sorted(table(dataset))
+    candidates = [_decode(k, NASBENCH_OPS) for k in keys]
+    prior = transfer_scores(keys, published_meta(dataset), exclude=[dataset])
+    return SurrogateSearcher(nasbench_space(dataset), seed, candidates=candidates, prior=prior, **options)
