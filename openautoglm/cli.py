@@ -751,7 +751,9 @@ def graph_search_command(
         str | None, typer.Option(help="Search NAS-Bench-Graph's lookup table for this dataset instead of training.")
     ] = None,
     task: Annotated[str, typer.Option(help="node (classification) or link (prediction).")] = "node",
-    algo: Annotated[str, typer.Option(help="rl, random, tpe or evolution.")] = "rl",
+    algo: Annotated[
+        str, typer.Option(help="rl, random, tpe, evolution, or surrogate (with --space dag or --nasbench).")
+    ] = "rl",
     space: Annotated[str, typer.Option(help="stack (layers, per-family recipes) or dag (NAS-Bench-Graph).")] = "stack",
     budget: Annotated[int, typer.Option(help="Distinct candidates to train, the baselines included.")] = 20,
     time_budget: Annotated[

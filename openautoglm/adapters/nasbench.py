@@ -300,10 +300,19 @@ def transfer_scores(
     return out
 
 
+def transfer_pool(dataset: str | None, meta: MetaFeatures | None) -> dict[str, Any]:
+    """The pool and prior of a :class:`SurrogateSearcher`: every architecture of ``dataset``'s table (without one:
+    the macro space's 26,206, as the Cora table holds them), each scored by :func:`transfer_scores` from every
+    other dataset (``meta``: the target's meta-features, for the weights). Keyword arguments of the searcher."""
+    keys = sorted(table(dataset or "cora"))
+    return {
+        "candidates": [_decode(k, NASBENCH_OPS) for k in keys],
+        "prior": transfer_scores(keys, meta, exclude=[dataset] if dataset else []),
+    }
+
+
 def surrogate_searcher(dataset: str, seed: int = 0, **options: Any) -> SurrogateSearcher:
     """The transfer-prior surrogate search on ``dataset``'s table, the prior learnt from every other dataset
     (its meta-features from :data:`PUBLISHED`): leave-one-dataset-out by construction."""
-    keys = sorted(table(dataset))
-    candidates = [_decode(k, NASBENCH_OPS) for k in keys]
-    prior = transfer_scores(keys, published_meta(dataset), exclude=[dataset])
-    return SurrogateSearcher(nasbench_space(dataset), seed, candidates=candidates, prior=prior, **options)
+    pool = transfer_pool(dataset, published_meta(dataset))
+    return SurrogateSearcher(nasbench_space(dataset), seed, **pool, **options)

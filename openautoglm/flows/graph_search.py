@@ -56,7 +56,11 @@ class GraphSearchParams(BaseModel):
         description="Trained space: stack (1-4 layers of one family, per-layer widths, heads, dropouts, skips, "
         "feature normalisation, per-family recipe) or dag (NAS-Bench-Graph's macro space, one recipe).",
     )
-    algo: str = Field(default="rl", description="Search algorithm: rl, random, tpe or evolution.")
+    algo: str = Field(
+        default="rl",
+        description="Search algorithm: rl, random, tpe, evolution, or surrogate (NAS-Bench-Graph's transfer prior "
+        "and a ridge surrogate; space=dag or nasbench, node task).",
+    )
     budget: int = Field(
         default=20, ge=1, le=5000, description="Distinct candidates to train, the baselines (trained first) included."
     )
@@ -95,7 +99,10 @@ class GraphSearchParams(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> GraphSearchParams:
-        SEARCHERS.resolve(self.algo)
+        if getattr(SEARCHERS.resolve(self.algo), "needs_pool", False) and (
+            self.task != "node" or (self.space != "dag" and self.nasbench is None)
+        ):
+            raise ValueError(f"algo {self.algo} searches NAS-Bench-Graph's macro space: use space=dag or nasbench=")
         if self.nasbench is None and self.graph is None:
             raise ValueError("give a graph, or nasbench=<dataset> to search the lookup table")
         if self.nasbench is not None and self.task != "node":
@@ -184,7 +191,9 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
 
         baselines = BASELINES[params.task] if params.baselines and not params.nasbench else ()
         warm = WARM_STARTS[params.task] if params.space == "stack" and not params.nasbench else ()
-        searcher = SEARCHERS.resolve(params.algo)(space, seed=params.seed, warm_start=warm)
+        kind = SEARCHERS.resolve(params.algo)
+        pool = _transfer_pool(params, meta) if getattr(kind, "needs_pool", False) else {}
+        searcher = kind(space, seed=params.seed, warm_start=warm, **pool)
         history: History = run_search(
             searcher,
             evaluate,
@@ -384,6 +393,14 @@ def _plan(
         logger.info("transfer prior: operator and link frequencies of NAS-Bench-Graph's top 1%")
         mlflow.set_tag("openautoglm.transfer", "nasbench-top1%")
     return meta, space, prior, evaluate
+
+
+def _transfer_pool(params: GraphSearchParams, meta: MetaFeatures | None) -> dict[str, Any]:
+    """A pool searcher's candidates and transferred prior (the NAS-Bench-Graph tables; the target's left out)."""
+    from openautoglm.adapters.nasbench import transfer_pool
+
+    mlflow.set_tag("openautoglm.transfer", "nasbench-surrogate")
+    return transfer_pool(params.nasbench, meta)
 
 
 def _seed_evaluator(params: GraphSearchParams, config: TrainConfig) -> Any:

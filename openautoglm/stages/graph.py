@@ -55,7 +55,7 @@ class GraphSearchStageParams(BaseModel):
 
     task: Literal["node", "link"] = Field(default="node", description="node classification or link prediction")
     space: Literal["stack", "dag"] = Field(default="stack", description="Trained space: stack or dag.")
-    algo: str = Field(default="rl", description="Search algorithm: rl, random, tpe or evolution.")
+    algo: str = Field(default="rl", description="Search algorithm: rl, random, tpe, evolution or surrogate (dag).")
     budget: int = Field(default=20, ge=1, le=5000, description="Distinct candidates to train, baselines included.")
     parallel: int = Field(default=2, ge=1, le=256, description="Trials kept in flight at once.")
     final_seeds: int = Field(default=10, ge=1, le=20, description="Seeds the pick's test score is reported over.")

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from openautoglm import AutoGraph
 from openautoglm.adapters.graphs import KarateGraph, TableGraph
+from openautoglm.adapters.nasbench import table
 from openautoglm.flows.graph_search import GraphSearchParams, graph_search
 from openautoglm.settings import get_settings
 from tests.conftest import EXAMPLES
@@ -149,3 +150,15 @@ def test_a_killed_dask_worker_loses_no_trial(prefect_server: None, tmp_path: Pat
     history = json.loads((tmp_path / "out" / "history.json").read_text())
     assert result.trials == 8 and len({json.dumps(h["arch"], sort_keys=True) for h in history}) == 8
     assert sorted(h["index"] for h in history) == list(range(8))
+
+
+def test_the_surrogate_searches_a_nasbench_table_with_the_target_left_out(prefect_server: None, tmp_path: Path) -> None:
+    params = GraphSearchParams(nasbench="photo", algo="surrogate", budget=25, parallel=1, output_dir=tmp_path)
+    result = graph_search(params)
+    assert result.trials == 25
+    client = MlflowClient(get_settings().tracking_uri)
+    assert client.get_run(result.mlflow_run_id).data.tags["openautoglm.transfer"] == "nasbench-surrogate"
+    ranked = sorted(float(v["valid_perf"]) for v in table("photo").values())
+    assert result.best_val >= ranked[int(0.99 * len(ranked))]  # top 1% of 26,206 within 25 queries
+    with pytest.raises(ValueError, match="macro space"):
+        GraphSearchParams(graph=KarateGraph(), algo="surrogate")  # the stack space has no transfer pool

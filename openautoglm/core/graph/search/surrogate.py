@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.graph.candidates import Space
-from openautoglm.core.graph.search.base import Searcher
+from openautoglm.core.graph.search.base import SEARCHERS, Searcher
 
 #: Scale of the prior column against the one-hot ones (a unit of prior weighs as four matching decisions).
 PRIOR_WEIGHT = 4.0
@@ -43,6 +43,7 @@ def decision_matrix(candidates: Sequence[Any]) -> npt.NDArray[np.float64]:
     return out
 
 
+@SEARCHERS.register("surrogate")
 class SurrogateSearcher(Searcher):
     """Proposes from a fixed pool of candidates by a prior score, then by a ridge surrogate fitted on the rewards.
 
@@ -55,7 +56,12 @@ class SurrogateSearcher(Searcher):
         warm: Proposals drawn from the prior's top before the surrogate takes over.
         ridge: L2 penalty of the surrogate.
         explore: Probability of proposing a random one of the surrogate's top 200 instead of its first.
+
+    ``needs_pool``: a caller gives ``candidates`` and ``prior`` (the ``graph_search`` flow builds them from
+    NAS-Bench-Graph with :func:`openautoglm.adapters.nasbench.transfer_pool`).
     """
+
+    needs_pool = True
 
     def __init__(
         self,
@@ -63,14 +69,20 @@ class SurrogateSearcher(Searcher):
         seed: int = 0,
         warm_start: Sequence[Any] = (),
         *,
-        candidates: Sequence[Any],
-        prior: npt.ArrayLike,
+        candidates: Sequence[Any] = (),
+        prior: npt.ArrayLike = (),
         warm: int = 10,
         ridge: float = 1.0,
         explore: float = 0.1,
+        **_: Any,
     ) -> None:
         super().__init__(space, seed, warm_start)
         scores = np.asarray(prior, dtype=np.float64)
+        if not candidates:
+            raise ConfigurationError(
+                "The surrogate searcher needs a pool of candidates with prior scores.",
+                hint="use it on NAS-Bench-Graph's macro space: graph_search with space=dag or nasbench=<dataset>",
+            )
         if len(candidates) != len(scores) or not candidates:
             raise ConfigurationError(f"{len(candidates)} candidates but {len(scores)} prior scores.")
         keep = [i for i, c in enumerate(candidates) if space.contains(c)]
