@@ -150,7 +150,13 @@ def test_guided_searchers_beat_random_on_the_toy() -> None:
 def test_warm_starts_are_proposed_first() -> None:
     warm = [Architecture(link=(0, 1, 2, 3), ops=("gcn",) * 4)]
     for algo in SEARCHERS.choices():
-        history = search(SearchSpace(), toy, budget=3, seed=0, algo=algo, warm_start=warm)
+        kind = SEARCHERS.resolve(algo)
+        if getattr(kind, "needs_pool", False):  # a pool searcher: the pool and its prior are given
+            pool = [Architecture(link=(0, 1, 2, 3), ops=(op,) * 4) for op in ("gat", "sage", "skip")]
+            searcher = kind(SearchSpace(), 0, warm, candidates=pool, prior=[0.9, 0.5, 0.1])
+            history = run_search(searcher, toy, 3)
+        else:
+            history = search(SearchSpace(), toy, budget=3, seed=0, algo=algo, warm_start=warm)
         assert history.trials[0].arch == warm[0] and history.best.val == 1.25
 
 
