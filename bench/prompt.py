@@ -71,7 +71,7 @@ def shopping(root: Path) -> tuple[pd.DataFrame, list[str], str]:
 
 def run_dataset(name: str, frame: pd.DataFrame, labels: list[str], template: str, budget: int) -> dict[str, Any]:
     from openautoglm import PromptOptimizer, TaskPipeline
-    from openautoglm.optimize import as_examples
+    from openautoglm.adapters.prompt_search import as_examples
 
     train, dev, test = split(frame)
     kw = {"text_column": "text", "label_column": "gold"}

@@ -458,7 +458,7 @@ def run(
             prompt=prompt,
         )
         if prompt:
-            from openautoglm.optimize import OptimisedPrompt
+            from openautoglm.adapters.prompt_search import OptimisedPrompt
 
             OptimisedPrompt.load(prompt)  # a bad reference fails here, not inside the flow run
         check_supported(params.model, params.task)  # before a flow run starts, not inside it

@@ -35,7 +35,7 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.batching import batches, frame_rows
 from openautoglm.core.nlp.results import evaluate, results_frame
 from openautoglm.core.nlp.tagging import labelled_sentences
-from openautoglm.core.nlp.types import Example, Row, RowResult, TaskConfig, TaskType
+from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType, examples_from
 from openautoglm.settings import get_settings
 
 if TYPE_CHECKING:
@@ -75,21 +75,6 @@ class TaskResults:
         status = self.frame["status"].value_counts().to_dict() if len(self.frame) else {}
         head = {k: v for k, v in self.metrics.items() if isinstance(v, int | float)}
         return f"TaskResults(rows={len(self.frame)}, status={status}, calls={self.stats.calls}, metrics={head})"
-
-
-def _examples(few_shot: Iterable[Any] | None) -> tuple[Example, ...]:
-    if not few_shot:
-        return ()
-    out = []
-    for item in few_shot:
-        if isinstance(item, Example):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            out.append(Example(**item))
-        else:
-            text, label, *rest = item
-            out.append(Example(text=text, label=label, text_pair=rest[0] if rest else None))
-    return tuple(out)
 
 
 class TaskPipeline:
@@ -151,7 +136,7 @@ class TaskPipeline:
         (``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>``), read by :meth:`OptimisedPrompt.load`.
         """
         if isinstance(prompt, str | Path):
-            from openautoglm.optimize import OptimisedPrompt
+            from openautoglm.adapters.prompt_search import OptimisedPrompt
 
             prompt = OptimisedPrompt.load(prompt)
         if prompt is not None:
@@ -161,7 +146,7 @@ class TaskPipeline:
             "task_type": self.task_type,
             "prompt_template": prompt_template,
             "labels": tuple(labels) if labels is not None else None,
-            "few_shot": _examples(few_shot),
+            "few_shot": examples_from(few_shot),
         }
         if verbalizers:
             options["verbalizers"] = tuple(verbalizers.items())

@@ -23,6 +23,16 @@ from openautoglm.adapters.candidates import backend_kind, proposer
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import check_supported, default_cache
+from openautoglm.adapters.prompt_search import (
+    OptimisedPrompt,
+    as_examples,
+    candidate_table,
+    log_outcome,
+    outcome,
+    register_outcome,
+    round_logger,
+    run_search,
+)
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_params
 from openautoglm.adapters.validation import GateMode, ValidationConfig
@@ -35,16 +45,6 @@ from openautoglm.core.prompt.optimizers import Evaluation
 from openautoglm.core.prompt.reference import default_prompt_name
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare
-from openautoglm.optimize import (
-    OptimisedPrompt,
-    as_examples,
-    candidate_table,
-    log_outcome,
-    outcome,
-    register_outcome,
-    round_logger,
-    run_search,
-)
 from openautoglm.settings import get_settings
 from openautoglm.stages.prompt import PromptSearch
 from openautoglm.tasks.prompt import ChunkScores, score_chunk_task

@@ -234,7 +234,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
     logger = get_run_logger()
     registered: str | None = None  # the prompt registry version in use, listed on the MLflow run
     if params.prompt:
-        from openautoglm.optimize import OptimisedPrompt
+        from openautoglm.adapters.prompt_search import OptimisedPrompt
 
         optimised = OptimisedPrompt.load(params.prompt)
         registered = optimised.registered

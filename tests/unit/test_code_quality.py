@@ -54,12 +54,6 @@ def test_adapters_do_not_import_tasks_or_flows(path: Path) -> None:
 
 SDK_FACES = ("openautoglm.loader", "openautoglm.pipeline", "openautoglm.optimize", "openautoglm.autograph")
 LOWER_LAYERS = ("core", "adapters", "tasks", "stages", "flows", "serve", "blocks")
-#: Climbs back up to a face that are still to be removed (issue "one stage catalogue", part 2: the prompt
-#: optimiser's shared steps and OptimisedPrompt live in its face). Nothing may be added here.
-PENDING_CLIMBS = {
-    ("flows/optimize_prompt.py", "openautoglm.optimize"),
-    ("flows/run_task.py", "openautoglm.optimize"),
-}
 
 
 @pytest.mark.parametrize(
@@ -75,14 +69,8 @@ def test_lower_layers_do_not_import_the_sdk_faces(path: Path) -> None:
             faces = {a.name for a in node.names} & {"DataLoader", "TaskPipeline", "PromptOptimizer", "AutoGraph"}
             assert not faces, f"{where} imports {faces} from the package face"
     for name in _imports(path):
-        if name.startswith(SDK_FACES) and (where, name) not in PENDING_CLIMBS:
+        if name.startswith(SDK_FACES):
             raise AssertionError(f"{where} imports the SDK face {name}")
-
-
-def test_pending_climbs_are_still_there() -> None:
-    """An entry of PENDING_CLIMBS that no longer holds must be removed (so the list only shrinks)."""
-    for where, name in PENDING_CLIMBS:
-        assert name in _imports(PACKAGE / where), f"{where} no longer imports {name}: drop it from PENDING_CLIMBS"
 
 
 def test_no_assert_for_input_checks_in_the_package() -> None:

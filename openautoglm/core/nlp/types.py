@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -28,6 +29,21 @@ class Example(BaseModel):
     text: str
     label: str
     text_pair: str | None = None
+
+
+def examples_from(items: Iterable[Any] | None) -> tuple[Example, ...]:
+    """Examples from Examples, mappings (``{"text", "label", "text_pair"?}``) or ``(text, label[, text_pair])``
+    tuples."""
+    out = []
+    for item in items or ():
+        if isinstance(item, Example):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append(Example(**item))
+        else:
+            text, label, *rest = item
+            out.append(Example(text=text, label=label, text_pair=rest[0] if rest else None))
+    return tuple(out)
 
 
 class TaskConfig(BaseModel):
