@@ -412,9 +412,10 @@ class TaskPipeline:
         The teacher (this pipeline's model, or its fitted head after ``fit``) labels the unlabelled rows in a
         seeded order, through the call cache, with at most ``budget`` teacher calls (a GLM teacher: every chat
         request counts, a repair round too, cached ones included so a rerun labels the same rows; a local teacher:
-        one per row). The student (``tfidf-linear``: hashed char 1-3-gram TF-IDF + logistic regression) learns the
-        teacher's labels on all but a seeded ``holdout`` share of them; the held-out rows measure its agreement
-        with the teacher and, where ``label_column`` has gold labels, the accuracy of both. The student is logged
+        one per row). The student (``tfidf-linear``: hashed char 1-3-gram TF-IDF + logistic regression; for NER
+        ``crf-ner``: the CRF over characters and LAC's tags) learns the teacher's answers on all but a seeded
+        ``holdout`` share of them; the held-out rows measure its agreement with the teacher (NER: entity F1) and,
+        where ``label_column`` has gold labels (NER: entity JSON), the accuracy (F1) of both. The student is logged
         to MLflow (experiment ``experiment``) and registered as a new version of ``name``; load it with
         ``TaskPipeline("text_classification", model=result.model)`` (``mlflow:/<name>/<version>``), or from
         ``output_dir/student`` with ``model="local:<folder>"``.
