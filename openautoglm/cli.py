@@ -642,6 +642,14 @@ def optimize_prompt_command(
         str | None, typer.Option(help="Generative model writing new instructions (instruction_search).")
     ] = None,
     round_size: Annotated[int, typer.Option(help="Candidates scored together, in parallel.")] = 4,
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="few-label: also fit few-label classifier heads on the train rows; the one of them and the best "
+            "prompt that scores higher on dev is the pick (text_classification)."
+        ),
+    ] = None,
+    learner_rows: Annotated[int, typer.Option(help="At most this many train rows train the learner.")] = 2000,
     fmt: FormatOpt = "auto",
     query: QueryOpt = None,
     encoding: EncodingOpt = None,
@@ -694,6 +702,8 @@ def optimize_prompt_command(
             test_size=test_size,
             seed=seed,
             round_size=round_size,
+            learner=learner,
+            learner_rows=learner_rows,
             output_dir=output,
             register_prompt=register,
             prompt_name=prompt_name,
@@ -709,13 +719,21 @@ def optimize_prompt_command(
         _invalid(error)
         return
     prompt = result.prompt
+    learned = result.learned
     table = Table(title=f"optimize_prompt ({prompt.optimizer}, {prompt.model})")
     table.add_column("")
     table.add_column("starting prompt", justify="right")
     table.add_column("optimised", justify="right")
-    table.add_row("dev score", f"{prompt.start_dev_score:.4f}", f"{prompt.dev_score:.4f}", style="bold green")
+    if learned is not None:
+        table.add_column(f"learned ({learned.learner})", justify="right")
+
+    def score_row(name: str, start: float | None, best: float | None, learnt: float | None) -> None:
+        cells = [name, *("-" if v is None else f"{v:.4f}" for v in (start, best))]
+        table.add_row(*cells, *([] if learned is None else ["-" if learnt is None else f"{learnt:.4f}"]))
+
+    score_row("dev score", prompt.start_dev_score, prompt.dev_score, learned and learned.dev_score)
     if prompt.test_score is not None and prompt.start_test_score is not None:
-        table.add_row("test score", f"{prompt.start_test_score:.4f}", f"{prompt.test_score:.4f}", style="bold green")
+        score_row("test score", prompt.start_test_score, prompt.test_score, learned and learned.test_score)
     console.print(table)
     console.print(
         f"rows: {result.rows}; {prompt.candidates} candidates; {prompt.calls} of {prompt.budget.max_calls} calls "
@@ -729,6 +747,15 @@ def optimize_prompt_command(
             f"MLflow run:  {result.mlflow_run_url}",
             *([f"registered:  {result.registered_prompt}"] if result.registered_prompt else []),
             f"use it:      openautoglm run DATA --prompt {result.registered_prompt or result.mlflow_run_id} ...",
+            *(
+                [
+                    f"learned:     {learned.model} ({' x '.join(learned.views)}, {learned.labelled_rows} labelled "
+                    f"rows); the pick on dev: {result.winner}",
+                    f"use it:      openautoglm run DATA --model {learned.model} ...",
+                ]
+                if learned
+                else []
+            ),
         ]
         + ([f"Prefect run: {result.flow_run_url}"] if result.flow_run_url else [])
     )

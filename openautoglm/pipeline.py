@@ -363,8 +363,11 @@ class TaskPipeline:
     def save(self, folder: str | Path) -> Path:
         """Write the fitted model as a folder that ``TaskPipeline(task_type, model="local:<folder>")`` loads.
 
+        Classification: the fitted heads (skops format, no pickle) and a manifest naming the labels, the views and
+        the encoder model whose embeddings they read (none when TF-IDF alone was chosen). NER: the CRF.
+
         Raises:
-            ConfigurationError: Nothing was fitted, or the fitted kind cannot be saved yet (classification).
+            ConfigurationError: Nothing was fitted.
         """
         if self._learned is None:
             raise ConfigurationError("Nothing to save: this pipeline has not been fitted.", hint="call fit() first")

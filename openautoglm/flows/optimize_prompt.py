@@ -1,5 +1,6 @@
 """Flow ``optimize_prompt``: ingest -> split (train / dev / test) -> search (candidates scored in parallel on Dask,
-within a hard call budget) -> score the best and the starting prompt on the test split -> artifacts.
+within a hard call budget) -> score the best and the starting prompt on the test split -> (with ``learner``: fit
+the few-label heads on the train rows and score them on the same splits) -> artifacts.
 
 Every candidate is a nested MLflow run under the flow's run; the best prompt is logged as
 ``optimised_prompt.json`` (load it with ``OptimisedPrompt.load(<path or MLflow run id>)``, or give it to
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -21,6 +22,7 @@ from pydantic import ConfigDict, Field
 
 from openautoglm.adapters.candidates import backend_kind, proposer
 from openautoglm.adapters.compute import worker_processes
+from openautoglm.adapters.few_label import LEARNED_FOLDER, LearnedOutcome, log_learned, winner
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import check_supported, default_cache
 from openautoglm.adapters.prompt_search import (
@@ -47,7 +49,7 @@ from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare
 from openautoglm.settings import get_settings
 from openautoglm.stages.prompt import PromptSearch
-from openautoglm.tasks.prompt import ChunkScores, score_chunk_task
+from openautoglm.tasks.prompt import ChunkScores, learn_task, score_chunk_task
 
 
 class OptimizePromptParams(PromptSearch):
@@ -69,6 +71,10 @@ class OptimizePromptResult(RunTail):
     prompt_path: Path
     registered_prompt: str | None = Field(
         default=None, description="The prompt registry version (prompts:/name/N), when registered."
+    )
+    learned: LearnedOutcome | None = Field(default=None, description="The learner's model and scores (learner).")
+    winner: Literal["prompt", "learned"] = Field(
+        default="prompt", description="Which scored higher on dev: the best prompt or the learned model."
     )
     rows: dict[str, int]
     rows_quarantined: int
@@ -199,6 +205,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
                 "test_size": len(test),
                 "source": params.source.describe(),
                 "proposer": params.proposer,
+                "learner": params.learner,
             }
         )
 
@@ -253,11 +260,12 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             best_test, start_test = (f.result().evaluations[0].score for f in futures)
             prompt.test_score, prompt.start_test_score = best_test, start_test
         prompt.mlflow_run_id = tracked.run.run_id
+        learned = _learn(params, train, dev, test, folder) if params.learner else None
         files = log_outcome(prompt, context.history, folder)
         if params.register_prompt:
             name = params.prompt_name or default_prompt_name(params.experiment, params.task.task_type)
             register_outcome(prompt, name=name, alias=params.alias, run_id=tracked.run.run_id)
-        _artifacts(params, prompt, context.history)
+        _artifacts(params, prompt, context.history, learned)
         logger.info(
             "best dev %.4f (start %.4f), test %s (start %s); %d candidates, %d calls (%d sent to the model): %s",
             prompt.dev_score,
@@ -273,6 +281,8 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             prompt=prompt,
             prompt_path=files["prompt"],
             registered_prompt=prompt.registered,
+            learned=learned,
+            winner=winner(prompt.dev_score, learned),
             rows={"train": len(train), "dev": len(dev), "test": len(test)},
             rows_quarantined=len(prepared.dataset.quarantine),
             **tracked.tail(),
@@ -288,16 +298,49 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
             "fresh_calls": prompt.fresh_calls,
             "candidates": prompt.candidates,
             "seconds": result.seconds,
+            **({"learned_dev_score": learned.dev_score, "learned_test_score": learned.test_score} if learned else {}),
         }
     )
     return result
+
+
+def _learn(
+    params: OptimizePromptParams, train: list[Example], dev: list[Example], test: list[Example], folder: Path
+) -> LearnedOutcome:
+    """The learner beside the search: fitted on the train rows, scored on dev and test, logged to the run."""
+    learned: LearnedOutcome = learn_task(
+        params.model,
+        params.task,
+        train,
+        dev,
+        test,
+        folder / LEARNED_FOLDER,
+        max_rows=params.learner_rows,
+        seed=params.seed,
+        cache_mode=params.cache,
+    )
+    log_learned(learned)
+    get_run_logger().info(
+        "learner %s (%s, %d labelled rows): dev %s, test %s",
+        learned.learner,
+        " x ".join(learned.views),
+        learned.labelled_rows,
+        _fmt(learned.dev_score),
+        _fmt(learned.test_score),
+    )
+    return learned
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _artifacts(params: OptimizePromptParams, prompt: OptimisedPrompt, history: Sequence[Evaluation]) -> None:
+def _artifacts(
+    params: OptimizePromptParams,
+    prompt: OptimisedPrompt,
+    history: Sequence[Evaluation],
+    learned: LearnedOutcome | None,
+) -> None:
     table = candidate_table(history)
     top = table.sort_values("dev_score", ascending=False).head(20)
     create_table_artifact(
@@ -316,6 +359,7 @@ def _artifacts(params: OptimizePromptParams, prompt: OptimisedPrompt, history: S
             f"| | starting prompt | optimised |\n|---|---|---|\n"
             f"| dev score | {prompt.start_dev_score:.4f} | {prompt.dev_score:.4f} |\n"
             f"| test score | {_fmt(prompt.start_test_score)} | {_fmt(prompt.test_score)} |\n\n"
+            f"{_learned_markdown(prompt, learned)}"
             f"**Template**\n\n```\n{prompt.config.template}\n```\n\n"
             f"**Verbalisers**\n\n{verbal or '(the labels)'}\n\n"
             f"**Few-shot examples / prototypes**: {len(prompt.config.few_shot)}\n\n"
@@ -327,4 +371,15 @@ def _artifacts(params: OptimizePromptParams, prompt: OptimisedPrompt, history: S
             f"`TaskPipeline(...).configure(prompt='{prompt.registered or prompt.mlflow_run_id}')`."
         ),
         description="The best prompt, its scores against the starting prompt, and the cost",
+    )
+
+
+def _learned_markdown(prompt: OptimisedPrompt, learned: LearnedOutcome | None) -> str:
+    if learned is None:
+        return ""
+    pick = "the learned model" if winner(prompt.dev_score, learned) == "learned" else "the prompt"
+    return (
+        f"**Few-label learner** ({' x '.join(learned.views)}, {learned.labelled_rows} labelled rows): dev "
+        f"{_fmt(learned.dev_score)}, test {_fmt(learned.test_score)} — {pick} scores higher on dev. Use it: "
+        f"`openautoglm run DATA --model {learned.model}`.\n\n"
     )

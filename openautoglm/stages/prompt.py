@@ -9,7 +9,7 @@ parameters that both share.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,6 +42,15 @@ class PromptSearch(BaseModel):
         default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
     )
     optimizer: str = Field(default="default", description="default, template_search, few_shot or instruction_search.")
+    learner: Literal["few-label"] | None = Field(
+        default=None,
+        description="few-label: also fit few-label classifier heads (char TF-IDF and the model's offline encoders, "
+        "as TaskPipeline.fit) on the train rows, save them as a model folder and keep whichever of them and the "
+        "best prompt scores higher on dev (text_classification).",
+    )
+    learner_rows: int = Field(
+        default=2000, ge=10, le=100_000, description="At most this many train rows train the learner (stratified)."
+    )
     budget: Budget = Field(default=Budget(), description="Hard caps: model calls and (optionally) tokens.")
     dev_size: int = Field(default=200, ge=2, description="Labelled rows the candidates are scored on.")
     test_size: int | None = Field(
@@ -68,6 +77,8 @@ class PromptSearch(BaseModel):
             check_prompt_name(self.prompt_name)
         if self.alias is not None:
             check_alias(self.alias)
+        if self.learner and self.task.task_type != "text_classification":
+            raise ValueError(f"learner {self.learner!r} learns text_classification, not {self.task.task_type}")
         if self.task.task_type == "semantic_matching" and not self.text_pair_column:
             raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
         return self
@@ -103,5 +114,10 @@ def optimize_prompt(inputs: Mapping[str, Any], params: PromptSearch, context: St
         "start_test_score": best.start_test_score,
         "calls": best.calls,
         "candidates": best.candidates,
+        **(
+            {"learned_dev_score": result.learned.dev_score, "learned_test_score": result.learned.test_score}
+            if result.learned
+            else {}
+        ),
     }
     return {"prompt": best, "metrics": {k: v for k, v in metrics.items() if v is not None}}

@@ -1,4 +1,5 @@
-"""Task of the prompt optimiser: score a chunk of candidates on a worker, within a share of the budget."""
+"""Tasks of the prompt optimiser: score a chunk of candidates on a worker, within a share of the budget; fit the
+few-label learner beside the search."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.candidates import score_candidates
+from openautoglm.adapters.few_label import learn
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import default_cache
 from openautoglm.blocks.credentials import resolve_zhipu_key
@@ -49,3 +51,6 @@ def score_chunk(
 
 # No Prefect result cache: the call cache already makes a rescored candidate free, and the budget must see it.
 score_chunk_task = task(name="score-candidates", cache_policy=NO_CACHE, tags=["model"])(score_chunk)
+
+#: The few-label learner (fit, save, score on dev and test), one task run.
+learn_task = task(name="few-label-learner", cache_policy=NO_CACHE, tags=["model"])(learn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,62 @@ def test_optimise_on_glm_then_use_the_prompt(prefect_server: None, server: FakeZ
     again = optimize_prompt(params.model_copy(update={"output_dir": tmp_path / "again"}))
     assert server.requests == 0 and again.prompt.fresh_calls == 0
     assert again.prompt.config == prompt.config and again.prompt.candidates == prompt.candidates
+
+
+def marker_rows(n: int) -> list[tuple[str, str]]:
+    """The label is a product code (XQ or ZW) inside varied text: characters tell it, meaning does not."""
+    rng = random.Random(7)
+    words = ["今天", "订单", "快递", "颜色", "尺码", "包装", "客服", "发货", "仓库", "型号"]
+    return [
+        ("，".join(rng.sample(words, 4)) + f"，编号{'XQ' if i % 2 else 'ZW'}{rng.randint(100, 999)}", "甲乙"[i % 2])
+        for i in range(n)
+    ]
+
+
+def test_the_few_label_learner_runs_beside_the_search_and_its_model_is_served(
+    prefect_server: None, tmp_path: Path
+) -> None:
+    data = tmp_path / "codes.csv"
+    pd.DataFrame(marker_rows(100), columns=["text", "label"]).to_csv(data, index=False)
+    result = optimize_prompt(
+        OptimizePromptParams(
+            source=CsvSource(path=data),
+            task=TaskConfig(labels=("甲", "乙")),
+            model=ModelSpec(model="local-use"),
+            budget=Budget(max_calls=400),
+            dev_size=20,
+            test_size=20,
+            learner="few-label",
+            output_dir=tmp_path / "opt",
+            experiment="prompt-flow-learner",
+            register_prompt=False,
+        )
+    )
+    learned = result.learned
+    assert learned is not None and learned.labelled_rows == 60 and learned.unlabelled_rows == 0
+    assert learned.dev_score == 1.0 and learned.test_score == 1.0
+    assert result.winner == ("learned" if learned.dev_score > result.prompt.dev_score else "prompt")
+    assert (learned.folder / "openautoglm-model.json").is_file()
+
+    client = MlflowClient(get_settings().tracking_uri)
+    run = client.get_run(result.mlflow_run_id)
+    assert run.data.metrics["learned_dev_score"] == 1.0 and run.data.params["learner"] == "few-label"
+    assert "learned/openautoglm-model.json" in {a.path for a in client.list_artifacts(run.info.run_id, "learned")}
+
+    served = run_task(
+        RunTaskParams(
+            source=CsvSource(path=data),
+            task=TaskConfig(labels=("甲", "乙")),
+            model=ModelSpec(model=learned.model),
+            label_column="label",
+            output_dir=tmp_path / "run",
+        )
+    )
+    assert served.metrics["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="learns text_classification"):
+        OptimizePromptParams(
+            source=CsvSource(path=data),
+            task=TaskConfig(task_type="ner", entity_types=("PER",)),
+            model=ModelSpec(model="local-lac"),
+            learner="few-label",
+        )

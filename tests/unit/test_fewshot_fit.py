@@ -14,12 +14,14 @@ from scipy import sparse
 from openautoglm import TaskPipeline
 from openautoglm.adapters.models import learned
 from openautoglm.adapters.models.embedding import Encoder
+from openautoglm.adapters.models.run import default_cache
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.learn import FewLabelClassifier, choose_views
 
 GOOD = ["好吃", "推荐", "满意", "很棒", "新鲜", "实惠"]
 BAD = ["难吃", "太慢", "失望", "很差", "凉了", "太贵"]
 FILLER = ["今天", "外卖", "这家店", "中午", "点了", "米饭", "送餐", "包装"]
+ONE = pd.DataFrame({"text": ["好吃"]})
 
 
 def reviews(n: int, seed: int) -> pd.DataFrame:
@@ -104,3 +106,78 @@ def test_fit_records_the_chosen_views() -> None:
     model = FewLabelClassifier().fit(frame["text"].tolist(), frame["label"].tolist(), [noise])
     assert model.views_ == ("tfidf",)
     assert model.predict(["好吃，推荐", "难吃，太慢"], [rng.normal(size=(2, 30))]) == ["正面", "负面"]
+
+
+class CountingEncoder(HashEncoder):
+    """Counts the texts it encodes."""
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        return super()._encode(texts)
+
+
+def test_a_fitted_classifier_saves_as_a_folder_that_loads_as_a_model(
+    monkeypatch: pytest.MonkeyPatch, home: Path, tmp_path: Path
+) -> None:
+    encoder = CountingEncoder()
+    monkeypatch.setattr(learned, "feature_encoders", lambda spec: [encoder])
+    labelled, test = reviews(60, 4), reviews(80, 5)
+    pipeline = TaskPipeline("text_classification", "local-use", cache="off").fit(labelled)
+    before = pipeline.run(test[["text"]], progress=False).frame
+    folder = pipeline.save(tmp_path / "head")
+    manifest = (folder / "openautoglm-model.json").read_text(encoding="utf-8")
+    assert '"kind": "learned-classifier"' in manifest and "hash-test" in manifest
+
+    loaded = TaskPipeline("text_classification", f"local:{folder}", cache="off").configure(labels=["正面", "负面"])
+    after = loaded.evaluate(test, label_column="label", progress=False)
+    assert after.frame["prediction"].tolist() == before["prediction"].tolist()
+    assert after.frame["score"].round(6).tolist() == before["score"].round(6).tolist()
+    assert after.metrics["accuracy"] >= 0.95
+    swapped = loaded.configure(labels=["负面", "正面"]).run(test[["text"]], progress=False).frame  # by name
+    assert swapped["prediction"].tolist() == before["prediction"].tolist()
+    with pytest.raises(ConfigurationError, match="never learned the labels"):
+        loaded.configure(labels=["正面", "中性"]).run(test[["text"]].head(2), progress=False)
+
+
+def test_only_the_views_in_the_product_are_encoded(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    encoder = CountingEncoder()
+    monkeypatch.setattr(learned, "feature_encoders", lambda spec: [encoder])
+    head = FewLabelClassifier(C=4.0).fit(["好吃", "推荐", "难吃", "太慢"] * 10, ["正面", "正面", "负面", "负面"] * 10)
+    model = learned.LearnedClassifier(learned.ModelSpec(model="local-use"), head)  # TF-IDF alone: no embedding
+    rows = [learned.Row(row_id=i, text=t) for i, t in enumerate(["好吃推荐", "难吃"])]
+    results, _ = model.predict(learned.TaskConfig(labels=("正面", "负面")), rows, default_cache("off"))
+    assert [r.prediction for r in results] == ["正面", "负面"] and encoder.encoded == 0
+
+
+def test_a_folder_with_foreign_parts_or_other_encoders_is_refused(
+    monkeypatch: pytest.MonkeyPatch, home: Path, tmp_path: Path
+) -> None:
+    import os
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    monkeypatch.setattr(learned, "feature_encoders", lambda spec: [HashEncoder()])
+    rng = np.random.default_rng(2)
+    labels = ["正面", "负面"] * 30
+    signal = np.eye(2)[[i % 2 for i in range(60)]] + rng.normal(scale=0.2, size=(60, 2))  # the embedding view knows
+    texts = ["".join(rng.choice(list(FILLER), 2)) for _ in range(60)]  # the characters do not
+    head = FewLabelClassifier().fit(texts, labels, [signal])
+    assert "embedding0" in head.views_
+    folder = learned.LearnedClassifier(learned.ModelSpec(model="local-use"), head).save(tmp_path / "head")
+
+    other = HashEncoder()
+    other.name = "hash-test-v2"
+    monkeypatch.setattr(learned, "feature_encoders", lambda spec: [other])
+    with pytest.raises(ConfigurationError, match="fitted on the encoders"):
+        TaskPipeline("text_classification", f"local:{folder}").configure(labels=["正面", "负面"]).run(ONE)
+
+    skops.io.dump({"vectorizer": FunctionTransformer(os.system), "heads": []}, folder / "heads.skops")
+    with pytest.raises(ConfigurationError, match="holds types"):
+        TaskPipeline("text_classification", f"local:{folder}").configure(labels=["正面", "负面"]).run(ONE)
+    skops.io.dump({"vectorizer": FunctionTransformer(), "heads": []}, folder / "heads.skops")
+    with pytest.raises(ConfigurationError, match="not a TF-IDF vectorizer"):
+        TaskPipeline("text_classification", f"local:{folder}").configure(labels=["正面", "负面"]).run(ONE)

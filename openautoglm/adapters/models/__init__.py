@@ -10,7 +10,7 @@
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
 | ``local:/path/to/folder`` | a local Hugging Face model: a chat LM, or an encoder | see :mod:`.huggingface` |
-| ``local:/folder`` with ``openautoglm-model.json`` | a model this project saved (``crf-ner``) | see :mod:`.folders` |
+| ``local:/folder`` with ``openautoglm-model.json`` | a saved ``crf-ner`` or ``learned-classifier`` | :mod:`.folders` |
 | ``mlflow:/<name>/<version>`` or ``@<alias>`` | a distilled student in the MLflow Model Registry | :mod:`.student` |
 
 Backends are built once per process and model (:func:`load_backend`), so a Dask worker loads a model once.
@@ -37,12 +37,14 @@ ALL_TASKS: frozenset[TaskType] = frozenset({"text_classification", "ner", "seman
 
 @dataclass(frozen=True)
 class BackendEntry:
-    """A backend's factory and what it can do, known before the model is loaded: its tasks, and whether it runs
-    in-process on large batches (local encoders and taggers) rather than one call per row over the network."""
+    """A backend's factory and what it can do, known before the model is loaded: its tasks, whether it runs
+    in-process on large batches (local encoders and taggers) rather than one call per row over the network, and
+    whether it needs an API key to be built."""
 
     factory: BackendFactory
     tasks: frozenset[TaskType]
     local_batches: bool = False
+    needs_key: bool = False
 
 
 #: Backends by name.
@@ -50,12 +52,17 @@ BACKENDS: Registry[BackendEntry] = Registry("model backend", base=BackendEntry)
 
 
 def backend(
-    name: str, *aliases: str, tasks: frozenset[TaskType] = ALL_TASKS, local_batches: bool = False
+    name: str,
+    *aliases: str,
+    tasks: frozenset[TaskType] = ALL_TASKS,
+    local_batches: bool = False,
+    needs_key: bool = False,
 ) -> Callable[[BackendFactory], BackendFactory]:
-    """Register a backend factory under ``name`` with the tasks it supports (and whether it wants big batches)."""
+    """Register a backend factory under ``name`` with the tasks it supports (whether it wants big batches, whether
+    it needs an API key)."""
 
     def decorator(factory: BackendFactory) -> BackendFactory:
-        BACKENDS.add(name, BackendEntry(factory, tasks, local_batches), *aliases)
+        BACKENDS.add(name, BackendEntry(factory, tasks, local_batches, needs_key), *aliases)
         return factory
 
     return decorator
@@ -101,7 +108,7 @@ class ModelSpec(BaseModel):
         return BACKENDS.canonical(self.model)
 
 
-@backend("zhipu")
+@backend("zhipu", needs_key=True)
 def _zhipu(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.zhipu import ZhipuBackend
 
@@ -176,7 +183,7 @@ def _registered(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     return load_registered(spec.model)
 
 
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = threading.RLock()  # re-entrant: a folder model may load its encoder model while loading
 
 
 @functools.lru_cache(maxsize=8)

@@ -75,6 +75,53 @@ class ModelBackend(ABC):
         """One result per row, in order."""
 
 
+def label_results(
+    model: str,
+    rows: Sequence[Row],
+    classes: Sequence[str],
+    probs: Any,
+    *,
+    wanted: Sequence[str] | None,
+    method: str,
+    seconds: float,
+) -> list[RowResult]:
+    """Results of a model that scores its own ``classes`` (``probs``: ``(rows, classes)``), answering among
+    ``wanted`` (a subset of them, renormalised; default all).
+
+    Raises:
+        ConfigurationError: ``wanted`` names a label the model never learned.
+    """
+    import json
+
+    import numpy as np
+
+    from openautoglm.core.errors import ConfigurationError
+
+    labels = [str(c) for c in classes]
+    chosen_labels = list(wanted or labels)
+    unknown = [label for label in chosen_labels if label not in labels]
+    if unknown:
+        raise ConfigurationError(f"{model} never learned the labels {unknown}.", hint=f"its labels are {labels}")
+    matrix = np.asarray(probs, dtype=np.float64).reshape(len(rows), len(labels))
+    chosen = matrix[:, [labels.index(label) for label in chosen_labels]]
+    chosen = chosen / np.clip(chosen.sum(axis=1, keepdims=True), 1e-12, None)
+    per_row = seconds * 1000 / max(1, len(rows))
+    results = []
+    for row, p in zip(rows, chosen, strict=True):
+        best = int(p.argmax())
+        scores = {label: round(float(v), 4) for label, v in zip(chosen_labels, p, strict=True)}
+        results.append(
+            RowResult(
+                row_id=row.row_id,
+                prediction=chosen_labels[best],
+                score=float(p[best]),
+                raw=json.dumps({"method": method, "scores": scores}, ensure_ascii=False),
+                latency_ms=per_row,
+            )
+        )
+    return results
+
+
 class BackendCallError(Exception):
     """A model call failed.
 

@@ -3,7 +3,8 @@
 A folder this project wrote holds a manifest, ``openautoglm-model.json``, whose ``kind`` names a loader in
 :data:`FOLDER_KINDS` (e.g. ``crf-ner``, a CRF from ``TaskPipeline("ner").fit(...).save(folder)``). A folder without
 one is read as a Hugging Face model (:func:`openautoglm.adapters.models.huggingface.load_local_model`). A new kind
-registers a loader here; nothing else needs to change.
+registers a loader here; nothing else needs to change. ``learned-classifier``: the few-label heads of
+``TaskPipeline("text_classification").fit(...).save(folder)``.
 """
 
 from __future__ import annotations
@@ -71,3 +72,10 @@ def _distilled_student(spec: ModelSpec, path: Path, manifest: dict[str, Any]) ->
     from openautoglm.adapters.models.student import load_folder_kind
 
     return load_folder_kind(spec, path, manifest)
+
+
+@FOLDER_KINDS.register("learned-classifier")
+def _learned_classifier(spec: ModelSpec, path: Path, manifest: dict[str, Any]) -> ModelBackend:
+    from openautoglm.adapters.models.learned import load_learned_folder
+
+    return load_learned_folder(spec, path, manifest)

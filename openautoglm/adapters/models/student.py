@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from openautoglm.adapters.cache import CallCache
-from openautoglm.adapters.models.base import BatchStats, ModelBackend
+from openautoglm.adapters.models.base import BatchStats, ModelBackend, label_results
 from openautoglm.adapters.models.folders import MANIFEST
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.distill import (
@@ -65,31 +65,13 @@ class StudentBackend(ModelBackend):
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         if config.task_type not in self.tasks:
             raise ConfigurationError(f"{self.model} is a {self.student_kind} student: it cannot do {config.task_type}.")
-        wanted = list(config.labels or self.labels)
-        unknown = [label for label in wanted if label not in self.labels]
-        if unknown:
-            raise ConfigurationError(
-                f"{self.model} never learned the labels {unknown}.", hint=f"its labels are {self.labels}"
-            )
         started = time.perf_counter()
         classes, probs = student_proba(self.estimator, [r.text for r in rows])
-        columns = [classes.index(label) for label in wanted]
-        chosen = probs[:, columns] if len(rows) else np.zeros((0, len(columns)))
-        chosen = chosen / np.clip(chosen.sum(axis=1, keepdims=True), 1e-12, None)
-        per_row = (time.perf_counter() - started) * 1000 / max(1, len(rows))
-        results = []
-        for row, p in zip(rows, chosen, strict=True):
-            best = int(p.argmax())
-            scores = {label: round(float(v), 4) for label, v in zip(wanted, p, strict=True)}
-            results.append(
-                RowResult(
-                    row_id=row.row_id,
-                    prediction=wanted[best],
-                    score=float(p[best]),
-                    raw=json.dumps({"method": "student", "scores": scores}, ensure_ascii=False),
-                    latency_ms=per_row,
-                )
-            )
+        probs = probs if len(rows) else np.zeros((0, len(classes)))
+        seconds = time.perf_counter() - started
+        results = label_results(
+            self.model, rows, classes, probs, wanted=config.labels, method="student", seconds=seconds
+        )
         return results, BatchStats()
 
 

@@ -204,10 +204,51 @@ class FewLabelClassifier:
     _vectorizer: TfidfVectorizer | None = field(default=None, init=False, repr=False)
     _heads: list[tuple[int, LogisticRegression]] = field(default_factory=list, init=False, repr=False)
 
-    def _views(self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike]) -> list[sparse.csr_matrix]:
+    def _views(
+        self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike | None]
+    ) -> list[sparse.csr_matrix | None]:
         if self._vectorizer is None:
             raise ConfigurationError("Call fit() before predicting.")
-        return [design(self._vectorizer.transform(list(texts))), *(design(_empty(len(texts)), [e]) for e in embeddings)]
+        encoded = (None if e is None else design(_empty(len(texts)), [e]) for e in embeddings)
+        return [design(self._vectorizer.transform(list(texts))), *encoded]
+
+    @property
+    def embedding_views(self) -> tuple[int, ...]:
+        """Indices of the embeddings the fitted product uses: predict needs only these (others may be ``None``)."""
+        return tuple(v - 1 for v, _ in self._heads if v > 0)
+
+    @property
+    def parts(self) -> tuple[TfidfVectorizer, list[tuple[int, LogisticRegression]]]:
+        """The fitted vectorizer and ``(view, head)`` pairs (view 0 is TF-IDF, ``i + 1`` embedding ``i``), to save."""
+        if self._vectorizer is None or not self._heads:
+            raise ConfigurationError("Call fit() before saving.")
+        return self._vectorizer, list(self._heads)
+
+    @classmethod
+    def from_parts(
+        cls,
+        classes: Sequence[str],
+        vectorizer: TfidfVectorizer,
+        heads: Sequence[tuple[int, LogisticRegression]],
+        C: float,
+    ) -> FewLabelClassifier:
+        """A fitted classifier from saved :attr:`parts` (its labels in ``classes`` order).
+
+        Raises:
+            ConfigurationError: The parts do not fit together (no heads, a head over labels it cannot have).
+        """
+        model = cls(C=C)
+        model.classes_, model.C_ = [str(c) for c in classes], float(C)
+        if not heads or len(model.classes_) < 2:
+            raise ConfigurationError("A saved classifier needs two labels and at least one head.")
+        for view, head in heads:
+            found = [int(c) for c in np.asarray(head.classes_).tolist()]
+            if view < 0 or any(not 0 <= c < len(model.classes_) for c in found):
+                raise ConfigurationError(f"A saved head (view {view}) does not match the {len(classes)} labels.")
+        model._vectorizer, model._heads = vectorizer, [(int(v), h) for v, h in heads]
+        names = ["tfidf", *(f"embedding{i}" for i in range(max(v for v, _ in heads)))]
+        model.views_ = tuple(names[v] for v, _ in model._heads)
+        return model
 
     def fit(
         self,
@@ -234,7 +275,9 @@ class FewLabelClassifier:
         self._vectorizer = char_vectorizer(min_df=1 if len(texts) + len(unlabelled) < 50 else 2)
         self._vectorizer.fit([*texts, *unlabelled])
         y = np.asarray([self.classes_.index(label) for label in labels], dtype=np.int64)
-        views = self._views(texts, embeddings)
+        views = [v for v in self._views(texts, embeddings) if v is not None]
+        if len(views) != 1 + len(embeddings):
+            raise ConfigurationError("fit() needs every embedding view (no None).")
         candidates = (self.C,) if isinstance(self.C, int | float) else tuple(self.C)
         chosen, self.C_ = choose_views(views, y, Cs=candidates, folds=self.folds, repeats=self.repeats)
         names = ["tfidf", *(f"embedding{i}" for i in range(len(embeddings)))]
@@ -242,14 +285,21 @@ class FewLabelClassifier:
         self._heads = [(v, _fit_head(views[v], y, len(self.classes_), self.C_)) for v in chosen]
         return self
 
-    def predict_proba(self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike] = ()) -> FloatArray:
-        """``(n, n_classes)`` probabilities, columns in :attr:`classes_` order."""
+    def predict_proba(self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike | None] = ()) -> FloatArray:
+        """``(n, n_classes)`` probabilities, columns in :attr:`classes_` order; an embedding the product does not
+        use (not in :attr:`embedding_views`) may be ``None``."""
         if not self._heads:
             raise ConfigurationError("Call fit() before predicting.")
         views = self._views(texts, embeddings)
-        return _normalised(np.sum([_log_probs(head, views[v], len(self.classes_)) for v, head in self._heads], axis=0))
+        logs = []
+        for v, head in self._heads:
+            view = views[v] if v < len(views) else None
+            if view is None:
+                raise ConfigurationError(f"The classifier needs embedding view {v - 1}; it was not given.")
+            logs.append(_log_probs(head, view, len(self.classes_)))
+        return _normalised(np.sum(logs, axis=0))
 
-    def predict(self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike] = ()) -> list[str]:
+    def predict(self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike | None] = ()) -> list[str]:
         """The most probable label of each text."""
         return [self.classes_[i] for i in self.predict_proba(texts, embeddings).argmax(axis=1)]
 
