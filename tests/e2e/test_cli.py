@@ -124,12 +124,16 @@ def test_optimize_prompt_then_run_with_it(tmp_path: Path) -> None:
         "20",
         "--test-size",
         "20",
+        "--learner",
+        "few-label",
         "-o",
         str(tmp_path / "opt"),
         home=tmp_path,
     )
     assert opt.returncode == 0, opt.stderr[-3000:]
     assert "dev score" in opt.stdout and "of 300 calls" in opt.stdout
+    learned = tmp_path / "opt" / "learned"
+    assert (learned / "openautoglm-model.json").is_file() and f"--model local:{learned}" in opt.stdout
     prompt = json.loads((tmp_path / "opt" / "optimised_prompt.json").read_text(encoding="utf-8"))
     assert prompt["calls"] <= 300 and prompt["dev_score"] >= prompt["start_dev_score"]
     assert prompt["test_score"] is not None and prompt["candidates"] >= 2
