@@ -169,7 +169,7 @@ class TaskPipeline:
         return self._config
 
     def _resolve_key(self) -> None:
-        if self.spec.backend != "zhipu" or self._api_key is not None:
+        if not self.spec.remote or self._api_key is not None:
             return
         from openautoglm.blocks.credentials import resolve_zhipu_key
 

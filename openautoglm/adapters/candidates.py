@@ -129,7 +129,7 @@ def backend_kind(spec: ModelSpec) -> BackendKind:
     from openautoglm.adapters.models.base import GenerativeBackend
     from openautoglm.adapters.models.embedding import EmbeddingBackend
 
-    if spec.backend == "zhipu":
+    if spec.remote:  # an API model: a chat model, not loaded here
         return "generative"
     backend = load_backend(spec)
     if isinstance(backend, EmbeddingBackend):

@@ -10,12 +10,15 @@ then name the block in a flow run (``credentials_block="zhipu"``) or the CLI (``
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from openautoglm.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from openautoglm.adapters.models import ModelSpec
 
 
 class ZhipuAICredentials(Block):
@@ -41,3 +44,8 @@ def resolve_zhipu_key(block_name: str | None) -> SecretStr | None:
             ) from error
     value = os.environ.get("ZHIPUAI_API_KEY")
     return SecretStr(value) if value else None
+
+
+def api_key_for(spec: ModelSpec, block_name: str | None) -> SecretStr | None:
+    """The API key a model needs (:func:`resolve_zhipu_key`), or ``None`` for a model that needs none."""
+    return resolve_zhipu_key(block_name) if spec.remote else None

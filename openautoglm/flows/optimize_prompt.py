@@ -38,7 +38,7 @@ from openautoglm.adapters.prompt_search import (
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_params
 from openautoglm.adapters.validation import GateMode, ValidationConfig
-from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example, TaskConfig
@@ -215,7 +215,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         propose = None
         if params.proposer or kind == "generative":
             spec = ModelSpec(model=params.proposer) if params.proposer else params.model
-            key = resolve_zhipu_key(params.credentials_block) if spec.backend == "zhipu" else None
+            key = api_key_for(spec, params.credentials_block)
             propose = proposer(spec, meter, api_key=key, cache=cache)
         workers = worker_processes(get_settings()) or 1
         score_round = _parallel_evaluate(params, meter, dev, workers)

@@ -208,7 +208,7 @@ def _gather(futures: list[Any]) -> tuple[list[Any], list[RowResult], BatchStats,
 
 def per_worker(spec: ModelSpec) -> ModelSpec:
     """An API model's concurrency limit split between the worker processes (each process has its own limiter)."""
-    if spec.backend != "zhipu":
+    if not spec.remote:
         return spec
     workers = worker_processes(get_settings())
     if not workers or workers == 1:

@@ -62,7 +62,7 @@ class ModelService:
                 max_rows=rows,
                 max_wait_s=wait,
                 # An API upstream serves calls in parallel; a local model serialises on its own lock anyway.
-                concurrency=settings.glm_max_concurrency if spec.backend == "zhipu" else 1,
+                concurrency=settings.glm_max_concurrency if spec.remote else 1,
             )
         self._api_key: SecretStr | None = None
         self._ready = threading.Event()
@@ -70,7 +70,7 @@ class ModelService:
 
     def _spec(self, model: str) -> ModelSpec:
         spec = ModelSpec(model=model)
-        if spec.backend == "zhipu":
+        if spec.remote:
             return ModelSpec(
                 model=model,
                 base_url=self.settings.glm_base_url,
@@ -91,10 +91,10 @@ class ModelService:
     def load(self) -> None:
         """Build every configured backend (blocking; at start-up, on a thread). Idempotent."""
         try:
-            if any(spec.backend == "zhipu" for spec in self.specs.values()):
+            if any(spec.remote for spec in self.specs.values()):
                 self._api_key = self._zhipu_key()
             for spec in dict.fromkeys(self.specs.values()):
-                load_backend(spec, self._api_key if spec.backend == "zhipu" else None)
+                load_backend(spec, self._api_key if spec.remote else None)
             self.cache  # noqa: B018  (opens the cache file now, not on the first request)
         except Exception as error:
             self.load_error = f"{type(error).__name__}: {error}"
@@ -129,7 +129,7 @@ class ModelService:
 
         def run(config: TaskConfig, items: list[Item]) -> list[RowResult]:
             rows = [Row(row_id=i, text=text, text_pair=pair) for i, (text, pair) in enumerate(items)]
-            if spec.backend == "zhipu":
+            if spec.remote:  # an API upstream: behind the circuit breaker
                 results, stats = self.breaker.call(self._upstream, spec, config, rows)
             else:
                 results, stats = predict_rows(spec, config, rows, cache=self.cache)
@@ -156,7 +156,7 @@ class ModelService:
         """Results for ``items`` in order; :class:`ApiError` for an open circuit, a failed upstream, a timeout."""
         if not self.ready:
             raise ApiError(Code.NOT_READY, "models are still loading; retry shortly", headers={"Retry-After": "2"})
-        if self.specs[task].backend == "zhipu":
+        if self.specs[task].remote:
             left = open_for(self.breaker)
             if left is not None:
                 self.metrics.upstream_errors.labels(code="circuit_open").inc()

@@ -15,7 +15,7 @@ from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
 from openautoglm.adapters.sinks import OutputFormat, write_frame
-from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.schema import ROW_ID, Dataset, frame_preview
 from openautoglm.core.nlp.batching import batches, frame_rows
 from openautoglm.core.nlp.results import evaluate as score
@@ -98,7 +98,7 @@ def infer(inputs: Mapping[str, Any], params: InferParams, context: StageContext)
     dataset: Dataset = inputs["dataset"]
     prompt = inputs.get("prompt")
     task = prompt.task_config(params.task.task_type) if prompt is not None else params.task
-    api_key = resolve_zhipu_key(params.credentials_block) if params.model.backend == "zhipu" else None
+    api_key = api_key_for(params.model, params.credentials_block)
     cache = default_cache(params.cache)
     rows = frame_rows(dataset.frame, params.text_column, params.text_pair_column)
     results: list[RowResult] = []

@@ -15,7 +15,7 @@ from openautoglm.adapters.distill import learn_student, model_teacher, register,
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import default_cache
-from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.nlp.distill import TeacherLabels
 from openautoglm.core.nlp.types import Row, TaskConfig
 
@@ -33,7 +33,7 @@ def teach_rows(
 ) -> TeacherLabels[BatchStats]:
     """The teacher's labels for ``rows`` within ``budget`` calls. ``version`` (the package's, and the teacher's
     :func:`~openautoglm.adapters.models.run.model_identity`) keys the cache."""
-    api_key = resolve_zhipu_key(credentials_block) if spec.backend == "zhipu" else None
+    api_key = api_key_for(spec, credentials_block)
     teacher = model_teacher(spec, config, api_key=api_key, cache=default_cache(cache_mode))
     return teach(
         rows,

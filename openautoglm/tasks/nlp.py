@@ -20,7 +20,7 @@ from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import default_cache, predict_rows
 from openautoglm.adapters.sinks import OutputFormat, write_frame
-from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.nlp.batching import batches, frame_rows
 from openautoglm.core.nlp.results import evaluate, results_frame
@@ -51,7 +51,7 @@ def infer_batch(
     version: str,
 ) -> BatchOutput:
     """Run one batch. ``version`` (the package's) is an input so a new release does not reuse old results."""
-    api_key = resolve_zhipu_key(credentials_block) if spec.backend == "zhipu" else None
+    api_key = api_key_for(spec, credentials_block)
     results, stats = predict_rows(spec, config, rows, api_key=api_key, cache=default_cache(cache_mode))
     if any(r.status == "error" for r in results):
         raise IncompleteBatchError(results, stats.as_dict())

@@ -14,7 +14,7 @@ from openautoglm.adapters.candidates import score_candidates
 from openautoglm.adapters.few_label import learn
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import default_cache
-from openautoglm.blocks.credentials import resolve_zhipu_key
+from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import Budget, CallMeter
 from openautoglm.core.prompt.optimizers.base import Evaluation
@@ -41,7 +41,7 @@ def score_chunk(
     seen: Sequence[str],
 ) -> ChunkScores:
     """Score ``configs`` on ``examples`` with at most ``share`` of new requests (``seen`` are paid for already)."""
-    api_key = resolve_zhipu_key(credentials_block) if spec.backend == "zhipu" else None
+    api_key = api_key_for(spec, credentials_block)
     meter = CallMeter(share, seen=seen)
     evaluations = score_candidates(
         spec, configs, origins, examples, meter, api_key=api_key, cache=default_cache(cache_mode)

@@ -38,13 +38,13 @@ ALL_TASKS: frozenset[TaskType] = frozenset({"text_classification", "ner", "seman
 @dataclass(frozen=True)
 class BackendEntry:
     """A backend's factory and what it can do, known before the model is loaded: its tasks, whether it runs
-    in-process on large batches (local encoders and taggers) rather than one call per row over the network, and
-    whether it needs an API key to be built."""
+    in-process on large batches (local encoders and taggers) rather than one call per row, and whether it is a
+    remote API (it needs an API key, and its calls share a per-process concurrency limit)."""
 
     factory: BackendFactory
     tasks: frozenset[TaskType]
     local_batches: bool = False
-    needs_key: bool = False
+    remote: bool = False
 
 
 #: Backends by name.
@@ -56,13 +56,13 @@ def backend(
     *aliases: str,
     tasks: frozenset[TaskType] = ALL_TASKS,
     local_batches: bool = False,
-    needs_key: bool = False,
+    remote: bool = False,
 ) -> Callable[[BackendFactory], BackendFactory]:
     """Register a backend factory under ``name`` with the tasks it supports (whether it wants big batches, whether
-    it needs an API key)."""
+    it is a remote API)."""
 
     def decorator(factory: BackendFactory) -> BackendFactory:
-        BACKENDS.add(name, BackendEntry(factory, tasks, local_batches, needs_key), *aliases)
+        BACKENDS.add(name, BackendEntry(factory, tasks, local_batches, remote), *aliases)
         return factory
 
     return decorator
@@ -107,8 +107,13 @@ class ModelSpec(BaseModel):
             raise ConfigurationError(f"Unknown model '{self.model}'.", hint=f"use one of: {choices}")
         return BACKENDS.canonical(self.model)
 
+    @property
+    def remote(self) -> bool:
+        """Whether the model is a remote API: it needs an API key, and its calls share a concurrency limit."""
+        return BACKENDS.resolve(self.backend).remote
 
-@backend("zhipu", needs_key=True)
+
+@backend("zhipu", remote=True)
 def _zhipu(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.zhipu import ZhipuBackend
 

@@ -45,7 +45,7 @@ class LearnedModel(Protocol):
 def feature_encoders(spec: ModelSpec) -> list[Encoder]:
     """The encoders whose embeddings are a learned head's views for ``spec``'s model (none for API and chat
     models: TF-IDF alone)."""
-    if BACKENDS.resolve(spec.backend).needs_key:
+    if spec.remote:
         return []
     backend = load_backend(spec)
     return backend.feature_encoders() if isinstance(backend, EmbeddingBackend) else []
