@@ -10,7 +10,9 @@ For each data set (fixed splits; JSON to bench/results/prompt.json):
 
 Each optimiser (default, template_search, few_shot) gets a budget of 2,000 model calls and seed 0; reported: test
 accuracy of the starting and the optimised prompt, dev accuracy (and the dev/test gap), calls spent, candidates,
-seconds. The default optimiser is then run again to show that a rerun sends no call.
+seconds. The default optimiser is then run again to show that a rerun sends no call. Beside them, the flow's
+few-label learner (``optimize-prompt --learner few-label``): heads fitted on at most 2,000 of the train rows, scored
+on the same dev and test rows.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/prompt.py [--budget 2000]``.
 """
@@ -100,6 +102,8 @@ def run_dataset(name: str, frame: pd.DataFrame, labels: list[str], template: str
             "few_shot": len(prompt.config.few_shot),
         }
         print(f"{name} {optimizer}: {out[optimizer]}", flush=True)
+    out["few_label_learner"] = learner(template, labels, trainset, devset, testset)
+    print(f"{name} few-label learner: {out['few_label_learner']}", flush=True)
     pipeline = TaskPipeline("text_classification", "local-use").configure(prompt_template=template, labels=labels)
     started = time.perf_counter()
     again = PromptOptimizer("default", track=False, progress=False).compile(
@@ -116,6 +120,30 @@ def run_dataset(name: str, frame: pd.DataFrame, labels: list[str], template: str
         predicted = ["正面" if SnowNLP(t).sentiments >= 0.5 else "负面" for t in test["text"]]
         out["snownlp_test"] = float((pd.Series(predicted) == test["gold"]).mean())
     return out
+
+
+def learner(template: str, labels: list[str], trainset: Any, devset: Any, testset: Any) -> dict[str, Any]:
+    """The optimize_prompt flow's ``learner="few-label"`` step (the same function its task runs), with the flow's
+    defaults: at most 2,000 train rows labelled (stratified, seed 0), the rest as unlabelled text; scored on the
+    same dev and test rows as the prompts."""
+    from openautoglm.adapters.few_label import learn
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.core.nlp.types import TaskConfig
+
+    task = TaskConfig(prompt_template=template, labels=tuple(labels))
+    started = time.perf_counter()
+    outcome = learn(
+        ModelSpec(model="local-use"), task, trainset, devset, testset, _tmp / "learned", max_rows=2000, seed=SEED
+    )
+    return {
+        "dev": outcome.dev_score,
+        "test": outcome.test_score,
+        "views": outcome.views,
+        "C": outcome.C,
+        "labelled_rows": outcome.labelled_rows,
+        "unlabelled_rows": outcome.unlabelled_rows,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def main() -> None:
