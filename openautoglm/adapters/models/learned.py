@@ -113,16 +113,12 @@ class LearnedClassifier:
         return predict_learned(self.spec, self.head, rows, cache, wanted=config.labels, name=self.name)
 
     def save(self, folder: str | Path) -> Path:
-        """Write the heads as a model folder: the manifest (labels, views, the encoder model and the encoders'
+        """Write the heads as a model folder (created if needed): the manifest (labels, views, the encoder model and the encoders'
         versions) and the fitted vectorizer and heads in the skops format (no pickle)."""
-        import shutil
-
         import skops.io
 
         path = Path(folder).expanduser()
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)  # its two files are replaced; nothing else in it is touched
         vectorizer, heads = self.head.parts
         needs_encoders = bool(self.head.embedding_views)
         skops.io.dump({"vectorizer": vectorizer, "heads": [h for _, h in heads]}, path / PARTS_FILE)
