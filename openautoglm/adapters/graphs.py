@@ -39,13 +39,18 @@ def _planetoid(spec: PlanetoidGraph) -> Data:
             hint="set root= (CLI --root) or OPENAUTOGLM_DATA_ROOT to the folder that holds <name>/raw with the "
             "ind.<name>.* files; nothing is downloaded",
         )
-    # Planetoid writes processed/ next to raw/; the source may be read-only, so work on a copy under home.
+    # Planetoid writes processed/ next to raw/; the source may be read-only, so work on a copy under home. One
+    # process at a time makes the copy: Dask workers starting together on a fresh home raced here (the second read
+    # a processed file the first was still writing: "PytorchStreamReader failed reading file").
+    from filelock import FileLock
+
     cache = settings.home.expanduser() / "graph-cache" / "planetoid"
     raw = cache / spec.name / "raw"
-    if not raw.is_dir():
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(Path(root) / spec.name / "raw", raw)
-    data = Planetoid(str(cache), spec.name)[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / f"{spec.name}.lock"), timeout=600):
+        if not raw.is_dir():
+            shutil.copytree(Path(root) / spec.name / "raw", raw)
+        data = Planetoid(str(cache), spec.name)[0]
     data.node_ids = [str(i) for i in range(data.num_nodes)]
     return data
 
