@@ -278,7 +278,8 @@ class TaskPipeline:
         labelled and unlabelled rows) and the offline encoders' embeddings (e5 and USE for ``local-auto``, e5 for
         ``local-e5``, USE for ``local-use``; TF-IDF alone for API and chat models); which views enter is chosen
         by cross-validation on the labelled rows. Afterwards ``run`` and ``evaluate`` use the learned heads
-        instead of the model's zero-shot answers.
+        instead of the model's zero-shot answers, and ``save(folder)`` writes them as a model folder that
+        ``model="local:<folder>"`` loads.
 
         Args:
             labelled: Rows with ``text_column`` and ``label_column``, or ``(text, label)`` pairs (NER: ``(text,
