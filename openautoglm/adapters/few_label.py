@@ -22,8 +22,6 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import Budget, CallMeter
 
-#: The learners the flow can choose (a name each; ``None`` = prompt search alone).
-LEARNERS = ("few-label",)
 #: The folder of the learned model inside a run's folder.
 LEARNED_FOLDER = "learned"
 

@@ -113,8 +113,8 @@ class LearnedClassifier:
         return predict_learned(self.spec, self.head, rows, cache, wanted=config.labels, name=self.name)
 
     def save(self, folder: str | Path) -> Path:
-        """Write the heads as a model folder (created if needed): the manifest (labels, views, the encoder model and the encoders'
-        versions) and the fitted vectorizer and heads in the skops format (no pickle)."""
+        """Write the heads as a model folder (created if needed): the manifest (labels, views, the encoder model
+        and the encoders' versions) and the fitted vectorizer and heads in the skops format (no pickle)."""
         import skops.io
 
         path = Path(folder).expanduser()
