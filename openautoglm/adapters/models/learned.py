@@ -145,7 +145,6 @@ class LearnedBackend(ModelBackend):
     def __init__(self, model: str, learned: LearnedClassifier) -> None:
         super().__init__(model)
         self.learned = learned
-        self.labels = list(learned.head.classes_)
         self.metadata = {"views": list(learned.head.views_), "C": learned.head.C_}
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:

@@ -60,7 +60,6 @@ class StudentBackend(ModelBackend):
         self.student_kind = student_kind
         self.metadata = dict(metadata or {})
         self.tasks: frozenset[TaskType] = STUDENTS.resolve(student_kind).tasks  # type: ignore[misc]
-        self.labels = [str(c) for c in estimator.classes_]
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         if config.task_type not in self.tasks:
