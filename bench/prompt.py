@@ -12,7 +12,7 @@ Each optimiser (default, template_search, few_shot) gets a budget of 2,000 model
 accuracy of the starting and the optimised prompt, dev accuracy (and the dev/test gap), calls spent, candidates,
 seconds. The default optimiser is then run again to show that a rerun sends no call. Beside them, the flow's
 few-label learner (``optimize-prompt --learner few-label``): heads fitted on at most 2,000 of the train rows, scored
-on the same dev and test rows.
+on the same dev and test rows, with TF-IDF + logistic regression on the same labelled rows as its plain peer.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/prompt.py [--budget 2000]``.
 """
@@ -135,9 +135,27 @@ def learner(template: str, labels: list[str], trainset: Any, devset: Any, testse
     outcome = learn(
         ModelSpec(model="local-use"), task, trainset, devset, testset, _tmp / "learned", max_rows=2000, seed=SEED
     )
+    # The plain baseline on the same labelled rows: char 1-3-gram TF-IDF (vocabulary from all train rows) and a
+    # class-balanced logistic regression, C = 10 (as bench/nlp.py's few-label peer).
+    from sklearn.linear_model import LogisticRegression
+
+    from openautoglm.adapters.few_label import labelled_sample
+    from openautoglm.core.nlp.learn import char_vectorizer
+
+    labelled, _ = labelled_sample(trainset, 2000, SEED)
+    vectorizer = char_vectorizer().fit([e.text for e in trainset])
+    plain = LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced")
+    plain.fit(vectorizer.transform([e.text for e in labelled]), [e.label for e in labelled])
+
+    def plain_accuracy(rows: Any) -> float:
+        predicted = plain.predict(vectorizer.transform([e.text for e in rows]))
+        return float(sum(p == e.label for p, e in zip(predicted, rows, strict=True)) / len(rows))
+
     return {
         "dev": outcome.dev_score,
         "test": outcome.test_score,
+        "tfidf_logreg_same_labels_dev": plain_accuracy(devset),
+        "tfidf_logreg_same_labels_test": plain_accuracy(testset),
         "views": outcome.views,
         "C": outcome.C,
         "labelled_rows": outcome.labelled_rows,
