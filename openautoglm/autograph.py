@@ -77,6 +77,8 @@ class AutoGraph:
         seeds: Training runs per candidate during the screening.
         survivors, select_seeds: Best screened candidates (and every baseline) re-trained with ``select_seeds``
             seeds; the pick is the best mean validation.
+        resample: Node task: score the survivors on ``select_seeds`` folds (training nodes redrawn from the
+            labelled non-test nodes, validation on the rest) rather than on the fixed split; the report stays on it.
         final_seeds: Seeds the pick is reported over (test at each seed's best-validation epoch).
         time_budget_s: Wall-clock budget (the search stops starting trials at 70% of it).
         use_prior: Bias the search by the meta-feature policy.
@@ -99,6 +101,7 @@ class AutoGraph:
         seeds: int = 1,
         survivors: int = 4,
         select_seeds: int = 5,
+        resample: bool = True,
         final_seeds: int = 10,
         time_budget_s: float | None = None,
         use_prior: bool = True,
@@ -115,6 +118,7 @@ class AutoGraph:
         self.task, self.algo, self.budget, self.space, self.parallel = task, algo, budget, space, parallel
         self.use_baselines, self.survivors, self.select_seeds = baselines, survivors, select_seeds
         self.seeds, self.final_seeds, self.time_budget_s = seeds, final_seeds, time_budget_s
+        self.resample = resample
         self.use_prior, self.transfer, self.hpo_trials, self.seed = use_prior, transfer, hpo_trials, seed
         self.config = config or TrainConfig()
         self.meta: MetaFeatures | None = None
@@ -195,9 +199,9 @@ class AutoGraph:
                 extra.append(self.hpo.arch)
                 self.config = self.hpo.config  # DAG candidates take their tuned lr/weight decay from here
 
-            def seeds_of(requests: Sequence[tuple[Candidate, tuple[int, ...]]]) -> list[Score]:
+            def seeds_of(requests: Sequence[tuple[Candidate, tuple[int, ...]]], resample: bool) -> list[Score]:
                 runner = TrainingEvaluator(self.task, prepared, self.config)
-                return list(pool.map(lambda r: runner.score(r[0], r[1]), requests))
+                return list(pool.map(lambda r: runner.score(r[0], r[1], resample), requests))
 
             self.selection = select(
                 self.history,
@@ -208,6 +212,7 @@ class AutoGraph:
                 deadline=deadline,
                 extra=extra,
                 parallel=self.parallel,
+                resample=self.resample and self.task == "node",
             )
         final = self.selection.final
         self.best_arch = self.selection.arch

@@ -793,6 +793,10 @@ def graph_search_command(
     seeds: Annotated[int, typer.Option(help="Training runs per candidate during the screening.")] = 1,
     survivors: Annotated[int, typer.Option(help="Best screened candidates re-trained with more seeds.")] = 4,
     select_seeds: Annotated[int, typer.Option(help="Seeds per survivor; the pick is the best mean validation.")] = 5,
+    resample: Annotated[
+        bool,
+        typer.Option("--resample/--no-resample", help="Node task: score survivors on redrawn train/validation folds."),
+    ] = True,
     final_seeds: Annotated[int, typer.Option(help="Seeds the pick's test score is reported over.")] = 10,
     hpo_trials: Annotated[int, typer.Option(help="Optuna trials tuning the best architecture.")] = 0,
     prior: Annotated[bool, typer.Option("--prior/--no-prior", help="Use the meta-feature prior.")] = True,
@@ -855,6 +859,7 @@ def graph_search_command(
             seeds=seeds,
             survivors=survivors,
             select_seeds=select_seeds,
+            resample=resample,
             final_seeds=final_seeds,
             hpo_trials=hpo_trials,
             use_prior=prior,
@@ -879,6 +884,9 @@ def graph_search_command(
         table.add_row(f"baseline {row['name']} (validation)", f"{row['val']:.4f}")
     table.add_row("pick", result.best_describe + (" (a baseline)" if result.best_baseline else ""))
     table.add_row("best screened validation", f"{result.best_val:.4f}")
+    if result.select_seeds:
+        how = "folds (redrawn train/validation splits)" if result.resampled else "seeds"
+        table.add_row("pick by mean validation over", f"{result.select_seeds} {how}")
     table.add_row(
         f"final validation ({final_seeds} seeds)", f"{result.final_val_mean:.4f} ± {result.final_val_std:.4f}"
     )

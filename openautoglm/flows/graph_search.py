@@ -73,6 +73,11 @@ class GraphSearchParams(BaseModel):
         default=4, ge=0, le=50, description="Best screened candidates re-trained with select_seeds (baselines too)."
     )
     select_seeds: int = Field(default=5, ge=1, le=20, description="Seeds of the survivors; the pick is by mean val.")
+    resample: bool = Field(
+        default=True,
+        description="Node task: score the survivors on select_seeds folds (training nodes redrawn from the labelled "
+        "non-test nodes, validation on the rest) rather than on the fixed split; the report stays on the split.",
+    )
     final_seeds: int = Field(default=10, ge=1, le=20, description="Seeds the pick's test score is reported over.")
     time_budget_s: float | None = Field(
         default=None,
@@ -134,6 +139,7 @@ class GraphSearchResult(RunTail):
     baselines: list[dict[str, Any]] = Field(default_factory=list)
     survivors: list[dict[str, Any]] = Field(default_factory=list)
     select_seeds: int = 0
+    resampled: bool = Field(default=False, description="Whether the survivors were scored on resampled folds.")
     selection_seconds: float = 0.0
     prior: str
     meta: dict[str, Any] | None
@@ -233,6 +239,7 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                 deadline=deadline,
                 extra=extra,
                 parallel=params.parallel,
+                resample=params.resample and params.task == "node",
             )
             final, final_arch, final_config = selection.final, selection.arch, config
             logger.info(
@@ -288,7 +295,9 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
                     {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
                     for row in selection.survivors
                 ],
-                description=f"Survivors re-trained with {selection.select_seeds} seeds; the pick is the best mean val",
+                description=f"Survivors re-trained with {selection.select_seeds} "
+                + ("folds (resampled splits)" if selection.resampled else "seeds")
+                + "; the pick is the best mean val",
             )
         create_markdown_artifact(
             key="search-prior",
@@ -331,6 +340,7 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             ],
             survivors=selection.survivors if selection is not None else [],
             select_seeds=selection.select_seeds if selection is not None else 0,
+            resampled=selection.resampled if selection is not None else False,
             selection_seconds=selection.seconds if selection is not None else 0.0,
             prior=prior_text,
             meta=meta.as_dict() if meta else None,
@@ -406,7 +416,7 @@ def _transfer_pool(params: GraphSearchParams, meta: MetaFeatures | None) -> dict
 def _seed_evaluator(params: GraphSearchParams, config: TrainConfig) -> Any:
     """``[(candidate, seeds), ...] -> [Score, ...]`` as train tasks on the flow's runner, all in flight at once."""
 
-    def evaluate(requests: Any) -> list[Score]:
+    def evaluate(requests: Any, resample: bool) -> list[Score]:
         futures = train_task.map(
             [arch.to_json() for arch, _ in requests],
             unmapped(params.graph),
@@ -414,6 +424,7 @@ def _seed_evaluator(params: GraphSearchParams, config: TrainConfig) -> Any:
             unmapped(config),
             [seeds for _, seeds in requests],
             unmapped(params.split_seed),
+            resample=unmapped(resample),
         )
         return [f.result() for f in futures]
 

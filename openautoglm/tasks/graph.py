@@ -55,16 +55,18 @@ def train_task(
     seeds: tuple[int, ...],
     split_seed: int,
     parent: ParentRun | None = None,
+    resample: bool = False,
 ) -> Score:
     """Train one candidate (one run per seed) in this worker; one thread, as the cores are the workers.
 
     With ``parent`` (a tracking store that takes parallel writers), the trial logs its own nested MLflow run here
-    and returns its id in ``extra["mlflow_run_id"]``.
+    and returns its id in ``extra["mlflow_run_id"]``. ``resample``: each seed trains on its fold (a redrawn
+    train/validation split of the node task), for the selection's scores.
     """
     torch.set_num_threads(1)
     arch = candidate_from_dict(json.loads(arch_json))
     data = prepared_graph(spec, task_kind, split_seed)
-    score = TrainingEvaluator(task=task_kind, data=data, config=config, seeds=seeds).score(arch)
+    score = TrainingEvaluator(task=task_kind, data=data, config=config, seeds=seeds).score(arch, resample=resample)
     if parent is None:
         return score
     metrics = {

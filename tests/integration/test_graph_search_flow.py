@@ -46,6 +46,7 @@ def test_six_trial_search_on_karate_with_two_workers(prefect_server: None, tmp_p
     pick = result.survivors[0]  # the best mean validation over the selection seeds, never below a baseline's
     assert pick["describe"] == result.best_describe and pick["baseline"] == result.best_baseline
     assert pick["val_mean"] >= max(row["val_mean"] for row in result.survivors if row["baseline"])
+    assert result.resampled and all(row["resampled"] for row in result.survivors)  # node task: folds by default
     # 6 trials, then the survivors' extra seeds and the pick's report seeds: more train runs than trials.
     assert sorted(n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)).count("train-architecture") > 6
 
@@ -89,6 +90,7 @@ def test_link_prediction_on_a_user_graph_from_csv(prefect_server: None, tmp_path
         )
     )
     assert result.trials == 3 and 0.5 < result.final_test_mean <= 1.0  # AUC
+    assert not result.resampled  # links keep their split: folds are for node classification
 
 
 def test_sdk_fit_on_a_user_graph(home: Path) -> None:

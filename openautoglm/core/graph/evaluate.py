@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from torch_geometric.data import Data
 
 from openautoglm.core.graph.candidates import Candidate
+from openautoglm.core.graph.folds import resample_split
 from openautoglm.core.graph.search.base import Score
 from openautoglm.core.graph.trainer import (
     GraphTask,
@@ -56,20 +57,31 @@ class TrainingEvaluator:
     config: TrainConfig = field(default_factory=TrainConfig)
     seeds: tuple[int, ...] = (0,)
 
-    def run(self, arch: Candidate, seed: int, report: Report | None = None, keep_model: bool = False) -> TrainResult:
-        """One training run (``report`` lets a tuner prune it; ``keep_model`` returns the trained network)."""
+    def run(
+        self,
+        arch: Candidate,
+        seed: int,
+        report: Report | None = None,
+        keep_model: bool = False,
+        resample: bool = False,
+    ) -> TrainResult:
+        """One training run (``report`` lets a tuner prune it; ``keep_model`` returns the trained network;
+        ``resample`` trains and validates on fold ``seed`` — a redrawn train/validation split — instead)."""
         if self.task == "node":
             if not isinstance(self.data, Data):
                 raise TypeError("node classification needs one Data with masks")
-            return train_node_classifier(arch, self.data, self.config, seed, report, keep_model)
+            data = resample_split(self.data, seed) if resample else self.data
+            return train_node_classifier(arch, data, self.config, seed, report, keep_model)
+        if resample:
+            raise ValueError("resampled folds are for node classification; link prediction keeps its split")
         if isinstance(self.data, Data):
             raise TypeError("link prediction needs the (train, val, test) split")
         train, val, test = self.data
         return train_link_predictor(arch, train, val, test, self.config, seed, report, keep_model)
 
-    def score(self, arch: Candidate, seeds: Sequence[int] | None = None) -> Score:
+    def score(self, arch: Candidate, seeds: Sequence[int] | None = None, resample: bool = False) -> Score:
         chosen = tuple(self.seeds if seeds is None else seeds)
-        return combine([self.run(arch, seed) for seed in chosen], chosen)
+        return combine([self.run(arch, seed, resample=resample) for seed in chosen], chosen)
 
     def __call__(self, archs: Sequence[Candidate]) -> list[Score]:
         return [self.score(a) for a in archs]

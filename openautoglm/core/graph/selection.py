@@ -5,6 +5,12 @@ the best of 100 screened candidates is partly the luckiest (winner's curse). The
 candidates and every baseline — are re-trained with ``select_seeds`` seeds; the pick is the best *mean* validation
 (never a test score); the figure reported is its mean test score over ``report_seeds`` seeds, each taken at that
 seed's best-validation epoch. Seeds a trial already has are reused, not trained again.
+
+With ``resample`` (node classification), the survivors are scored on *folds* instead of on the fixed split's
+seeds: each fold redraws the training nodes from the labelled non-test nodes and validates on the rest
+(:mod:`openautoglm.core.graph.folds`), so the ranking no longer rests on which nodes one validation set happens
+to hold — on a fixed split, seeds average away the training noise but not that one. The report stays on the
+fixed split.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Any
 
 from openautoglm.core.graph.search.base import History, Score, Trial
 
-#: ``evaluate([(candidate, seeds), ...]) -> [Score, ...]`` (one Score per request, with per-seed ``vals``).
-SeedEvaluator = Callable[[Sequence[tuple[Any, tuple[int, ...]]]], Sequence[Score]]
+#: ``evaluate([(candidate, seeds), ...], resample) -> [Score, ...]`` (one Score per request, with per-seed
+#: ``vals``); with ``resample`` each seed trains on its fold (a redrawn train/validation split) instead.
+SeedEvaluator = Callable[[Sequence[tuple[Any, tuple[int, ...]]], bool], Sequence[Score]]
 
 
 @dataclass
@@ -27,26 +34,31 @@ class Runs:
 
     arch: Any
     baseline: str = ""
-    runs: dict[int, tuple[float, float]] = field(default_factory=dict)  # seed -> (val, test)
+    runs: dict[int, tuple[float, float]] = field(default_factory=dict)  # seed -> (val, test), fixed split
+    folds: dict[int, tuple[float, float]] = field(default_factory=dict)  # fold -> (val, test), resampled splits
 
-    def add(self, score: Score) -> None:
+    def scores(self, resampled: bool) -> dict[int, tuple[float, float]]:
+        return self.folds if resampled else self.runs
+
+    def add(self, score: Score, resampled: bool = False) -> None:
         for seed, val, test in zip(score.seeds, score.vals, score.tests, strict=True):
-            self.runs[seed] = (val, test)
+            self.scores(resampled)[seed] = (val, test)
 
-    def missing(self, seeds: int) -> tuple[int, ...]:
-        return tuple(s for s in range(seeds) if s not in self.runs)
+    def missing(self, seeds: int, resampled: bool = False) -> tuple[int, ...]:
+        return tuple(s for s in range(seeds) if s not in self.scores(resampled))
 
-    def mean_val(self, seeds: int | None = None) -> float:
-        return statistics.mean(v for s, (v, _) in self.runs.items() if seeds is None or s < seeds)
+    def mean_val(self, seeds: int | None = None, resampled: bool = False) -> float:
+        return statistics.mean(v for s, (v, _) in self.scores(resampled).items() if seeds is None or s < seeds)
 
-    def summary(self, seeds: int | None = None) -> dict[str, Any]:
-        chosen = [(v, t) for s, (v, t) in sorted(self.runs.items()) if seeds is None or s < seeds]
+    def summary(self, seeds: int | None = None, resampled: bool = False) -> dict[str, Any]:
+        chosen = [(v, t) for s, (v, t) in sorted(self.scores(resampled).items()) if seeds is None or s < seeds]
         vals, tests = [v for v, _ in chosen], [t for _, t in chosen]
         return {
             "arch": self.arch.key(),
             "describe": self.arch.describe(),
             "baseline": self.baseline,
             "seeds": len(chosen),
+            "resampled": resampled,
             "val_mean": statistics.mean(vals),
             "val_std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
             "test_mean": statistics.mean(tests),
@@ -63,7 +75,9 @@ class Selection:
         val_mean, val_std: Its validation over the selection seeds.
         final: Its score over the report seeds (``seeds``/``vals``/``tests`` per seed).
         survivors: A row per re-trained candidate (mean validation and test over the selection seeds).
-        select_seeds, report_seeds: Seeds used to pick and to report (fewer if the deadline cut them).
+        select_seeds, report_seeds: Seeds (folds, when resampled) used to pick, and seeds used to report (fewer if
+            the deadline cut them).
+        resampled: Whether the pick was made on folds (resampled splits) rather than on the fixed split.
         seconds: Wall time of the selection.
     """
 
@@ -76,22 +90,23 @@ class Selection:
     select_seeds: int
     report_seeds: int
     seconds: float
+    resampled: bool = False
 
 
-def _fill(pool: list[Runs], seeds: int, evaluate: SeedEvaluator, parallel: int) -> None:
-    """Train the seeds below ``seeds`` that each candidate of ``pool`` lacks: one request per candidate (a task
-    run costs more than a small graph's training run), split further while fewer requests than ``parallel``."""
+def _fill(pool: list[Runs], seeds: int, evaluate: SeedEvaluator, parallel: int, resampled: bool = False) -> None:
+    """Train the seeds (folds) below ``seeds`` that each candidate of ``pool`` lacks: one request per candidate (a
+    task run costs more than a small graph's training run), split further while fewer requests than ``parallel``."""
     pieces = max(1, -(-parallel // max(len(pool), 1)))
     requests = []
     for runs in pool:
-        missing = runs.missing(seeds)
+        missing = runs.missing(seeds, resampled)
         for i in range(min(pieces, len(missing))):
             requests.append((runs, missing[i::pieces]))
     if not requests:
         return
-    scores = evaluate([(r.arch, s) for r, s in requests])
+    scores = evaluate([(r.arch, s) for r, s in requests], resampled)
     for (runs, _), score in zip(requests, scores, strict=True):
-        runs.add(score)
+        runs.add(score, resampled)
 
 
 def _from_trial(trial: Trial) -> Runs:
@@ -111,6 +126,7 @@ def select(
     deadline: float | None = None,
     extra: Sequence[Any] = (),
     parallel: int = 1,
+    resample: bool = False,
 ) -> Selection:
     """Re-train the ``survivors`` best screened candidates and every baseline with ``select_seeds`` seeds, pick the
     best mean validation, and report the pick over ``report_seeds`` seeds.
@@ -118,6 +134,8 @@ def select(
     ``deadline`` (a ``time.monotonic()`` value): past it, no more seeds are trained; the pick is made on the
     seeds there are (the report says how many). ``extra`` candidates (a tuned one) join the survivors.
     ``parallel``: how many requests the evaluator can run at once (the seeds are split into that many at least).
+    ``resample``: score the survivors on ``select_seeds`` folds (resampled train/validation splits) rather than on
+    the fixed split's seeds (see the module); the report stays on the fixed split.
     """
     started = time.monotonic()
     if not history.trials:
@@ -130,12 +148,16 @@ def select(
         return deadline is None or time.monotonic() < deadline
 
     if time_left():
-        _fill(pool, select_seeds, evaluate, parallel)
-    pool = [r for r in pool if r.runs]  # an extra candidate the deadline left untrained
-    used = min(select_seeds, min(len(r.runs) for r in pool))
-    best = max(pool, key=lambda r: (r.mean_val(select_seeds), r.baseline != ""))  # ties: the baseline
-    if time_left():
-        _fill([best], report_seeds, evaluate, parallel)
+        _fill(pool, select_seeds, evaluate, parallel, resample)
+    if resample and any(r.folds for r in pool):
+        pool = [r for r in pool if r.folds]  # a candidate the deadline left without folds
+    else:
+        resample = False  # the deadline came first: the pick is made on the screening's fixed split
+    pool = [r for r in pool if r.scores(resample)]  # an extra candidate the deadline left untrained
+    used = min(select_seeds, min(len(r.scores(resample)) for r in pool))
+    best = max(pool, key=lambda r: (r.mean_val(select_seeds, resample), r.baseline != ""))  # ties: the baseline
+    if time_left() or not best.runs:  # past the deadline, one run at least: the report needs the fixed split
+        _fill([best], report_seeds if time_left() else 1, evaluate, parallel)
     chosen = sorted(best.runs.items())[: max(report_seeds, 1)]
     vals, tests = [v for _, (v, _) in chosen], [t for _, (_, t) in chosen]
     final = Score(
@@ -147,15 +169,16 @@ def select(
         vals=tuple(vals),
         tests=tuple(tests),
     )
-    summary = best.summary(select_seeds)
+    summary = best.summary(select_seeds, resample)
     return Selection(
         arch=best.arch,
         baseline=best.baseline,
         val_mean=summary["val_mean"],
         val_std=summary["val_std"],
         final=final,
-        survivors=sorted((r.summary(select_seeds) for r in pool), key=lambda row: -row["val_mean"]),
+        survivors=sorted((r.summary(select_seeds, resample) for r in pool), key=lambda row: -row["val_mean"]),
         select_seeds=used,
         report_seeds=len(chosen),
         seconds=time.monotonic() - started,
+        resampled=resample,
     )
