@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from openautoglm.core.nlp.types import Example, RowResult, TaskConfig
@@ -135,13 +135,51 @@ TASK_ROUTES: tuple[TaskRoute, ...] = (
 
 @dataclass(frozen=True)
 class RouteContext:
-    """What the generated endpoints need from the app: the guard, the caps, the model service."""
+    """What the generated endpoints need from the app: its settings, the guard, the model service."""
 
     settings: ServeSettings
     guard: Callable[[str], Callable[..., Awaitable[Principal]]]
-    caps: Callable[[int, list[str], Any], None]
     predict: Callable[[Task, TaskConfig, list[Item]], Awaitable[list[RowResult]]]
     model_name: Callable[[Task], str]
+
+    def caps(self, count: int, texts: list[str], body: Any = None) -> None:
+        """The configured caps, before any model call: items, the longest text (few-shot texts included) and the
+        characters of every string in the request together."""
+        settings = self.settings
+        if count > settings.max_batch_items:
+            raise ApiError(
+                Code.BATCH_TOO_LARGE,
+                f"{count} items in one request; at most {settings.max_batch_items}",
+                data={"max_batch_items": settings.max_batch_items},
+            )
+        shots = [f.text for f in getattr(body, "few_shot", None) or ()]
+        longest = max((len(t) for t in (*texts, *shots)), default=0)
+        if longest > settings.max_text_chars:
+            raise ApiError(
+                Code.INVALID,
+                f"a text has {longest} characters; at most {settings.max_text_chars}",
+                data={"max_text_chars": settings.max_text_chars},
+            )
+        total = sum(len(t) for t in texts) + (
+            _characters(body.model_dump(exclude={"text", "texts", "pairs"})) if body else 0
+        )
+        if total > settings.max_request_chars:
+            raise ApiError(
+                Code.INVALID,
+                f"the request holds {total} characters; at most {settings.max_request_chars}",
+                data={"max_request_chars": settings.max_request_chars},
+            )
+
+
+def _characters(value: Any) -> int:
+    """Characters of every string (keys included) in a dumped request."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_characters(k) + _characters(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_characters(v) for v in value)
+    return 0
 
 
 def _texts(items: Sequence[Item]) -> list[str]:
@@ -153,7 +191,7 @@ def _failed(result: RowResult) -> None:
         raise ApiError(Code.UPSTREAM, "the model call failed", data={"reason": result.reason[:300]})
 
 
-def _add(app: FastAPI, prefix: str, route: TaskRoute, ctx: RouteContext) -> None:
+def _add(router: APIRouter, route: TaskRoute, ctx: RouteContext) -> None:
     async def one(
         body: route.request,  # type: ignore[name-defined]
         principal: Annotated[Principal, Depends(ctx.guard(route.task))],
@@ -176,10 +214,10 @@ def _add(app: FastAPI, prefix: str, route: TaskRoute, ctx: RouteContext) -> None
         return ok({"model": ctx.model_name(route.task), "results": [route.view(r) for r in results]})
 
     for path, endpoint, data, summary, name in (
-        (f"{prefix}{route.path}", one, route.data, route.summaries[0], route.task),
-        (f"{prefix}{route.path}/batch", many, route.batch_data, route.summaries[1], f"{route.task}_batch"),
+        (route.path, one, route.data, route.summaries[0], route.task),
+        (f"{route.path}/batch", many, route.batch_data, route.summaries[1], f"{route.task}_batch"),
     ):
-        app.add_api_route(
+        router.add_api_route(
             path,
             endpoint,
             methods=["POST"],
@@ -191,11 +229,9 @@ def _add(app: FastAPI, prefix: str, route: TaskRoute, ctx: RouteContext) -> None
         )
 
 
-def add_nlp_routes(app: FastAPI, ctx: RouteContext, prefix: str = "/api/v1") -> None:
-    """Add the single and batch routes of every task type in :data:`TASK_ROUTES` to ``app``.
-
-    On the app itself rather than through ``include_router``: the gate middleware looks the route of a refused
-    request up in ``app.router.routes`` to label its metrics, and an included router is one opaque entry there.
-    """
+def nlp_router(ctx: RouteContext, prefix: str = "/api/v1") -> APIRouter:
+    """The single and batch routes of every task type in :data:`TASK_ROUTES`."""
+    router = APIRouter(prefix=prefix)
     for route in TASK_ROUTES:
-        _add(app, prefix, route, ctx)
+        _add(router, route, ctx)
+    return router

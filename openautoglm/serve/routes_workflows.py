@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -219,17 +219,16 @@ def parse_file(body: Any, name: str | None) -> WorkflowFile:
         raise _invalid(_shape_errors(error, body), "the body is not a valid workflow file") from None
 
 
-def add_workflow_routes(
-    app: FastAPI,
+def workflow_router(
     settings: ServeSettings,
     guard: Callable[[str], Callable[..., Awaitable[Principal]]],
     jobs: JobsService,
-    store: WorkflowStore | None = None,
+    store: WorkflowStore,
+    metrics: Any = None,
     prefix: str = "/api/v1",
-) -> WorkflowStore:
-    """Add the workflow routes to ``app`` (on the app itself: ``include_router`` loses the route labels)."""
-    store = store or WorkflowStore(settings.workflows_store_url)
-    app.state.workflows = store
+) -> APIRouter:
+    """The workflow routes, on ``store``; ``metrics`` (the app's) counts the runs they start."""
+    router = APIRouter(prefix=prefix)
 
     async def in_store(call: Callable[..., Any], *args: Any) -> Any:
         """A store call in a worker thread; a missing workflow is 404 and a database that fails is 503."""
@@ -271,8 +270,8 @@ def add_workflow_routes(
         )
         return [p.as_dict() for p in found]
 
-    @app.get(
-        f"{prefix}/workflows",
+    @router.get(
+        "/workflows",
         response_model=Envelope[WorkflowList],
         responses=error_responses(401, 403, 429, 500, 503),
         tags=["workflows"],
@@ -281,8 +280,8 @@ def add_workflow_routes(
     async def workflows_list(principal: Annotated[Principal, Depends(guard("workflows_list"))]) -> dict[str, Any]:
         return ok({"workflows": [v.meta() for v in await in_store(store.list)]})
 
-    @app.get(
-        f"{prefix}/workflows/{{name}}",
+    @router.get(
+        "/workflows/{name}",
         response_model=Envelope[WorkflowRead],
         responses=error_responses(*READ_ERRORS),
         tags=["workflows"],
@@ -302,8 +301,8 @@ def add_workflow_routes(
             }
         )
 
-    @app.put(
-        f"{prefix}/workflows/{{name}}",
+    @router.put(
+        "/workflows/{name}",
         response_model=Envelope[Saved],
         responses=error_responses(400, 401, 403, 409, 413, 422, 429, 500, 503),
         tags=["workflows"],
@@ -330,8 +329,8 @@ def add_workflow_routes(
             }
         )
 
-    @app.get(
-        f"{prefix}/workflows/{{name}}/versions",
+    @router.get(
+        "/workflows/{name}/versions",
         response_model=Envelope[VersionList],
         responses=error_responses(*READ_ERRORS),
         tags=["workflows"],
@@ -344,8 +343,8 @@ def add_workflow_routes(
         keys = ("version", "hash", "logic_hash", "created", "author")
         return ok({"versions": [{k: v.meta()[k] for k in keys} for v in versions]})
 
-    @app.get(
-        f"{prefix}/workflows/{{name}}/diff",
+    @router.get(
+        "/workflows/{name}/diff",
         response_model=Envelope[Diff],
         responses=error_responses(*READ_ERRORS),
         tags=["workflows"],
@@ -365,8 +364,8 @@ def add_workflow_routes(
         before: StoredVersion = await in_store(store.get, name, from_version or max(1, after.version - 1))
         return ok(semantic_diff(before.file, after.file))
 
-    @app.post(
-        f"{prefix}/workflows/check",
+    @router.post(
+        "/workflows/check",
         response_model=Envelope[CheckResult],
         responses=error_responses(400, 401, 403, 413, 422, 429, 500),
         tags=["workflows"],
@@ -382,8 +381,8 @@ def add_workflow_routes(
         errors = await problems(file, structural_only=False)
         return ok({"ok": not errors, "errors": errors})
 
-    @app.post(
-        f"{prefix}/workflows/{{name}}/runs",
+    @router.post(
+        "/workflows/{name}/runs",
         response_model=Envelope[s.Job],
         responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500, 503),
         tags=["jobs"],
@@ -405,13 +404,12 @@ def add_workflow_routes(
             )
         except ApiError as error:
             raise _refused_parameter(error, stored.file) from None
-        metrics = getattr(app.state, "metrics", None)
         if metrics is not None:
             metrics.jobs.labels(deployment=settings.workflow_deployment).inc()
         return ok(job)
 
-    @app.get(
-        f"{prefix}/workflows/{{name}}/schedule",
+    @router.get(
+        "/workflows/{name}/schedule",
         response_model=Envelope[Schedule | None],
         responses=error_responses(401, 403, 429, 500, 503),
         tags=["jobs"],
@@ -422,8 +420,8 @@ def add_workflow_routes(
     ) -> dict[str, Any]:
         return ok(await jobs.read_schedule(settings.workflow_deployment, name))
 
-    @app.put(
-        f"{prefix}/workflows/{{name}}/schedule",
+    @router.put(
+        "/workflows/{name}/schedule",
         response_model=Envelope[Schedule],
         responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500, 503),
         tags=["jobs"],
@@ -452,8 +450,8 @@ def add_workflow_routes(
         )
         return ok(scheduled)
 
-    @app.delete(
-        f"{prefix}/workflows/{{name}}/schedule",
+    @router.delete(
+        "/workflows/{name}/schedule",
         response_model=Envelope[None],
         responses=error_responses(401, 403, 429, 500, 503),
         tags=["jobs"],
@@ -465,8 +463,8 @@ def add_workflow_routes(
         await jobs.schedule(principal, settings.workflow_deployment, name, {}, None)
         return ok(None)
 
-    @app.get(
-        f"{prefix}/workflow-runs/{{run_id}}",
+    @router.get(
+        "/workflow-runs/{run_id}",
         response_model=Envelope[WorkflowRun],
         responses=error_responses(401, 403, 404, 429, 500, 503),
         tags=["jobs"],
@@ -478,8 +476,8 @@ def add_workflow_routes(
     ) -> dict[str, Any]:
         return ok(await jobs.read_workflow_run(principal, run_id))
 
-    @app.post(
-        f"{prefix}/workflow-runs/{{run_id}}/retry",
+    @router.post(
+        "/workflow-runs/{run_id}/retry",
         response_model=Envelope[s.Job],
         responses=error_responses(401, 403, 404, 409, 429, 500, 503),
         tags=["jobs"],
@@ -491,8 +489,8 @@ def add_workflow_routes(
     ) -> dict[str, Any]:
         return ok(await jobs.retry(principal, run_id))
 
-    @app.get(
-        f"{prefix}/workflows/{{name}}/export",
+    @router.get(
+        "/workflows/{name}/export",
         response_model=Envelope[Export],
         responses=error_responses(*READ_ERRORS),
         tags=["workflows"],
@@ -513,4 +511,4 @@ def add_workflow_routes(
             raise _invalid([{"node": None, "message": error.message, "hint": error.hint}], error.message) from None
         return ok({"filename": f"{name}.py", "code": code})
 
-    return store
+    return router
