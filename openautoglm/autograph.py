@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
+from openautoglm.adapters.graph_runner import SearchOptions, Trials, plan_search, run_graph_search
 from openautoglm.adapters.graphs import (
     KarateGraph,
     PlanetoidGraph,
@@ -35,12 +35,10 @@ from openautoglm.adapters.graphs import (
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.evaluate import TrainingEvaluator
-from openautoglm.core.graph.hpo import HpoResult, tune
+from openautoglm.core.graph.hpo import HpoResult
 from openautoglm.core.graph.meta import MetaFeatures, SearchPrior, meta_features
-from openautoglm.core.graph.planning import plan_space, plan_stack_space
-from openautoglm.core.graph.search import SEARCHERS, Executor, History, PoolExecutor, Score, run_search
-from openautoglm.core.graph.selection import Selection, select
-from openautoglm.core.graph.stack import BASELINES, WARM_STARTS
+from openautoglm.core.graph.search import SEARCHERS, History, PoolExecutor
+from openautoglm.core.graph.selection import Selection
 from openautoglm.core.graph.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -121,6 +119,23 @@ class AutoGraph:
         self.resample = resample
         self.use_prior, self.transfer, self.hpo_trials, self.seed = use_prior, transfer, hpo_trials, seed
         self.config = config or TrainConfig()
+        self.options = SearchOptions(
+            task=task,
+            space=space,
+            algo=algo,
+            budget=budget,
+            parallel=parallel,
+            baselines=baselines,
+            survivors=survivors,
+            select_seeds=select_seeds,
+            resample=resample,
+            final_seeds=final_seeds,
+            time_budget_s=time_budget_s,
+            use_prior=use_prior,
+            transfer=transfer,
+            hpo_trials=hpo_trials,
+            seed=seed,
+        )
         self.meta: MetaFeatures | None = None
         self.prior: SearchPrior | None = None
         self.history: History | None = None
@@ -149,73 +164,35 @@ class AutoGraph:
         raise ConfigurationError(f"Cannot read a graph from {type(graph).__name__}.")
 
     def fit(self, graph: Any) -> AutoGraph:
-        """Run the search on ``graph`` (see :meth:`to_data`)."""
+        """Run the search on ``graph`` (see :meth:`to_data`), trials on ``parallel`` threads of this process."""
         torch.set_num_threads(1)
         started = time.monotonic()
-        deadline = started + self.time_budget_s if self.time_budget_s else None
         data = self.to_data(graph)
         self.meta = meta_features(
             data.edge_index.numpy(), int(data.num_nodes), data.y.numpy() if data.y is not None else None, data.x.numpy()
         )
-        node_meta = self.meta if self.task == "node" else None
-        space: Any
-        if self.space == "stack":
-            space, self.prior = plan_stack_space(node_meta, task=self.task, use_prior=self.use_prior)
-        else:
-            space, self.prior = plan_space(node_meta, use_prior=self.use_prior)
-            if self.transfer and self.task == "node":
-                from openautoglm.adapters.nasbench import transfer_weights
-
-                space = space.with_prior(transfer_weights())
+        plan = plan_search(self.options, self.meta)
+        self.prior = plan.prior
         if self.prior is not None:
             log.info("search prior: %s", self.prior.describe())
         prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
         evaluator = TrainingEvaluator(task=self.task, data=prepared, config=self.config, seeds=tuple(range(self.seeds)))
-        warm = WARM_STARTS[self.task] if self.space == "stack" else ()
-        searcher = SEARCHERS.resolve(self.algo)(space, seed=self.seed, warm_start=warm)
-        baselines = BASELINES[self.task] if self.use_baselines else ()
 
         with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            trials: Executor | Any = PoolExecutor(pool, evaluator.score) if self.parallel > 1 else evaluator
-            self.history = run_search(
-                searcher,
-                trials,
-                self.budget,
-                parallel=self.parallel,
-                time_budget_s=self.time_budget_s * 0.7 if self.time_budget_s else None,
-                baselines=baselines,
-            )
-            extra: list[Candidate] = []
-            if self.hpo_trials:
-                hidden = self.prior.hidden if self.prior is not None else (32, 64, 128, 256)
-                self.hpo = tune(
-                    self.history.best.arch,
-                    lambda a, c, s, r: TrainingEvaluator(self.task, prepared, c).run(a, s, r),
-                    base=self.config,
-                    trials=self.hpo_trials,
-                    seed=self.seed,
-                    hidden=hidden,
-                )
-                extra.append(self.hpo.arch)
-                self.config = self.hpo.config  # DAG candidates take their tuned lr/weight decay from here
 
-            def seeds_of(requests: Sequence[tuple[Candidate, tuple[int, ...]]], resample: bool) -> list[Score]:
-                runner = TrainingEvaluator(self.task, prepared, self.config)
-                return list(pool.map(lambda r: runner.score(r[0], r[1], resample), requests))
+            def seeds(config: TrainConfig) -> Any:
+                runner = TrainingEvaluator(self.task, prepared, config)
+                return lambda requests, resample: list(pool.map(lambda r: runner.score(r[0], r[1], resample), requests))
 
-            self.selection = select(
-                self.history,
-                seeds_of,
-                survivors=self.survivors,
-                select_seeds=self.select_seeds,
-                report_seeds=self.final_seeds,
-                deadline=deadline,
-                extra=extra,
-                parallel=self.parallel,
-                resample=self.resample and self.task == "node",
+            trials = Trials(
+                screen=PoolExecutor(pool, evaluator.score) if self.parallel > 1 else evaluator,
+                seeds=seeds,
+                train=lambda a, c, s, r: TrainingEvaluator(self.task, prepared, c).run(a, s, r),
             )
-        final = self.selection.final
-        self.best_arch = self.selection.arch
+            outcome = run_graph_search(self.options, plan, self.config, trials, started=started)
+        self.history, self.hpo, self.selection = outcome.history, outcome.hpo, outcome.selection
+        self.config, self.best_arch = outcome.config, outcome.arch
+        final = outcome.final
         self.final = FinalScore(final.val, final.val_std, final.test, final.test_std, len(final.seeds))
         return self
 
@@ -223,8 +200,7 @@ class AutoGraph:
         """The best ``n`` trials of the search."""
         if self.history is None:
             raise ConfigurationError("call fit() first")
-        top = self.history.leaderboard(n)
-        rows = top + [t for t in self.history.baselines if t not in top]  # baselines stay on the board
+        rows = self.history.leaderboard(n, with_baselines=True)  # baselines stay on the board
         return pd.DataFrame(
             [
                 {

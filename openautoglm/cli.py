@@ -839,6 +839,7 @@ def graph_search_command(
                 graph = KarateGraph()
             elif dataset.lower() in names:
                 graph = PlanetoidGraph(name=names[dataset.lower()], root=root)  # type: ignore[arg-type]
+                graph.raw_root()  # fail before a flow run starts, not inside it
             else:
                 raise ConfigurationError(
                     f"Unknown dataset '{dataset}'.",

@@ -46,7 +46,7 @@ class ClusterPlan:
 def visible_gpus() -> int:
     """GPUs dask-cuda can use; 0 when the ``[gpu]`` extra is missing or no CUDA device is visible."""
     try:
-        from dask_cuda.utils import get_n_gpus  # type: ignore[import-not-found]
+        from dask_cuda.utils import get_n_gpus  # type: ignore[import-not-found, unused-ignore]
     except Exception:  # ImportError, or CUDA libraries missing: dask_cuda fails to import without CUDA
         return 0
     try:

@@ -29,6 +29,28 @@ class PlanetoidGraph(_GraphSpec):
     def describe(self) -> str:
         return f"planetoid:{self.name}"
 
+    def raw_root(self) -> Path:
+        """The folder holding ``<name>/raw`` (``root``, else the data root's graph/planetoid); a clear error when
+        it is not there (nothing is downloaded)."""
+        from openautoglm.core.errors import DataSourceError
+        from openautoglm.settings import get_settings
+
+        data_root = get_settings().data_root
+        root = self.root or (data_root / "graph" / "planetoid" if data_root else None)
+        if root is None:
+            raise DataSourceError(
+                f"Planetoid '{self.name}': no folder given to read it from.",
+                hint="pass --root (root= in Python) or set OPENAUTOGLM_DATA_ROOT to the folder that holds "
+                f"{self.name}/raw with the ind.{self.name.lower()}.* files; nothing is downloaded",
+            )
+        if not (Path(root) / self.name / "raw").is_dir():
+            raise DataSourceError(
+                f"Planetoid '{self.name}' not found: no {Path(root) / self.name / 'raw'} folder.",
+                hint=f"point --root (root=) at the folder that holds {self.name}/raw with the "
+                f"ind.{self.name.lower()}.* files; nothing is downloaded",
+            )
+        return Path(root)
+
 
 class KarateGraph(_GraphSpec):
     """Zachary's karate club (34 nodes, 4 communities as labels), built into PyG."""

@@ -32,13 +32,7 @@ def _planetoid(spec: PlanetoidGraph) -> Data:
     from torch_geometric.datasets import Planetoid
 
     settings = get_settings()
-    root = spec.root or (settings.data_root / "graph" / "planetoid" if settings.data_root else None)
-    if root is None or not (Path(root) / spec.name / "raw").is_dir():
-        raise DataSourceError(
-            f"Planetoid '{spec.name}' not found: no {root}/{spec.name}/raw folder.",
-            hint="set root= (CLI --root) or OPENAUTOGLM_DATA_ROOT to the folder that holds <name>/raw with the "
-            "ind.<name>.* files; nothing is downloaded",
-        )
+    root = spec.raw_root()
     # Planetoid writes processed/ next to raw/; the source may be read-only, so work on a copy under home. One
     # process at a time makes the copy: Dask workers starting together on a fresh home raced here (the second read
     # a processed file the first was still writing: "PytorchStreamReader failed reading file").

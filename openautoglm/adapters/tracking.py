@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +171,30 @@ def log_child_run(
     )
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)
+
+
+def log_to_run(
+    run: ParentRun,
+    metrics: Mapping[str, float | int],
+    artifacts: Sequence[Path] = (),
+    *,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Log numeric metrics, params (secret-looking keys redacted), tags and files to an open run from any thread
+    or process (MLflow's active run is the flow thread's only)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient(run.tracking_uri)
+    now = int(time.time() * 1000)
+    numeric = [Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, int | float)]
+    named = [Param(k, str(v)[:6000]) for k, v in redact(params or {}).items()]
+    marks = [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()]
+    for start in range(0, max(len(numeric), len(named), len(marks), 1), 100):  # within MLflow's batch limits
+        end = start + 100
+        client.log_batch(run.run_id, metrics=numeric[start:end], params=named[start:end], tags=marks[start:end])
+    for path in artifacts:
+        client.log_artifact(run.run_id, str(path))
 
 
 # --- input datasets (the run page's "Datasets") ---------------------------------------------------------------

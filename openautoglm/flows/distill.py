@@ -30,7 +30,7 @@ from openautoglm.core.nlp.batching import frame_rows
 from openautoglm.core.nlp.distill import STUDENTS, DistillOptions, gold_answers
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
-from openautoglm.flows.stages import prepare
+from openautoglm.flows.stages import prepare_input
 from openautoglm.tasks.distill import register_student_task, teach_task, train_student_task
 
 
@@ -73,6 +73,9 @@ class DistillParams(BaseModel):
     def effective_batch_size(self) -> int:
         """Rows per teacher batch (see ``batch_size``)."""
         return self.batch_size if self.batch_size is not None else default_batch_size(self.teacher)
+
+    def clean_config(self) -> CleanConfig:
+        return CleanConfig(text_columns=(self.text_column,))
 
     def validation_config(self) -> ValidationConfig:
         return ValidationConfig(
@@ -134,16 +137,7 @@ def distill(params: DistillParams) -> DistillFlowResult:
         what=f"distill ({params.teacher.model} -> {options.student} '{options.name}')",
     ) as tracked:
         folder = tracked.folder
-        prepared = prepare(
-            params.source,
-            columns=params.columns,
-            rename=params.rename,
-            clean=CleanConfig(text_columns=(params.text_column,)),
-            validation=params.validation_config(),
-            gate=params.gate,
-            chunk_rows=20_000,
-            folder=folder,
-        )
+        prepared = prepare_input(params, folder)
         frame = prepared.dataset.frame
         rows = frame_rows(frame, params.text_column, None)
         taught = teach_task(

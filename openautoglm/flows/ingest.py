@@ -24,7 +24,7 @@ from openautoglm.adapters.validation import (
 )
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
-from openautoglm.flows.stages import prepare, row_counts
+from openautoglm.flows.stages import prepare_input, row_counts
 from openautoglm.stages.data import CleanParams, ValidateParams
 from openautoglm.tasks.data import (
     write_outputs_task,
@@ -123,16 +123,7 @@ def ingest(params: IngestParams) -> IngestResult:
     with tracked_flow(
         "ingest", params.experiment, output_dir=params.output_dir, params=params.tracking_params()
     ) as tracked:
-        prepared = prepare(
-            params.source,
-            columns=params.columns,
-            rename=params.rename,
-            clean=params.clean_config(),
-            validation=params.validation_config(),
-            gate=params.gate,
-            chunk_rows=params.chunk_rows,
-            folder=tracked.folder,
-        )
+        prepared = prepare_input(params, tracked.folder, params.chunk_rows)
         dataset = prepared.dataset
         summary = dataset.summary()
         data_path, quarantine_path = write_outputs_task(dataset, tracked.folder, params.output_format)

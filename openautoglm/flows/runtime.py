@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from openautoglm.adapters.compute import plan_cluster
 from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
-from openautoglm.adapters.tracking import TrackedRun, log_params, tracked_run
+from openautoglm.adapters.tracking import ParentRun, TrackedRun, log_params, tracked_run
 from openautoglm.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,10 @@ class TrackedFlow:
             "flow_run_url": flow_run_ui_url(),
             "seconds": time.perf_counter() - self.started,
         }
+
+    def handle(self) -> ParentRun:
+        """The MLflow run as tasks on other threads or processes can log to it."""
+        return ParentRun(get_settings().tracking_uri, self.run.experiment_id, self.run.run_id)
 
     def summarise(self, result: BaseModel, name: str = "summary.json") -> Path:
         """Write ``result`` as the run's summary file and log it to the MLflow run."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import mlflow
 from prefect import get_run_logger, unmapped
@@ -44,6 +44,33 @@ def write_json(path: Path, value: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     return path
+
+
+class DataInput(Protocol):
+    """Flow parameters that name a source and how to clean, validate and gate it."""
+
+    source: SourceSpec
+    columns: list[str] | None
+    rename: dict[str, str] | None
+    gate: GateMode
+
+    def clean_config(self) -> CleanConfig: ...
+
+    def validation_config(self) -> ValidationConfig: ...
+
+
+def prepare_input(params: DataInput, folder: Path, chunk_rows: int = 20_000) -> Prepared:
+    """:func:`prepare` with what ``params`` say."""
+    return prepare(
+        params.source,
+        columns=params.columns,
+        rename=params.rename,
+        clean=params.clean_config(),
+        validation=params.validation_config(),
+        gate=params.gate,
+        chunk_rows=chunk_rows,
+        folder=folder,
+    )
 
 
 def prepare(

@@ -76,7 +76,7 @@ class GraphSearchStageParams(BaseModel):
     ),
 )
 def graph_search(inputs: Mapping[str, Any], params: GraphSearchStageParams, context: StageContext) -> dict[str, Any]:
-    # The search is a flow of its own (async trials on the task runner); until it is one runner the stage calls it.
+    # The search runs as a subflow: trials as task runs on its runner, its own MLflow run with a nested run each.
     from openautoglm.flows.graph_search import GraphSearchParams
     from openautoglm.flows.graph_search import graph_search as search_flow
 

@@ -7,19 +7,21 @@ import json
 import queue
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
-from prefect import task
+from prefect import task, unmapped
 from prefect.cache_policies import NO_CACHE
 from torch_geometric.data import Data
 
+from openautoglm.adapters.graph_runner import Trials
 from openautoglm.adapters.graphs import GraphSource, link_split, load_graph, node_split
 from openautoglm.adapters.tracking import ParentRun, log_child_run
 from openautoglm.core.graph.candidates import Candidate, candidate_from_dict
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.meta import MetaFeatures, meta_features
-from openautoglm.core.graph.search.base import Executor, Outcome, Score
+from openautoglm.core.graph.search.base import Executor, Outcome, Score, Trial
 from openautoglm.core.graph.trainer import GraphTask, TrainConfig
 
 
@@ -114,3 +116,84 @@ class TaskExecutor(Executor):
             except Exception as error:  # a crashed task run, a worker lost for good: the search re-runs it
                 out.append((arch, error))
         return out
+
+
+def task_trials(
+    spec: Any, task_kind: GraphTask, config: TrainConfig, seeds: int, split_seed: int, parent: ParentRun | None
+) -> Trials:
+    """Trials as ``train-architecture`` task runs on the flow's task runner: the screening keeps them in flight
+    (``seeds`` runs each; ``parent``: trials log their own MLflow runs), the selection submits all its re-training
+    at once, and the tuning trains in the flow process."""
+    screening = tuple(range(seeds))
+
+    def submit(arch: Candidate) -> Any:
+        return train_task.submit(arch.to_json(), spec, task_kind, config, screening, split_seed, parent)
+
+    def selection(recipe: TrainConfig) -> Any:
+        def evaluate(requests: Any, resample: bool) -> list[Score]:
+            futures = train_task.map(
+                [arch.to_json() for arch, _ in requests],
+                unmapped(spec),
+                unmapped(task_kind),
+                unmapped(recipe),
+                [seeds for _, seeds in requests],
+                unmapped(split_seed),
+                resample=unmapped(resample),
+            )
+            return [f.result() for f in futures]
+
+        return evaluate
+
+    def train(candidate: Candidate, recipe: TrainConfig, seed: int, report: Any) -> Any:
+        data = prepared_graph(spec, task_kind, split_seed)
+        return TrainingEvaluator(task=task_kind, data=data, config=recipe, seeds=(seed,)).run(candidate, seed, report)
+
+    return Trials(screen=TaskExecutor(submit), seeds=selection, train=train)
+
+
+def record_trial(trial: Trial, parent: ParentRun) -> None:
+    """Mark a trial's nested run with its index (logged by the worker), or log it here (SQLite store)."""
+    from mlflow.tracking import MlflowClient
+
+    child = trial.extra.get("mlflow_run_id")
+    if child:
+        MlflowClient(parent.tracking_uri).set_tag(str(child), "trial_index", str(trial.index))
+        return
+    log_child_run(
+        parent,
+        f"trial-{trial.index:03d}" + (f"-{trial.baseline}" if trial.baseline else ""),
+        {**trial_params(trial.arch), "round": trial.round},
+        {
+            "val": trial.val,
+            "test": trial.test,
+            "val_std": trial.val_std,
+            "test_std": trial.test_std,
+            "seconds": trial.seconds,
+            **{k: v for k, v in trial.extra.items() if isinstance(v, int | float)},
+        },
+        tags={"trial_index": str(trial.index)},
+    )
+
+
+@task(name="save-graph-model", retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE, tags=["trial"])
+def save_model_task(
+    arch_json: str, spec: Any, task_kind: GraphTask, config: TrainConfig, split_seed: int, folder: Path
+) -> Path:
+    """Train the chosen candidate once (seed 0) and save its weights, description and settings."""
+    torch.set_num_threads(1)
+    arch = candidate_from_dict(json.loads(arch_json))
+    data = prepared_graph(spec, task_kind, split_seed)
+    trained = TrainingEvaluator(task=task_kind, data=data, config=config).run(arch, 0, keep_model=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "best_model.pt"
+    torch.save(
+        {
+            "arch": arch.as_dict(),
+            "config": arch.train_config(config).__dict__,
+            "val": trained.val,
+            "test": trained.test,
+            "state_dict": trained.model.state_dict() if trained.model is not None else {},
+        },
+        path,
+    )
+    return path

@@ -8,7 +8,9 @@ results from the exception.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,9 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
+from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import default_cache, predict_rows
-from openautoglm.adapters.sinks import OutputFormat, write_frame
+from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
 from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.nlp.batching import batches, frame_rows
@@ -96,6 +99,44 @@ def write_results_task(
         write_frame(dataset.quarantine, folder, "quarantine", "csv"),
         output,
     )
+
+
+@task(name="write-sql", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
+def write_sql_task(output: pd.DataFrame, url: str, table: str, password_env: str | None) -> int:
+    """The results rows into ``table`` of the database at ``url`` (its password from ``password_env``)."""
+    password = os.environ.get(password_env) if password_env else None
+    return write_sql(output, url, table, password=password)
+
+
+@dataclass
+class Gathered:
+    """The ``infer-batch`` runs of one flow, resolved: what each gave, in order, and this run's counts."""
+
+    outputs: list[Any] = field(default_factory=list)  # each batch's future, or a failed batch's partial output
+    rows: int = 0
+    stats: BatchStats = field(default_factory=BatchStats)
+    cached_batches: int = 0
+
+
+def gather_batches(futures: Sequence[Any]) -> Gathered:
+    """Wait for the ``infer-batch`` futures (in the flow). A finished batch is handed on as its future, so
+    Prefect records it as a data dependency of the tasks that read it; a batch whose rows failed after its
+    retries gives its partial results with their reasons. A batch from Prefect's result cache counts as zero
+    calls and one cache hit per row (its stored counts describe the run that computed it)."""
+    gathered = Gathered()
+    for future in futures:
+        try:
+            batch, counts = future.result()
+            gathered.outputs.append(future)
+        except IncompleteBatchError as incomplete:
+            batch, counts = incomplete.results, incomplete.stats
+            gathered.outputs.append((batch, counts))
+        gathered.rows += len(batch)
+        if future.state.name == "Cached":
+            gathered.cached_batches += 1
+            counts = {"cache_hits": len(batch)}
+        gathered.stats = gathered.stats.merge(BatchStats.from_dict(counts))
+    return gathered
 
 
 infer_batch_task = task(

@@ -82,6 +82,12 @@ def test_errors_are_one_readable_message_without_traceback(tmp_path: Path) -> No
     assert proc.returncode == 2
     assert "did you mean 'txt' -> 'text'" in proc.stderr
 
+    # A graph that is not there: one clear line before any flow run starts (no Prefect server, no traceback).
+    proc = cli("graph-search", "--dataset", "cora", "--root", str(tmp_path / "nowhere"), home=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "nowhere/Cora/raw" in proc.stderr and "hint:" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and "flow run" not in proc.stderr + proc.stdout
+
 
 def test_validate_exits_1_and_lists_failing_rows(tmp_path: Path) -> None:
     proc = cli(

@@ -12,7 +12,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -43,6 +43,17 @@ class BatchStats:
             tokens=self.tokens + other.tokens,
             retries=self.retries + other.retries,
             errors=self.errors + other.errors,
+        )
+
+    @classmethod
+    def from_dict(cls, counts: Mapping[str, Any]) -> BatchStats:
+        """The counts :meth:`as_dict` wrote (a batch's, sent back from a worker)."""
+        return cls(
+            calls=int(counts.get("calls", 0)),
+            cache_hits=int(counts.get("cache_hits", 0)),
+            tokens=int(counts.get("tokens", 0)),
+            retries=int(counts.get("retries", 0)),
+            errors=Counter(counts.get("errors") or {}),
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from openautoglm.adapters.cache import CacheMode, CallCache
+from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.models import BACKENDS, ModelSpec, load_backend
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.core.errors import ConfigurationError
@@ -85,3 +86,13 @@ def model_identity(spec: ModelSpec) -> str:
                 parts.append(f"{Path(root, name).relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}")
         return hashlib.sha256("|".join([str(folder.resolve()), *parts]).encode()).hexdigest()[:16]
     return ""
+
+
+def per_worker(spec: ModelSpec) -> ModelSpec:
+    """An API model's concurrency limit split between the flow's worker processes (each has its own limiter)."""
+    if not spec.remote:
+        return spec
+    workers = worker_processes(get_settings())
+    if not workers or workers == 1:
+        return spec
+    return spec.model_copy(update={"max_concurrency": max(1, spec.max_concurrency // workers)})

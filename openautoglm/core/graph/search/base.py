@@ -133,8 +133,10 @@ class History:
             out.append(best.test)
         return out
 
-    def leaderboard(self, n: int = 10) -> list[Trial]:
-        return sorted(self.trials, key=lambda t: (-t.val, t.index))[:n]
+    def leaderboard(self, n: int = 10, *, with_baselines: bool = False) -> list[Trial]:
+        """The best ``n`` trials by validation; ``with_baselines``: every baseline too (they stay on the board)."""
+        top = sorted(self.trials, key=lambda t: (-t.val, t.index))[:n]
+        return top + [t for t in self.baselines if t not in top] if with_baselines else top
 
 
 class Searcher(ABC):

@@ -1,0 +1,176 @@
+"""The graph search use case, written once: plan the space from the meta-features, search (baselines first), tune,
+select robustly (survivors on more seeds or resampled folds), report the pick over more seeds.
+
+``AutoGraph`` runs it in this process (trials on threads); the ``graph_search`` flow runs it with every trial a
+``train-architecture`` task run on Dask, and tracks it. Only *where trials run* differs, given as :class:`Trials`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openautoglm.core.graph.candidates import Candidate
+from openautoglm.core.graph.hpo import HpoResult, tune
+from openautoglm.core.graph.meta import MetaFeatures, SearchPrior
+from openautoglm.core.graph.planning import plan_space, plan_stack_space
+from openautoglm.core.graph.search import SEARCHERS, BatchEvaluator, Executor, History, Score, Trial, run_search
+from openautoglm.core.graph.selection import SeedEvaluator, Selection, select
+from openautoglm.core.graph.stack import BASELINES, WARM_STARTS
+from openautoglm.core.graph.trainer import TrainConfig
+
+GraphTask = Literal["node", "link"]
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What to search and how (the knobs ``AutoGraph`` and ``GraphSearchParams`` share)."""
+
+    task: GraphTask = "node"
+    space: Literal["stack", "dag"] = "stack"
+    algo: str = "rl"
+    budget: int = 20
+    parallel: int = 1
+    baselines: bool = True
+    survivors: int = 4
+    select_seeds: int = 5
+    resample: bool = True
+    final_seeds: int = 10
+    time_budget_s: float | None = None
+    use_prior: bool = True
+    transfer: bool = True
+    hpo_trials: int = 0
+    hpo_timeout_s: float | None = None
+    seed: int = 0
+    nasbench: str | None = None  # search NAS-Bench-Graph's table for this dataset (lookups, no training)
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """The space to search, with the meta-feature prior that shaped it and what was transferred into it."""
+
+    meta: MetaFeatures | None
+    space: Any
+    prior: SearchPrior | None
+    transfer: str | None = None  # "nasbench-top1%" or "nasbench-surrogate" when a transfer prior is in use
+    searcher_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def describe_prior(self) -> str:
+        return self.prior.describe() if self.prior is not None else "no prior (uninformed search)"
+
+
+def plan_search(options: SearchOptions, meta: MetaFeatures | None) -> SearchPlan:
+    """The space for ``options`` and the graph's meta-features (NAS-Bench-Graph's macro space for a lookup)."""
+    node_meta = meta if options.task == "node" else None
+    space: Any
+    if options.nasbench:
+        from openautoglm.adapters.nasbench import nasbench_space
+
+        space, prior = plan_space(meta, use_prior=options.use_prior)
+        space = nasbench_space(options.nasbench, prior=dict(space.prior))
+    elif options.space == "stack":
+        space, prior = plan_stack_space(node_meta, task=options.task, use_prior=options.use_prior)
+    else:
+        space, prior = plan_space(node_meta, use_prior=options.use_prior)
+    transfer = None
+    if options.transfer and options.task == "node" and (options.nasbench or options.space == "dag"):
+        from openautoglm.adapters.nasbench import transfer_weights
+
+        space = space.with_prior(transfer_weights(exclude=[options.nasbench] if options.nasbench else []))
+        transfer = "nasbench-top1%"
+    kwargs: dict[str, Any] = {}
+    if getattr(SEARCHERS.resolve(options.algo), "needs_pool", False):
+        from openautoglm.adapters.nasbench import transfer_pool
+
+        kwargs, transfer = transfer_pool(options.nasbench, meta), "nasbench-surrogate"
+    return SearchPlan(meta, space, prior, transfer, kwargs)
+
+
+@dataclass(frozen=True)
+class Trials:
+    """Where the trials run.
+
+    Attributes:
+        screen: The screening's evaluator (an :class:`Executor` keeping trials in flight, or a batch evaluator).
+        seeds: ``seeds(config) -> SeedEvaluator`` for the selection's re-training (None: no selection, e.g. a
+            lookup table, whose scores are exact).
+        train: ``train(candidate, config, seed, report)`` for the tuning's trials (None: no tuning).
+    """
+
+    screen: Executor | BatchEvaluator
+    seeds: Callable[[TrainConfig], SeedEvaluator] | None = None
+    train: Callable[[Candidate, TrainConfig, int, Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """A finished search: every trial, the tuning and the selection (when run), and the pick with its score."""
+
+    history: History
+    arch: Candidate
+    final: Score
+    config: TrainConfig  # the recipe of candidates without their own (the tuned one after HPO)
+    selection: Selection | None = None
+    hpo: HpoResult | None = None
+
+    @property
+    def baseline(self) -> str:
+        """The pick's baseline name ('' when the pick is not a baseline)."""
+        return self.selection.baseline if self.selection is not None else self.history.best.baseline
+
+
+def run_graph_search(
+    options: SearchOptions,
+    plan: SearchPlan,
+    config: TrainConfig,
+    trials: Trials,
+    *,
+    on_trial: Callable[[Trial], None] | None = None,
+    started: float | None = None,
+) -> SearchOutcome:
+    """Search ``plan.space`` with ``options`` and pick; ``started`` (``time.monotonic()``) starts the time budget."""
+    deadline = (started or time.monotonic()) + options.time_budget_s if options.time_budget_s else None
+    lookup = options.nasbench is not None
+    warm = WARM_STARTS[options.task] if options.space == "stack" and not lookup else ()
+    searcher = SEARCHERS.resolve(options.algo)(plan.space, seed=options.seed, warm_start=warm, **plan.searcher_kwargs)
+    history = run_search(
+        searcher,
+        trials.screen,
+        options.budget,
+        parallel=options.parallel,
+        on_trial=on_trial,
+        time_budget_s=options.time_budget_s * 0.7 if options.time_budget_s else None,
+        baselines=BASELINES[options.task] if options.baselines and not lookup else (),
+    )
+    best = history.best
+    if trials.seeds is None:
+        return SearchOutcome(history, best.arch, Score(val=best.val, test=best.test), config)
+    hpo: HpoResult | None = None
+    extra: list[Candidate] = []
+    if options.hpo_trials and trials.train is not None:
+        hidden = plan.prior.hidden if plan.prior is not None else (32, 64, 128, 256)
+        hpo = tune(
+            best.arch,
+            trials.train,
+            base=config,
+            trials=options.hpo_trials,
+            timeout_s=options.hpo_timeout_s,
+            seed=options.seed,
+            hidden=hidden,
+        )
+        extra.append(hpo.arch)
+        config = hpo.config  # DAG candidates take their tuned lr / weight decay from here
+    selection = select(
+        history,
+        trials.seeds(config),
+        survivors=options.survivors,
+        select_seeds=options.select_seeds,
+        report_seeds=options.final_seeds,
+        deadline=deadline,
+        extra=extra,
+        parallel=options.parallel,
+        resample=options.resample and options.task == "node",
+    )
+    return SearchOutcome(history, selection.arch, selection.final, config, selection, hpo)
