@@ -1,118 +1,23 @@
 """Flow ``ingest``: load -> clean -> validate -> write, tracked in MLflow, summarised as Prefect artifacts.
 
 Every row read ends up in exactly one place: the output file or the quarantine file (with its stage and
-reason). The flow checks ``rows_read == rows_out + rows_quarantined`` before it reports success.
+reason). The flow checks ``rows_read == rows_out + rows_quarantined`` before it reports success. Parameters and
+result: ``ingest_params``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import mlflow
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
-from openautoglm.adapters.sinks import OutputFormat
-from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_metrics
-from openautoglm.adapters.validation import (
-    GateMode,
-    TaskKind,
-    ValidationConfig,
-)
-from openautoglm.core.data.clean import CleanConfig
-from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
+from openautoglm.flows.ingest_params import IngestParams, IngestResult
+from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input, row_counts
-from openautoglm.stages.data import CleanParams, ValidateParams
-from openautoglm.tasks.data import (
-    write_outputs_task,
-)
+from openautoglm.tasks.data import write_outputs_task
 
-
-class IngestParams(BaseModel):
-    """Parameters of the ``ingest`` flow (a form in the Prefect UI)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: SourceSpec = Field(description="Where the data is: a CSV, JSONL or Parquet file, or an SQL table/query.")
-    columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
-    rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
-    task: TaskKind = Field(default="text_classification", description="Task kind; picks the validation suite.")
-    text_columns: list[str] = Field(default=["text"], min_length=1, description="Columns holding the text.")
-    label_column: str | None = Field(default=None, description="Column with gold labels, if any.")
-    labels: list[str] | None = Field(default=None, description="Allowed labels; other values fail validation.")
-    id_column: str | None = Field(default=None, description="A source id column that must be unique.")
-    gate: GateMode = Field(
-        default="fail",
-        description="fail: stop the run when a row breaks an expectation; quarantine: set such rows aside.",
-    )
-    min_length: int = Field(default=1, ge=0, description="Shortest valid text, in characters.")
-    max_length: int = Field(default=8000, ge=1, description="Longest valid text, in characters.")
-    truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
-    drop_duplicates: bool = Field(default=True, description="Quarantine rows repeating an earlier row's text.")
-    clean_rules: list[str] = Field(
-        default=list(CleanConfig().rules),
-        description="Cleaning rules in order (html, nfkc, fullwidth, control, whitespace).",
-    )
-    output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
-    output_format: OutputFormat = Field(default="parquet", description="Format of the cleaned data file.")
-    chunk_rows: int = Field(default=20_000, ge=100, description="Rows per cleaning task on the Dask cluster.")
-    experiment: str = Field(default="ingest", min_length=1, description="MLflow experiment name.")
-
-    def clean_config(self) -> CleanConfig:
-        """The cleaning configuration these parameters describe (as the ``clean`` stage reads them)."""
-        return CleanParams(
-            text_columns=self.text_columns,
-            rules=self.clean_rules,
-            truncate_at=self.truncate_at,
-            drop_duplicates=self.drop_duplicates,
-        ).config()
-
-    def validation_config(self) -> ValidationConfig:
-        """The validation configuration these parameters describe (as the ``validate`` stage reads them)."""
-        return ValidateParams.model_validate(
-            self.model_dump(
-                include={"task", "text_columns", "label_column", "labels", "id_column", "min_length", "max_length"}
-            )
-        ).config()
-
-    def tracking_params(self) -> dict[str, Any]:
-        """Flat, secret-free parameters for MLflow."""
-        return {
-            "source_kind": self.source.kind,
-            "source": self.source.describe(),
-            "columns": self.columns,
-            "rename": self.rename,
-            "task": self.task,
-            "text_columns": self.text_columns,
-            "label_column": self.label_column,
-            "labels": self.labels,
-            "id_column": self.id_column,
-            "gate": self.gate,
-            "min_length": self.min_length,
-            "max_length": self.max_length,
-            "truncate_at": self.truncate_at,
-            "drop_duplicates": self.drop_duplicates,
-            "clean_rules": self.clean_rules,
-            "output_format": self.output_format,
-            "chunk_rows": self.chunk_rows,
-        }
-
-
-class IngestResult(RunTail):
-    """What an ingest run produced and where."""
-
-    passed_validation: bool
-    rows_read: int
-    rows_out: int
-    rows_quarantined: int
-    quarantined_by_stage: dict[str, int]
-    data_path: Path | None
-    quarantine_path: Path
-    validation_path: Path
-    summary_path: Path
+__all__ = ["IngestParams", "IngestResult", "ingest"]
 
 
 @flow(name="ingest", task_runner=task_runner(), log_prints=True)
@@ -155,12 +60,5 @@ def ingest(params: IngestParams) -> IngestResult:
         result.rows_quarantined,
         quarantine_path,
     )
-    tracked.push(
-        {
-            "rows_read": result.rows_read,
-            "rows_out": result.rows_out,
-            "rows_quarantined": result.rows_quarantined,
-            "seconds": result.seconds,
-        }
-    )
+    tracked.push(result.headline())
     return result

@@ -14,7 +14,6 @@ from prefect import flow, get_run_logger, unmapped
 from openautoglm import __version__
 from openautoglm.adapters.models.run import check_supported, model_identity, per_worker
 from openautoglm.adapters.prompt_registry import link_prompt
-from openautoglm.core.errors import ConfigurationError
 from openautoglm.flows.run_task_params import RunTaskParams, RunTaskResult
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input, row_counts
@@ -63,11 +62,8 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
             unmapped(params.cache),
             unmapped(identity),
         )
-        batches = gather_batches(list(futures))
+        batches = gather_batches(list(futures), expected=sum(len(batch) for batch in work))
         infer_seconds = time.perf_counter() - started
-        sent = sum(len(batch) for batch in work)
-        if batches.rows != sent:
-            raise ConfigurationError(f"{sent} rows went to the model but {batches.rows} results came back")
         results_path, quarantine_path, output = write_results_task(
             dataset, batches.outputs, params.model, tracked.folder, params.output_format
         )

@@ -49,10 +49,17 @@ def write_json(path: Path, value: Any) -> Path:
 class DataInput(Protocol):
     """Flow parameters that name a source and how to clean, validate and gate it."""
 
-    source: SourceSpec
-    columns: list[str] | None
-    rename: dict[str, str] | None
-    gate: GateMode
+    @property
+    def source(self) -> SourceSpec: ...
+
+    @property
+    def columns(self) -> list[str] | None: ...
+
+    @property
+    def rename(self) -> dict[str, str] | None: ...
+
+    @property
+    def gate(self) -> GateMode: ...
 
     def clean_config(self) -> CleanConfig: ...
 

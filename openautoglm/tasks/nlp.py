@@ -25,6 +25,7 @@ from openautoglm.adapters.models.run import default_cache, predict_rows
 from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
 from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.schema import ROW_ID, Dataset
+from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.batching import batches, frame_rows
 from openautoglm.core.nlp.results import evaluate, results_frame
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
@@ -118,11 +119,12 @@ class Gathered:
     cached_batches: int = 0
 
 
-def gather_batches(futures: Sequence[Any]) -> Gathered:
+def gather_batches(futures: Sequence[Any], expected: int) -> Gathered:
     """Wait for the ``infer-batch`` futures (in the flow). A finished batch is handed on as its future, so
     Prefect records it as a data dependency of the tasks that read it; a batch whose rows failed after its
     retries gives its partial results with their reasons. A batch from Prefect's result cache counts as zero
-    calls and one cache hit per row (its stored counts describe the run that computed it)."""
+    calls and one cache hit per row (its stored counts describe the run that computed it). ``expected``: the rows
+    sent; fewer or more results back is an error."""
     gathered = Gathered()
     for future in futures:
         try:
@@ -136,6 +138,8 @@ def gather_batches(futures: Sequence[Any]) -> Gathered:
             gathered.cached_batches += 1
             counts = {"cache_hits": len(batch)}
         gathered.stats = gathered.stats.merge(BatchStats.from_dict(counts))
+    if gathered.rows != expected:
+        raise ConfigurationError(f"{expected} rows went to the model but {gathered.rows} results came back")
     return gathered
 
 
