@@ -11,17 +11,13 @@ rerun costs no call. Parameters, result and the split: ``optimize_prompt_params`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from prefect import flow, get_run_logger
 
-from openautoglm.adapters.candidates import backend_kind, proposer
+from openautoglm.adapters.candidates import backend_kind
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.few_label import winner
-from openautoglm.adapters.models import ModelSpec
-from openautoglm.adapters.models.run import check_supported, default_cache
+from openautoglm.adapters.models.run import check_supported
 from openautoglm.adapters.prompt_search import (
-    as_examples,
     log_outcome,
     outcome,
     register_outcome,
@@ -29,17 +25,13 @@ from openautoglm.adapters.prompt_search import (
     run_search,
 )
 from openautoglm.adapters.tracking import log_params
-from openautoglm.blocks.credentials import api_key_for
-from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import CallMeter
-from openautoglm.core.prompt.optimizers import Evaluation
 from openautoglm.core.prompt.reference import default_prompt_name
 from openautoglm.flows.optimize_prompt_params import OptimizePromptParams, OptimizePromptResult, split_examples
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input
 from openautoglm.settings import get_settings
-from openautoglm.tasks.prompt import learn_beside, round_evaluator, score_on_test
+from openautoglm.tasks.prompt import learn_beside, round_evaluator, score_on_test, search_proposer
 from openautoglm.tasks.prompt_report import fmt, report_prompt_search_task
 
 __all__ = ["OptimizePromptParams", "OptimizePromptResult", "optimize_prompt", "split_examples"]
@@ -58,45 +50,15 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         what=f"optimize_prompt ({params.optimizer}, {params.model.model})",
     ) as tracked:
         prepared = prepare_input(params, tracked.folder)
-        frame = prepared.dataset.frame
-        if params.label_column not in frame.columns:
-            raise ConfigurationError(
-                f"No gold column '{params.label_column}' in the data.", hint=f"columns are {list(frame.columns)}"
-            )
-        examples = as_examples(
-            frame, text_column=params.text_column, label_column=params.label_column, pair_column=params.text_pair_column
-        )
-        classify = params.task.task_type == "text_classification"
-        train, dev, test = split_examples(examples, params.dev_size, params.test_size, params.seed, classify)
+        train, dev, test = params.splits(prepared.dataset.frame)
         rows = {"train": len(train), "dev": len(dev), "test": len(test)}
-        logger.info("%d labelled rows: %s", len(examples), rows)
+        logger.info("labelled rows: %s", rows)
         log_params(params.tracking_params(rows))
 
         meter, kind = CallMeter(params.budget), backend_kind(params.model)
-        propose = None
-        if params.proposer or kind == "generative":
-            spec = ModelSpec(model=params.proposer) if params.proposer else params.model
-            key = api_key_for(spec, params.credentials_block)
-            propose = proposer(spec, meter, api_key=key, cache=default_cache(params.cache))
-        score_round = round_evaluator(params, meter, dev, worker_processes(get_settings()) or 1)
-        log_round = round_logger(tracked.run)
-
-        def evaluate(
-            configs: Sequence[TaskConfig], origins: Sequence[str], on: Sequence[Example] | None
-        ) -> list[Evaluation]:
-            out = score_round(configs, origins, on)
-            if on is None:  # a search round (not a re-score on other rows): each candidate a nested run
-                log_round(out)
-                best = max((e.score for e in out if e.score is not None), default=None)
-                logger.info(
-                    "%d candidates scored (round best %s); %d of %d calls spent",
-                    len(out),
-                    fmt(best),
-                    meter.spent.calls,
-                    params.budget.max_calls,
-                )
-            return out
-
+        workers = worker_processes(get_settings()) or 1
+        evaluate = round_evaluator(params, meter, dev, workers, round_logger(tracked.run))
+        propose = search_proposer(params, meter, kind)
         context = run_search(
             params.task,
             optimizer=params.optimizer,

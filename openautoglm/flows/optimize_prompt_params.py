@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import ConfigDict, Field
 
 from openautoglm.adapters.few_label import LearnedOutcome
-from openautoglm.adapters.prompt_search import OptimisedPrompt
+from openautoglm.adapters.prompt_search import OptimisedPrompt, as_examples
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
@@ -55,6 +55,18 @@ class OptimizePromptParams(PromptSearch):
             label_column=self.label_column if labels else None,
             labels=labels,
         )
+
+    def splits(self, frame: pd.DataFrame) -> tuple[list[Example], list[Example], list[Example]]:
+        """The labelled rows of ``frame`` split into train / dev / test (see :func:`split_examples`)."""
+        if self.label_column not in frame.columns:
+            raise ConfigurationError(
+                f"No gold column '{self.label_column}' in the data.", hint=f"columns are {list(frame.columns)}"
+            )
+        examples = as_examples(
+            frame, text_column=self.text_column, label_column=self.label_column, pair_column=self.text_pair_column
+        )
+        classify = self.task.task_type == "text_classification"
+        return split_examples(examples, self.dev_size, self.test_size, self.seed, classify)
 
     def tracking_params(self, rows: dict[str, int]) -> dict[str, Any]:
         """Flat, secret-free parameters for MLflow (``rows``: the split's sizes)."""

@@ -3,7 +3,7 @@ few-label learner beside the search."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from openautoglm.adapters.cache import CacheMode
-from openautoglm.adapters.candidates import score_candidates
+from openautoglm.adapters.candidates import proposer, score_candidates
 from openautoglm.adapters.few_label import LEARNED_FOLDER, LearnedOutcome, learn, log_learned
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.run import default_cache
@@ -59,9 +59,16 @@ score_chunk_task = task(name="score-candidates", cache_policy=NO_CACHE, tags=["m
 learn_task = task(name="few-label-learner", cache_policy=NO_CACHE, tags=["model"])(learn)
 
 
-def round_evaluator(params: Any, meter: CallMeter, dev: list[Example], workers: int) -> Any:
+def round_evaluator(
+    params: Any,
+    meter: CallMeter,
+    dev: list[Example],
+    workers: int,
+    log_round: Callable[[list[Evaluation]], None] | None = None,
+) -> Any:
     """Score a round of candidates as ``score-prompt-chunk`` runs on the task runner (``workers`` chunks), each
-    within its share of the budget (``params``: the flow's search parameters)."""
+    within its share of the budget (``params``: the flow's search parameters). A search round (scored on ``dev``)
+    goes to ``log_round`` (each candidate a nested MLflow run) and to the flow's log."""
 
     def evaluate(
         configs: Sequence[TaskConfig], origins: Sequence[str], examples: Sequence[Example] | None
@@ -93,9 +100,29 @@ def round_evaluator(params: Any, meter: CallMeter, dev: list[Example], workers: 
             scores: ChunkScores = future.result()
             meter.absorb(scores.charged, scores.tokens, scores.fresh_calls)
             out.extend(scores.evaluations)
+        if examples is None and log_round is not None:
+            log_round(out)
+            best = max((e.score for e in out if e.score is not None), default=None)
+            get_run_logger().info(
+                "%d candidates scored (round best %s); %d of %d calls spent",
+                len(out),
+                fmt(best),
+                meter.spent.calls,
+                params.budget.max_calls,
+            )
         return out
 
     return evaluate
+
+
+def search_proposer(params: Any, meter: CallMeter, kind: str) -> Any:
+    """The generative model writing new instructions (``params.proposer``, or the model itself when it is a
+    generative one); None for an encoder without a proposer."""
+    if not (params.proposer or kind == "generative"):
+        return None
+    spec = ModelSpec(model=params.proposer) if params.proposer else params.model
+    key = api_key_for(spec, params.credentials_block)
+    return proposer(spec, meter, api_key=key, cache=default_cache(params.cache))
 
 
 def score_on_test(params: Any, best: TaskConfig, test: list[Example]) -> tuple[float | None, float | None]:

@@ -73,6 +73,30 @@ def test_lower_layers_do_not_import_the_sdk_faces(path: Path) -> None:
             raise AssertionError(f"{where} imports the SDK face {name}")
 
 
+NAMED_FLOWS = ("ingest", "run_task", "optimize_prompt", "graph_search")
+
+
+@pytest.mark.parametrize("name", NAMED_FLOWS)
+def test_named_flows_are_wiring(name: str) -> None:
+    """A named flow's file stays short (its parameters and result live in <flow>_params.py, its work in tasks)."""
+    lines = len((PACKAGE / "flows" / f"{name}.py").read_text(encoding="utf-8").splitlines())
+    assert lines <= 110, f"flows/{name}.py has {lines} lines: move work into tasks, parameters into {name}_params.py"
+
+
+def test_the_graph_search_is_written_once() -> None:
+    """AutoGraph and the graph_search flow both run adapters.graph_runner; neither drives the search, the tuning
+    or the selection itself."""
+    for path in (PACKAGE / "autograph.py", PACKAGE / "flows" / "graph_search.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        called = {
+            node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+        }
+        assert {"run_graph_search", "plan_search"} <= called, path.name
+        assert not called & {"run_search", "select", "tune", "plan_space", "plan_stack_space"}, path.name
+
+
 def test_no_assert_for_input_checks_in_the_package() -> None:
     offenders = [
         f"{p.relative_to(REPO)}:{node.lineno}"
