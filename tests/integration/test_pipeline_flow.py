@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,15 @@ def test_a_failed_run_retried_reuses_its_finished_nodes(prefect_server: None, tm
             pipeline, flow_run=client.read_flow_run(created.id), parameters={"params": params}, return_type="state"
         )
         assert second.is_completed(), second
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[created.id])))
+        # Task-run states reach the server as events, a moment after the flow run ends: wait until the last run of
+        # every node has its final state (a loaded machine showed 'Running' for the retried write otherwise).
+        deadline = time.monotonic() + 30
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[created.id])))
+            last = {run.name: run for run in sorted(runs, key=lambda r: r.created)}
+            if all(r.state is not None and r.state.is_final() for r in last.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     attempts: dict[str, list[str]] = {}
     for run in sorted(runs, key=lambda r: r.created):
         attempts.setdefault(run.name, []).append(run.state.name if run.state else "?")
