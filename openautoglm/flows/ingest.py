@@ -7,11 +7,10 @@ result: ``ingest_params``.
 
 from __future__ import annotations
 
-import mlflow
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from openautoglm.adapters.tracking import log_metrics
+from openautoglm.adapters.tracking import log_to_run
 from openautoglm.flows.ingest_params import IngestParams, IngestResult
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input, row_counts
@@ -37,7 +36,6 @@ def ingest(params: IngestParams) -> IngestResult:
             table=row_counts(dataset, prepared.clean_report),
             description=f"Rows of {params.source.describe()} at each step",
         )
-        mlflow.log_artifact(str(quarantine_path))
         result = IngestResult(
             passed_validation=prepared.passed,
             rows_read=summary["rows_read"],
@@ -50,9 +48,13 @@ def ingest(params: IngestParams) -> IngestResult:
             summary_path=tracked.folder / "summary.json",
             **tracked.tail(),
         )
-        log_metrics({"seconds": result.seconds, "rows_per_second": result.rows_read / max(result.seconds, 1e-9)})
         tracked.summarise(result)
-        mlflow.set_tag("openautoglm.output", str(data_path))
+        log_to_run(  # one store write for the metrics and the tag
+            tracked.handle(),
+            {"seconds": result.seconds, "rows_per_second": result.rows_read / max(result.seconds, 1e-9)},
+            [quarantine_path],
+            tags={"openautoglm.output": str(data_path)},
+        )
     logger.info(
         "kept %d of %d rows; %d quarantined -> %s",
         result.rows_out,

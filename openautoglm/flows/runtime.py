@@ -52,6 +52,14 @@ def task_runner(settings: Settings | None = None, *, coarse: bool = False) -> Ta
     return DaskTaskRunner(cluster_class=factory, cluster_kwargs=dict(plan.cluster_kwargs))
 
 
+def runs_in_processes() -> bool:
+    """Whether the current flow run's task runner runs tasks in other processes (Dask), not threads of this one."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context is not None and not isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
 def _with_prefect_api(kwargs: dict[str, Any]) -> dict[str, Any]:
     # Worker processes must report task runs to the flow's Prefect server. Without PREFECT_API_URL each
     # worker would start an ephemeral server of its own (5 s each, and the task runs land in another DB).
@@ -198,7 +206,8 @@ class TrackedFlow:
 
     def push(self, metrics: Mapping[str, float | int | None]) -> None:
         """Push the run's headline figures to the Prometheus Pushgateway (when one is configured)."""
-        push_run_metrics(self.kind, metrics, deployment_name())
+        if get_settings().pushgateway_url:  # the deployment's name is an API call: only when there is a gateway
+            push_run_metrics(self.kind, metrics, deployment_name())
 
 
 @contextmanager

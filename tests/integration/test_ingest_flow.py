@@ -13,7 +13,8 @@ from mlflow.tracking import MlflowClient
 from openautoglm.adapters.sources import CsvSource
 from openautoglm.core.errors import ValidationGateError
 from openautoglm.flows.ingest import IngestParams, ingest
-from openautoglm.settings import get_settings
+from openautoglm.flows.runtime import task_runner
+from openautoglm.settings import Settings, get_settings
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import flow_run_artifacts, task_run_names
 
@@ -94,6 +95,23 @@ def test_chunks_are_cleaned_in_parallel_tasks(prefect_server: None, tmp_path: Pa
     names = [n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)]
     assert names.count("clean-chunk") == 3
     assert pd.read_csv(result.data_path, encoding="utf-8-sig")["text"].tolist() == frame["text"].tolist()
+
+    # On threads the chunks would take turns on the GIL: one chunk, the same rows out.
+    on_threads = ingest.with_options(task_runner=task_runner(Settings(task_runner="threads")))(
+        IngestParams(
+            source=CsvSource(path=path),
+            label_column="label",
+            labels=LABELS,
+            chunk_rows=100,
+            output_dir=tmp_path / "threads",
+            output_format="csv",
+        )
+    )
+    names = [n.rsplit("-", 1)[0] for n in task_run_names(on_threads.flow_run_id)]
+    assert names.count("clean-chunk") == 1
+    assert pd.read_csv(on_threads.data_path, encoding="utf-8-sig").equals(
+        pd.read_csv(result.data_path, encoding="utf-8-sig")
+    )
 
 
 def test_fail_gate_fails_the_run_and_keeps_the_report(prefect_server: None, tmp_path: Path) -> None:

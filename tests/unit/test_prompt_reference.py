@@ -103,3 +103,10 @@ def test_the_dataset_digest_follows_the_rows_not_their_copies() -> None:
     changed.loc[2, "text"] = "还行"
     assert digest != frame_digest(changed)
     assert frame_digest(frame.head(0)) != frame_digest(frame.head(0).rename(columns={"text": "t"}))
+    # The same rows however they were sliced or put together; where a missing text sits counts.
+    longer = pd.DataFrame(
+        {"text": pd.array(["x", "好", "差", "一般", "y"], dtype="string"), "label": ["a", "正面", "负面", "中性", "b"]}
+    )
+    assert frame_digest(longer.iloc[1:4]) == digest == frame_digest(pd.concat([longer.iloc[1:2], longer.iloc[2:4]]))
+    gaps = [pd.array(v, dtype="string") for v in (["好", None, "差"], [None, "好", "差"], ["好", "", "差"])]
+    assert len({frame_digest(pd.DataFrame({"text": g})) for g in gaps}) == 3
