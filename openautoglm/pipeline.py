@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,12 @@ from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.crf import CrfNer
 from openautoglm.adapters.models.learned import LearnedClassifier, LearnedModel, fit_classifier
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
+from openautoglm.adapters.prediction import in_threads, plan_batches, predict
 from openautoglm.adapters.progress import progress_bar
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.batching import batches, frame_rows
-from openautoglm.core.nlp.results import evaluate, results_frame
+from openautoglm.core.nlp.batching import frame_rows
+from openautoglm.core.nlp.results import evaluate
 from openautoglm.core.nlp.tagging import labelled_sentences
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType, examples_from
 from openautoglm.settings import get_settings
@@ -224,27 +224,14 @@ class TaskPipeline:
             text_pair_column = "text_pair"
         self._resolve_key()
         frame = self._frame(data, text_column, text_pair_column)
-        rows = frame_rows(frame, text_column, text_pair_column)
+        work = plan_batches(frame, text_column, text_pair_column, self.batch_size)
         cache = default_cache(self.cache_mode)
-        results: list[RowResult] = []
-        stats = BatchStats()
-        # Two batches in flight: an API backend's calls then never drain to zero at a batch boundary (its
-        # concurrency limit is shared by the whole process); local models serialise on their own lock.
-        with (
-            progress_bar(f"{config.task_type} with {self.spec.model}", len(rows), progress) as update,
-            ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch") as pool,
-        ):
-            done = 0
-            for batch_results, batch_stats in pool.map(
-                lambda batch: self._predict_batch(config, batch, cache), batches(rows, self.batch_size)
-            ):
-                results.extend(batch_results)
-                stats = stats.merge(batch_stats)
-                done += len(batch_results)
-                update(done)
-        predictions = results_frame(results, backend=self.spec.backend, model=self.spec.model)
-        merged = frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
-        return TaskResults(frame=merged, stats=stats, results=results)
+        rows = sum(len(batch) for batch in work)
+        with progress_bar(f"{config.task_type} with {self.spec.model}", rows, progress) as update:
+            predicted = predict(
+                work, in_threads(lambda batch: self._predict_batch(config, batch, cache)), progress=update
+            )
+        return TaskResults(frame=predicted.joined(frame, self.spec), stats=predicted.stats, results=predicted.results)
 
     def _predict_batch(
         self, config: TaskConfig, batch: list[Row], cache: CallCache

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_run_logger
 
 from openautoglm import __version__
 from openautoglm.adapters.models.run import check_supported, model_identity, per_worker
+from openautoglm.adapters.prediction import predict
 from openautoglm.adapters.prompt_registry import link_prompt
 from openautoglm.flows.run_task_params import RunTaskParams, RunTaskResult
 from openautoglm.flows.runtime import task_runner, tracked_flow
@@ -20,8 +21,8 @@ from openautoglm.flows.stages import prepare_input, row_counts
 from openautoglm.tasks.nlp import (
     batch_rows_task,
     evaluate_task,
-    gather_batches,
     infer_batch_task,
+    on_task_runner,
     write_results_task,
     write_sql_task,
 )
@@ -56,13 +57,8 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
         infer = infer_batch_task.with_options(refresh_cache=params.cache != "use")
         # A registered model's alias may move and a folder may be saved again: their identity keys the cache.
         identity = f"{__version__}|{model_identity(params.model)}"
-        futures = infer.map(
-            work,
-            *map(unmapped, (params.task, per_worker(params.model), params.credentials_block)),
-            unmapped(params.cache),
-            unmapped(identity),
-        )
-        batches = gather_batches(list(futures), expected=sum(len(batch) for batch in work))
+        shared = (params.task, per_worker(params.model), params.credentials_block, params.cache, identity)
+        batches = predict(work, on_task_runner(infer, *shared))
         infer_seconds = time.perf_counter() - started
         results_path, quarantine_path, output = write_results_task(
             dataset, batches.outputs, params.model, tracked.folder, params.output_format

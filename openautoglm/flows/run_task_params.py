@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec, default_batch_size
+from openautoglm.adapters.prediction import Prediction
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.validation import GateMode, ValidationConfig
@@ -16,7 +17,6 @@ from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import Dataset
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.runtime import RunTail
-from openautoglm.tasks.nlp import Gathered
 
 
 class RunTaskParams(BaseModel):
@@ -159,7 +159,7 @@ class RunTaskResult(RunTail):
     def of(
         cls,
         dataset: Dataset,
-        batches: Gathered,
+        batches: Prediction,
         status: dict[str, int],
         metrics: dict[str, Any],
         paths: tuple[Path, Path, Path],

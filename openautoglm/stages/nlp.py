@@ -14,12 +14,11 @@ from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
+from openautoglm.adapters.prediction import in_order, joined, plan_batches, predict
 from openautoglm.adapters.sinks import OutputFormat, write_frame
 from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.schema import ROW_ID, Dataset, frame_preview
-from openautoglm.core.nlp.batching import batches, frame_rows
 from openautoglm.core.nlp.results import evaluate as score
-from openautoglm.core.nlp.results import results_frame
 from openautoglm.core.nlp.types import RowResult, TaskConfig
 from openautoglm.stages import Port, PortType, StageContext, stage
 
@@ -37,17 +36,13 @@ class Predictions:
 
     def frame(self) -> pd.DataFrame:
         """The dataset's rows with the result columns (prediction, score, status, ...)."""
-        predictions = results_frame(self.results, backend=self.model.backend, model=self.model.model)
-        return self.dataset.frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
+        return joined(self.dataset.frame, self.results, self.model)
 
     def preview(self, rows: int = 5) -> list[dict[str, Any]]:
         """The first ``rows`` rows with their results (text, prediction, score, status)."""
         head = self.dataset.frame.head(rows)
         wanted = set(head[ROW_ID].tolist())
-        predictions = results_frame(
-            [r for r in self.results if r.row_id in wanted], backend=self.model.backend, model=self.model.model
-        )
-        return frame_preview(head.merge(predictions, on=ROW_ID, how="left", validate="one_to_one"), rows)
+        return frame_preview(joined(head, [r for r in self.results if r.row_id in wanted], self.model), rows)
 
     def summary(self) -> dict[str, Any]:
         status: dict[str, int] = {}
@@ -100,14 +95,10 @@ def infer(inputs: Mapping[str, Any], params: InferParams, context: StageContext)
     task = prompt.task_config(params.task.task_type) if prompt is not None else params.task
     api_key = api_key_for(params.model, params.credentials_block)
     cache = default_cache(params.cache)
-    rows = frame_rows(dataset.frame, params.text_column, params.text_pair_column)
-    results: list[RowResult] = []
-    stats = BatchStats()
-    for batch in batches(rows, params.effective_batch_size()):
-        batch_results, batch_stats = predict_rows(params.model, task, batch, api_key=api_key, cache=cache)
-        results.extend(batch_results)
-        stats = stats.merge(batch_stats)
-    predictions = Predictions(dataset, results, stats, task, params.model, params.text_column)
+    work = plan_batches(dataset.frame, params.text_column, params.text_pair_column, params.effective_batch_size())
+    run_batch = in_order(lambda batch: predict_rows(params.model, task, batch, api_key=api_key, cache=cache))
+    predicted = predict(work, run_batch)
+    predictions = Predictions(dataset, predicted.results, predicted.stats, task, params.model, params.text_column)
     return {"predictions": predictions}
 
 

@@ -9,25 +9,23 @@ results from the exception.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
+from prefect import task, unmapped
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import default_cache, predict_rows
+from openautoglm.adapters.prediction import Executor, Ran, joined, plan_batches
 from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
 from openautoglm.blocks.credentials import api_key_for
-from openautoglm.core.data.schema import ROW_ID, Dataset
-from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.batching import batches, frame_rows
-from openautoglm.core.nlp.results import evaluate, results_frame
+from openautoglm.core.data.schema import Dataset
+from openautoglm.core.nlp.results import evaluate
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
 
 BatchOutput = tuple[list[RowResult], dict[str, Any]]
@@ -67,7 +65,7 @@ def batch_rows_task(
     dataset: Dataset, text_column: str, text_pair_column: str | None, batch_size: int
 ) -> list[tuple[Row, ...]]:
     """The kept rows as model batches (each batch is then one ``infer-batch`` task run)."""
-    return batches(frame_rows(dataset.frame, text_column, text_pair_column), batch_size)
+    return plan_batches(dataset.frame, text_column, text_pair_column, batch_size)
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
@@ -92,9 +90,7 @@ def write_results_task(
     fmt: OutputFormat,
 ) -> tuple[Path, Path, pd.DataFrame]:
     """Each kept row with its result, and the quarantine with reasons; returns both paths and the merged rows."""
-    results = [r for batch, _ in batch_outputs for r in batch]
-    predictions = results_frame(results, backend=spec.backend, model=spec.model)
-    output = dataset.frame.merge(predictions, on=ROW_ID, how="left", validate="one_to_one")
+    output = joined(dataset.frame, [r for batch, _ in batch_outputs for r in batch], spec)
     return (
         write_frame(output, folder, "results", fmt),
         write_frame(dataset.quarantine, folder, "quarantine", "csv"),
@@ -109,38 +105,23 @@ def write_sql_task(output: pd.DataFrame, url: str, table: str, password_env: str
     return write_sql(output, url, table, password=password)
 
 
-@dataclass
-class Gathered:
-    """The ``infer-batch`` runs of one flow, resolved: what each gave, in order, and this run's counts."""
+def on_task_runner(infer: Any, *shared: Any) -> Executor:
+    """An :data:`~openautoglm.adapters.prediction.Executor` that maps ``infer`` (an ``infer-batch`` task) over the
+    batches on the flow's task runner, with ``shared`` as its other arguments. A finished batch is handed on as its
+    future, so Prefect records it as a data dependency of the tasks that read it; a batch whose rows failed after
+    its retries gives its partial results with their reasons."""
 
-    outputs: list[Any] = field(default_factory=list)  # each batch's future, or a failed batch's partial output
-    rows: int = 0
-    stats: BatchStats = field(default_factory=BatchStats)
-    cached_batches: int = 0
+    def execute(work: Sequence[tuple[Row, ...]]) -> Iterator[Ran]:
+        for future in infer.map(list(work), *map(unmapped, shared)):
+            try:
+                results, counts = future.result()
+            except IncompleteBatchError as incomplete:
+                partial = (incomplete.results, incomplete.stats)
+                yield Ran(partial, incomplete.results, BatchStats.from_dict(incomplete.stats))
+                continue
+            yield Ran(future, results, BatchStats.from_dict(counts), cached=future.state.name == "Cached")
 
-
-def gather_batches(futures: Sequence[Any], expected: int) -> Gathered:
-    """Wait for the ``infer-batch`` futures (in the flow). A finished batch is handed on as its future, so
-    Prefect records it as a data dependency of the tasks that read it; a batch whose rows failed after its
-    retries gives its partial results with their reasons. A batch from Prefect's result cache counts as zero
-    calls and one cache hit per row (its stored counts describe the run that computed it). ``expected``: the rows
-    sent; fewer or more results back is an error."""
-    gathered = Gathered()
-    for future in futures:
-        try:
-            batch, counts = future.result()
-            gathered.outputs.append(future)
-        except IncompleteBatchError as incomplete:
-            batch, counts = incomplete.results, incomplete.stats
-            gathered.outputs.append((batch, counts))
-        gathered.rows += len(batch)
-        if future.state.name == "Cached":
-            gathered.cached_batches += 1
-            counts = {"cache_hits": len(batch)}
-        gathered.stats = gathered.stats.merge(BatchStats.from_dict(counts))
-    if gathered.rows != expected:
-        raise ConfigurationError(f"{expected} rows went to the model but {gathered.rows} results came back")
-    return gathered
+    return execute
 
 
 infer_batch_task = task(

@@ -97,6 +97,26 @@ def test_the_graph_search_is_written_once() -> None:
         assert not called & {"run_search", "select", "tune", "plan_space", "plan_stack_space"}, path.name
 
 
+def _calls(path: Path) -> set[str]:
+    return {
+        node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+    }
+
+
+def test_prediction_is_written_once() -> None:
+    """TaskPipeline.run, the infer stage and the run_task flow all run adapters.prediction.predict with their own
+    executor; only that module (and the write task through it) joins results to rows."""
+    callers = (PACKAGE / "pipeline.py", PACKAGE / "stages" / "nlp.py", PACKAGE / "flows" / "run_task.py")
+    for path in callers:
+        called = _calls(path)
+        assert "predict" in called, path.name
+        assert not called & {"batches", "results_frame", "ThreadPoolExecutor"}, path.name
+    joining = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "results_frame" in _calls(p))
+    assert joining == ["adapters/prediction.py"], joining
+
+
 def test_no_assert_for_input_checks_in_the_package() -> None:
     offenders = [
         f"{p.relative_to(REPO)}:{node.lineno}"
