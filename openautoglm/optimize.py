@@ -29,15 +29,12 @@ import pandas as pd
 
 from openautoglm.adapters.prompt_search import (
     _UNLIMITED,
-    PROMPT_FILE,
     OptimisedPrompt,
+    PromptPlan,
     as_examples,
     log_example_sets,
-    log_outcome,
-    outcome,
-    register_outcome,
     round_logger,
-    run_search,
+    run_prompt_search,
 )
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example, TaskConfig
@@ -148,43 +145,32 @@ class PromptOptimizer:
                 on_round = on_round_hook
                 if run is not None:
                     log_example_sets({"train": train, "dev": dev, "test": test})
-                context = run_search(
-                    start,
-                    optimizer=self.optimizer,
-                    kind=kind,
-                    trainset=train,
-                    evaluate=evaluate,
-                    meter=meter,
-                    seed=seed,
-                    propose=propose,
-                    round_size=self.round_size,
-                )
-                prompt = outcome(self.optimizer, spec.model, seed, budget, start, context, meter)
-                if test:
-                    unlimited = CallMeter(_UNLIMITED)
+                unlimited = CallMeter(_UNLIMITED)
+
+                def score_test(
+                    best: TaskConfig, first: TaskConfig, examples: list[Example]
+                ) -> tuple[float | None, float | None]:
                     scored = [
-                        score_candidate(spec, c, test, unlimited, api_key=api_key, cache=cache)
-                        for c in (prompt.config, start)
+                        score_candidate(spec, c, examples, unlimited, api_key=api_key, cache=cache)
+                        for c in (best, first)
                     ]
-                    prompt.test_score, prompt.start_test_score = scored[0].score, scored[1].score
-                if run is not None:
-                    prompt.mlflow_run_id = run.run_id
-                    log_outcome(prompt, context.history, Path(folder) if folder else folder_path)
-                    if self.register:
-                        name = self.prompt_name or default_prompt_name(self.experiment, start.task_type)
-                        register_outcome(prompt, name=name, alias=self.alias, run_id=run.run_id)
-                elif folder:
-                    prompt.save(Path(folder) / PROMPT_FILE)
-        log.info(
-            "%s: dev %.4f (start %.4f), %d candidates, %d calls, %s",
-            self.optimizer,
-            prompt.dev_score,
-            prompt.start_dev_score,
-            prompt.candidates,
-            prompt.calls,
-            prompt.stop_reason,
-        )
-        return prompt
+                    return scored[0].score, scored[1].score
+
+                name = self.prompt_name or default_prompt_name(self.experiment, start.task_type)
+                done = run_prompt_search(
+                    PromptPlan(start, self.optimizer, spec.model, seed, budget, self.round_size),
+                    train,
+                    test,
+                    meter=meter,
+                    kind=kind,
+                    evaluate=evaluate,
+                    propose=propose,
+                    score_test=score_test,
+                    run_id=run.run_id if run is not None else None,
+                    folder=Path(folder) if folder else (folder_path if run is not None else None),
+                    register_as=(name, self.alias) if self.register else None,
+                )
+        return done.prompt
 
 
 class _tracking:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +332,83 @@ def register_outcome(prompt: OptimisedPrompt, *, name: str, alias: str | None, r
     )
     prompt.registered = ref.uri if ref is not None else None
     return prompt.registered
+
+
+ScoreTest = Callable[[TaskConfig, TaskConfig, list[Example]], tuple[float | None, float | None]]
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """What one prompt search is: from ``start``, with ``optimizer`` on ``model``, within ``budget``."""
+
+    start: TaskConfig
+    optimizer: str
+    model: str
+    seed: int
+    budget: Budget
+    round_size: int
+
+
+@dataclass(frozen=True)
+class PromptSearchDone:
+    """A finished search: the best prompt (test scores, MLflow run and registered reference filled in), every
+    candidate scored, and the files written (none for an untracked search without a folder)."""
+
+    prompt: OptimisedPrompt
+    history: list[Evaluation]
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def run_prompt_search(
+    plan: PromptPlan,
+    trainset: Sequence[Example],
+    testset: Sequence[Example],
+    *,
+    meter: CallMeter,
+    kind: BackendKind,
+    evaluate: Evaluate,
+    propose: Propose | None,
+    score_test: ScoreTest,
+    run_id: str | None,
+    folder: Path | None,
+    register_as: tuple[str, str | None] | None = None,
+) -> PromptSearchDone:
+    """The prompt optimisation use case, written once: the search, the outcome, the best and the starting prompt
+    on ``testset``, then (in an open MLflow run, ``run_id``) the prompt, candidate table and curve logged to it and
+    the prompt registered as ``register_as`` = (name, alias). ``PromptOptimizer.compile`` and the
+    ``optimize_prompt`` flow differ only in where ``evaluate``, ``propose`` and ``score_test`` score candidates:
+    in this process, or as task runs on Dask."""
+    context = run_search(
+        plan.start,
+        optimizer=plan.optimizer,
+        kind=kind,
+        trainset=trainset,
+        evaluate=evaluate,
+        meter=meter,
+        seed=plan.seed,
+        propose=propose,
+        round_size=plan.round_size,
+    )
+    prompt = outcome(plan.optimizer, plan.model, plan.seed, plan.budget, plan.start, context, meter)
+    if testset:
+        prompt.test_score, prompt.start_test_score = score_test(prompt.config, plan.start, list(testset))
+    files: dict[str, Path] = {}
+    if run_id is not None:
+        prompt.mlflow_run_id = run_id
+        if folder is None:
+            raise ConfigurationError("A tracked prompt search needs a folder for its files.")
+        files = log_outcome(prompt, context.history, folder)
+        if register_as is not None:
+            register_outcome(prompt, name=register_as[0], alias=register_as[1], run_id=run_id)
+    elif folder is not None:
+        files = {"prompt": prompt.save(folder / PROMPT_FILE)}
+    log.info(
+        "%s: dev %.4f (start %.4f), %d candidates, %d calls, %s",
+        plan.optimizer,
+        prompt.dev_score,
+        prompt.start_dev_score,
+        prompt.candidates,
+        prompt.calls,
+        prompt.stop_reason,
+    )
+    return PromptSearchDone(prompt, list(context.history), files)

@@ -17,13 +17,7 @@ from openautoglm.adapters.candidates import backend_kind
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.few_label import winner
 from openautoglm.adapters.models.run import check_supported
-from openautoglm.adapters.prompt_search import (
-    log_outcome,
-    outcome,
-    register_outcome,
-    round_logger,
-    run_search,
-)
+from openautoglm.adapters.prompt_search import PromptPlan, round_logger, run_prompt_search
 from openautoglm.adapters.tracking import log_params
 from openautoglm.core.prompt.budget import CallMeter
 from openautoglm.core.prompt.reference import default_prompt_name
@@ -58,28 +52,26 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         meter, kind = CallMeter(params.budget), backend_kind(params.model)
         workers = worker_processes(get_settings()) or 1
         evaluate = round_evaluator(params, meter, dev, workers, round_logger(tracked.run))
-        propose = search_proposer(params, meter, kind)
-        context = run_search(
-            params.task,
-            optimizer=params.optimizer,
-            kind=kind,
-            trainset=train,
-            evaluate=evaluate,
-            meter=meter,
-            seed=params.seed,
-            propose=propose,
-            round_size=params.round_size,
+        name = params.prompt_name or default_prompt_name(params.experiment, params.task.task_type)
+        plan = PromptPlan(
+            params.task, params.optimizer, params.model.model, params.seed, params.budget, params.round_size
         )
-        prompt = outcome(params.optimizer, params.model.model, params.seed, params.budget, params.task, context, meter)
-        if test:
-            prompt.test_score, prompt.start_test_score = score_on_test(params, prompt.config, test)
-        prompt.mlflow_run_id = tracked.run.run_id
+        done = run_prompt_search(
+            plan,
+            train,
+            test,
+            meter=meter,
+            kind=kind,
+            evaluate=evaluate,
+            propose=search_proposer(params, meter, kind),
+            score_test=lambda best, _start, rows: score_on_test(params, best, rows),
+            run_id=tracked.run.run_id,
+            folder=tracked.folder,
+            register_as=(name, params.alias) if params.register_prompt else None,
+        )
+        prompt = done.prompt
         learned = learn_beside(params, train, dev, test, tracked.folder) if params.learner else None
-        files = log_outcome(prompt, context.history, tracked.folder)
-        if params.register_prompt:
-            name = params.prompt_name or default_prompt_name(params.experiment, params.task.task_type)
-            register_outcome(prompt, name=name, alias=params.alias, run_id=tracked.run.run_id)
-        report_prompt_search_task(prompt, context.history, learned)
+        report_prompt_search_task(prompt, done.history, learned)
         logger.info(
             "best dev %.4f (start %.4f), test %s (start %s); %d candidates, %d calls (%d sent): %s",
             prompt.dev_score,
@@ -93,7 +85,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         )
         result = OptimizePromptResult(
             prompt=prompt,
-            prompt_path=files["prompt"],
+            prompt_path=done.files["prompt"],
             registered_prompt=prompt.registered,
             learned=learned,
             winner=winner(prompt.dev_score, learned),

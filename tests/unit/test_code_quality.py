@@ -117,6 +117,15 @@ def test_prediction_is_written_once() -> None:
     assert joining == ["adapters/prediction.py"], joining
 
 
+def test_prompt_optimisation_is_written_once() -> None:
+    """PromptOptimizer.compile and the optimize_prompt flow both run adapters.prompt_search.run_prompt_search;
+    neither drives the search, the outcome, its logging or its registration itself."""
+    for path in (PACKAGE / "optimize.py", PACKAGE / "flows" / "optimize_prompt.py"):
+        called = _calls(path)
+        assert "run_prompt_search" in called, path.name
+        assert not called & {"run_search", "outcome", "log_outcome", "register_outcome"}, path.name
+
+
 def test_no_assert_for_input_checks_in_the_package() -> None:
     offenders = [
         f"{p.relative_to(REPO)}:{node.lineno}"
