@@ -207,10 +207,9 @@ def candidate_metrics(evaluation: Evaluation) -> dict[str, float]:
 
 def round_logger(run: Any) -> Callable[[list[Evaluation]], None]:
     """A hook logging each scored candidate as a nested MLflow run of ``run`` (a :class:`TrackedRun`)."""
-    from openautoglm.adapters.tracking import ParentRun, log_child_run
-    from openautoglm.settings import get_settings
+    from openautoglm.adapters.tracking import log_child_run
 
-    parent = ParentRun(get_settings().tracking_uri, run.experiment_id, run.run_id)
+    parent = run.handle()
     counter = {"n": 0}
 
     def on_round(evaluations: list[Evaluation]) -> None:

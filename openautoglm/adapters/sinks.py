@@ -1,10 +1,12 @@
-"""Writing frames to files: Parquet, CSV (UTF-8 with BOM so spreadsheet programs read Chinese) or JSONL."""
+"""Writing frames to files: Parquet, CSV (UTF-8 with BOM so spreadsheet programs read Chinese) or JSONL; and a
+run's JSON reports."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -63,3 +65,10 @@ def write_sql(
     finally:
         engine.dispose()
     return int(written if written is not None else len(frame))
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Write ``value`` as JSON (UTF-8, indented, non-ASCII kept, anything else as ``str``), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return path

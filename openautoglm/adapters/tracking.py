@@ -38,6 +38,11 @@ class TrackedRun:
     experiment_id: str
     url: str
     artifact_uri: str
+    tracking_uri: str = ""
+
+    def handle(self) -> ParentRun:
+        """This run as tasks on other threads or processes can log to it (:func:`log_to_run`, child runs)."""
+        return ParentRun(self.tracking_uri or get_settings().tracking_uri, self.experiment_id, self.run_id)
 
 
 def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
@@ -118,6 +123,7 @@ def tracked_run(
             experiment_id=experiment_id,
             url=run_url(settings, experiment_id, run.info.run_id),
             artifact_uri=run.info.artifact_uri,
+            tracking_uri=settings.tracking_uri,
         )
 
 
@@ -148,6 +154,21 @@ def supports_parallel_writers(tracking_uri: str) -> bool:
     return not tracking_uri.startswith("sqlite:")
 
 
+def _entities(
+    metrics: Mapping[str, Any], params: Mapping[str, Any], tags: Mapping[str, Any]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """MLflow's Metric, Param and RunTag entities for one batch: numeric metrics only (at this time, step 0),
+    params with secret-looking keys redacted and cut to 6,000 characters, tags cut to 5,000."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    return (
+        [Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, int | float)],
+        [Param(k, str(v)[:6000]) for k, v in redact(params).items()],
+        [RunTag(k, str(v)[:5000]) for k, v in tags.items()],
+    )
+
+
 def log_child_run(
     parent: ParentRun,
     name: str,
@@ -156,19 +177,12 @@ def log_child_run(
     tags: Mapping[str, str] | None = None,
 ) -> str:
     """Create, fill and close a nested run under ``parent`` from any process; returns its run id."""
-    from mlflow.entities import Metric, Param, RunTag
-
     client = MlflowClient(parent.tracking_uri)
     run = client.create_run(
         parent.experiment_id, run_name=name, tags={"mlflow.parentRunId": parent.run_id, **dict(tags or {})}
     )
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, int | float)],
-        params=[Param(k, str(v)[:6000]) for k, v in redact(params).items()],
-        tags=[RunTag("openautoglm.child", "true")],
-    )
+    numeric, named, marks = _entities(metrics, params, {"openautoglm.child": "true"})
+    client.log_batch(run.info.run_id, metrics=numeric, params=named, tags=marks)
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)
 
@@ -183,13 +197,8 @@ def log_to_run(
 ) -> None:
     """Log numeric metrics, params (secret-looking keys redacted), tags and files to an open run from any thread
     or process (MLflow's active run is the flow thread's only)."""
-    from mlflow.entities import Metric, Param, RunTag
-
     client = MlflowClient(run.tracking_uri)
-    now = int(time.time() * 1000)
-    numeric = [Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, int | float)]
-    named = [Param(k, str(v)[:6000]) for k, v in redact(params or {}).items()]
-    marks = [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()]
+    numeric, named, marks = _entities(metrics, params or {}, tags or {})
     for start in range(0, max(len(numeric), len(named), len(marks), 1), 100):  # within MLflow's batch limits
         end = start + 100
         client.log_batch(run.run_id, metrics=numeric[start:end], params=named[start:end], tags=marks[start:end])

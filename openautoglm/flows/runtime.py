@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
-import json
 import logging
 import os
 import time
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 
 from openautoglm.adapters.compute import plan_cluster
 from openautoglm.adapters.run_metrics import deployment_name, push_run_metrics
+from openautoglm.adapters.sinks import write_json
 from openautoglm.adapters.tracking import ParentRun, TrackedRun, log_params, tracked_run
 from openautoglm.settings import Settings, get_settings
 
@@ -192,15 +192,11 @@ class TrackedFlow:
 
     def handle(self) -> ParentRun:
         """The MLflow run as tasks on other threads or processes can log to it."""
-        return ParentRun(get_settings().tracking_uri, self.run.experiment_id, self.run.run_id)
+        return self.run.handle()
 
     def summarise(self, result: BaseModel, name: str = "summary.json") -> Path:
         """Write ``result`` as the run's summary file and log it to the MLflow run."""
-        path = self.folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
-        )
+        path = write_json(self.folder / name, result.model_dump(mode="json"))
         mlflow.log_artifact(str(path))
         return path
 

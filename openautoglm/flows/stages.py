@@ -7,7 +7,6 @@ artifact on the flow run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ from prefect import get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from openautoglm.adapters.sinks import write_json
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.tracking import log_dataset, log_metrics
 from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationOutcome
@@ -38,13 +38,6 @@ class Prepared:
     @property
     def passed(self) -> bool:
         return self.outcome.success
-
-
-def write_json(path: Path, value: Any) -> Path:
-    """Write JSON (UTF-8, indented), creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    return path
 
 
 class DataInput(Protocol):

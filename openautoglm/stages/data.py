@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openautoglm.adapters.sinks import OutputFormat, write_frame
+from openautoglm.adapters.sinks import OutputFormat, write_frame, write_json
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.sources.base import existing_file
 from openautoglm.adapters.validation import GateMode, TaskKind, ValidationConfig, apply_gate, validate_dataset
@@ -121,9 +120,7 @@ class ValidateParams(BaseModel):
 def validate(inputs: Mapping[str, Any], params: ValidateParams, context: StageContext) -> dict[str, Any]:
     dataset: Dataset = inputs["dataset"]
     outcome = validate_dataset(dataset, params.config())
-    path = context.folder / "validation.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(outcome.raw, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    path = write_json(context.folder / "validation.json", outcome.raw)
     gated = apply_gate(dataset, outcome, params.gate)
     gated.check_accounting()
     return {"dataset": gated, "report": {"success": outcome.success, "path": str(path)}}

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from openautoglm.adapters.graph_runner import SearchOutcome, SearchPlan
 from openautoglm.adapters.plots import search_curve_png
+from openautoglm.adapters.sinks import write_json
 from openautoglm.adapters.tracking import ParentRun, log_to_run
 
 
@@ -46,9 +47,7 @@ def report_graph_search_task(
         }
         for t in history.trials
     ]
-    folder.mkdir(parents=True, exist_ok=True)
-    history_path = folder / "history.json"
-    history_path.write_text(json.dumps(trials, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    history_path = write_json(folder / "history.json", trials)
     curve = search_curve_png(
         history.best_so_far(), history.test_of_best_so_far(), folder / "search_curve.png", title=f"{algo} on {name}"
     )

@@ -5,7 +5,6 @@ It runs wherever the task runner puts it (a thread or a Dask worker), so it logs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.plots import confusion_matrix_png
+from openautoglm.adapters.sinks import write_json
 from openautoglm.adapters.tracking import ParentRun, log_to_run
 from openautoglm.core.data.schema import ROW_ID
 
@@ -53,16 +53,8 @@ def report_run_task(
     logged = [*files]
     if "confusion_matrix" in metrics:
         logged.append(confusion_matrix_png(metrics["confusion_matrix"], folder / "confusion_matrix.png", title=title))
-    metrics_path = folder / "metrics.json"
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(
-        json.dumps(
-            {"metrics": metrics, "stats": stats.as_dict(), "status": status_counts},
-            ensure_ascii=False,
-            indent=2,
-            default=str,
-        ),
-        encoding="utf-8",
+    metrics_path = write_json(
+        folder / "metrics.json", {"metrics": metrics, "stats": stats.as_dict(), "status": status_counts}
     )
     log_to_run(
         run,
