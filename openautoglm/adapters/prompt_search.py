@@ -1,7 +1,8 @@
-"""The prompt search's shared steps, used by the SDK face (:class:`openautoglm.optimize.PromptOptimizer`) and the
-``optimize_prompt`` flow alike: the result (:class:`OptimisedPrompt`), examples from user data, the search loop
-over an optimiser, the candidate table, and logging/registering the outcome in MLflow (its runs, artifacts and
-prompt registry).
+"""The prompt optimisation use case, written once (:func:`run_prompt_search`), and its steps: the result
+(:class:`OptimisedPrompt`), examples from user data, the search loop over an optimiser, the candidate table, and
+logging/registering the outcome in MLflow (its runs, artifacts and prompt registry). The SDK face
+(:class:`openautoglm.optimize.PromptOptimizer`) and the ``optimize_prompt`` flow call it with their own scoring:
+in this process, or as task runs on the flow's task runner.
 """
 
 from __future__ import annotations
