@@ -82,36 +82,29 @@ def test_chunks_are_cleaned_in_parallel_tasks(prefect_server: None, tmp_path: Pa
     frame = pd.DataFrame({"text": [f"评论{i}" for i in range(250)], "label": ["正面"] * 250})
     path = tmp_path / "many.csv"
     frame.to_csv(path, index=False)
-    result = ingest(
-        IngestParams(
+
+    def in_chunks(out: str) -> IngestParams:
+        return IngestParams(
             source=CsvSource(path=path),
             label_column="label",
             labels=LABELS,
             chunk_rows=100,
-            output_dir=tmp_path / "out",
+            output_dir=tmp_path / out,
             output_format="csv",
         )
-    )
-    names = [n.rsplit("-", 1)[0] for n in task_run_names(result.flow_run_id)]
-    assert names.count("clean-chunk") == 3
-    assert pd.read_csv(result.data_path, encoding="utf-8-sig")["text"].tolist() == frame["text"].tolist()
+
+    def clean_runs(flow_run_id: str) -> int:
+        return [n.rsplit("-", 1)[0] for n in task_run_names(flow_run_id)].count("clean-chunk")
+
+    result = ingest(in_chunks("out"))
+    assert clean_runs(result.flow_run_id) == 3
+    kept = pd.read_csv(result.data_path, encoding="utf-8-sig")
+    assert kept["text"].tolist() == frame["text"].tolist()
 
     # On threads the chunks would take turns on the GIL: one chunk, the same rows out.
-    on_threads = ingest.with_options(task_runner=task_runner(Settings(task_runner="threads")))(
-        IngestParams(
-            source=CsvSource(path=path),
-            label_column="label",
-            labels=LABELS,
-            chunk_rows=100,
-            output_dir=tmp_path / "threads",
-            output_format="csv",
-        )
-    )
-    names = [n.rsplit("-", 1)[0] for n in task_run_names(on_threads.flow_run_id)]
-    assert names.count("clean-chunk") == 1
-    assert pd.read_csv(on_threads.data_path, encoding="utf-8-sig").equals(
-        pd.read_csv(result.data_path, encoding="utf-8-sig")
-    )
+    on_threads = ingest.with_options(task_runner=task_runner(Settings(task_runner="threads")))(in_chunks("threads"))
+    assert clean_runs(on_threads.flow_run_id) == 1
+    assert pd.read_csv(on_threads.data_path, encoding="utf-8-sig").equals(kept)
 
 
 def test_fail_gate_fails_the_run_and_keeps_the_report(prefect_server: None, tmp_path: Path) -> None:
