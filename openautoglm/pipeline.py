@@ -35,6 +35,7 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.batching import frame_rows
 from openautoglm.core.nlp.results import evaluate
 from openautoglm.core.nlp.tagging import labelled_sentences
+from openautoglm.core.nlp.task_types import TASK_TYPES, task_kind
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType, examples_from
 from openautoglm.settings import get_settings
 
@@ -101,7 +102,7 @@ class TaskPipeline:
         credentials: str | None = None,
         **model_options: Any,
     ) -> None:
-        self.task_type = task_type
+        self.task_type = TASK_TYPES.canonical(task_type)
         self.spec = ModelSpec(model=model, **model_options)
         self.spec.backend  # noqa: B018  (an unknown model fails here, not at run time)
         self._batch_size = batch_size
@@ -163,7 +164,7 @@ class TaskPipeline:
     def config(self) -> TaskConfig:
         """The task configuration (the task's defaults when ``configure`` was not called)."""
         if self._config is None:
-            if self.task_type == "text_classification":
+            if task_kind(self.task_type).closed_labels:
                 raise ConfigurationError("Call configure(labels=[...]) before running a classification.")
             self._config = TaskConfig(task_type=self.task_type)
         return self._config
@@ -188,7 +189,7 @@ class TaskPipeline:
             self.spec = ModelSpec(model=fallback)
             check_supported(self.spec, self.config)
             return
-        offline = "local-lac" if self.task_type == "ner" else "local-auto"
+        offline = task_kind(self.task_type).offline_model
         raise ConfigurationError(
             f"No Zhipu API key for model '{self.spec.model}'.",
             hint=f"export ZHIPUAI_API_KEY=<id>.<secret> (or pass credentials='<ZhipuAICredentials block>'); to run "
@@ -220,7 +221,7 @@ class TaskPipeline:
     ) -> TaskResults:
         """Predict every row. ``data``: a Dataset, a DataFrame, a list of texts, or a list of (a, b) pairs."""
         config = self.config
-        if config.task_type == "semantic_matching" and text_pair_column is None:
+        if config.kind.needs_pair and text_pair_column is None:
             text_pair_column = "text_pair"
         self._resolve_key()
         frame = self._frame(data, text_column, text_pair_column)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 
@@ -15,7 +14,7 @@ from openautoglm.adapters.models.run import default_cache, predict_rows
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.nlp.prompts import Message
 from openautoglm.core.nlp.results import evaluate
-from openautoglm.core.nlp.types import Example, Row, RowResult, TaskConfig
+from openautoglm.core.nlp.types import Example, Row, TaskConfig
 from openautoglm.core.prompt.budget import BudgetExhausted, CallMeter, metered
 from openautoglm.core.prompt.optimizers.base import BackendKind, Evaluation, Mistake, Propose
 
@@ -23,13 +22,9 @@ SHOWN_MISTAKES = 8
 
 
 def primary_metric(config: TaskConfig, metrics: dict[str, object]) -> float:
-    """The number an optimiser maximises: accuracy (classification, labelled matching), entity F1 (NER),
-    Spearman (scored matching)."""
-    if config.task_type == "ner":
-        return float(metrics.get("f1", 0.0))  # type: ignore[arg-type]
-    if config.task_type == "semantic_matching" and "spearman" in metrics:
-        return float(metrics["spearman"])  # type: ignore[arg-type]
-    return float(metrics.get("accuracy", 0.0))  # type: ignore[arg-type]
+    """The number an optimiser maximises (the task type's: accuracy for classification and labelled matching,
+    entity F1 for NER, Spearman for scored matching)."""
+    return config.kind.primary(metrics)
 
 
 def _frame(examples: Sequence[Example]) -> pd.DataFrame:
@@ -41,18 +36,6 @@ def _frame(examples: Sequence[Example]) -> pd.DataFrame:
             "gold": [e.label for e in examples],
         }
     )
-
-
-def _correct(config: TaskConfig, example: Example, result: RowResult) -> bool:
-    if result.status != "ok":
-        return False
-    if config.task_type == "ner":
-        predicted = {(e.text, e.type) for e in result.prediction or ()}  # type: ignore[union-attr]
-        gold = {(e["text"], e["type"]) for e in json.loads(example.label)}
-        return predicted == gold
-    if config.task_type == "semantic_matching" and example.label not in config.match_labels:
-        return (float(result.score or 0.0) >= config.threshold) == (float(example.label) >= 0.5)
-    return str(result.prediction) == example.label
 
 
 def score_candidate(
@@ -84,7 +67,7 @@ def score_candidate(
             origin=origin,
         )
     metrics = evaluate(config, _frame(examples), results, text_column="text", gold_column="gold")
-    correct = tuple(_correct(config, e, r) for e, r in zip(examples, results, strict=True))
+    correct = tuple(config.kind.correct(config, e, r) for e, r in zip(examples, results, strict=True))
     mistakes = tuple(
         Mistake(text=e.text, gold=e.label, predicted=None if r.prediction is None else str(r.prediction))
         for e, r, ok in zip(examples, results, correct, strict=True)

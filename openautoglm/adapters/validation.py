@@ -12,17 +12,19 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.core.data.schema import ROW_ID, Dataset, QuarantinedRow, quarantine_records
 from openautoglm.core.errors import ConfigurationError, ValidationGateError
-from openautoglm.core.registry import Registry
+from openautoglm.core.nlp.task_types import TASK_TYPES
+from openautoglm.core.registry import RegisteredName, Registry
 
 GateMode = Literal["fail", "quarantine"]
-TaskKind = Literal["text_classification", "ner", "semantic_matching", "generic"]
+#: A task type's name or ``generic``: picks the suite (a task type without a suite of its own gets ``generic``).
+ValidationTask = Annotated[str, RegisteredName(lambda: TASK_TYPES, "generic")]
 
 
 class ValidationConfig(BaseModel):
@@ -39,7 +41,7 @@ class ValidationConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    task: TaskKind = "text_classification"
+    task: ValidationTask = "text_classification"
     text_columns: tuple[str, ...] = ("text",)
     label_column: str | None = None
     labels: tuple[str, ...] | None = None
@@ -254,7 +256,7 @@ def validate_dataset(dataset: Dataset, config: ValidationConfig) -> ValidationOu
             f"Validation needs column(s) {missing}, but the data has {columns}.",
             hint="set --text-column / --label-column / --id-column to existing columns, or rename them when loading",
         )
-    checks = SUITES.resolve(config.task)(config, columns)
+    checks = SUITES.resolve(config.task if config.task in SUITES else "generic")(config, columns)
     gx = _gx()
     frame = dataset.frame
     with _LOCK:

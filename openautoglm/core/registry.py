@@ -11,6 +11,10 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
 from openautoglm.core.errors import ConfigurationError, ResolveError
 
 T = TypeVar("T")
@@ -114,6 +118,33 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, choices={self.choices()})"
+
+
+class RegisteredName:
+    """A pydantic annotation for the name of an entry in a registry: ``Annotated[str, RegisteredName(load)]``.
+
+    A value is validated to its registered name (aliases and other spellings accepted, an unknown name is a
+    validation error listing the choices); the JSON Schema is a string enum of the registered names. ``load``
+    returns the registry and is called at validation and schema time, so entries registered later (a plug-in's)
+    are accepted and listed. ``extra`` names are accepted and listed as well (``"generic"``).
+    """
+
+    def __init__(self, load: Callable[[], Registry[Any]], *extra: str) -> None:
+        self.load = load
+        self.extra = tuple(normalize_name(name) for name in extra)
+
+    def canonical(self, name: str) -> str:
+        key = normalize_name(name)
+        return key if key in self.extra else self.load().canonical(name)
+
+    def names(self) -> list[str]:
+        return [*(name for name, _ in self.load().items()), *self.extra]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.canonical, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "enum": self.names()}
 
 
 def _is_of(value: Any, base: type) -> bool:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.validation import GateMode, TaskKind, ValidationConfig
+from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationTask
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.flows.runtime import RunTail
 from openautoglm.stages.data import CleanParams, ValidateParams
@@ -23,7 +23,7 @@ class IngestParams(BaseModel):
     source: SourceSpec = Field(description="Where the data is: a CSV, JSONL or Parquet file, or an SQL table/query.")
     columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
-    task: TaskKind = Field(default="text_classification", description="Task kind; picks the validation suite.")
+    task: ValidationTask = Field(default="text_classification", description="Task kind; picks the validation suite.")
     text_columns: list[str] = Field(default=["text"], min_length=1, description="Columns holding the text.")
     label_column: str | None = Field(default=None, description="Column with gold labels, if any.")
     labels: list[str] | None = Field(default=None, description="Allowed labels; other values fail validation.")

@@ -48,7 +48,7 @@ class OptimizePromptParams(PromptSearch):
         return CleanConfig(text_columns=self.text_columns())
 
     def validation_config(self) -> ValidationConfig:
-        labels = self.task.labels if self.task.task_type == "text_classification" else None
+        labels = self.task.labels if self.task.kind.closed_labels else None
         return ValidationConfig(
             task=self.task.task_type,
             text_columns=self.text_columns(),
@@ -65,7 +65,7 @@ class OptimizePromptParams(PromptSearch):
         examples = as_examples(
             frame, text_column=self.text_column, label_column=self.label_column, pair_column=self.text_pair_column
         )
-        classify = self.task.task_type == "text_classification"
+        classify = self.task.kind.closed_labels
         return split_examples(examples, self.dev_size, self.test_size, self.seed, classify)
 
     def tracking_params(self, rows: dict[str, int]) -> dict[str, Any]:

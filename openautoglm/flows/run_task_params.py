@@ -67,8 +67,7 @@ class RunTaskParams(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> RunTaskParams:
-        if self.task.task_type == "semantic_matching" and not self.text_pair_column:
-            raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
+        self.task.kind.check_pair_column(self.text_pair_column)
         if bool(self.output_sql_url) != bool(self.output_table):
             raise ValueError("give both output_sql_url and output_table, or neither")
         if self.output_sql_url:
@@ -95,7 +94,7 @@ class RunTaskParams(BaseModel):
         return [self.text_column, *([self.text_pair_column] if self.text_pair_column else [])]
 
     def validation_config(self) -> ValidationConfig:
-        labels = self.task.labels if self.task.task_type == "text_classification" else None
+        labels = self.task.labels if self.task.kind.closed_labels else None
         return ValidationConfig(
             task=self.task.task_type,
             text_columns=tuple(self.text_columns()),

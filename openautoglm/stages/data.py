@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from openautoglm.adapters.sinks import OutputFormat, write_frame, write_json
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.sources.base import existing_file
-from openautoglm.adapters.validation import GateMode, TaskKind, ValidationConfig, apply_gate, validate_dataset
+from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationTask, apply_gate, validate_dataset
 from openautoglm.core.data.clean import CleanConfig, normalize_frame
 from openautoglm.core.data.schema import Dataset
 from openautoglm.stages import Port, PortType, StageContext, stage
@@ -86,7 +86,7 @@ def clean(inputs: Mapping[str, Any], params: CleanParams, context: StageContext)
 class ValidateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task: TaskKind = Field(default="text_classification", description="Task kind; picks the validation suite.")
+    task: ValidationTask = Field(default="text_classification", description="Task kind; picks the validation suite.")
     text_columns: list[str] = Field(default=["text"], min_length=1, max_length=20, description="Text columns.")
     label_column: str | None = Field(default=None, description="Column with gold labels, if any.")
     labels: list[str] | None = Field(default=None, max_length=1000, description="Allowed labels.")

@@ -64,8 +64,7 @@ class InferParams(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> InferParams:
-        if self.task.task_type == "semantic_matching" and not self.text_pair_column:
-            raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
+        self.task.kind.check_pair_column(self.text_pair_column)
         check_supported(self.model, self.task)
         return self
 

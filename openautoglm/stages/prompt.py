@@ -79,8 +79,7 @@ class PromptSearch(BaseModel):
             check_alias(self.alias)
         if self.learner and self.task.task_type != "text_classification":
             raise ValueError(f"learner {self.learner!r} learns text_classification, not {self.task.task_type}")
-        if self.task.task_type == "semantic_matching" and not self.text_pair_column:
-            raise ValueError("semantic_matching needs text_pair_column (the second sentence)")
+        self.task.kind.check_pair_column(self.text_pair_column)
         return self
 
 

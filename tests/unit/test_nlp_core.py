@@ -17,7 +17,7 @@ from openautoglm.core.nlp.metrics import (
     ner_metrics,
     spans_to_bio,
 )
-from openautoglm.core.nlp.parse import ParseError, parse_entities, parse_label, parse_output, parse_score
+from openautoglm.core.nlp.parse import ParseError, parse_entities, parse_label, parse_score
 from openautoglm.core.nlp.prompts import build_messages, repair_messages
 from openautoglm.core.nlp.results import evaluate, results_frame
 from openautoglm.core.nlp.types import Entity, Example, Row, RowResult, TaskConfig
@@ -98,8 +98,8 @@ def test_scores_and_match_labels() -> None:
     for bad in ('{"score": 1.5}', '{"score": "high"}', '{"score": true}', '{"score": NaN}'):
         with pytest.raises(ParseError):
             parse_score(bad)
-    assert parse_output('{"score": 0.7}', "a", MATCH) == ("1", 0.7)
-    assert parse_output('{"score": 0.5}', "a", MATCH) == ("0", 0.5)
+    assert MATCH.kind.parse('{"score": 0.7}', "a", MATCH) == ("1", 0.7)
+    assert MATCH.kind.parse('{"score": 0.5}', "a", MATCH) == ("0", 0.5)
 
 
 def test_classification_metrics_count_missing_answers_as_wrong() -> None:

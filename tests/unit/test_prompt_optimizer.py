@@ -17,15 +17,15 @@ from openautoglm.adapters.models import BACKENDS, BackendEntry, ModelSpec
 from openautoglm.adapters.models.base import Completion, GenerativeBackend
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.prompts import Message
+from openautoglm.core.nlp.task_types import task_kind
 from openautoglm.core.nlp.types import Example, TaskConfig
 from openautoglm.core.prompt.budget import Budget, BudgetExhausted, CallMeter, metered
 from openautoglm.core.prompt.optimizers import OPTIMIZERS
 from openautoglm.core.prompt.optimizers.instruction_search import parse_instruction
-from openautoglm.core.prompt.optimizers.template_search import TEMPLATES
 
 LABELS = ("正面", "负面")
 BEST_LIBRARY_TEMPLATE = "判断以下文本的类别: {text}"
-assert BEST_LIBRARY_TEMPLATE in TEMPLATES["text_classification"]
+assert BEST_LIBRARY_TEMPLATE in task_kind("text_classification").templates
 PROPOSED = "请仔细阅读这条评论，判断它的情感：{text}"
 
 

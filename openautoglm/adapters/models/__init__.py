@@ -32,19 +32,23 @@ from openautoglm.core.nlp.types import TaskType
 from openautoglm.core.registry import Registry, normalize_name
 
 BackendFactory = Callable[["ModelSpec", SecretStr | None], ModelBackend]
-ALL_TASKS: frozenset[TaskType] = frozenset({"text_classification", "ner", "semantic_matching"})
 
 
 @dataclass(frozen=True)
 class BackendEntry:
     """A backend's factory and what it can do, known before the model is loaded: its tasks, whether it runs
     in-process on large batches (local encoders and taggers) rather than one call per row, and whether it is a
-    remote API (it needs an API key, and its calls share a per-process concurrency limit)."""
+    remote API (it needs an API key, and its calls share a per-process concurrency limit). ``tasks=None``: every
+    registered task type (a generative model is prompted through the task type's rules and parser)."""
 
     factory: BackendFactory
-    tasks: frozenset[TaskType]
+    tasks: frozenset[TaskType] | None
     local_batches: bool = False
     remote: bool = False
+
+    def supports(self, task_type: str) -> bool:
+        """Whether the backend can do ``task_type``."""
+        return self.tasks is None or task_type in self.tasks
 
 
 #: Backends by name.
@@ -54,7 +58,7 @@ BACKENDS: Registry[BackendEntry] = Registry("model backend", base=BackendEntry)
 def backend(
     name: str,
     *aliases: str,
-    tasks: frozenset[TaskType] = ALL_TASKS,
+    tasks: frozenset[TaskType] | None = None,
     local_batches: bool = False,
     remote: bool = False,
 ) -> Callable[[BackendFactory], BackendFactory]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from openautoglm.adapters.cache import CallCache, cache_key
-from openautoglm.core.nlp.parse import ParseError, parse_output
+from openautoglm.core.nlp.parse import ParseError
 from openautoglm.core.nlp.prompts import Message, build_messages, repair_messages
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
 from openautoglm.core.prompt.budget import charge, record_fresh, record_tokens
@@ -290,13 +290,13 @@ class GenerativeBackend(ModelBackend):
         try:
             answer = self._call(messages, cache, stats)
             try:
-                prediction, score = parse_output(answer.text, row.text, config)
+                prediction, score = config.kind.parse(answer.text, row.text, config)
                 status, reason = "ok", ""
             except ParseError as first:
                 repair = repair_messages(messages, answer.text, str(first), config)
                 answer = self._call(repair, cache, stats)
                 try:
-                    prediction, score = parse_output(answer.text, row.text, config)
+                    prediction, score = config.kind.parse(answer.text, row.text, config)
                     status, reason = "ok", ""
                 except ParseError as second:
                     prediction, score = None, None

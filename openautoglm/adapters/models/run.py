@@ -31,8 +31,8 @@ def default_cache(mode: CacheMode = "use") -> CallCache:
 def check_supported(spec: ModelSpec, config: TaskConfig) -> None:
     """Raise :class:`ConfigurationError` when the model cannot do the task, naming models that can."""
     entry = BACKENDS.resolve(spec.backend)
-    if config.task_type not in entry.tasks:
-        capable = [name for name, e in BACKENDS.items() if config.task_type in e.tasks and name.startswith("local")]
+    if not entry.supports(config.task_type):
+        capable = [name for name, e in BACKENDS.items() if e.supports(config.task_type) and name.startswith("local")]
         raise ConfigurationError(
             f"Model '{spec.model}' cannot do {config.task_type}.",
             hint=f"use a GLM model (glm-4, glm-4-flash) or {', '.join(n.replace('_', '-') for n in capable)}",

@@ -11,7 +11,9 @@ import math
 import re
 from typing import Any
 
-from openautoglm.core.nlp.types import Entity, TaskConfig, Value
+import pandas as pd
+
+from openautoglm.core.nlp.types import Entity, TaskConfig
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -89,12 +91,20 @@ def parse_entities(raw: str, source: str, config: TaskConfig) -> tuple[Entity, .
     return tuple(sorted(found, key=lambda e: (e.start, e.end)))
 
 
-def parse_output(raw: str, source: str, config: TaskConfig) -> tuple[Value, float | None]:
-    """Parse one answer for the task: (prediction, score)."""
-    if config.task_type == "text_classification":
-        return parse_label(raw, config), None
-    if config.task_type == "ner":
-        return parse_entities(raw, source, config), None
-    score = parse_score(raw)
-    no, yes = config.match_labels
-    return (yes if score >= config.threshold else no), score
+def parse_entities_json(value: Any, text: str) -> tuple[Entity, ...]:
+    """Gold entities from JSON ``[{"text", "type", "start"?, "end"?}]`` (offsets found when absent)."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ()
+    items = json.loads(value) if isinstance(value, str) else value
+    entities = []
+    cursor: dict[str, int] = {}
+    for item in items:
+        start = item.get("start")
+        if start is None:
+            start = text.find(item["text"], cursor.get(item["text"], 0))
+            if start < 0:
+                raise ValueError(f"gold entity {item['text']!r} is not in {text!r}")
+        end = item.get("end", start + len(item["text"]))
+        cursor[item["text"]] = end
+        entities.append(Entity(text=text[start:end], type=str(item["type"]).upper(), start=start, end=end))
+    return tuple(entities)

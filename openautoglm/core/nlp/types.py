@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TaskType = Literal["text_classification", "ner", "semantic_matching"]
-Status = Literal["ok", "unparsed", "error"]
+from openautoglm.core.registry import RegisteredName, Registry
 
-#: Default prompt templates (instructions for generative models). ``{text}`` (and ``{text_pair}``) are filled in.
-DEFAULT_TEMPLATES: dict[str, str] = {
-    "text_classification": "请判断下面文本的类别。\n文本: {text}",
-    "ner": "请找出下面文本中的命名实体。\n文本: {text}",
-    "semantic_matching": (
-        "请判断下面两个句子的意思是否相同，并给出0到1之间的相似度。\n句子1: {text}\n句子2: {text_pair}"
-    ),
-}
+if TYPE_CHECKING:
+    from openautoglm.core.nlp.task_types import TaskKind
+
+
+def _task_types() -> Registry[Any]:
+    from openautoglm.core.nlp.task_types import TASK_TYPES
+
+    return TASK_TYPES
+
+
+#: A registered task type's name (:data:`openautoglm.core.nlp.task_types.TASK_TYPES`): ``text_classification``,
+#: ``ner``, ``semantic_matching``, or one a plug-in registers.
+TaskType = Annotated[str, RegisteredName(_task_types)]
+Status = Literal["ok", "unparsed", "error"]
 
 
 class Example(BaseModel):
@@ -81,27 +86,30 @@ class TaskConfig(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> TaskConfig:
-        if self.task_type == "text_classification" and self.labels is None:
-            raise ValueError("text_classification needs labels, e.g. labels=['正面', '负面', '中性']")
-        template = self.template
-        if "{text}" not in template:
+        if "{text}" not in self.template:
             raise ValueError("prompt_template must contain {text}")
-        if self.task_type == "semantic_matching" and "{text_pair}" not in template:
-            raise ValueError("a semantic_matching prompt_template must contain {text} and {text_pair}")
+        self.kind.check(self)
         if self.verbalizers is not None and self.labels is not None:
             unknown = sorted({label for label, _ in self.verbalizers} - set(self.labels))
             if unknown:
                 raise ValueError(f"verbalizers name labels {unknown} that are not in labels {list(self.labels)}")
         if self.labels is not None:
             unknown = sorted({e.label for e in self.few_shot} - set(self.labels))
-            if unknown and self.task_type != "ner":
+            if unknown and self.kind.labelled_demos:
                 raise ValueError(f"few_shot examples use labels {unknown} that are not in labels")
         return self
 
     @property
     def template(self) -> str:
         """The prompt template in use (the task's default when none was given)."""
-        return self.prompt_template or DEFAULT_TEMPLATES[self.task_type]
+        return self.prompt_template or self.kind.default_template
+
+    @property
+    def kind(self) -> TaskKind:
+        """The task type object (prompts, parsing, metrics of this task)."""
+        from openautoglm.core.nlp.task_types import task_kind
+
+        return task_kind(self.task_type)
 
     @property
     def match_labels(self) -> tuple[str, str]:

@@ -58,7 +58,7 @@ def _neighbour(
 
 
 def search(start: TaskConfig, context: SearchContext, *, draws_per_size: int = 2, local_rounds: int = 20) -> None:
-    if start.task_type == "ner" or not context.trainset:
+    if not start.kind.labelled_demos or not context.trainset:
         context.score([start], ["start"])
         context.stop_reason = context.stop_reason or "no trainset to draw examples from"
         return

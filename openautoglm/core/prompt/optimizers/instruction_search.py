@@ -18,16 +18,11 @@ from openautoglm.core.prompt.optimizers.base import OPTIMIZERS, Evaluation, Sear
 
 SHOWN_INSTRUCTIONS = 5
 SHOWN_MISTAKES = 4
-_TASK_WORDS = {
-    "text_classification": "文本分类",
-    "ner": "命名实体识别",
-    "semantic_matching": "语义匹配（判断两个句子是否同义）",
-}
 
 
 def proposal_messages(start: TaskConfig, ranked: list[Evaluation], number: int) -> list[Message]:
     """The meta-prompt: the task, scored instructions (worst first), mistakes of the best, a candidate number."""
-    lines = [f"任务: {_TASK_WORDS[start.task_type]}。"]
+    lines = [f"任务: {start.kind.words}。"]
     if start.labels:
         lines.append(f"类别: {'、'.join(start.labels)}。")
     lines.append("以下是已经试过的指令和它们在验证集上的得分（越高越好）:")
@@ -37,7 +32,7 @@ def proposal_messages(start: TaskConfig, ranked: list[Evaluation], number: int) 
         lines.append("最好的指令答错了这些例子:")
         for mistake in ranked[0].mistakes[:SHOWN_MISTAKES]:
             lines.append(f"- 文本: {mistake.text[:200]}  正确答案: {mistake.gold}  模型回答: {mistake.predicted}")
-    slot = "{text}" + (" 和 {text_pair}" if start.task_type == "semantic_matching" else "")
+    slot = " 和 ".join(start.kind.placeholders)
     lines.append(
         f"请写一条新的、不同于以上的指令，让模型得分更高。指令中必须保留占位符 {slot}。"
         f"只输出指令本身，不要解释。（候选编号 {number}）"
@@ -56,7 +51,7 @@ def parse_instruction(answer: str, start: TaskConfig) -> str | None:
         return None
     if "{text}" not in text:
         text = f"{text}\n文本: {{text}}"
-    if start.task_type == "semantic_matching" and "{text_pair}" not in text:
+    if "{text_pair}" in start.kind.placeholders and "{text_pair}" not in text:
         text = f"{text}\n句子2: {{text_pair}}"
     return text[:2000]
 

@@ -1,12 +1,12 @@
 """``template_search``: a genetic search over prompt templates and label verbalisers.
 
 Genes: the template and, per label, its verbaliser (what an embedding model compares a text against).
-Templates come from a small library per task and are tried first, a round at a time (each re-reads the dev set,
-so they are the costly genes). Then, with the best template, verbalisers evolve: candidates come from the label
-itself, patterns around it, and short training texts of that label (data-driven label words); a mutation
-replaces one label's verbaliser or joins a second phrase to it, crossover takes each label's verbaliser from
-either parent. Generations of ``round_size`` children are scored together; the best ``population`` are parents.
-Needs no generative model.
+Templates come from the task type's library (``TaskKind.templates``) and are tried first, a round at a time
+(each re-reads the dev set, so they are the costly genes). Then, with the best template, verbalisers evolve:
+candidates come from the label itself, patterns around it, and short training texts of that label (data-driven
+label words); a mutation replaces one label's verbaliser or joins a second phrase to it, crossover takes each
+label's verbaliser from either parent. Generations of ``round_size`` children are scored together; the best
+``population`` are parents. Needs no generative model.
 """
 
 from __future__ import annotations
@@ -15,30 +15,6 @@ from collections.abc import Sequence
 
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.core.prompt.optimizers.base import OPTIMIZERS, SearchContext, examples_by_label
-
-#: Template library per task; ``{text}`` (and ``{text_pair}``) are filled in.
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "text_classification": (
-        "{text}",
-        "评论: {text}",
-        "用户评价：{text}",
-        "这是一条用户评论：{text}",
-        "{text}。总的来说，",
-        "文本: {text}\n类别:",
-        "判断以下文本的类别: {text}",
-        "Review: {text}",
-        "{text} In short,",
-    ),
-    "ner": (
-        "请找出下面文本中的命名实体。\n文本: {text}",
-        "抽取文本中的人名、地名、机构名: {text}",
-        "Extract the named entities from: {text}",
-    ),
-    "semantic_matching": (
-        "请判断下面两个句子的意思是否相同，并给出0到1之间的相似度。\n句子1: {text}\n句子2: {text_pair}",
-        "句子A: {text}\n句子B: {text_pair}\n两句话说的是同一件事吗？",
-    ),
-}
 
 #: Patterns turning a label into a phrase (``{label}`` is filled in).
 PATTERNS = ("{label}", "这是{label}", "{label}的内容", "总之，{label}", "It is {label}.")
@@ -64,9 +40,8 @@ def verbaliser_pool(
 
 
 def template_pool(start: TaskConfig) -> list[str]:
-    library = TEMPLATES.get(start.task_type, ())
-    if start.task_type == "semantic_matching":
-        library = tuple(t for t in library if "{text_pair}" in t)
+    kind = start.kind
+    library = tuple(t for t in kind.templates if all(slot in t for slot in kind.placeholders))
     return list(dict.fromkeys([start.template if start.prompt_template else library[0], *library]))
 
 
@@ -82,7 +57,7 @@ def _genes(config: TaskConfig, labels: Sequence[str]) -> tuple[str, dict[str, st
 
 
 def search(start: TaskConfig, context: SearchContext, *, population: int = 6, generations: int = 50) -> None:
-    labels = list(start.labels or ()) if start.task_type == "text_classification" else []
+    labels = list(start.labels or ()) if start.kind.closed_labels else []
     use_verbalisers = context.kind == "embedding" and bool(labels)
     rng = context.rng
     context.score([start], ["start"])
