@@ -61,6 +61,18 @@ class OptimisedPrompt(BaseModel):
         """Dev score minus test score (how much the choice fitted the dev set)."""
         return None if self.test_score is None else self.dev_score - self.test_score
 
+    def summary(self) -> str:
+        """One line: dev and test scores of the best and the starting prompt, candidates, calls, why it stopped."""
+
+        def score(value: float | None) -> str:
+            return "-" if value is None else f"{value:.4f}"
+
+        return (
+            f"{self.optimizer}: best dev {self.dev_score:.4f} (start {self.start_dev_score:.4f}), test "
+            f"{score(self.test_score)} (start {score(self.start_test_score)}); {self.candidates} candidates, "
+            f"{self.calls} calls ({self.fresh_calls} sent): {self.stop_reason}"
+        )
+
     def task_config(self, task_type: TaskType | None = None) -> TaskConfig:
         """The configuration for :meth:`TaskPipeline.configure(prompt=...)`."""
         if task_type is not None and task_type != self.config.task_type:
@@ -402,13 +414,5 @@ def run_prompt_search(
             register_outcome(prompt, name=register_as[0], alias=register_as[1], run_id=run_id)
     elif folder is not None:
         files = {"prompt": prompt.save(folder / PROMPT_FILE)}
-    log.info(
-        "%s: dev %.4f (start %.4f), %d candidates, %d calls, %s",
-        plan.optimizer,
-        prompt.dev_score,
-        prompt.start_dev_score,
-        prompt.candidates,
-        prompt.calls,
-        prompt.stop_reason,
-    )
+    log.info("%s", prompt.summary())
     return PromptSearchDone(prompt, list(context.history), files)

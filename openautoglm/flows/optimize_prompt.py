@@ -17,7 +17,7 @@ from openautoglm.adapters.candidates import backend_kind
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.few_label import winner
 from openautoglm.adapters.models.run import check_supported
-from openautoglm.adapters.prompt_search import PromptPlan, round_logger, run_prompt_search
+from openautoglm.adapters.prompt_search import round_logger, run_prompt_search
 from openautoglm.adapters.tracking import log_params
 from openautoglm.core.prompt.budget import CallMeter
 from openautoglm.core.prompt.reference import default_prompt_name
@@ -26,7 +26,7 @@ from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input
 from openautoglm.settings import get_settings
 from openautoglm.tasks.prompt import learn_beside, round_evaluator, score_on_test, search_proposer
-from openautoglm.tasks.prompt_report import fmt, report_prompt_search_task
+from openautoglm.tasks.prompt_report import report_prompt_search_task
 
 __all__ = ["OptimizePromptParams", "OptimizePromptResult", "optimize_prompt", "split_examples"]
 
@@ -53,11 +53,8 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         workers = worker_processes(get_settings()) or 1
         evaluate = round_evaluator(params, meter, dev, workers, round_logger(tracked.run))
         name = params.prompt_name or default_prompt_name(params.experiment, params.task.task_type)
-        plan = PromptPlan(
-            params.task, params.optimizer, params.model.model, params.seed, params.budget, params.round_size
-        )
         done = run_prompt_search(
-            plan,
+            params.plan(),
             train,
             test,
             meter=meter,
@@ -72,17 +69,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         prompt = done.prompt
         learned = learn_beside(params, train, dev, test, tracked.folder) if params.learner else None
         report_prompt_search_task(prompt, done.history, learned)
-        logger.info(
-            "best dev %.4f (start %.4f), test %s (start %s); %d candidates, %d calls (%d sent): %s",
-            prompt.dev_score,
-            prompt.start_dev_score,
-            fmt(prompt.test_score),
-            fmt(prompt.start_test_score),
-            prompt.candidates,
-            prompt.calls,
-            prompt.fresh_calls,
-            prompt.stop_reason,
-        )
+        logger.info("%s", prompt.summary())
         result = OptimizePromptResult(
             prompt=prompt,
             prompt_path=done.files["prompt"],

@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import ConfigDict, Field
 
 from openautoglm.adapters.few_label import LearnedOutcome
-from openautoglm.adapters.prompt_search import OptimisedPrompt, as_examples
+from openautoglm.adapters.prompt_search import OptimisedPrompt, PromptPlan, as_examples
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
@@ -55,6 +55,10 @@ class OptimizePromptParams(PromptSearch):
             label_column=self.label_column if labels else None,
             labels=labels,
         )
+
+    def plan(self) -> PromptPlan:
+        """The search these parameters ask for."""
+        return PromptPlan(self.task, self.optimizer, self.model.model, self.seed, self.budget, self.round_size)
 
     def splits(self, frame: pd.DataFrame) -> tuple[list[Example], list[Example], list[Example]]:
         """The labelled rows of ``frame`` split into train / dev / test (see :func:`split_examples`)."""

@@ -11,8 +11,7 @@ import time
 
 from prefect import flow, get_run_logger
 
-from openautoglm import __version__
-from openautoglm.adapters.models.run import check_supported, model_identity, per_worker
+from openautoglm.adapters.models.run import check_supported
 from openautoglm.adapters.prediction import predict
 from openautoglm.adapters.prompt_registry import link_prompt
 from openautoglm.flows.run_task_params import RunTaskParams, RunTaskResult
@@ -55,10 +54,7 @@ def run_task(params: RunTaskParams) -> RunTaskResult:
         work = batch_rows_task(dataset, params.text_column, params.text_pair_column, params.effective_batch_size())
         started = time.perf_counter()
         infer = infer_batch_task.with_options(refresh_cache=params.cache != "use")
-        # A registered model's alias may move and a folder may be saved again: their identity keys the cache.
-        identity = f"{__version__}|{model_identity(params.model)}"
-        shared = (params.task, per_worker(params.model), params.credentials_block, params.cache, identity)
-        batches = predict(work, on_task_runner(infer, *shared))
+        batches = predict(work, on_task_runner(infer, *params.infer_args()))
         infer_seconds = time.perf_counter() - started
         results_path, quarantine_path, output = write_results_task(
             dataset, batches.outputs, params.model, tracked.folder, params.output_format

@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from openautoglm import __version__
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec, default_batch_size
+from openautoglm.adapters.models.run import model_identity, per_worker
 from openautoglm.adapters.prediction import Prediction
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
@@ -85,6 +87,13 @@ class RunTaskParams(BaseModel):
 
         optimised = OptimisedPrompt.load(self.prompt)
         return self.model_copy(update={"task": optimised.task_config(self.task.task_type)}), optimised.registered
+
+    def infer_args(self) -> tuple[Any, ...]:
+        """What every batch's inference task shares: the task, the model as each worker loads it, the credentials
+        block, the cache mode, and the identity that keys the cache (a registered model's alias may move and a
+        folder may be saved again)."""
+        identity = f"{__version__}|{model_identity(self.model)}"
+        return (self.task, per_worker(self.model), self.credentials_block, self.cache, identity)
 
     def effective_batch_size(self) -> int:
         """The batch size in use (see ``batch_size``)."""

@@ -60,7 +60,7 @@ def test_secret_looking_params_are_redacted() -> None:
 
 def test_api_concurrency_is_shared_out_between_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     from openautoglm.adapters.models import ModelSpec
-    from openautoglm.flows.run_task import per_worker
+    from openautoglm.adapters.models.run import per_worker
 
     monkeypatch.setenv("OPENAUTOGLM_DASK_WORKERS", "2")
     assert per_worker(ModelSpec(model="glm-4", max_concurrency=5)).max_concurrency == 2
