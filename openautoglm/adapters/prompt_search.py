@@ -61,7 +61,7 @@ class OptimisedPrompt(BaseModel):
         """Dev score minus test score (how much the choice fitted the dev set)."""
         return None if self.test_score is None else self.dev_score - self.test_score
 
-    def summary(self) -> str:
+    def outcome_line(self) -> str:
         """One line: dev and test scores of the best and the starting prompt, candidates, calls, why it stopped."""
 
         def score(value: float | None) -> str:
@@ -414,5 +414,5 @@ def run_prompt_search(
             register_outcome(prompt, name=register_as[0], alias=register_as[1], run_id=run_id)
     elif folder is not None:
         files = {"prompt": prompt.save(folder / PROMPT_FILE)}
-    log.info("%s", prompt.summary())
+    log.info("%s", prompt.outcome_line())
     return PromptSearchDone(prompt, list(context.history), files)

@@ -69,7 +69,7 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         prompt = done.prompt
         learned = learn_beside(params, train, dev, test, tracked.folder) if params.learner else None
         report_prompt_search_task(prompt, done.history, learned)
-        logger.info("%s", prompt.summary())
+        logger.info("%s", prompt.outcome_line())
         result = OptimizePromptResult(
             prompt=prompt,
             prompt_path=done.files["prompt"],
