@@ -12,11 +12,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 BIN = Path(sys.executable).parent
 
@@ -55,6 +57,27 @@ def wait_for(url: str, timeout: float, process: subprocess.Popen[bytes], log: Pa
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{url} not healthy after {timeout} s: {log.read_text(errors='replace')[-3000:]}")
+
+
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL (dropped afterwards, its sessions ended); yields its name."""
+    name = f"oag_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import EXAMPLES, REPO, require_service
-from tests.integration.servers import prefect_server
+from tests.integration.servers import postgres_database, prefect_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,19 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database (dropped afterwards); yields its name."""
     require_service("postgresql", "127.0.0.1", 5432)
-    name = f"oag_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
+    with postgres_database() as name:
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 def test_prefect_server_on_postgresql_runs_a_flow(database: str, tmp_path: Path) -> None:
