@@ -6,14 +6,9 @@ The answer format is stated in the system message so that a user's template (the
 
 from __future__ import annotations
 
-from openautoglm.core.nlp.task_types import task_kind
 from openautoglm.core.nlp.types import Row, TaskConfig
 
 Message = dict[str, str]
-
-
-def _format_rules(config: TaskConfig) -> str:
-    return task_kind(config.task_type).format_rules(config)
 
 
 def _user(config: TaskConfig, text: str, text_pair: str | None) -> str:
@@ -22,7 +17,7 @@ def _user(config: TaskConfig, text: str, text_pair: str | None) -> str:
 
 def build_messages(config: TaskConfig, row: Row) -> list[Message]:
     """System rules, few-shot demonstrations as earlier turns, then the row."""
-    kind = task_kind(config.task_type)
+    kind = config.kind
     messages: list[Message] = [{"role": "system", "content": kind.format_rules(config)}]
     for example in config.few_shot:
         messages.append({"role": "user", "content": _user(config, example.text, example.text_pair)})
@@ -36,5 +31,5 @@ def repair_messages(messages: list[Message], bad_answer: str, problem: str, conf
     return [
         *messages,
         {"role": "assistant", "content": bad_answer},
-        {"role": "user", "content": f"上面的回答无法使用: {problem}。请重新回答。{_format_rules(config)}"},
+        {"role": "user", "content": f"上面的回答无法使用: {problem}。请重新回答。{config.kind.format_rules(config)}"},
     ]

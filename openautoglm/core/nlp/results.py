@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 
 from openautoglm.core.data.schema import ROW_ID
-from openautoglm.core.nlp.task_types import task_kind
 from openautoglm.core.nlp.types import RowResult, TaskConfig
 
 RESULT_COLUMNS = (
@@ -68,5 +67,4 @@ def evaluate(
     by_id = {r.row_id: r for r in results}
     rows = inputs[inputs[ROW_ID].isin(list(by_id))]
     ordered = [by_id[int(i)] for i in rows[ROW_ID]]
-    texts = rows[text_column].tolist() if text_column in rows.columns else [""] * len(rows)
-    return task_kind(config.task_type).metrics(config, texts, rows[gold_column].tolist(), ordered)
+    return config.kind.metrics(config, rows[text_column].tolist(), rows[gold_column].tolist(), ordered)

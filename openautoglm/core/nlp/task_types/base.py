@@ -56,8 +56,7 @@ class TaskKind(ABC):
         """Raise ``ValueError`` when ``config`` is incomplete for this task (beyond the generic checks)."""
         if self.closed_labels and config.labels is None:
             raise ValueError(f"{self.name} needs labels, e.g. labels=['正面', '负面', '中性']")
-        missing = [slot for slot in self.placeholders if slot not in config.template]
-        if missing:
+        if not all(slot in config.template for slot in self.placeholders):
             raise ValueError(f"a {self.name} prompt_template must contain {' and '.join(self.placeholders)}")
 
     def check_pair_column(self, text_pair_column: str | None) -> None:
