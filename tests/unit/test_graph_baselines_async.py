@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -245,6 +246,41 @@ def test_resampled_selection_ranks_on_folds_and_reports_on_the_fixed_split() -> 
     assert chosen.final.seeds == (0, 1, 2, 3) and chosen.final.val == pytest.approx(0.80)
     # Without resampling, the fixed split decides.
     assert select(history, evaluate, survivors=2, select_seeds=3, report_seeds=4).arch == split_fit
+
+
+def test_selection_splits_long_candidates_so_parallel_slots_finish_together() -> None:
+    # GAT costs 30 s a seed in the screening, the others 3 s: one request per candidate would leave one slot
+    # training GAT's 5 folds (150 s) while the other finishes the rest (30 s) and idles.
+    cheap = [StackArch(widths=(w,)) for w in (32, 64)]
+    cost = {GAT_PYG: 30.0, GCN_PYG: 3.0, cheap[0]: 3.0, cheap[1]: 3.0}
+    requests: list[tuple[Any, tuple[int, ...]]] = []
+
+    def evaluate(batch: Sequence[tuple[Any, tuple[int, ...]]], resample: bool = False) -> list[Score]:
+        requests.extend(batch)
+        return [Score(val=0.8, test=0.8, seeds=s, vals=(0.8,) * len(s), tests=(0.8,) * len(s)) for _, s in batch]
+
+    def screen(archs: Sequence[Any]) -> list[Score]:
+        return [replace(score(0.8), seconds=cost[a]) for a in archs]
+
+    history = run_search(Scripted(StackSpace(), cheap), screen, budget=4, baselines=[GCN_PYG, GAT_PYG])
+    select(history, evaluate, survivors=2, select_seeds=5, report_seeds=1, resample=True, parallel=2)
+    # Every candidate's 5 folds are trained exactly once ...
+    trained = sorted((a.key(), s) for a, seeds in requests for s in seeds)
+    assert trained == sorted((a.key(), s) for a in cost for s in range(5))
+    # ... in pieces of at most about a quarter of the work (240 s in all), longest first ...
+    work = [cost[a] * len(seeds) for a, seeds in requests]
+    assert max(work) <= 240 / 4 + 30 and work == sorted(work, reverse=True)
+    # ... so two slots taking the next request as each frees finish within one GAT seed of each other.
+    slots = [0.0, 0.0]
+    for w in work:
+        slots[slots.index(min(slots))] += w
+    assert abs(slots[0] - slots[1]) <= 30
+    # A small graph's candidates (0.1 s a seed) keep their seeds together: a task run costs more than that.
+    cost.update(dict.fromkeys(cost, 0.1))
+    history = run_search(Scripted(StackSpace(), cheap), screen, budget=4, baselines=[GCN_PYG, GAT_PYG])
+    requests.clear()
+    select(history, evaluate, survivors=2, select_seeds=5, report_seeds=1, resample=True, parallel=2)
+    assert len(requests) == 4 and all(len(seeds) == 5 for _, seeds in requests)
 
 
 def test_time_budget_stops_the_asynchronous_search_cleanly() -> None:

@@ -15,6 +15,7 @@ fixed split.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ class Runs:
     baseline: str = ""
     runs: dict[int, tuple[float, float]] = field(default_factory=dict)  # seed -> (val, test), fixed split
     folds: dict[int, tuple[float, float]] = field(default_factory=dict)  # fold -> (val, test), resampled splits
+    seconds_per_seed: float = 0.0  # one training run's cost, as the screening measured it (0: not known)
 
     def scores(self, resampled: bool) -> dict[int, tuple[float, float]]:
         return self.folds if resampled else self.runs
@@ -93,24 +95,41 @@ class Selection:
     resampled: bool = False
 
 
+#: A request (one task run) should hold at least this much training: below it the task run's own cost (about
+#: 0.2 s on this machine) is a large share, so small graphs keep a candidate's seeds together.
+MIN_REQUEST_S = 2.0
+
+
 def _fill(pool: list[Runs], seeds: int, evaluate: SeedEvaluator, parallel: int, resampled: bool = False) -> None:
-    """Train the seeds (folds) below ``seeds`` that each candidate of ``pool`` lacks: one request per candidate (a
-    task run costs more than a small graph's training run), split further while fewer requests than ``parallel``."""
-    pieces = max(1, -(-parallel // max(len(pool), 1)))
-    requests = []
-    for runs in pool:
-        missing = runs.missing(seeds, resampled)
-        for i in range(min(pieces, len(missing))):
-            requests.append((runs, missing[i::pieces]))
-    if not requests:
+    """Train the seeds (folds) below ``seeds`` that each candidate of ``pool`` lacks, in requests that balance the
+    ``parallel`` slots: the work (seeds x each candidate's screened cost per seed) is cut into pieces of about
+    a ``2 * parallel``-th of the whole (never below :data:`MIN_REQUEST_S`), submitted longest first, so no slot is
+    left with one long candidate while the others idle (one request per candidate made a 5-fold GAT the whole
+    tail of the selection)."""
+    todo = [(runs, runs.missing(seeds, resampled)) for runs in pool]
+    todo = [(runs, missing) for runs, missing in todo if missing]
+    if not todo:
         return
+    known = [runs.seconds_per_seed for runs, _ in todo if runs.seconds_per_seed > 0]
+    fallback = statistics.median(known) if known else MIN_REQUEST_S
+
+    def cost(runs: Runs) -> float:
+        return runs.seconds_per_seed or fallback
+
+    total = sum(cost(runs) * len(missing) for runs, missing in todo)
+    target = max(total / (2 * parallel), MIN_REQUEST_S) if parallel > 1 else math.inf
+    requests = []
+    for runs, missing in todo:
+        pieces = min(len(missing), max(1, math.ceil(cost(runs) * len(missing) / target)))
+        requests += [(runs, missing[i::pieces]) for i in range(pieces)]
+    requests.sort(key=lambda request: -cost(request[0]) * len(request[1]))
     scores = evaluate([(r.arch, s) for r, s in requests], resampled)
     for (runs, _), score in zip(requests, scores, strict=True):
         runs.add(score, resampled)
 
 
 def _from_trial(trial: Trial) -> Runs:
-    runs = Runs(trial.arch, trial.baseline)
+    runs = Runs(trial.arch, trial.baseline, seconds_per_seed=trial.seconds / max(len(trial.seeds), 1))
     if trial.vals:
         runs.add(Score(val=trial.val, test=trial.test, seeds=trial.seeds, vals=trial.vals, tests=trial.tests))
     return runs
