@@ -253,9 +253,7 @@ def transfer_prior(
     leave-one-out evaluation). Proteins (another op list) is not used as a source.
     """
     candidates = [d for d in DATASETS if d not in exclude and d != "proteins"]
-    vector = target.vector()
-    scale = np.array([1, 1, 1, 1, 2, 4, 1, 1, 1], dtype=float)  # homophily and clustering matter most
-    distance = {d: float(np.linalg.norm((published_meta(d).vector() - vector) * scale)) for d in candidates}
+    distance = dict(zip(candidates, _meta_distances(candidates, target).tolist(), strict=True))
     nearest = sorted(candidates, key=distance.__getitem__)[:neighbours]
     archs: list[Architecture] = []
     for name in nearest:
@@ -276,38 +274,60 @@ def _validation_percentiles(name: str) -> dict[int, float]:
     return dict(zip(keys, (ranks / max(1, len(keys) - 1)).tolist(), strict=True))
 
 
-def transfer_scores(
-    keys: Sequence[int], target: MetaFeatures | None, exclude: Sequence[str] = ()
-) -> npt.NDArray[np.float64]:
-    """A meta-conditioned prior: each architecture's validation percentile on the other datasets' tables,
-    averaged with weights ``exp(-d / median d)`` where ``d`` is the distance between the datasets'
-    meta-features (scaled as in :func:`transfer_prior`); uniform weights without ``target``. Validation columns
-    only; ``exclude`` leaves datasets out (leave-one-dataset-out), proteins (another op list) is not a source."""
+def source_percentiles(keys: Sequence[int], exclude: Sequence[str] = ()) -> tuple[list[str], npt.NDArray[np.float64]]:
+    """Each architecture's validation percentile on every other dataset's table: the sources' names and a
+    ``(len(keys), sources)`` matrix (0.5 where a table lacks the architecture). Validation columns only;
+    ``exclude`` leaves datasets out (leave-one-dataset-out), proteins (another op list) is not a source."""
     sources = [d for d in DATASETS if d not in exclude and d != "proteins"]
     if not sources:
         raise ConfigurationError("No NAS-Bench-Graph dataset is left to transfer from.")
+    columns = []
+    for name in sources:
+        percentiles = _validation_percentiles(name)
+        columns.append([percentiles.get(int(k), 0.5) for k in keys])
+    return sources, np.array(columns, dtype=np.float64).T.reshape(len(keys), len(sources))
+
+
+def transfer_scores(
+    keys: Sequence[int], target: MetaFeatures | None, exclude: Sequence[str] = ()
+) -> npt.NDArray[np.float64]:
+    """A meta-conditioned prior: the :func:`source_percentiles` averaged with weights ``exp(-d / median d)`` where
+    ``d`` is the distance between the datasets' meta-features (scaled as in :func:`transfer_prior`); uniform
+    weights without ``target``."""
+    sources, percentiles = source_percentiles(keys, exclude)
+    scores: npt.NDArray[np.float64] = percentiles @ _meta_weights(sources, target)
+    return scores
+
+
+def _meta_distances(sources: Sequence[str], target: MetaFeatures) -> npt.NDArray[np.float64]:
+    """Distances between the target's and each source's meta-feature vectors (homophily and clustering weigh
+    most)."""
+    scale = np.array([1, 1, 1, 1, 2, 4, 1, 1, 1], dtype=float)
+    vector = target.vector()
+    return np.array([np.linalg.norm((published_meta(d).vector() - vector) * scale) for d in sources])
+
+
+def _meta_weights(sources: Sequence[str], target: MetaFeatures | None) -> npt.NDArray[np.float64]:
+    """``exp(-d / median d)`` per source, normalised (uniform without a target)."""
     weights = np.ones(len(sources))
     if target is not None:
-        scale = np.array([1, 1, 1, 1, 2, 4, 1, 1, 1], dtype=float)
-        vector = target.vector()
-        distance = np.array([np.linalg.norm((published_meta(d).vector() - vector) * scale) for d in sources])
+        distance = _meta_distances(sources, target)
         weights = np.exp(-distance / max(float(np.median(distance)), 1e-9))
-    weights = weights / weights.sum()
-    out = np.zeros(len(keys))
-    for weight, name in zip(weights, sources, strict=True):
-        percentiles = _validation_percentiles(name)
-        out += weight * np.array([percentiles.get(int(k), 0.5) for k in keys])
-    return out
+    normalised: npt.NDArray[np.float64] = weights / weights.sum()
+    return normalised
 
 
 def transfer_pool(dataset: str | None, meta: MetaFeatures | None) -> dict[str, Any]:
-    """The pool and prior of a :class:`SurrogateSearcher`: every architecture of ``dataset``'s table (without one:
-    the macro space's 26,206, as the Cora table holds them), each scored by :func:`transfer_scores` from every
-    other dataset (``meta``: the target's meta-features, for the weights). Keyword arguments of the searcher."""
+    """The pool of a :class:`SurrogateSearcher` (keyword arguments of the searcher): every architecture of
+    ``dataset``'s table (without one: the macro space's 26,206, as the Cora table holds them); its ``prior``, the
+    :func:`transfer_scores` from every other dataset (``meta``: the target's meta-features, for the weights); and
+    its ``sources``, the per-dataset percentiles, so the surrogate can learn which sources this graph agrees with."""
     keys = sorted(table(dataset or "cora"))
+    sources, percentiles = source_percentiles(keys, exclude=[dataset] if dataset else [])
     return {
         "candidates": [_decode(k, NASBENCH_OPS) for k in keys],
-        "prior": transfer_scores(keys, meta, exclude=[dataset] if dataset else []),
+        "prior": percentiles @ _meta_weights(sources, meta),
+        "sources": percentiles,
     }
 
 

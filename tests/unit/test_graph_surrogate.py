@@ -7,6 +7,7 @@ import itertools
 import statistics
 from typing import Any
 
+import numpy as np
 import pytest
 
 from openautoglm.adapters import nasbench
@@ -39,6 +40,31 @@ def test_a_wrong_prior_is_corrected_by_the_rewards_and_nothing_is_proposed_twice
         SurrogateSearcher(space, 0, candidates=POOL, prior=prior[:3])
 
 
+def test_per_source_scores_let_the_surrogate_follow_the_source_that_agrees_with_this_dataset() -> None:
+    """Rewards no decision explains (one value per candidate); one source ranks like this dataset, one against it,
+    and the prior (their average) says nothing: the ridge must learn which source to trust from the rewards."""
+    rng = np.random.default_rng(0)
+    rewards = dict(zip(POOL, rng.random(len(POOL)), strict=True))
+    ranks = np.argsort(np.argsort([rewards[a] for a in POOL])) / (len(POOL) - 1)
+    agreeing = np.clip(ranks + rng.normal(0, 0.05, len(POOL)), 0, 1)
+    sources = np.column_stack([1 - ranks, agreeing])  # the misleading source first
+    space, flat = SearchSpace(ops=OPS), np.full(len(POOL), 0.5)
+
+    def best_rank(**kwargs: Any) -> float:
+        found = []
+        for seed in range(3):
+            searcher = SurrogateSearcher(space, seed, candidates=POOL, prior=flat, warm=5, explore=0.0, **kwargs)
+            history = run_search(searcher, lambda archs: [Score(val=rewards[a], test=0.0) for a in archs], 20)
+            found.append(history.best.val)
+        return float(np.mean(found))
+
+    with_sources, without = best_rank(sources=sources), best_rank()
+    assert with_sources >= sorted(rewards.values())[-3]  # one of the 3 best of 256 within 20 proposals, every seed
+    assert with_sources > without
+    with pytest.raises(ConfigurationError, match="source scores"):
+        SurrogateSearcher(space, 0, candidates=POOL, prior=flat, sources=sources[:10])
+
+
 class ValidationOnly(dict[int, dict[str, Any]]):
     """A table whose entries refuse to give up their test accuracy."""
 
@@ -68,10 +94,13 @@ def test_the_transfer_prior_reads_validation_columns_only_and_leaves_the_target_
     keys = sorted(real("cora"))[:500]
     try:
         scores = nasbench.transfer_scores(keys, nasbench.published_meta("cora"), exclude=["cora"])
+        sources, per_source = nasbench.source_percentiles(keys, exclude=["cora"])
     finally:
         nasbench._validation_percentiles.cache_clear()
     assert "cora" not in read and "proteins" not in read and len(set(read)) == 7
     assert scores.shape == (500,) and 0.0 <= scores.min() <= scores.max() <= 1.0
+    assert per_source.shape == (500, 7) and "cora" not in sources
+    assert np.all(scores >= per_source.min(axis=1) - 1e-12) and np.all(scores <= per_source.max(axis=1) + 1e-12)
 
 
 def test_on_nasbench_the_surrogate_beats_random_picking_with_the_target_left_out() -> None:

@@ -6,12 +6,14 @@ tables, weighted by how alike their meta-features are: :func:`openautoglm.adapte
 
 1. **Warm start**: the first ``warm`` proposals are drawn (seeded) from the prior's top ``3 * warm`` candidates.
 2. **Surrogate**: after that, a ridge regression predicts this data set's validation score from the candidate's
-   one-hot decisions (operator and input of each node) and its prior score, fitted on every result told so far;
-   the next proposal is the unproposed candidate it ranks first (with probability ``explore``: a random one of
-   its top 200).
+   one-hot decisions (operator and input of each node), its prior score and, when given, its score on each source
+   data set separately, fitted on every result told so far; the next proposal is the unproposed candidate it
+   ranks first (with probability ``explore``: a random one of its top 200).
 
 The prior is the transfer; the ridge corrects it where this data set disagrees (e.g. an operator that helps here
-and not elsewhere). Pure numpy; nothing here reads test scores (the searcher is only told validation rewards).
+and not elsewhere) and, with per-source columns, learns from the rewards which sources rank candidates as this
+data set does (the prior's fixed meta-feature weights only guess that; RGPE-style transfer learns it too). Pure
+numpy; nothing here reads test scores (the searcher is only told validation rewards).
 """
 
 from __future__ import annotations
@@ -53,11 +55,13 @@ class SurrogateSearcher(Searcher):
         warm_start: Candidates to propose first.
         candidates: The pool (e.g. every architecture a benchmark table holds).
         prior: One transferred score per candidate (higher is better).
+        sources: Optional ``(candidates, sources)`` scores of each candidate on each source data set (e.g. its
+            validation percentile there), in [0, 1] like the one-hot columns, for the surrogate to weigh.
         warm: Proposals drawn from the prior's top before the surrogate takes over.
         ridge: L2 penalty of the surrogate.
         explore: Probability of proposing a random one of the surrogate's top 200 instead of its first.
 
-    ``needs_pool``: a caller gives ``candidates`` and ``prior`` (the ``graph_search`` flow builds them from
+    ``needs_pool``: a caller gives ``candidates``, ``prior`` and ``sources`` (the ``graph_search`` flow builds them from
     NAS-Bench-Graph with :func:`openautoglm.adapters.nasbench.transfer_pool`).
     """
 
@@ -71,6 +75,7 @@ class SurrogateSearcher(Searcher):
         *,
         candidates: Sequence[Any] = (),
         prior: npt.ArrayLike = (),
+        sources: npt.ArrayLike | None = None,
         warm: int = 10,
         ridge: float = 1.0,
         explore: float = 0.1,
@@ -88,7 +93,15 @@ class SurrogateSearcher(Searcher):
         keep = [i for i, c in enumerate(candidates) if space.contains(c)]
         self.candidates = [candidates[i] for i in keep]
         self.prior = scores[keep]
-        self.features = np.hstack([decision_matrix(self.candidates), PRIOR_WEIGHT * self.prior[:, None]])
+        columns = [decision_matrix(self.candidates), PRIOR_WEIGHT * self.prior[:, None]]
+        if sources is not None:
+            per_source = np.asarray(sources, dtype=np.float64)
+            if per_source.ndim != 2 or len(per_source) != len(scores):
+                raise ConfigurationError(
+                    f"{len(candidates)} candidates but source scores of shape {per_source.shape}: one row each."
+                )
+            columns.append(per_source[keep])
+        self.features = np.hstack(columns)
         self.index = {c: i for i, c in enumerate(self.candidates)}
         self.warm, self.ridge, self.explore = warm, ridge, explore
         self.np_rng = np.random.default_rng(seed)
