@@ -11,6 +11,7 @@
 | OPENAUTOGLM_TASK_RUNNER | dask | dask, or threads (no cluster; for quick local runs) |
 | OPENAUTOGLM_DATA_ROOT | (none) | folder of the benchmark data sets |
 | OPENAUTOGLM_FALLBACK_MODEL | (none) | model to use instead of a GLM model when no Zhipu key is set (SDK) |
+| OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S | 300 | longest an SQL source's read or a sink's statement may run |
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     data_root: Path | None = None
     fallback_model: str | None = None
     pushgateway_url: str | None = None
+    #: Seconds an SQL statement may run, set on every session a source or sink opens (PostgreSQL
+    #: ``statement_timeout``, MariaDB ``max_statement_time``, MySQL ``max_execution_time``, SQLite a progress
+    #: handler); a source's read, its rows streamed included, is held to it too.
+    sql_statement_timeout_s: float = Field(default=300.0, gt=0)
 
     @property
     def tracking_uri(self) -> str:

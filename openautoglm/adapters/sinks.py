@@ -53,15 +53,32 @@ def write_sql(
     password: str | None = None,
     if_exists: Literal["replace", "append", "fail"] = "replace",
 ) -> int:
-    """Write ``frame`` to a database table (created if absent); returns the rows written."""
+    """Write ``frame`` to a database table (created if absent); returns the rows written.
+
+    Each statement is held to ``OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S`` (see ``make_engine``).
+
+    Raises:
+        DataSourceError: a statement ran over that limit (the transaction is rolled back).
+    """
+    from pandas.errors import DatabaseError
     from pydantic import SecretStr
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from openautoglm.adapters.sources.sql import make_engine
+    from openautoglm.adapters.sources.sql import make_engine, timed_out, timeout_error
+    from openautoglm.settings import get_settings
 
-    engine = make_engine(url, SecretStr(password) if password else None)
+    seconds = get_settings().sql_statement_timeout_s
+    engine = make_engine(url, SecretStr(password) if password else None, timeout_s=seconds)
     try:
         with engine.begin() as conn:
             written = frame.to_sql(table, conn, if_exists=if_exists, index=False, chunksize=1000)
+    except (SQLAlchemyError, DatabaseError) as exc:  # pandas wraps the database's error in its own
+        if timed_out(exc):
+            parsed = make_url(url)
+            where = f"{parsed.get_backend_name()}://{parsed.host or ''}/{parsed.database or ''} {table}"
+            raise timeout_error(where, seconds) from None
+        raise
     finally:
         engine.dispose()
     return int(written if written is not None else len(frame))

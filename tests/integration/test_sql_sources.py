@@ -6,6 +6,8 @@ running on this machine (127.0.0.1:5432 and :3306); the tests skip on a machine 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from openautoglm import DataLoader
+from openautoglm.adapters.sinks import write_sql
 from openautoglm.adapters.sources import SqlSource
+from openautoglm.adapters.sources.sql import read_sql
+from openautoglm.core.errors import DataSourceError
 from openautoglm.flows.ingest import IngestParams, ingest
 from tests.conftest import require_service
 
@@ -182,3 +187,91 @@ def test_mariadb_session_is_read_only(tables: dict[str, str]) -> None:
     finally:
         engine.dispose()
     assert len(DataLoader.from_sql(url, table).load().frame) == len(ROWS)
+
+
+#: A statement that runs far longer than the 1-s limit the timeout tests set (SQLite has no sleep: it counts).
+SLOW = {
+    "postgresql": "SELECT pg_sleep(30)::text AS text",
+    "mariadb": "SELECT SLEEP(30) AS text",
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) AS text FROM c",
+}
+STOPPED = "ran over the 1 s limit (OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S) and was stopped."
+
+
+def _database(backend: str, tmp_path: Path) -> str:
+    """The URL of ``backend`` (skipped where it does not listen, failed in CI); SQLite a new file."""
+    if backend == "sqlite":
+        path = tmp_path / "slow.db"
+        sqlite3.connect(path).close()
+        return f"sqlite:///{path}"
+    require_service(backend, *DATABASES[backend][1:])
+    return DATABASES[backend][0]
+
+
+def _stopped_within_seconds(error: pytest.ExceptionInfo[DataSourceError], started: float) -> None:
+    assert time.monotonic() - started < 10, "the statement was not stopped"
+    message, _, hint = str(error.value).partition("\n")
+    assert message.endswith(STOPPED) and "OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S" in hint
+    # no database error chained on: the error prints as its message and hint, with no driver traceback
+    assert error.value.__cause__ is None and (error.value.__context__ is None or error.value.__suppress_context__)
+
+
+@pytest.mark.parametrize("backend", list(SLOW))
+def test_a_long_statement_is_stopped_at_the_timeout(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _database(backend, tmp_path)
+    monkeypatch.setenv("OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S", "1")
+    started = time.monotonic()
+    with pytest.raises(DataSourceError) as stopped:
+        DataLoader.from_sql(url, SLOW[backend]).load()
+    _stopped_within_seconds(stopped, started)
+
+
+def test_a_slowly_streamed_read_is_held_to_the_timeout_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: each FETCH of a streamed read is a statement of its own, each well under the limit."""
+    require_service("postgresql", *DATABASES["postgresql"][1:])
+    monkeypatch.setenv("OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S", "1")
+    query = "SELECT pg_sleep(0.2)::text AS text FROM generate_series(1, 50)"
+    started = time.monotonic()
+    with pytest.raises(DataSourceError) as stopped:
+        spec = SqlSource(url=DATABASES["postgresql"][0], query=query, chunk_rows=1)
+        read_sql(spec, columns=None, progress=False, password=None)
+    _stopped_within_seconds(stopped, started)
+
+
+#: A trigger that makes every insert sleep 30 s.
+SLOW_INSERT = {
+    "postgresql": [
+        "CREATE TABLE {t} (text TEXT)",
+        "CREATE FUNCTION {t}_slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$"
+        " LANGUAGE plpgsql",
+        "CREATE TRIGGER {t}_slow BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_slow()",
+    ],
+    "mariadb": [
+        "CREATE TABLE {t} (text VARCHAR(20))",
+        "CREATE TRIGGER {t}_slow BEFORE INSERT ON {t} FOR EACH ROW SET @oag_slept = SLEEP(30)",
+    ],
+}
+
+
+@pytest.mark.parametrize("backend", list(SLOW_INSERT))
+def test_the_sql_sink_is_held_to_the_timeout(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = _database(backend, tmp_path)
+    table = f"oag_slow_sink_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in SLOW_INSERT[backend]:
+                conn.exec_driver_sql(statement.format(t=table))
+        monkeypatch.setenv("OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S", "1")
+        started = time.monotonic()
+        with pytest.raises(DataSourceError) as stopped:
+            write_sql(pd.DataFrame({"text": ["a", "b"]}), url, table, if_exists="append")
+        _stopped_within_seconds(stopped, started)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            if backend == "postgresql":
+                conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {table}_slow()")
+        engine.dispose()
