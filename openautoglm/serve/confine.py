@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.distill import is_registry_model, parse_registry_ref
+from openautoglm.core.model_names import ModelName, local_folder, model_scheme
+from openautoglm.core.nlp.distill import parse_registry_ref
 from openautoglm.core.prompt.reference import is_prompt_ref, parse_prompt_ref
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowError, WorkflowGraph, check_graph
@@ -58,6 +60,8 @@ FLOW_PARAMS: dict[str, str] = {
 SECRET_ROUTES = frozenset(
     {"url", "password_env", "password_block", "output_sql_url", "output_password_env", "credentials_block", "base_url"}
 )
+#: Fields holding a model string in stage parameters (typed parameter models hold a ``ModelName``).
+MODEL_FIELDS = frozenset({"model", "proposer", "teacher"})
 #: Fields naming a file the worker reads (strings; ``Path`` fields are recognised by type).
 READ_STRINGS = frozenset({"nodes", "edges", "prompt"})
 #: Fields that would repoint what others load: an alias of a registered model (``mlflow:/name@production`` may be
@@ -75,6 +79,13 @@ class SqlConnection:
 
     url: str
     password_env: str | None = None
+
+    def __post_init__(self) -> None:
+        # The form a source's URL takes once validated (driver filled in, no password): what a job's typed
+        # parameters then hold, compared with this value by the confinement check.
+        from openautoglm.adapters.sources import SqlSource
+
+        object.__setattr__(self, "url", SqlSource(url=self.url, query="t").url)
 
 
 @dataclass(frozen=True)
@@ -95,11 +106,14 @@ class JobPolicy:
             raise _invalid(
                 where, "jobs may not name files: no data roots are configured (OPENAUTOGLM_SERVE_DATA_ROOTS)"
             )
-        raw = Path(value).expanduser()
-        if not raw.is_absolute() and not relative:
-            raise _invalid(where, f"'{value}' is relative to the worker's folder")
-        candidate = raw if raw.is_absolute() else self.data_roots[0] / raw
-        resolved = candidate.resolve()  # follows symlinks: a link out of a root resolves out of it
+        try:
+            raw = Path(value).expanduser()
+            if not raw.is_absolute() and not relative:
+                raise _invalid(where, f"'{value}' is relative to the worker's folder")
+            candidate = raw if raw.is_absolute() else self.data_roots[0] / raw
+            resolved = candidate.resolve()  # follows symlinks: a link out of a root resolves out of it
+        except (ValueError, OSError, RuntimeError):  # a NUL byte, a symlink loop, a name too long: never a 500
+            raise _invalid(where, "not a readable path under the data roots") from None
         for root in self.data_roots:
             if resolved.is_relative_to(root.resolve()):
                 return resolved
@@ -132,27 +146,55 @@ def _params_model(flow: str) -> type[BaseModel] | None:
     return model
 
 
-def _connections(value: Any, policy: JobPolicy, path: tuple[str, ...], named: set[tuple[str, ...]]) -> Any:
-    """Named connections replaced by their URL and password variable; the replaced places remembered."""
+#: What a named connection fills in, by the key that names it. A caller who names a connection and also writes
+#: one of these fields (in any order, at any depth) is refused: the connection replaces them whole.
+CONNECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "connection": ("url", "password_env", "password_block"),
+    "output_connection": ("output_sql_url", "output_password_env"),
+}
+
+
+def _refuse_mixed_connections(value: Any, path: tuple[str, ...] = ()) -> None:
+    """422 where an object of the caller's names a connection and also sets a field the connection fills in."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_mixed_connections(item, (*path, str(i)))
+        return
+    if not isinstance(value, dict):
+        return
+    for key, filled in CONNECTION_FIELDS.items():
+        if key in value:
+            clash = sorted(set(filled) & set(value))
+            if clash:
+                raise _invalid(".".join((*path, clash[0])), f"set by the named connection ({key}); leave it out")
+    for key, item in value.items():
+        _refuse_mixed_connections(item, (*path, str(key)))
+
+
+def _connections(value: Any, policy: JobPolicy, path: tuple[str, ...], named: dict[tuple[str, ...], Any]) -> Any:
+    """Named connections replaced by their URL and password variable (the deployment's connection fields under
+    them dropped, so nothing of two databases is mixed); the filled-in places and values remembered."""
     if isinstance(value, list):
         return [_connections(v, policy, (*path, str(i)), named) for i, v in enumerate(value)]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
     for key, item in value.items():
-        if key in ("connection", "output_connection"):
-            if not isinstance(item, str) or item not in policy.connections:
-                known = sorted(policy.connections) or "none configured (OPENAUTOGLM_SERVE_SQL_CONNECTIONS)"
-                raise _invalid(".".join((*path, key)), f"unknown connection {item!r}; connections: {known}")
-            conn = policy.connections[item]
-            if key == "connection":
-                out["url"], out["password_env"] = conn.url, conn.password_env
-                named.update({(*path, "url"), (*path, "password_env")})
-            else:
-                out["output_sql_url"], out["output_password_env"] = conn.url, conn.password_env
-                named.update({(*path, "output_sql_url"), (*path, "output_password_env")})
+        if key not in CONNECTION_FIELDS:
+            out[key] = _connections(item, policy, (*path, key), named)
+    for key, filled in CONNECTION_FIELDS.items():
+        if key not in value:
             continue
-        out[key] = _connections(item, policy, (*path, key), named)
+        item = value[key]
+        if not isinstance(item, str) or item not in policy.connections:
+            known = sorted(policy.connections) or "none configured (OPENAUTOGLM_SERVE_SQL_CONNECTIONS)"
+            raise _invalid(".".join((*path, key)), f"unknown connection {item!r}; connections: {known}")
+        conn = policy.connections[item]
+        for name in filled:
+            out.pop(name, None)
+        url, password = filled[0], filled[1]
+        out[url], out[password] = conn.url, conn.password_env
+        named[(*path, url)], named[(*path, password)] = conn.url, conn.password_env
     return out
 
 
@@ -203,27 +245,36 @@ def _typed(value: Any) -> Any:
     return {**fields, "graph": {"nodes": nodes, "edges": graph.edges}}
 
 
+def _is_model_string(name: str, value: Any) -> bool:
+    """A model string: a :data:`~openautoglm.core.model_names.ModelString` field's value, or a string in a field
+    that names a model (stage parameters not yet typed)."""
+    return isinstance(value, ModelName) or (name in MODEL_FIELDS and isinstance(value, str))
+
+
 def _confine(
     chosen: BaseModel,
     default: BaseModel | None,
     policy: JobPolicy,
-    named: set[tuple[str, ...]],
+    named: Mapping[tuple[str, ...], Any],
     relative: bool = True,
     reads_only: bool = False,
-) -> dict[tuple[str, ...], Path]:
-    """Checks every caller-changed value; returns the read paths to send resolved. ``reads_only``: look only at
-    what is read (a recorded run's output folder is where it wrote, not a file it read)."""
+) -> dict[tuple[str, ...], Path | str]:
+    """Checks every caller-changed value; returns the read paths (and ``local:`` model strings) to send resolved.
+    ``reads_only``: look only at what is read (a recorded run's output folder is where it wrote, not a file it
+    read). ``named``: the places a named connection filled in, with the server's values."""
     before = dict(_leaves(_typed(default))) if default is not None else {}
-    resolved: dict[tuple[str, ...], Path] = {}
+    resolved: dict[tuple[str, ...], Path | str] = {}
     leaves = list(_leaves(_typed(chosen)))
     sql_tables = {p[:-1] for p, v in leaves if p[-1] == "url" and v}
     for path, value in leaves:
         if path in before and before[path] == value:
             continue  # the deployment's own value
-        if value is None or value == "" or path in named:
+        if value is None or value == "":
             continue
         name, where = path[-1], ".".join(path)
         if name in SECRET_ROUTES:
+            if path in named and named[path] == value:
+                continue  # the server's named connection, as the server filled it in
             raise _invalid(where, "chosen by the server for jobs (use a named connection for databases)")
         if name in OPERATOR_ONLY:
             raise _invalid(where, "set by the deployment only: an alias repoints what other runs and the API load")
@@ -245,12 +296,14 @@ def _confine(
             if name in ("nodes", "edges") and path[:-1] in sql_tables:
                 continue  # a table or query on a named connection
             resolved[path] = policy.resolve_read(where, value, relative=relative)
-        elif name in ("model", "proposer") and isinstance(value, str) and value.startswith("local:"):
-            folder = policy.resolve_read(where, value.removeprefix("local:"), relative=relative)
-            resolved[path] = Path(f"local:{folder}")
-        elif name in ("model", "proposer") and isinstance(value, str) and is_registry_model(value):
-            try:  # a registered model by name and version or alias; never a path or another URI
-                parse_registry_ref(value)
+        elif _is_model_string(name, value):
+            try:  # the one reading of a model string that the backend resolver also makes
+                scheme = model_scheme(value)
+                if scheme == "local":
+                    folder = policy.resolve_read(where, local_folder(value), relative=relative)
+                    resolved[path] = f"local:{folder}"
+                elif scheme == "mlflow":  # a registered model by name and version or alias; never a path or URI
+                    parse_registry_ref(value)
             except ConfigurationError as error:
                 raise _invalid(where, error.message) from None
     return resolved
@@ -271,7 +324,7 @@ def resolved_params(params: BaseModel, policy: JobPolicy) -> BaseModel | None:
     where the policy refuses one: what the API may pre-flight on its own host without telling a caller anything
     about files outside the data roots."""
     try:
-        resolved = _confine(params, None, policy, set())
+        resolved = _confine(params, None, policy, {})
     except ApiError:
         return None
     out = params.model_dump(mode="json")
@@ -295,19 +348,21 @@ def prepare(flow: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
     unknown = sorted(set(overrides) - {"params"})
     if unknown:
         raise _invalid(unknown[0], f"unknown parameter; the {flow} flow takes 'params'")
-    named: set[tuple[str, ...]] = set()
     base = dict(defaults.get("params") or {})
-    caller = _connections(overrides.get("params") or {}, policy, (), named)
+    caller = overrides.get("params") or {}
     if not isinstance(caller, dict):
         raise _invalid("params", "must be an object")
-    merged = merge(base, caller)
+    _refuse_mixed_connections(caller)
+    named: dict[tuple[str, ...], Any] = {}
+    merged = _connections(merge(base, caller), policy, (), named)
     chosen = _validate(schema_model, flow, merged)
     try:
         default = schema_model.model_validate(base) if base else None
     except ValidationError:
         default = None
     resolved = _confine(chosen, default, policy, named)
-    out = chosen.model_dump(mode="json", exclude_unset=False)
+    # What was checked is what is sent: the typed values (a graph's node parameters as their stages read them).
+    out = to_jsonable_python(_typed(chosen))
     for path, value in resolved.items():
         _put(out, path, str(value))
     return {"params": out}
@@ -323,7 +378,7 @@ def may_read_rows(flow: str, parameters: Mapping[str, Any], policy: JobPolicy) -
     except ValidationError:
         return False
     try:
-        _confine(params, None, policy, set(), relative=False, reads_only=True)
+        _confine(params, None, policy, {}, relative=False, reads_only=True)
     except ApiError:
         return False
     return True

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.core.data.schema import Dataset
+from openautoglm.core.model_names import ModelString
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.core.prompt.budget import Budget
 from openautoglm.core.prompt.optimizers import OPTIMIZERS
@@ -33,7 +34,7 @@ class PromptSearch(BaseModel):
     text_column: str = Field(default="text", description="Column with the text (the first sentence for matching).")
     text_pair_column: str | None = Field(default=None, description="Column with the second sentence (matching).")
     model: ModelSpec = Field(default=ModelSpec(model="local-use"), description="The model the prompt is for.")
-    proposer: str | None = Field(
+    proposer: ModelString | None = Field(
         default=None,
         description="Generative model that writes new instructions (instruction_search); default: the task model "
         "when it is generative.",

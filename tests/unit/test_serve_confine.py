@@ -134,3 +134,66 @@ def test_a_registered_prompt_is_named_never_located(policy: JobPolicy) -> None:
     with pytest.raises(ApiError) as caught:
         prepare("optimize_prompt", opt, {"params": {"alias": "production"}}, policy)
     assert caught.value.code.http_status == 422 and "set by the deployment only" in caught.value.message
+
+
+def test_a_named_connection_replaces_its_fields_in_any_order(policy: JobPolicy) -> None:
+    evil = "postgresql+psycopg://evil@127.0.0.1:55432/x"
+    # The order of keys decided on the old code: fields after 'connection' overwrote what the server filled in.
+    for source in (
+        {"kind": "sql", "connection": "warehouse", "url": evil, "password_env": "ZHIPUAI_API_KEY", "query": "t"},
+        {"kind": "sql", "url": evil, "connection": "warehouse", "query": "t"},
+        {"password_env": "ZHIPUAI_API_KEY", "kind": "sql", "connection": "warehouse", "query": "t"},
+        {"kind": "sql", "connection": "warehouse", "password_block": "zhipu", "query": "t"},
+    ):
+        refused(policy, {"source": source}, "set by the named connection")
+    refused(policy, {"output_connection": "warehouse", "output_sql_url": evil, "output_table": "r"}, "named conn")
+    refused(policy, {"output_password_env": "ZHIPUAI_API_KEY", "output_connection": "warehouse"}, "named conn")
+
+
+def test_a_named_connection_is_not_mixed_with_the_deployments_secret(policy: JobPolicy) -> None:
+    operator = {
+        "kind": "sql",
+        "url": "postgresql+psycopg://op@127.0.0.1:5432/ops",
+        "query": "t",
+        "password_block": "ops",
+    }
+    defaults = {"params": {**DEFAULTS["params"], "source": operator}}
+    out = prepare("run_task", defaults, {"params": {"source": {"connection": "warehouse", "query": "t"}}}, policy)
+    source = out["params"]["source"]
+    assert source["url"] == "postgresql+psycopg://reader@127.0.0.1:5432/test"
+    assert source["password_env"] == "WAREHOUSE_PW" and source["password_block"] is None
+
+
+def test_connection_fields_are_refused_inside_pipeline_graph_nodes(policy: JobPolicy) -> None:
+    load = {"source": {"kind": "sql", "connection": "warehouse", "url": "sqlite:////tmp/x.db", "query": "t"}}
+    graph = {
+        "nodes": [
+            {"id": "load", "stage": "load", "params": load},
+            {"id": "write", "stage": "write", "params": {}},
+        ],
+        "edges": [{"source": "load.dataset", "target": "write.dataset"}],
+    }
+    with pytest.raises(ApiError) as caught:
+        prepare("pipeline", {}, {"params": {"graph": graph}}, policy)
+    assert "graph.nodes.0.params.source.url" in caught.value.message
+    load["source"].pop("url")
+    out = prepare("pipeline", {}, {"params": {"graph": graph}}, policy)
+    sent = out["params"]["graph"]["nodes"][0]["params"]["source"]
+    assert sent["url"].startswith("postgresql+psycopg://reader@") and sent["password_env"] == "WAREHOUSE_PW"
+
+
+@pytest.mark.parametrize("prefix", ["LOCAL:", "Local:", " local:", "ｌｏｃａｌ:", "local :"])
+def test_model_prefixes_are_read_once_whatever_their_case_or_width(policy: JobPolicy, prefix: str) -> None:
+    refused(policy, {"model": {"model": f"{prefix}/etc"}}, "outside the data roots")
+    (policy.data_roots[0] / "models" / "m").mkdir(parents=True)
+    out = prepare("run_task", DEFAULTS, {"params": {"model": {"model": f"{prefix}models/m"}}}, policy)
+    assert out["params"]["model"]["model"] == f"local:{(policy.data_roots[0] / 'models' / 'm').resolve()}"
+
+
+def test_unreadable_paths_are_a_422_not_a_500(policy: JobPolicy) -> None:
+    root = policy.data_roots[0]
+    (root / "loop").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop")
+    for path in ("reviews.csv\x00/../../etc/passwd", "loop/x"):
+        error = refused(policy, {"source": {"kind": "csv", "path": path}}, "not a readable path")
+        assert "/etc" not in error.message and str(root) not in error.message

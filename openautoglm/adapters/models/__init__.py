@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from openautoglm.adapters.models.base import BatchStats, ModelBackend
 from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.model_names import API_FAMILIES, ModelString, model_scheme
 from openautoglm.core.nlp.types import TaskType
 from openautoglm.core.registry import Registry, normalize_name
 
@@ -72,15 +73,17 @@ def backend(
     return decorator
 
 
-#: Model-name prefixes that pick a backend; other names are looked up in :data:`BACKENDS` directly.
-PREFIXES = (("glm-", "zhipu"), ("chatglm", "zhipu"), ("local:", "local-hf"), ("mlflow:", "mlflow"))
+#: Model-string schemes (:func:`~openautoglm.core.model_names.model_scheme`) that pick a backend; API families pick
+#: ``zhipu``; other names are looked up in :data:`BACKENDS` directly.
+SCHEME_BACKENDS = {"local": "local-hf", "mlflow": "mlflow"}
 
 
 class ModelSpec(BaseModel):
     """Which model, and how to call it. Hashable and secret-free (the API key travels separately).
 
     Attributes:
-        model: Model string (see the module table).
+        model: Model string (see the module table), held in its normal form
+            (:func:`~openautoglm.core.model_names.normalize_model`).
         base_url: Endpoint override for API backends.
         timeout_s: Per-call timeout for API backends.
         max_concurrency: Calls in flight per process (API backends; adapts down when throttled).
@@ -91,7 +94,7 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = Field(min_length=1)
+    model: ModelString = Field(min_length=1)
     base_url: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_concurrency: int = Field(default=5, ge=1, le=256)
@@ -102,10 +105,11 @@ class ModelSpec(BaseModel):
     @property
     def backend(self) -> str:
         """The backend name this model string selects."""
-        lowered = self.model.lower()
-        for prefix, name in PREFIXES:
-            if lowered.startswith(prefix):
-                return name
+        scheme = model_scheme(self.model)
+        if scheme is not None:
+            return SCHEME_BACKENDS[scheme]
+        if self.model.startswith(API_FAMILIES):  # normal form: the family is lower-case
+            return "zhipu"
         if self.model not in BACKENDS or normalize_name(self.model) in {"zhipu", "local_hf", "mlflow"}:
             choices = ", ".join(["glm-4", "glm-4-flash", "local-use", "local-lac", "local:/path/to/model"])
             raise ConfigurationError(f"Unknown model '{self.model}'.", hint=f"use one of: {choices}")
@@ -204,7 +208,7 @@ def _folder_version(spec: ModelSpec) -> tuple[Any, ...]:
     """For a ``local:`` folder, the names, sizes and modification times of its top-level files: a folder saved
     again (``pipeline.save(folder)``, a new distil run's ``student``) is loaded again, not served stale from the
     cache. Other models: ``()``."""
-    if not spec.model.lower().startswith("local:"):
+    if model_scheme(spec.model) != "local":
         return ()
     from openautoglm.adapters.models.folders import folder_path
 

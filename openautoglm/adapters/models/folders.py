@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from openautoglm.adapters.models.base import ModelBackend
 from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.model_names import local_folder
 from openautoglm.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ FOLDER_KINDS: Registry[FolderLoader] = Registry("model folder kind")
 
 def folder_path(spec: ModelSpec) -> Path:
     """The folder of a ``local:`` model string."""
-    return Path(spec.model.split(":", 1)[1]).expanduser()
+    return Path(local_folder(spec.model)).expanduser()
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from openautoglm.adapters.models.base import BatchStats, ModelBackend, label_res
 from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder
 from openautoglm.adapters.models.folders import MANIFEST
 from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.model_names import model_scheme
 from openautoglm.core.nlp.learn import FewLabelClassifier
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
 
@@ -198,7 +199,7 @@ def load_learned_folder(spec: ModelSpec, path: Path, manifest: Mapping[str, Any]
 
 def _check_encoders(model: str, base: ModelSpec, expected: list[str]) -> None:
     """The encoder model must be an offline encoder backend whose encoders are the ones the heads learned on."""
-    if base.model.lower().startswith(("local:", "mlflow:")) or not BACKENDS.resolve(base.backend).local_batches:
+    if model_scheme(base.model) is not None or not BACKENDS.resolve(base.backend).local_batches:
         raise ConfigurationError(f"{model}: its encoder model '{base.model}' is not an offline encoder.")
     found = [encoder.name for encoder in feature_encoders(base)]
     if found != expected:

@@ -36,6 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.model_names import model_scheme, normalize_model
 from openautoglm.core.nlp.metrics import ner_metrics
 from openautoglm.core.nlp.tagging import LabelledSentence, entity_types, labelled_sentence
 from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskType
@@ -90,7 +91,7 @@ def check_model_name(name: str) -> str:
 
 def is_registry_model(model: str) -> bool:
     """Whether a model string uses the registered-model prefix (well-formed or not)."""
-    return model.lower().startswith(PREFIX)
+    return model_scheme(model) == "mlflow"
 
 
 def parse_registry_ref(model: str) -> RegistryRef:
@@ -102,7 +103,11 @@ def parse_registry_ref(model: str) -> RegistryRef:
     Raises:
         ConfigurationError: Not one of the two forms.
     """
-    match = _REF.fullmatch(model)
+    try:
+        normal = normalize_model(model)
+    except ConfigurationError:
+        normal = None
+    match = _REF.fullmatch(normal) if normal is not None else None
     if match is None:
         raise ConfigurationError(
             f"'{model}' is not a registered model reference.",
