@@ -5,9 +5,11 @@ in the envelope, the middleware (:mod:`~openautoglm.serve.middleware`) and one `
 (``routes_ops``, ``routes_nlp``, ``routes_workflows``, ``routes_jobs``). A new REST route goes in the router of its
 module (a new task type is one row of ``routes_nlp.TASK_ROUTES``).
 
-Order of checks on a protected route: body size (before the body is read) -> bearer token -> role -> rate limit
+Order of checks on a protected route: body size (before the body is read) -> bearer token (exactly one
+``Authorization`` header) -> the JSON body's encoding and nesting depth (before it is parsed) -> role -> rate limit
 -> body validation and the size caps -> the model (micro-batched). Every response is the envelope (see
-:mod:`openautoglm.serve.envelope`), except ``/metrics`` (Prometheus text) and the OpenAPI schema.
+:mod:`openautoglm.serve.envelope`), except ``/metrics`` (Prometheus text) and the OpenAPI schema. No log line of the
+process holds a token (:mod:`openautoglm.serve.redact`).
 """
 
 import asyncio
@@ -32,6 +34,7 @@ from openautoglm.serve.jobs import JobsService
 from openautoglm.serve.metrics import Metrics
 from openautoglm.serve.middleware import BodyLimitMiddleware, GateMiddleware, ObserveMiddleware
 from openautoglm.serve.ratelimit import RateLimiter
+from openautoglm.serve.redact import install_log_redaction
 from openautoglm.serve.routes_jobs import jobs_router
 from openautoglm.serve.routes_nlp import RouteContext, nlp_router
 from openautoglm.serve.routes_ops import ops_router
@@ -53,6 +56,7 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The API. Reads :class:`ServeSettings` from the environment unless given."""
     settings = settings or ServeSettings()
+    install_log_redaction()  # before uvicorn's first access log line: a ?token= in a request line is never written
     metrics = Metrics()
     keys = KeySet.from_config(
         settings.jwt_keys.get_secret_value() if settings.jwt_keys else None,
@@ -62,7 +66,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     if not len(keys):
         log.warning("no JWT keys configured (OPENAUTOGLM_SERVE_JWT_KEYS[_DIR]): every protected route answers 401")
     authenticator = Authenticator(
-        keys, audience=settings.jwt_audience, issuer=settings.jwt_issuer, leeway_s=settings.jwt_leeway_s
+        keys,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        leeway_s=settings.jwt_leeway_s,
+        max_lifetime_s=settings.jwt_max_lifetime_s,
     )
     limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_namespace)
     service = ModelService(settings, metrics)
@@ -114,6 +122,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's only 400: a body its JSON parser raised on (the README's 40000)
+            return error_response(Code.BAD_JSON, "the body is not valid JSON (it could not be parsed)")
         code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.BODY_TOO_LARGE}.get(error.status_code)
         if code is None:
             code = Code.INVALID if error.status_code < 500 else Code.INTERNAL
@@ -147,7 +157,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.add_middleware(
         GateMiddleware, authenticator=authenticator, routes=lambda: [r for router in routers for r in router.routes]
     )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, max_depth=settings.max_json_depth)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -3,7 +3,10 @@
 - The algorithm is never taken from the token: each key (``kid``) is bound to one algorithm, and that algorithm
   must also be in the configured allow-list. ``alg: none``, HS/RS confusion (an HS256 token "signed" with an RSA
   public key) and tokens for an unknown ``kid`` are rejected.
-- ``exp``, ``iat``, ``sub``, ``aud`` and ``iss`` are required; ``nbf`` is honoured when present.
+- ``exp``, ``iat``, ``sub``, ``aud`` and ``iss`` are required; ``nbf`` is honoured when present; a token whose
+  lifetime ``exp - iat`` is over ``max_lifetime_s`` (``OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S``) is refused.
+- Exactly one ``Authorization`` header: with two or more, which one counts would depend on the framework or proxy
+  (the last one, the first one, or both joined), so the request is refused.
 - Key rotation: several kids are valid at once; drop a kid from the key set to retire it.
 - Roles come from the ``roles`` claim (a list, or one string); :data:`ROUTE_ROLES` is the route x role matrix.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -189,11 +193,22 @@ def _unauthenticated(reason: str) -> ApiError:
 class Authenticator:
     """Verifies bearer tokens against a :class:`KeySet`."""
 
-    def __init__(self, keys: KeySet, *, audience: str, issuer: str, leeway_s: int = 10) -> None:
+    def __init__(
+        self, keys: KeySet, *, audience: str, issuer: str, leeway_s: int = 10, max_lifetime_s: int = 86_400
+    ) -> None:
         self.keys = keys
         self.audience = audience
         self.issuer = issuer
         self.leeway_s = leeway_s
+        self.max_lifetime_s = max_lifetime_s
+
+    def verify_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> Principal:
+        """The principal of a request given its raw headers (ASGI ``scope["headers"]``, Starlette's
+        ``request.headers.raw``): :meth:`verify` of its one ``Authorization`` header; two or more are 401."""
+        values = [value.decode("latin-1") for name, value in headers if name.lower() == b"authorization"]
+        if len(values) > 1:
+            raise _unauthenticated(f"{len(values)} Authorization headers; send exactly one")
+        return self.verify(values[0] if values else None)
 
     def verify(self, authorization: str | None) -> Principal:
         """The principal of an ``Authorization: Bearer <jwt>`` header, or :class:`ApiError` 401."""
@@ -241,9 +256,18 @@ class Authenticator:
             raise _unauthenticated("wrong issuer") from None
         except jwt.InvalidTokenError:
             raise _unauthenticated("signature or claims do not verify") from None
-        iat = claims.get("iat")
-        if not isinstance(iat, int | float) or iat > time.time() + self.leeway_s:
+        except (OverflowError, TypeError, ValueError):  # PyJWT's int() of an exp/iat/nbf of inf, null or a list
+            raise _unauthenticated("'exp', 'iat' and 'nbf' must be finite numbers (seconds since the epoch)") from None
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (exp, iat)):
+            raise _unauthenticated("'exp' and 'iat' must be finite numbers (seconds since the epoch)")
+        if iat > time.time() + self.leeway_s:
             raise _unauthenticated("issued in the future")
+        if exp - iat > self.max_lifetime_s:
+            raise _unauthenticated(
+                f"lifetime (exp - iat) of {exp - iat:.0f} s is over the {self.max_lifetime_s} s this API accepts; "
+                "ask for a shorter-lived token"
+            )
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise _unauthenticated("'sub' must be a non-empty string")

@@ -6,11 +6,11 @@ Every response of the API, errors included, has this shape. ``code`` is 0 on suc
 | code | HTTP | meaning |
 |---|---|---|
 | 0 | 200 | success |
-| 40000 | 400 | the body is not valid JSON |
+| 40000 | 400 | the body is not valid JSON, not UTF-8, or nested deeper than ``max_json_depth`` |
 | 42200 | 422 | the body or a parameter fails validation (``data.errors`` lists where) |
-| 40100 | 401 | no bearer token, or the token is invalid (signature, algorithm, ``kid``, exp/nbf/iat, aud/iss) |
+| 40100 | 401 | no bearer token, an invalid one (signature, alg, ``kid``, exp/nbf/iat, lifetime, aud/iss), or two |
 | 40300 | 403 | the token's roles may not use this route |
-| 40400 | 404 | no such route, or no such job (another user's job is "no such job") |
+| 40400 | 404 | no such route, or no such job (another user's job is "no such job"), another user's schedule |
 | 40500 | 405 | method not allowed on this route |
 | 40900 | 409 | a conflicting write (a workflow saved by others at the same moment, again and again) |
 | 41300 | 413 | request body larger than the limit |

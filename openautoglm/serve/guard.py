@@ -28,7 +28,7 @@ def make_guard(authenticator: Authenticator, limiter: RateLimiter, metrics: Metr
         ) -> Principal:
             principal = getattr(request.state, "principal", None)  # verified by GateMiddleware
             if principal is None:
-                principal = authenticator.verify(request.headers.get("authorization"))
+                principal = authenticator.verify_headers(request.headers.raw)
             authorize(principal, route)
             try:
                 await limiter.hit(principal.owner)

@@ -3,7 +3,9 @@
 A job is a Prefect flow run created from a deployment (the same deployments ``openautoglm deploy`` registers).
 Its creator is recorded as a tag ``openautoglm-owner:<hash of iss and sub>`` on the flow run, so ownership
 survives restarts and holds across API replicas: a job of another subject is answered 404, as if it did not
-exist (admins may read and list every job). Results are the run's artifacts (tables, links, markdown) once it
+exist (admins may read and list every job). A workflow's schedule (its own deployment) is owned the same way,
+by the same tag on the deployment: another subject's is 404 to read, replace or delete (admins may do all, and an
+admin's change leaves it with its owner). Results are the run's artifacts (tables, links, markdown) once it
 finishes; artifacts that carry input rows are shown only when every file the run read lies under the data roots
 (or to admins). What a caller may ask of a worker is :mod:`openautoglm.serve.confine`'s policy.
 """
@@ -44,6 +46,15 @@ def _down(error: Exception) -> ApiError:
 
 def _not_found() -> ApiError:
     return ApiError(Code.NOT_FOUND, "no such job")
+
+
+def _not_yours(name: str) -> ApiError:
+    # Not hidden as jobs are: the deployment's name is the workflow's, and a PUT must say why it cannot take it.
+    return ApiError(
+        Code.NOT_FOUND,
+        f"workflow '{name}' is scheduled by another user: only they or an admin may read, replace or delete its "
+        "schedule",
+    )
 
 
 def _job(run: Any, deployment: str | None = None) -> dict[str, Any]:
@@ -134,8 +145,13 @@ class JobsService:
         (confined) and a cron schedule, cloned from the ``base`` deployment (its work pool, entrypoint and pull
         steps); ``cron=None`` deletes that deployment and so its schedule. Returns :func:`_schedule` of it.
 
+        The schedule belongs to whoever set it first (the owner tag on the deployment): another subject's is 404
+        to replace or delete, and an admin who replaces it leaves it with its owner (whose jobs its runs are).
+        Workflows themselves are shared, so any operator may schedule one nobody has scheduled yet.
+
         Raises:
-            ApiError: 404 (no base deployment), 422 (a refused parameter, a bad cron or timezone), 503.
+            ApiError: 404 (no base deployment, another subject's schedule), 422 (a refused parameter, a bad cron
+                or timezone), 503.
         """
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import DeploymentScheduleCreate
@@ -147,12 +163,15 @@ class JobsService:
         own = f"{flow_name}/{SCHEDULE_PREFIX}{name}"
         try:
             async with get_client() as client:
+                try:
+                    existing = await client.read_deployment_by_name(own)
+                except ObjectNotFound:
+                    existing = None
+                if existing is not None and not self._may_read(principal, existing.tags or []):
+                    raise _not_yours(name)
                 if cron is None:
-                    try:
-                        found = await client.read_deployment_by_name(own)
-                    except ObjectNotFound:
-                        return None
-                    await client.delete_deployment(found.id)
+                    if existing is not None:
+                        await client.delete_deployment(existing.id)
                     return None
                 try:
                     schedule = CronSchedule(cron=cron, timezone=timezone)
@@ -180,14 +199,14 @@ class JobsService:
                     job_variables=found.job_variables,
                     parameter_openapi_schema=found.parameter_openapi_schema,
                     enforce_parameter_schema=found.enforce_parameter_schema,
-                    tags=[f"{OWNER_TAG}{principal.owner}", "openautoglm-api", *tags],
+                    tags=[*_owner_tags(existing, principal), "openautoglm-api", *tags],
                 )
                 return _schedule(await client.read_deployment(deployment_id), own)
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
 
-    async def read_schedule(self, base: str, name: str) -> dict[str, Any] | None:
-        """The workflow's scheduled deployment (see :meth:`schedule`), or None."""
+    async def read_schedule(self, principal: Principal, base: str, name: str) -> dict[str, Any] | None:
+        """The workflow's scheduled deployment (see :meth:`schedule`), or None; another subject's is 404."""
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
 
@@ -195,11 +214,14 @@ class JobsService:
         try:
             async with get_client() as client:
                 try:
-                    return _schedule(await client.read_deployment_by_name(own), own)
+                    found = await client.read_deployment_by_name(own)
                 except ObjectNotFound:
                     return None
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
+        if not self._may_read(principal, found.tags or []):
+            raise _not_yours(name)
+        return _schedule(found, own)
 
     async def retry(self, principal: Principal, job_id: str) -> dict[str, Any]:
         """Run a failed, crashed or cancelled job's flow run again (its worker picks it up; a pipeline run reuses
@@ -360,7 +382,7 @@ class JobsService:
         return [_job(r) for r in runs]
 
     @staticmethod
-    def _may_read(principal: Principal, tags: list[str]) -> bool:
+    def _may_read(principal: Principal, tags: Sequence[str]) -> bool:
         return "admin" in principal.roles or f"{OWNER_TAG}{principal.owner}" in tags
 
     async def healthy(self) -> bool:
@@ -371,6 +393,13 @@ class JobsService:
                 return (await client.api_healthcheck()) is None
         except Exception:
             return False
+
+
+def _owner_tags(existing: Any, principal: Principal) -> list[str]:
+    """The owner tag of a schedule being set: the existing deployment's (an admin's change keeps it with its
+    owner), else the caller's."""
+    kept = [t for t in (existing.tags or []) if t.startswith(OWNER_TAG)] if existing is not None else []
+    return kept or [f"{OWNER_TAG}{principal.owner}"]
 
 
 def _schedule(deployment: Any, name: str) -> dict[str, Any]:

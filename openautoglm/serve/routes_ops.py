@@ -75,7 +75,7 @@ def ops_router(
     async def metrics_endpoint(request: Request) -> Response:
         """Prometheus metrics (text format, not the envelope)."""
         if not settings.metrics_public:
-            principal = authenticator.verify(request.headers.get("authorization"))
+            principal = authenticator.verify_headers(request.headers.raw)
             authorize(principal, "metrics")
         metrics.set_circuit("glm", service.breaker.current_state)
         from prometheus_client import CONTENT_TYPE_LATEST

@@ -411,21 +411,22 @@ def workflow_router(
     @router.get(
         "/workflows/{name}/schedule",
         response_model=Envelope[Schedule | None],
-        responses=error_responses(401, 403, 429, 500, 503),
+        responses=error_responses(401, 403, 404, 429, 500, 503),
         tags=["jobs"],
-        summary="The workflow's schedule (its own deployment with a cron), or null",
+        summary="The workflow's schedule (its own deployment with a cron), or null; another user's is 404",
     )
     async def workflows_schedule_read(
         name: WorkflowName, principal: Annotated[Principal, Depends(guard("workflows_schedule_read"))]
     ) -> dict[str, Any]:
-        return ok(await jobs.read_schedule(settings.workflow_deployment, name))
+        return ok(await jobs.read_schedule(principal, settings.workflow_deployment, name))
 
     @router.put(
         "/workflows/{name}/schedule",
         response_model=Envelope[Schedule],
         responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500, 503),
         tags=["jobs"],
-        summary="Run a version of the workflow on a cron: its own deployment pipeline/wf-<name>, confined as a job",
+        summary="Run a version of the workflow on a cron: its own deployment pipeline/wf-<name>, confined as a job "
+        "(another user's schedule is 404)",
     )
     async def workflows_schedule(
         name: WorkflowName,
@@ -453,9 +454,10 @@ def workflow_router(
     @router.delete(
         "/workflows/{name}/schedule",
         response_model=Envelope[None],
-        responses=error_responses(401, 403, 429, 500, 503),
+        responses=error_responses(401, 403, 404, 429, 500, 503),
         tags=["jobs"],
-        summary="Stop running the workflow on a schedule (deletes its deployment and its future runs)",
+        summary="Stop running the workflow on a schedule (deletes its deployment and its future runs); another "
+        "user's is 404",
     )
     async def workflows_unschedule(
         name: WorkflowName, principal: Annotated[Principal, Depends(guard("workflows_schedule"))]

@@ -39,6 +39,8 @@ class ServeSettings(BaseSettings):
         batch_max_rows: Rows per model call at most (a batch request larger than this goes alone).
         batch_max_wait_ms: How long the first request of a micro-batch waits for company.
         max_body_bytes: Request bodies above this are refused with 413 before they are read in full.
+        max_json_depth: Arrays and objects nested deeper than this in a JSON body are refused with 400 before the
+            body is parsed (so no parser, validator or job ever recurses that deep).
         max_batch_items: Items in one batch request at most (413).
         max_text_chars: Characters in one text at most (422).
         jwt_keys: JSON object ``{kid: {"alg": "RS256", "key": "<PEM public key>"}}``; HS256 keys as
@@ -47,6 +49,8 @@ class ServeSettings(BaseSettings):
         jwt_algorithms: The only algorithms accepted, whatever a token's header says.
         jwt_audience, jwt_issuer: Required ``aud`` and ``iss``.
         jwt_leeway_s: Clock skew allowed on ``exp``/``nbf``/``iat``.
+        jwt_max_lifetime_s: The longest lifetime (``exp - iat``) a token may claim; longer ones are refused with 401
+            (a leaked token must not stay good for years); ``python -m openautoglm.serve.tokens`` mints none longer.
         rate_limit: Per subject, in the ``limits`` notation (``120/minute``; several with ``;``).
         rate_limit_storage: ``memory://`` (one process) or ``redis://host:6379/0`` (shared by every process).
         rate_limit_namespace: Prefix of the rate-limit and circuit keys in Redis (separate APIs sharing one Redis).
@@ -83,6 +87,7 @@ class ServeSettings(BaseSettings):
     batch_timeout_s: float = Field(default=30.0, gt=0)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_json_depth: int = Field(default=64, ge=8, le=512)
     max_batch_items: int = Field(default=256, ge=1)
     max_text_chars: int = Field(default=4096, ge=1)
     max_labels: int = Field(default=64, ge=2)
@@ -93,6 +98,7 @@ class ServeSettings(BaseSettings):
     jwt_audience: str = "openautoglm-api"
     jwt_issuer: str = "openautoglm"
     jwt_leeway_s: int = Field(default=10, ge=0, le=300)
+    jwt_max_lifetime_s: int = Field(default=86_400, ge=60, le=31_536_000)
 
     rate_limit: str = "600/minute"
     rate_limit_storage: str = "memory://"

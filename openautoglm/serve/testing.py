@@ -130,16 +130,19 @@ def keys_json(*signers: Signer) -> str:
 
 
 @contextmanager
-def api_process(env: dict[str, str], log: Path, *, timeout_s: float = 120.0) -> Iterator[str]:
+def api_process(
+    env: dict[str, str], log: Path, *, timeout_s: float = 120.0, log_level: str = "warning"
+) -> Iterator[str]:
     """``openautoglm serve`` in a subprocess on a free loopback port; yields its base URL once ``/readyz`` is 200.
 
-    The process (and its group) is stopped when the block ends.
+    Its output goes to ``log`` (``log_level="info"`` writes uvicorn's access log there too). The process (and its
+    group) is stopped when the block ends.
     """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     binary = Path(sys.executable).parent / "openautoglm"
-    command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", log_level]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as handle:
         process = subprocess.Popen(

@@ -109,6 +109,34 @@ def test_seed_example_metrics_and_oversized_bodies(tmp_path: Path) -> None:
         assert literal.status_code == 200, literal.text
 
 
+def test_no_token_is_written_to_the_access_log(tmp_path: Path) -> None:
+    """uvicorn's access log writes each request line with its query string: a token put there (by a client that
+    cannot set headers) is written ``[REDACTED]``, as is any JWT, on every route and status."""
+    env = {
+        "OPENAUTOGLM_HOME": str(tmp_path / "home"),
+        "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
+        # API models: nothing to load, and no request here reaches them.
+        "OPENAUTOGLM_SERVE_CLASSIFY_MODEL": "glm-4-flash",
+        "OPENAUTOGLM_SERVE_NER_MODEL": "glm-4-flash",
+        "OPENAUTOGLM_SERVE_MATCH_MODEL": "glm-4-flash",
+        "OPENAUTOGLM_SERVE_GLM_BASE_URL": "http://127.0.0.1:9/api/paas/v4/",
+        "ZHIPUAI_API_KEY": "not-used.by-this-test",
+    }
+    token = SIGNER.token("alice", ["admin"])
+    log = tmp_path / "api.log"
+    with api_process(env, log, log_level="info") as base:
+        assert httpx.get(f"{base}/healthz?token={token}", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/api/v1/admin/circuit?access_token={token}", timeout=10).status_code == 401
+        assert httpx.get(f"{base}/api/v1/no-such?x=1&jwt={token}", headers=bearer("alice", "viewer")).status_code == 404
+        assert httpx.get(f"{base}/healthz?state={token}", timeout=10).status_code == 200  # a JWT under any name
+    written = log.read_text(errors="replace")
+    assert "GET /healthz?token=[REDACTED] HTTP/1.1" in written, written[-3000:]
+    assert "GET /api/v1/admin/circuit?access_token=[REDACTED] HTTP/1.1" in written
+    assert "/api/v1/no-such?x=1&jwt=[REDACTED] HTTP/1.1" in written and "GET /healthz?state=[REDACTED]" in written
+    signature = token.rsplit(".", 1)[1]
+    assert token not in written and signature not in written
+
+
 def test_rate_limit_holds_across_two_processes_with_redis(tmp_path: Path) -> None:
     require_service("Redis", "127.0.0.1", 6379)
     env = {

@@ -1,7 +1,7 @@
 """Saved workflows against the session's Prefect server (the test harness): an exported workflow run with
 `python exported.py` gives the pipeline flow's summary; a workflow run through the API is a flow run of the
 pipeline deployment tagged with the workflow and version; the workflow-run route shows each node's state and
-summary, to its owner only."""
+summary, to its owner only; a workflow's schedule belongs to whoever set it."""
 
 from __future__ import annotations
 
@@ -199,9 +199,8 @@ def test_a_schedule_is_the_workflows_own_deployment_with_a_cron(api: TestClient)
     with get_client(sync_client=True) as client:
         schedules = client.read_deployment_by_name("pipeline/wf-nightly").schedules
     assert [s.schedule.cron for s in schedules] == ["30 3 * * 1"]
-    assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("vera", "viewer")).json()["data"]["cron"] == (
-        "30 3 * * 1"
-    )
+    assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("olga")).json()["data"]["cron"] == "30 3 * * 1"
+    assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("vera", "viewer")).status_code == 404  # olga's
 
     bad = api.put("/api/v1/workflows/nightly/schedule", json={"cron": "61 * * * *"}, headers=auth("olga"))
     assert bad.status_code == 422 and "schedule" in bad.json()["message"], bad.text
@@ -223,6 +222,57 @@ def test_a_schedule_is_the_workflows_own_deployment_with_a_cron(api: TestClient)
 
     assert api.delete("/api/v1/workflows/nightly/schedule", headers=auth("olga")).status_code == 200
     assert api.get("/api/v1/workflows/nightly/schedule", headers=auth("olga")).json()["data"] is None
+
+
+def test_a_schedule_belongs_to_whoever_set_it(api: TestClient) -> None:
+    """A schedule is owned as a job is (the owner tag on its deployment): another operator can neither read,
+    replace nor delete it (404); an admin can do all three, and an admin's change leaves it with its owner."""
+    from prefect.client.orchestration import get_client
+
+    from openautoglm.serve.auth import Principal
+
+    asyncio.run(_deploy_pipeline())
+    file = ingest_file().model_dump(mode="json")
+    for name in ("olgas", "roots"):
+        file["name"] = name
+        assert api.put(f"/api/v1/workflows/{name}", json=file, headers=auth("olga")).status_code == 200
+
+    def owner_tags(name: str) -> list[str]:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(f"pipeline/wf-{name}")
+        return [t for t in deployment.tags if t.startswith("openautoglm-owner:")]
+
+    def owner(sub: str, role: str) -> str:
+        return "openautoglm-owner:" + Principal(sub=sub, iss="openautoglm", roles=frozenset({role})).owner
+
+    olgas = "/api/v1/workflows/olgas/schedule"
+    assert api.put(olgas, json={"cron": "0 2 * * *"}, headers=auth("olga")).status_code == 200
+    assert owner_tags("olgas") == [owner("olga", "operator")]
+    for method, body in (("GET", None), ("PUT", {"cron": "* * * * *"}), ("DELETE", None)):
+        refused = api.request(method, olgas, json=body, headers=auth("pavel"))
+        assert refused.status_code == 404, (method, refused.text)
+        assert refused.json()["message"].startswith("workflow 'olgas' is scheduled by another user"), refused.text
+    kept = api.get(olgas, headers=auth("olga")).json()["data"]
+    assert kept["cron"] == "0 2 * * *" and owner_tags("olgas") == [owner("olga", "operator")]
+    # An admin reads and replaces it; it stays olga's (its runs are her jobs), and she still manages it.
+    assert api.get(olgas, headers=auth("root", "admin")).json()["data"]["cron"] == "0 2 * * *"
+    replaced = api.put(olgas, json={"cron": "0 4 * * *"}, headers=auth("root", "admin"))
+    assert replaced.status_code == 200 and replaced.json()["data"]["cron"] == "0 4 * * *", replaced.text
+    assert owner_tags("olgas") == [owner("olga", "operator")]
+    assert api.get(olgas, headers=auth("olga")).json()["data"]["cron"] == "0 4 * * *"
+
+    # The finding: an operator deleted an admin's schedule. The admin's is out of the operator's reach now.
+    roots = "/api/v1/workflows/roots/schedule"
+    assert api.put(roots, json={"cron": "0 3 * * *"}, headers=auth("root", "admin")).status_code == 200
+    assert api.delete(roots, headers=auth("olga")).status_code == 404
+    assert api.put(roots, json={"cron": "* * * * *"}, headers=auth("olga")).status_code == 404
+    assert api.get(roots, headers=auth("root", "admin")).json()["data"]["cron"] == "0 3 * * *"
+    assert owner_tags("roots") == [owner("root", "admin")]
+
+    assert api.delete(olgas, headers=auth("olga")).status_code == 200  # her own
+    assert api.get(olgas, headers=auth("olga")).json()["data"] is None
+    assert api.delete(roots, headers=auth("boss", "admin")).status_code == 200  # any admin
+    assert api.get(roots, headers=auth("root", "admin")).json()["data"] is None
 
 
 def test_a_failed_workflow_run_can_be_re_run_by_its_owner(api: TestClient) -> None:

@@ -94,6 +94,61 @@ def test_oversized_body_is_refused_before_reading_or_any_model_call(client: Test
     assert FakeModel.batches == []
 
 
+def test_bodies_not_utf8_or_nested_too_deep_are_400_before_any_parser() -> None:
+    FakeModel.reset()
+    json_headers = {**auth(), "content-type": "application/json"}
+    with TestClient(create_app(make_settings(max_body_bytes=1_048_576))) as c:
+
+        def post(body: bytes, headers: dict[str, str] = json_headers) -> httpx.Response:
+            return c.post("/api/v1/classify", content=body, headers=headers)
+
+        not_utf8 = post(b'{"text": "\xff\xfe bytes"}')
+        assert (not_utf8.status_code, not_utf8.json()["code"]) == (400, Code.BAD_JSON), not_utf8.text
+        assert "not UTF-8" in not_utf8.json()["message"]
+        deep = b"[" * 100_000 + b"]" * 100_000
+        for body in (deep, b'{"text": "x", "a": ' + b"[" * 100_000, b'{"text": "x", "a": ' + b"[{}" * 50_000):
+            response = post(body)
+            assert (response.status_code, response.json()["code"]) == (400, Code.BAD_JSON), response.text[:300]
+            assert "deeper than 64 levels" in response.json()["message"]
+        # No Content-Type is parsed as JSON too; a streamed (chunked) body is checked once it has all arrived.
+        assert post(deep, headers=auth()).status_code == 400
+        assert (
+            c.post("/api/v1/classify", content=iter([deep[:150_000], deep[150_000:]]), headers=json_headers).json()[
+                "code"
+            ]
+            == Code.BAD_JSON
+        )
+        # 64 levels in all are fine (the extra field is then refused by validation); 65 are not.
+        nested = {"text": "x", "extra": json.loads("[" * 63 + "]" * 63)}
+        assert c.post("/api/v1/classify", json=nested, headers=auth()).status_code == 422
+        nested["extra"] = [nested["extra"]]
+        assert c.post("/api/v1/classify", json=nested, headers=auth()).status_code == 400
+        # Brackets inside strings are text.
+        assert c.post("/api/v1/classify", json={"text": "[{" * 40 + '\\"]'}, headers=auth()).status_code == 200
+    assert FakeModel.batches == [1]
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (b'{"a": [1, {"b": "]]]]"}]}', False),
+        (b'"\\\\"' + b"[" * 100 + b"]" * 100, True),  # an escaped backslash ends the string before the brackets
+        (b'"\\\\\\"' + b"[" * 100 + b'"', False),  # an escaped quote does not: the brackets are text
+        (b"[" * 64 + b"]" * 64, False),
+        (b"[" * 65 + b"]" * 65, True),
+        (b"[]" * 300_000, False),
+        (b"[" + b"[]," * 300_000 + b"[]]", False),
+        (b"[[]," * 100, True),  # never closed, 100 deep: invalid JSON a parser would still recurse into
+    ],
+)
+def test_json_depth_scan(body: bytes, refused: bool) -> None:
+    from openautoglm.serve.middleware import json_body_problem
+
+    started = time.perf_counter()
+    assert (json_body_problem(body, 64) is not None) is refused
+    assert time.perf_counter() - started < 0.5  # linear and in C: about a millisecond here
+
+
 def test_batch_and_text_caps_before_any_model_call(client: TestClient) -> None:
     response = client.post("/api/v1/classify/batch", json={"texts": ["a"] * 9}, headers=auth())
     assert response.status_code == 413 and response.json()["code"] == Code.BATCH_TOO_LARGE
@@ -347,6 +402,63 @@ def test_token_command_issues_a_token_the_api_accepts(tmp_path: Any) -> None:
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == "zoe" and claims["roles"] == ["viewer", "operator"]
     assert claims["exp"] - claims["iat"] == 60
+
+
+def test_token_command_mints_no_token_the_api_would_refuse(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openautoglm.serve import tokens
+
+    key = tmp_path / "private.pem"
+    key.write_bytes(SIGNER.private_pem())
+    command = ["--key", str(key), "--kid", SIGNER.kid, "--sub", "zoe", "--role", "viewer"]
+    for ttl in ("86401", "0"):
+        with pytest.raises(SystemExit) as refused:
+            tokens.main([*command, "--ttl", ttl])
+        assert refused.value.code == 2
+        assert "OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S" in capsys.readouterr().err
+    assert tokens.main([*command, "--ttl", "86400"]) == 0
+    longest = capsys.readouterr().out.strip()
+    monkeypatch.setenv("OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S", "600")
+    with pytest.raises(SystemExit):
+        tokens.main([*command, "--ttl", "3600"])  # the default ttl is over a max of 600
+    monkeypatch.delenv("OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S")
+    with TestClient(create_app(make_settings())) as c:
+        response = c.post("/api/v1/classify", json={"text": "x"}, headers={"Authorization": f"Bearer {longest}"})
+        assert response.status_code == 200, response.text
+
+
+def test_no_token_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """uvicorn's access log writes the request line with its query string; the app's record factory redacts it
+    (and any JWT, bearer value or credential parameter in any other record) before a handler sees it."""
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    token = SIGNER.token("alice", ["admin"])
+    with TestClient(create_app(make_settings())) as c:
+        assert c.get(f"/healthz?token={token}").status_code == 200
+    caplog.set_level(logging.INFO)
+    # The record uvicorn's HTTP protocol makes for that request (h11_impl / httptools_impl), formatted as uvicorn's
+    # default access log formats it.
+    access = logging.getLogger("uvicorn.access")
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/healthz?token={token}&x=1", "1.1", 200)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/healthz?access_token=opaque-value", "1.1", 200)
+    logging.getLogger("openautoglm.serve").warning("header was Bearer %s", token)
+    logging.getLogger("openautoglm.serve").warning(f"an f-string with {token}")
+    try:
+        raise ValueError(f"a failure naming {token}")
+    except ValueError:
+        logging.getLogger("openautoglm.serve").exception("failed")
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    lines = [
+        formatter.format(r) if r.name == "uvicorn.access" else logging.Formatter().format(r) for r in caplog.records
+    ]
+    assert lines[0] == '127.0.0.1:5000 - "GET /healthz?token=[REDACTED]&x=1 HTTP/1.1" 200 OK', lines[0]
+    assert lines[1].endswith('"GET /healthz?access_token=[REDACTED] HTTP/1.1" 200 OK'), lines[1]
+    assert len(lines) == 5 and all("[REDACTED]" in line for line in lines), lines
+    assert not any(token in line or token.split(".")[1] in line for line in lines), lines
+    assert "opaque-value" not in caplog.text and token not in caplog.text
 
 
 def test_model_timeout_is_504() -> None:

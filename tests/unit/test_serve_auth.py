@@ -116,6 +116,12 @@ REJECTED = {
     # RFC 7515 4.1.11: critical extensions this server does not understand (it understands none).
     "crit header": "Bearer "
     + jwt.encode(claims(), RSA.private, algorithm=RSA.alg, headers={"kid": RSA.kid, "crit": ["exp"], "exp": 1}),
+    # Lifetimes over OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S (86400 s by default), and exp values PyJWT cannot compare.
+    "exp 1e20": "Bearer " + signed(claims(exp=1e20)),
+    "lifetime one second over the max": "Bearer " + signed(claims(exp=int(time.time()) + 86_401)),
+    "iat long ago, exp soon": "Bearer " + signed(claims(iat=int(time.time()) - 86_400 * 30)),
+    "exp Infinity": "Bearer " + signed(claims(exp=float("inf"))),
+    "exp a list": "Bearer " + signed(claims(exp=[int(time.time()) + 600])),
 }
 
 
@@ -143,6 +149,46 @@ def test_valid_tokens_of_both_keys_are_accepted(client: TestClient) -> None:
         )
         assert response.status_code == 200, response.text
         assert response.json()["data"]["label"] == "正面"
+
+
+def test_a_token_may_live_the_max_lifetime_and_no_longer(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = {"text": "x"}
+    now = int(time.time())
+    with TestClient(create_app(settings(RSA))) as default:
+        at_max = {"Authorization": f"Bearer {signed(claims(iat=now, exp=now + 86_400))}"}
+        assert default.post("/api/v1/classify", json=body, headers=at_max).status_code == 200
+        over = default.post(
+            "/api/v1/classify", json=body, headers={"Authorization": f"Bearer {signed(claims(exp=1e20))}"}
+        )
+        assert over.status_code == 401 and "over the 86400 s" in over.json()["message"], over.text
+    monkeypatch.setenv("OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S", "600")
+    with TestClient(create_app(settings(RSA))) as short:
+        for ttl, status in ((600, 200), (601, 401)):
+            token = signed(claims(iat=now, exp=now + ttl))
+            response = short.post("/api/v1/classify", json=body, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == status, (ttl, response.text)
+
+
+def test_two_authorization_headers_are_401_whichever_comes_last(client: TestClient) -> None:
+    FakeModel.reset()
+    good, other = RSA.token("alice", ["viewer"]), EC.token("bob", ["admin"])
+    for pair in (("Bearer not.a.jwt", f"Bearer {good}"), (f"Bearer {good}", f"Bearer {other}")):
+        response = client.post(
+            "/api/v1/classify", json={"text": "x"}, headers=[("Authorization", pair[0]), ("Authorization", pair[1])]
+        )
+        assert response.status_code == 401, response.text
+        assert response.json() == {
+            "code": 40100,
+            "data": None,
+            "message": "invalid token: 2 Authorization headers; send exactly one",
+        }
+    assert FakeModel.batches == []
+    # The admin-only /metrics (outside /api/v1) reads the header through the same check.
+    with TestClient(create_app(settings(RSA, metrics_public=False))) as c:
+        admin = RSA.token("root", ["admin"])
+        assert c.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+        twice = c.get("/metrics", headers=[("Authorization", f"Bearer {admin}"), ("Authorization", f"Bearer {admin}")])
+        assert twice.status_code == 401, twice.text
 
 
 def test_key_rotation_retires_a_kid() -> None:
