@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,11 +37,54 @@ def bearer(sub: str, *roles: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {SIGNER.token(sub, roles)}"}
 
 
+@contextmanager
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP listener on loopback standing in for a caller's database server: yields its port and what it got
+    (one entry per connection, with the first bytes a client sent, e.g. a PostgreSQL startup packet)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    received.append(conn.recv(4096) or b"<connected>")
+                except OSError:
+                    received.append(b"<connected>")
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], received
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        server.close()
+
+
 def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
     with prefect_server(tmp_path / "server") as api_url:
         env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(tmp_path / "client")}
         deployed = subprocess.run(
-            [sys.executable, "-m", "openautoglm.cli", "deploy", "--only", "nightly-classification"],
+            [
+                sys.executable,
+                "-m",
+                "openautoglm.cli",
+                "deploy",
+                "--only",
+                "nightly-classification",
+                "--only",
+                "ingest-example",
+                "--only",
+                "pipeline-example",
+            ],
             cwd=REPO,
             env={**os.environ, **env},
             capture_output=True,
@@ -51,8 +98,12 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
             "OPENAUTOGLM_SERVE_PRELOAD": "false",
             "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples")]),
+            "OPENAUTOGLM_SERVE_SQL_CONNECTIONS": json.dumps(
+                {"warehouse": {"url": "postgresql+psycopg://reader@127.0.0.1:5432/test", "password_env": "PGPASS"}}
+            ),
+            "ZHIPUAI_API_KEY": "sk-the-workers-secret",
         }
-        with api_process(api_env, tmp_path / "api.log") as base:
+        with api_process(api_env, tmp_path / "api.log") as base, listener() as (evil_port, received):
             parameters = {
                 "params": {
                     "source": {"kind": "csv", "path": "user_feedback.csv"},  # under the data root
@@ -104,6 +155,41 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
                 timeout=60,
             )
             assert top.status_code == 422 and "unknown parameter" in top.json()["message"], top.text
+            # The review's critical finding, exactly as sent (2026-12-07), and its variants: a named connection with a
+            # caller's URL and password variable after it, in every key order, for a source, a results database and
+            # a pipeline graph node. All 422; no run exists, and the listener (the caller's "database") hears nothing
+            # even once a worker is running (below).
+            evil = f"postgresql+psycopg://evil@127.0.0.1:{evil_port}/x"
+            source = {
+                "kind": "sql",
+                "connection": "warehouse",
+                "url": evil,
+                "password_env": "ZHIPUAI_API_KEY",
+                "query": "SELECT 1 AS text",
+            }
+            node = {"id": "load", "stage": "load", "params": {"source": dict(reversed(source.items()))}}
+            graph = {"nodes": [node], "edges": []}
+            secret_probes = [
+                ("ingest/ingest-example", {"source": source}, "source.password_env"),
+                ("ingest/ingest-example", {"source": dict(reversed(source.items()))}, "source.password_env"),
+                (
+                    "run_task/nightly-classification",
+                    {"output_connection": "warehouse", "output_sql_url": evil, "output_table": "t"},
+                    "output_sql_url",
+                ),
+                ("run_task/nightly-classification", {"model": {"model": "LOCAL:/etc"}}, "model.model"),
+                ("pipeline/pipeline-example", {"graph": graph}, "graph.nodes.0.params.source.password_env"),
+            ]
+            for deployment, params, where in secret_probes:
+                probe = httpx.post(
+                    f"{base}/api/v1/jobs",
+                    json={"deployment": deployment, "parameters": {"params": params}},
+                    headers=bearer("mallory", "operator"),
+                    timeout=60,
+                )
+                assert probe.status_code == 422 and probe.json()["code"] == 42200, (where, probe.text)
+                assert where in probe.json()["message"], (where, probe.text)
+                assert "ZHIPUAI" not in probe.text and "/etc" not in probe.json()["message"].split(":", 1)[0]
             # no run was created for any refused job
             assert httpx.get(f"{base}/api/v1/jobs", headers=bearer("mallory", "operator")).json()["data"]["jobs"] == []
 
@@ -185,6 +271,7 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
                     time.sleep(2)
             finally:
                 stop(worker)
+            assert received == [], received  # no worker ever connected to the caller's "database"
             assert data["state"] == "COMPLETED", (tmp_path / "w.log").read_text(errors="replace")[-3000:]
             results = {r["key"]: r for r in data["results"]}
             assert {"row-counts", "task-results"} <= set(results), list(results)
