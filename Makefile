@@ -9,12 +9,21 @@ TORCH_VERSION := 2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 # One OpenMP thread per process: on this 2-core class of machine torch is ~50x faster that way.
 export OMP_NUM_THREADS ?= 1
+# Every tool a target needs beyond Python's packages is made sure of by scripts/ensure-tools.sh: present, else
+# installed from Debian's packages (as root), else one line naming the package and a non-zero exit (or, for tools
+# only some tests need, a line and the tests skip). tests/unit/test_make_tools.py checks each target the README
+# names. `make tools-TARGET` runs only that step; `make fresh-check` runs them on a fresh Debian container.
+ENSURE := bash scripts/ensure-tools.sh
 
-.PHONY: install ui ui-test demo test lint typecheck bench deploy clean infra-tools image docker-stop stack-test
+.PHONY: install ui ui-test demo test lint typecheck bench deploy clean infra-tools image docker-stop stack-test \
+	fresh-check tools-image tools-stack-test tools-bench tools-fresh-check
 
+# Python >= 3.11 with venv (Debian's python3 and python3-venv where missing). PYTHON is looked up again in the
+# recipe's shell: make expands the recipe before the first line runs, and ensure-tools may just have installed it.
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
-	$(PYTHON) -m venv $(VENV)
+	@PYTHON='$(PYTHON)' $(ENSURE) --for "make (the virtual environment)" python venv
+	@py='$(PYTHON)'; py=$${py:-$$(command -v python3.11 || command -v python3)}; \
+		echo "$$py -m venv $(VENV)"; "$$py" -m venv $(VENV)
 
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	@$(BIN)/python -c 'import torch' 2>/dev/null || { echo "installing torch==$(TORCH_VERSION) (CPU)"; $(PIP) install -q torch==$(TORCH_VERSION); }
@@ -24,36 +33,39 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP) ui
 
 # The web canvas (ui/ -> openautoglm/serve/ui_dist, served at /ui), rebuilt when its sources or lock change;
-# skipped with a line where npm is missing (an error under CI=true, where the canvas is tested).
+# skipped with a line where Node >= 20.19 and npm are missing (an error under CI=true, where the canvas is tested).
 UI_STAMP := openautoglm/serve/ui_dist/.built
 UI_SOURCES := $(shell find ui/src -type f) $(addprefix ui/,index.html package.json package-lock.json vite.config.ts tsconfig.json)
 
 ui: $(UI_STAMP)
 
 $(UI_STAMP): $(UI_SOURCES)
-	@if command -v npm >/dev/null; then \
+	@if $(ENSURE) --for "make ui" --without "the web canvas (/ui) is not built" npm; then \
 		cd ui && npm ci --no-audit --no-fund && npm run build && touch ../$(UI_STAMP); \
-	elif [ "$$CI" = true ]; then echo "npm not found: the web canvas (/ui) cannot be built (install Node 20)" >&2; exit 1; \
-	else echo "npm not found: the web canvas (/ui) is not built"; fi
+	elif [ "$$CI" = true ]; then exit 1; fi
 
 ui-test: ui
-	@if command -v npm >/dev/null; then npm --prefix ui test; \
-	elif [ "$$CI" = true ]; then echo "npm not found: the canvas unit tests cannot run (install Node 20)" >&2; exit 1; \
-	else echo "npm not found: canvas unit tests skipped"; fi
+	@if $(ENSURE) --for "make ui-test" --without "the canvas unit tests are skipped" npm; then npm --prefix ui test; \
+	elif [ "$$CI" = true ]; then exit 1; fi
 
 # The seed's quick start as written (offline: no Zhipu key needed), then the same task as a tracked Prefect flow.
 demo: install
 	OPENAUTOGLM_FALLBACK_MODEL=local-auto $(BIN)/python examples/quickstart.py
 	$(BIN)/openautoglm run examples/user_feedback.csv --model local-auto --labels 正面,负面,中性 --label-column label
 
-test: install ui-test
+# infra-tools: the tools of the infra, fault and browser tests (a line naming them where they cannot be installed).
+test: install ui-test infra-tools
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check openautoglm tests bench
 	$(BIN)/mypy
 
-bench: install
+# bench/canvas.py drives the built canvas in Chromium.
+tools-bench:
+	@$(ENSURE) --for "make bench" npm chromium
+
+bench: tools-bench install
 	$(PIP) install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nlp.py
@@ -70,18 +82,36 @@ infra-tools:
 
 # The Docker image (infra/docker/Dockerfile). Without a registry: a Debian base made here and a wheelhouse from
 # pip, built with no network (infra/docker/build-image.sh). Starts dockerd (overlay2, else vfs) as root if none answers.
+# Its tools are ensured where the build needs them: docker.io where no daemon answers (docker-daemon.sh), debootstrap
+# where no registry does (make-base-image.sh); tools-image ensures both, as a machine with neither needs.
 image: | $(BIN)/python
 	@bash infra/docker/build-image.sh
+
+tools-image:
+	@$(ENSURE) --for "make image" docker debootstrap
 
 # The compose stack on this machine (infra/compose.yaml + compose.local.yaml: services from Debian's packages, an
 # internal network), its checks, then down with its volumes (75 s here). Needs `make image` first.
 # STACK_ARGS=--serving-only starts only the API side (no Prefect, MLflow or Dask: no deployment run).
-stack-test: | $(BIN)/python
+# The project is installed first: the script mints the test's token with openautoglm.serve.tokens.
+tools-stack-test:
+	@$(ENSURE) --for "make stack-test" docker compose openssl
+
+stack-test: tools-stack-test $(STAMP)
 	$(BIN)/python scripts/stack_test.py $(STACK_ARGS)
 
 # Stops the dockerd that `make image` started (by its pid file), if any.
 docker-stop:
 	@pid=$$(cat /run/open-autoglm-dockerd.pid 2>/dev/null) && kill $$pid && echo "dockerd $$pid stopped" || echo "no dockerd started by make image"
+
+# The README's set-up paths on a fresh machine: a clean clone of HEAD in a throwaway container of the offline Debian
+# base (make-base-image.sh), running make demo and each target's tool step (scripts/fresh_check.py; its time: README, Development).
+# FRESH_ARGS: see python3 scripts/fresh_check.py --help.
+tools-fresh-check:
+	@$(ENSURE) --for "make fresh-check" docker debootstrap git
+
+fresh-check: tools-fresh-check
+	@"$${PYTHON:-python3}" scripts/fresh_check.py $(FRESH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache ui/node_modules openautoglm/serve/ui_dist

@@ -52,15 +52,41 @@ def docker() -> str:
     sys.exit("stack-test: no Docker daemon answers (make image starts one as root)")
 
 
+def missing(tool: str, package: str, alternative: str = "") -> str:
+    """The one line for a tool `make stack-test` installs (scripts/ensure-tools.sh) and a direct run lacks."""
+    return f"stack-test: {tool} is missing: run `make stack-test` as root, or `apt-get install {package}`{alternative}"
+
+
+def compose_command() -> list[str]:
+    """The v2 plugin (`docker compose`), else Debian's docker-compose 1.29; exits with one line where neither is."""
+    client = shutil.which("docker")
+    if client and subprocess.run([client, "compose", "version"], capture_output=True).returncode == 0:
+        return [client, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    sys.exit(missing("compose", "docker-compose", " (or the docker compose plugin)"))
+
+
+COMPOSE: list[str] = []
+
+
 def compose_base() -> list[str]:
     files = ["-f", str(INFRA / "compose.yaml"), "-f", str(INFRA / "compose.local.yaml")]
-    plugin = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
-    command = ["docker", "compose"] if plugin else [shutil.which("docker-compose") or "docker-compose"]
-    return [*command, "-p", PROJECT, *files]
+    if not COMPOSE:
+        COMPOSE.extend(compose_command())
+    return [*COMPOSE, "-p", PROJECT, *files]
 
 
 def run(command: list[str], *, check: bool = True, timeout: float = 600, **kwargs: Any) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    """stdout of `command`; a failure raises with check=True, else is returned as text (clean-up and logs never
+    raise a second error)."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        if check:
+            raise RuntimeError(f"{' '.join(command[:6])}... could not run: {error}") from error
+        return f"({' '.join(command[:6])}... could not run: {error})"
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command[:6])}... failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
@@ -141,6 +167,9 @@ def main() -> int:
     args = parser.parse_args()
     services = SERVING if args.serving_only else SERVICES
     client = docker()
+    base = compose_base()  # before anything is started or written: a missing compose is one line, no clean-up
+    if not shutil.which("openssl"):
+        sys.exit(missing("openssl", "openssl"))
     if subprocess.run([client, "image", "inspect", "open-autoglm:latest"], capture_output=True).returncode != 0:
         sys.exit("stack-test: open-autoglm:latest is missing: make image")
     ensure_services_image(client)
@@ -168,7 +197,6 @@ def main() -> int:
         if not ok:
             failures.append(name)
 
-    base = compose_base()
     try:
         start = time.monotonic()
         log(f"up: {' '.join(services)}")

@@ -5,56 +5,19 @@
 # machines reach only PyPI, Debian's packages and npm), it builds on a base made from Debian's packages
 # (make-base-image.sh) from a wheelhouse made on the host with pip (infra/docker/wheels), with `--network none`.
 # A Docker daemon is needed; as root without one, it starts `dockerd` (overlay2, else vfs; installing Debian's
-# docker.io if missing) and says so: `make docker-stop` stops that daemon again.
+# docker.io if missing: docker-daemon.sh) and says so: `make docker-stop` stops that daemon again. The tools it needs
+# (docker.io where no daemon answers, debootstrap where no registry does) come from scripts/ensure-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 image=${IMAGE:-open-autoglm:latest}
 base_public=${BASE_IMAGE:-python:3.11-slim-bookworm}
 base_local=open-autoglm-base:bookworm
 python=${PYTHON:-.venv/bin/python}
-dockerd_pid=/run/open-autoglm-dockerd.pid
 log() { echo "make image: $*"; }
 
-# A client that builds with BuildKit (the Dockerfile's RUN --mount and per-Dockerfile ignore file need it):
-# the buildx plugin, or a client before 23.0 (Debian's docker.io 20.10) with DOCKER_BUILDKIT=1.
-pick_client() {
-    for c in docker /usr/bin/docker; do
-        command -v "$c" >/dev/null 2>&1 || continue
-        if "$c" buildx version >/dev/null 2>&1; then build=("$c" buildx build --load); docker=$c; return 0; fi
-        major=$("$c" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1 || true)
-        if [ -n "$major" ] && [ "$major" -lt 23 ] 2>/dev/null; then
-            build=(env DOCKER_BUILDKIT=1 "$c" build); docker=$c; return 0
-        fi
-    done
-    return 1
-}
-
-if ! pick_client || ! "$docker" info >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] || { echo "no Docker daemon answers; start one (or run as root to start one here)" >&2; exit 1; }
-    if ! command -v dockerd >/dev/null 2>&1; then
-        log "installing Debian's docker.io"
-        t=$(date +%s)
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >/tmp/docker-io.log 2>&1 \
-            || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
-                apt-get install -y -q --no-install-recommends docker.io >/tmp/docker-io.log 2>&1; }
-        log "docker.io installed in $(($(date +%s) - t)) s"
-    fi
-    pick_client || { echo "no Docker client that builds with BuildKit (install docker-buildx)" >&2; exit 1; }
-    # overlay2 shares the image's layers between containers (seconds to create one); vfs copies the whole image
-    # for each container and layer (minutes, and ~3 GB each, on this image) and is the fallback where the kernel or
-    # the backing file system has no overlay (a daemon that cannot use it exits at once).
-    for driver in overlay2 vfs; do
-        log "starting dockerd --storage-driver=$driver (pid file $dockerd_pid; make docker-stop stops it)"
-        nohup nice -n 10 dockerd --storage-driver=$driver --pidfile "$dockerd_pid" >/var/log/open-autoglm-dockerd.log 2>&1 &
-        for _ in $(seq 60); do
-            "$docker" info >/dev/null 2>&1 && break 2
-            kill -0 $! 2>/dev/null || break
-            sleep 1
-        done
-        log "dockerd did not start with $driver: $(tail -1 /var/log/open-autoglm-dockerd.log)"
-    done
-    "$docker" info >/dev/null 2>&1 || { tail -20 /var/log/open-autoglm-dockerd.log >&2; exit 1; }
-fi
+# shellcheck source=infra/docker/docker-daemon.sh
+. infra/docker/docker-daemon.sh
+ensure_docker_daemon "make image"
 
 args=(-f infra/docker/Dockerfile -t "$image")
 if "$docker" image inspect "$base_public" >/dev/null 2>&1 || timeout 120 "$docker" pull -q "$base_public" >/dev/null 2>&1; then

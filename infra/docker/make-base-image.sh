@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a Python 3.11 base image from Debian's packages, for machines that reach Debian's archive but no container
 # registry: debootstrap (minbase) with python3, venv, libgomp1, tini and CA certificates, then `docker import`.
-# Usage: infra/docker/make-base-image.sh [TAG [PACKAGE...]]   (root; a Docker daemon running)
+# Usage: infra/docker/make-base-image.sh [TAG [PACKAGE...]]   (root; a Docker daemon running; debootstrap is
+#   installed from Debian's packages where missing: scripts/ensure-tools.sh)
 #   default TAG open-autoglm-base:bookworm; PACKAGEs are added to the base set (the local compose stack's services
 #   image adds postgresql, redis, nginx, prometheus and the Pushgateway: infra/compose.local.yaml).
 # The Debian mirror and suite are the machine's own (its apt sources and /etc/os-release), so nothing here names a
@@ -18,7 +19,7 @@ if "$docker" image inspect "$tag" >/dev/null 2>&1; then
     echo "base image $tag: present"
     exit 0
 fi
-command -v debootstrap >/dev/null || { echo "debootstrap is missing: apt-get install debootstrap" >&2; exit 1; }
+bash "$(dirname "$0")/../../scripts/ensure-tools.sh" --for "base image $tag" debootstrap
 
 # shellcheck disable=SC1091
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:?}")
