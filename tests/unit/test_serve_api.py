@@ -428,7 +428,7 @@ def test_token_command_mints_no_token_the_api_would_refuse(
         assert response.status_code == 200, response.text
 
 
-def test_no_token_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_token_reaches_a_log_line(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """uvicorn's access log writes the request line with its query string; the app's record factory redacts it
     (and any JWT, bearer value or credential parameter in any other record) before a handler sees it."""
     import logging
@@ -442,6 +442,11 @@ def test_no_token_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     # The record uvicorn's HTTP protocol makes for that request (h11_impl / httptools_impl), formatted as uvicorn's
     # default access log formats it.
     access = logging.getLogger("uvicorn.access")
+    # uvicorn's logging config (applied by any earlier test that ran a server) stops its access records at its own
+    # handler; let them reach caplog's here.
+    monkeypatch.setattr(access, "propagate", True)
+    monkeypatch.setattr(access, "disabled", False)
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/healthz?token={token}&x=1", "1.1", 200)
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/healthz?access_token=opaque-value", "1.1", 200)
     logging.getLogger("openautoglm.serve").warning("header was Bearer %s", token)
