@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # The local CPU wheel; an unpinned torch pulls a CUDA build of several GB. Installed before the project.
 TORCH_VERSION := 2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+# Build sdists (seqeval) the PEP 517 way: Debian's venv has pip 23.0, whose legacy `setup.py egg_info` lets setuptools
+# fetch setup_requires itself, and it took setuptools_scm 10 without its vcs_versioning (found by make fresh-check).
+PEP517 := --use-pep517
 # One OpenMP thread per process: on this 2-core class of machine torch is ~50x faster that way.
 export OMP_NUM_THREADS ?= 1
 # Every tool a target needs beyond Python's packages is made sure of by scripts/ensure-tools.sh: present, else
@@ -27,7 +30,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	@$(BIN)/python -c 'import torch' 2>/dev/null || { echo "installing torch==$(TORCH_VERSION) (CPU)"; $(PIP) install -q torch==$(TORCH_VERSION); }
-	$(PIP) install -q -c constraints.txt -e ".[dev,english]"
+	$(PIP) install -q $(PEP517) -c constraints.txt -e ".[dev,english]"
 	@touch $@
 
 install: $(STAMP) ui
@@ -66,7 +69,7 @@ tools-bench:
 	@$(ENSURE) --for "make bench" npm chromium
 
 bench: tools-bench install
-	$(PIP) install -q -c constraints.txt -e ".[dev,bench]"
+	$(PIP) install -q $(PEP517) -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nlp.py
 	$(BIN)/python bench/canvas.py
@@ -105,7 +108,8 @@ docker-stop:
 	@pid=$$(cat /run/open-autoglm-dockerd.pid 2>/dev/null) && kill $$pid && echo "dockerd $$pid stopped" || echo "no dockerd started by make image"
 
 # The README's set-up paths on a fresh machine: a clean clone of HEAD in a throwaway container of the offline Debian
-# base (make-base-image.sh), running make demo and each target's tool step (scripts/fresh_check.py; its time: README, Development).
+# base (make-base-image.sh), running make demo and each target's tool step (scripts/fresh_check.py; its time is in
+# README, Development).
 # FRESH_ARGS: see python3 scripts/fresh_check.py --help.
 tools-fresh-check:
 	@$(ENSURE) --for "make fresh-check" docker debootstrap git

@@ -244,7 +244,7 @@ def run_group(
                 # Lines naming a tool that could not be had, though the step passed (npm without Node 20).
                 outcome.notes += [line for line in err.splitlines() if " is missing: " in line and not step.refused]
                 if step.refused and not problem:
-                    outcome.notes.append(f"{step.name}: {next(ln for ln in err.splitlines() if REFUSAL.search(ln))}")
+                    outcome.notes.append(next(line for line in err.splitlines() if REFUSAL.search(line)))
                 say(f"[{path}] {step.name}: {'ok' if not problem else 'FAILED'} in {minutes(seconds)}")
                 if problem:
                     outcome.failed_step, outcome.detail = step.name, problem

@@ -32,7 +32,7 @@ else
     # (seconds), else from the package index (minutes; those already there are reused). async-timeout: redis needs it
     # below Python 3.11.3, and Debian's is 3.11.2 (the host's pip resolves for its own 3.11.7).
     wheel() {
-        nice -n 10 "$python" -m pip --disable-pip-version-check wheel -q -w infra/docker/wheels "$@" \
+        nice -n 10 "$python" -m pip --disable-pip-version-check wheel -q --use-pep517 -w infra/docker/wheels "$@" \
             --find-links infra/docker/wheels -c constraints.txt torch==2.13.0 "setuptools>=77" ".[english]" \
             "async-timeout>=4.0.3" 2>&1 \
             | { grep -v "is ignored: it is neither" || true; }
