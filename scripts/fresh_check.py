@@ -153,7 +153,7 @@ def clean_clone(workspace: Path) -> tuple[Path, str]:
     result = host(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)])
     if result.returncode != 0:
         sys.exit(f"fresh-check: git clone of {REPO} failed: {result.stderr.strip()}")
-    head = host(["git", "-C", str(clone), "log", "-1", "--format=%h %s"]).stdout.strip()
+    head = host(["git", "-C", str(clone), "log", "-1", "--format=%h %<(60,trunc)%s"]).stdout.strip()
     return clone, head
 
 

@@ -35,6 +35,9 @@ NEEDS: dict[str, set[str]] = {
     "image": PYTHON_TOOLS | {"docker", "debootstrap"},
     # compose and the JWT key pair; debootstrap for the services image's base
     "stack-test": PYTHON_TOOLS | {"docker", "compose", "openssl", "debootstrap"},
+    # the tool steps alone, as make fresh-check runs them
+    "tools-image": {"docker", "debootstrap"},
+    "tools-stack-test": {"docker", "compose", "openssl"},
     "docker-stop": set(),
     "fresh-check": {"docker", "debootstrap", "git"},
 }
