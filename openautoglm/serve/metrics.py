@@ -13,6 +13,8 @@
 | ``openautoglm_rate_limited_total`` | counter | route |
 | ``openautoglm_jobs_triggered_total`` | counter | deployment |
 | ``openautoglm_models_ready`` | gauge | 1 when every configured model is loaded |
+| ``openautoglm_model_seconds_per_char`` | gauge | task, model, part (an encoder, or the model): timed at start-up |
+| ``openautoglm_model_requests_refused_total`` | counter | task, reason: ``cost_cap`` (422), ``deadline`` (504) |
 
 With several worker processes (``--workers N``) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder so that
 ``/metrics`` adds up every process (prometheus-client's multiprocess mode); in Kubernetes run one worker per pod.
@@ -76,6 +78,20 @@ class Metrics:
             "1 when the configured models are loaded",
             registry=r,
             multiprocess_mode="livemin",  # ready only when every live worker is
+        )
+
+        self.seconds_per_char = Gauge(
+            "openautoglm_model_seconds_per_char",
+            "Seconds of model time one input character costs, timed at start-up",
+            ["task", "model", "part"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.refused = Counter(
+            "openautoglm_model_requests_refused",
+            "Requests refused before the model: over the cost cap (422), or past their deadline while waiting (504)",
+            ["task", "reason"],
+            registry=r,
         )
 
     def set_circuit(self, name: str, state: str) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from openautoglm.core.nlp.types import Example, RowResult, TaskConfig
 from openautoglm.serve import schemas as s
@@ -29,6 +29,9 @@ def task_config(task_type: Any, **options: Any) -> TaskConfig:
         # TaskConfig checks the template the way the model fills it in: {text} / {text_pair} are replaced and
         # any other brace is literal (JSON in an instruction is fine); nothing is formatted here.
         config = TaskConfig(task_type=task_type, **{k: v for k, v in options.items() if v is not None})
+    except ValidationError as error:  # what the validators said, not pydantic's "1 validation error for ..."
+        message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors()[:3])
+        raise ApiError(Code.INVALID, f"invalid task options: {message}") from None
     except (ValueError, KeyError, IndexError, AttributeError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ApiError(Code.INVALID, f"invalid task options: {message}") from None
@@ -139,7 +142,8 @@ class RouteContext:
 
     settings: ServeSettings
     guard: Callable[[str], Callable[..., Awaitable[Principal]]]
-    predict: Callable[[Task, TaskConfig, list[Item]], Awaitable[list[RowResult]]]
+    #: (task, config, items, subject) -> results; the subject (the token's issuer and subject) gets a fair share.
+    predict: Callable[[Task, TaskConfig, list[Item], str], Awaitable[list[RowResult]]]
     model_name: Callable[[Task], str]
 
     def caps(self, count: int, texts: list[str], body: Any = None) -> None:
@@ -198,7 +202,7 @@ def _add(router: APIRouter, route: TaskRoute, ctx: RouteContext) -> None:
     ) -> dict[str, Any]:
         items = route.items(body)
         ctx.caps(1, _texts(items), body)
-        (result,) = await ctx.predict(route.task, route.config(body, ctx.settings), items)
+        (result,) = await ctx.predict(route.task, route.config(body, ctx.settings), items, principal.owner)
         _failed(result)
         return ok({**route.view(result), "model": ctx.model_name(route.task)})
 
@@ -208,7 +212,7 @@ def _add(router: APIRouter, route: TaskRoute, ctx: RouteContext) -> None:
     ) -> dict[str, Any]:
         items = route.batch_items(body)
         ctx.caps(len(items), _texts(items), body)
-        results = await ctx.predict(route.task, route.config(body, ctx.settings), items)
+        results = await ctx.predict(route.task, route.config(body, ctx.settings), items, principal.owner)
         if all(r.status == "error" for r in results):
             _failed(results[0])
         return ok({"model": ctx.model_name(route.task), "results": [route.view(r) for r in results]})

@@ -40,7 +40,7 @@ class _ClassifyOptions(BaseModel):
     prompt_template: str | None = Field(
         default=None,
         max_length=4000,
-        description="instruction with {text} (GLM models)",
+        description="instruction with {text} once (GLM models; embedding models embed every text inside it)",
         examples=["判断以下用户反馈的情感倾向:{text}"],
     )
     verbalizers: dict[Label, Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(

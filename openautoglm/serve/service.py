@@ -3,23 +3,33 @@
 A request becomes rows with a task configuration; rows of concurrent requests with the same configuration go to
 the model in one call (:class:`~openautoglm.serve.batcher.MicroBatcher`). GLM models are called through the
 circuit breaker; every call updates the batch-size, cache and upstream-error metrics.
+
+**What a request may cost.** At start-up every local model is timed on a short review (its seconds per character;
+:meth:`~openautoglm.adapters.models.base.ModelBackend.calibrate`). Each request is then estimated before it is
+queued (:meth:`ModelService.estimate`: the characters the model will read, after the encoders' cut, times that
+figure) and refused with 422 above ``max_request_cost_s``. The batcher serves subjects fairly by that estimate and
+gives one subject at most all but one of the ``model_lanes`` copies of a built-in local model, so one subject's
+long call never holds everyone else's requests; a request still waiting at its deadline is never started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
+import time
 from typing import Literal
 
 import pybreaker
 from pydantic import SecretStr
 
 from openautoglm.adapters.cache import CallCache
-from openautoglm.adapters.models import ModelSpec, load_backend
+from openautoglm.adapters.models import BACKENDS, ModelBackend, ModelSpec, load_backend
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
+from openautoglm.core.model_names import model_scheme
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
-from openautoglm.serve.batcher import MicroBatcher
+from openautoglm.serve.batcher import DeadlineExceeded, MicroBatcher
 from openautoglm.serve.breaker import UpstreamFailure, make_breaker, open_for
 from openautoglm.serve.envelope import ApiError, Code
 from openautoglm.serve.metrics import Metrics
@@ -55,14 +65,27 @@ class ModelService:
         )
         rows = settings.batch_max_rows if settings.micro_batching else 1
         wait = settings.batch_max_wait_ms / 1000 if settings.micro_batching else 0.0
+        # Lanes: an API upstream serves calls in parallel; a local model serialises on its own lock, so a built-in
+        # one gets a copy per lane (a folder or registered model, which may be reloaded in place, gets one lane).
+        self.lanes: dict[Task, int] = {
+            task: settings.glm_max_concurrency
+            if spec.remote
+            else (settings.model_lanes if model_scheme(spec.model) is None else 1)
+            for task, spec in self.specs.items()
+        }
+        self._copies: dict[Task, queue.SimpleQueue[ModelBackend]] = {}
+        #: Per task, the timed seconds per character (by encoder, or by model), measured at load.
+        self.timings: dict[Task, dict[str, float]] = {}
         self.batchers: dict[Task, MicroBatcher[TaskConfig, Item, RowResult]] = {}
-        for task, spec in self.specs.items():
+        for task in self.specs:
             self.batchers[task] = MicroBatcher(
                 self._batch_function(task),
                 max_rows=rows,
                 max_wait_s=wait,
-                # An API upstream serves calls in parallel; a local model serialises on its own lock anyway.
-                concurrency=settings.glm_max_concurrency if spec.remote else 1,
+                concurrency=self.lanes[task],
+                # Cost bounds hold in seconds once the model is timed (load); until then, and for API models, a
+                # request counts one per item and batches are bounded by rows only.
+                max_cost=float("inf"),
             )
         self._api_key: SecretStr | None = None
         self._ready = threading.Event()
@@ -95,6 +118,9 @@ class ModelService:
                 self._api_key = self._zhipu_key()
             for spec in dict.fromkeys(self.specs.values()):
                 load_backend(spec, self._api_key if spec.remote else None)
+            for task, spec in self.specs.items():
+                if not spec.remote:
+                    self._load_lanes(task, spec)
             self.cache  # noqa: B018  (opens the cache file now, not on the first request)
         except Exception as error:
             self.load_error = f"{type(error).__name__}: {error}"
@@ -102,6 +128,48 @@ class ModelService:
             raise
         self._ready.set()
         self.metrics.ready.set(1)
+
+    def _load_lanes(self, task: Task, spec: ModelSpec) -> None:
+        """Time the model for ``task`` (its seconds per character) and build a copy per extra lane."""
+        backend = load_backend(spec)
+        started = time.perf_counter()
+        try:
+            backend.calibrate(_probe_config(TASK_TYPES[task]))
+        except Exception as error:  # a model that cannot be timed is still served, by rows
+            log.warning("timing %s for %s failed, its requests are not costed: %s", spec.model, task, error)
+        if backend.cost(_probe_config(TASK_TYPES[task]), [Row(row_id=0, text="x")]) is not None:
+            self.batchers[task].queue.max_cost = self.settings.batch_max_cost_s
+        self.timings[task] = backend.timings()
+        for part, seconds in self.timings[task].items():
+            self.metrics.seconds_per_char.labels(task=task, model=spec.model, part=part).set(seconds)
+        log.info(
+            "%s for %s: %s ms per character (timed in %.1f s)",
+            spec.model,
+            task,
+            ", ".join(f"{name} {1000 * s:.3f}" for name, s in self.timings[task].items()) or "not timed",
+            time.perf_counter() - started,
+        )
+        lanes = [backend] + [_copy(backend, spec) for _ in range(self.lanes[task] - 1)]
+        if task == "classify":  # e.g. the default labels' descriptions, encoded now in every copy, not on a request
+            try:
+                for lane in lanes:
+                    lane.prepare(TaskConfig(labels=tuple(self.settings.default_labels)))
+            except Exception as error:  # only a head start: the first request does it otherwise
+                log.warning("preparing %s for the default labels failed: %s", spec.model, error)
+        if len(lanes) > 1:
+            copies: queue.SimpleQueue[ModelBackend] = queue.SimpleQueue()
+            for lane in lanes:
+                copies.put(lane)
+            self._copies[task] = copies
+
+    def estimate(self, task: Task, config: TaskConfig, items: list[Item]) -> float | None:
+        """Estimated seconds of model time for ``items`` under ``config`` (``None``: not estimated, an API model
+        or one that could not be timed). Pure arithmetic on lengths: nothing is tokenised or encoded."""
+        spec = self.specs[task]
+        if spec.remote or not self.ready:
+            return None
+        rows = [Row(row_id=i, text=text, text_pair=pair) for i, (text, pair) in enumerate(items)]
+        return load_backend(spec).cost(config, rows)
 
     def _zhipu_key(self) -> SecretStr:
         from openautoglm.blocks.credentials import resolve_zhipu_key
@@ -129,8 +197,15 @@ class ModelService:
 
         def run(config: TaskConfig, items: list[Item]) -> list[RowResult]:
             rows = [Row(row_id=i, text=text, text_pair=pair) for i, (text, pair) in enumerate(items)]
+            copies = self._copies.get(task)
             if spec.remote:  # an API upstream: behind the circuit breaker
                 results, stats = self.breaker.call(self._upstream, spec, config, rows)
+            elif copies is not None:  # a lane's own copy of the model (there are as many copies as lanes)
+                backend = copies.get()
+                try:
+                    results, stats = backend.predict(config, rows, self.cache)
+                finally:
+                    copies.put(backend)
             else:
                 results, stats = predict_rows(spec, config, rows, cache=self.cache)
             self.metrics.batch_rows.labels(**labels).observe(len(rows))
@@ -152,8 +227,9 @@ class ModelService:
             raise UpstreamFailure(failed[0].reason, dict(stats.errors))
         return results, stats
 
-    async def predict(self, task: Task, config: TaskConfig, items: list[Item]) -> list[RowResult]:
-        """Results for ``items`` in order; :class:`ApiError` for an open circuit, a failed upstream, a timeout."""
+    async def predict(self, task: Task, config: TaskConfig, items: list[Item], subject: str = "") -> list[RowResult]:
+        """Results for ``items`` in order, queued fairly among ``subject``'s peers; :class:`ApiError` for a request
+        over the cost cap (422), an open circuit, a failed upstream, a timeout."""
         if not self.ready:
             raise ApiError(Code.NOT_READY, "models are still loading; retry shortly", headers={"Retry-After": "2"})
         if self.specs[task].remote:
@@ -161,10 +237,30 @@ class ModelService:
             if left is not None:
                 self.metrics.upstream_errors.labels(code="circuit_open").inc()
                 raise _circuit_open(left)
+        cost = self.estimate(task, config, items)
+        cap = self.settings.max_request_cost_s
+        if cost is not None and cost > cap:
+            self.metrics.refused.labels(task=task, reason="cost_cap").inc()
+            raise ApiError(
+                Code.INVALID,
+                f"the request would take about {cost:.1f} s of model time ({self.specs[task].model}, texts cut to "
+                f"what its encoders read); at most {cap:g} s a request: send fewer or shorter texts, "
+                "fewer few-shot examples or shorter label descriptions",
+                data={"estimated_cost_s": round(cost, 3), "max_request_cost_s": cap},
+            )
+        timeout = self.settings.batch_timeout_s
         try:
             return await asyncio.wait_for(
-                self.batchers[task].submit(config, items), timeout=self.settings.batch_timeout_s
+                self.batchers[task].submit(
+                    config, items, subject=subject, cost=cost, deadline=time.monotonic() + timeout
+                ),
+                timeout=timeout,
             )
+        except DeadlineExceeded:
+            self.metrics.refused.labels(task=task, reason="deadline").inc()
+            raise ApiError(
+                Code.TIMEOUT, "the model did not answer in time (the request waited past its deadline)"
+            ) from None
         except TimeoutError:
             raise ApiError(Code.TIMEOUT, "the model did not answer in time") from None
         except pybreaker.CircuitBreakerError:
@@ -182,6 +278,14 @@ def _circuit_open(left: float) -> ApiError:
         data={"retry_after_s": retry},
         headers={"Retry-After": str(retry)},
     )
+
+
+def _copy(backend: ModelBackend, spec: ModelSpec) -> ModelBackend:
+    """Another instance of ``spec``'s model for a lane of its own, with ``backend``'s timing (encoders share theirs
+    by name)."""
+    copy = BACKENDS.resolve(spec.backend).factory(spec, None)
+    copy.seconds_per_char = backend.seconds_per_char
+    return copy
 
 
 def _probe_config(task_type: TaskType) -> TaskConfig:

@@ -38,6 +38,11 @@ class ServeSettings(BaseSettings):
         micro_batching: Gather concurrent requests into one model call.
         batch_max_rows: Rows per model call at most (a batch request larger than this goes alone).
         batch_max_wait_ms: How long the first request of a micro-batch waits for company.
+        batch_max_cost_s: Estimated seconds of model time per micro-batch at most (a costlier request goes alone).
+        max_request_cost_s: Estimated seconds of model time one request may cost (422 above, with the estimate):
+            characters after the encoder's cut x the model's seconds per character, timed at start-up.
+        model_lanes: Copies of a built-in local model serving calls at once; one subject (token ``sub``) holds at
+            most all but one of them, so another subject's request never waits behind its long call.
         max_body_bytes: Request bodies above this are refused with 413 before they are read in full.
         max_json_depth: Arrays and objects nested deeper than this in a JSON body are refused with 400 before the
             body is parsed (so no parser, validator or job ever recurses that deep).
@@ -85,6 +90,9 @@ class ServeSettings(BaseSettings):
     batch_max_rows: int = Field(default=64, ge=1, le=4096)
     batch_max_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
     batch_timeout_s: float = Field(default=30.0, gt=0)
+    batch_max_cost_s: float = Field(default=1.0, gt=0)
+    max_request_cost_s: float = Field(default=10.0, gt=0)
+    model_lanes: int = Field(default=2, ge=1, le=16)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_json_depth: int = Field(default=64, ge=8, le=512)

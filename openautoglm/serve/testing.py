@@ -40,6 +40,8 @@ class FakeModel(ModelBackend):
     kind = "fake"
     batches: ClassVar[list[int]] = []
     delay_s: ClassVar[float] = 0.0
+    #: What "timing" it at start-up finds (never timed: a test sets what a character costs).
+    cost_per_char: ClassVar[float] = 1e-6
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
@@ -47,6 +49,10 @@ class FakeModel(ModelBackend):
         with cls._lock:
             cls.batches.clear()
         cls.delay_s = 0.0
+        cls.cost_per_char = 1e-6
+
+    def calibrate(self, config: TaskConfig, repeats: int = 3) -> None:
+        self.seconds_per_char = FakeModel.cost_per_char
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         with FakeModel._lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+import statistics
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from openautoglm.adapters.cache import CallCache, cache_key
@@ -24,6 +26,13 @@ from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
 from openautoglm.core.prompt.budget import charge, record_fresh, record_tokens
 
 log = logging.getLogger(__name__)
+
+#: What a model is timed on when it is calibrated (:meth:`ModelBackend.calibrate`): a Chinese review of about
+#: 90 characters, the API's usual input. (Timed this way, English costs less per character than estimated.)
+CALIBRATION_TEXT = (
+    "这家店的外卖送得很快，包装也很仔细，菜到的时候还是热的。味道不错，分量也足，价格合理。"
+    "唯一的问题是米饭有点硬，汤也洒了一点，希望商家以后注意。总体来说还是满意的，下次还会再点。"
+)
 
 
 @dataclass
@@ -84,6 +93,46 @@ class ModelBackend(ABC):
     @abstractmethod
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         """One result per row, in order."""
+
+    def prepare(self, config: TaskConfig) -> None:
+        """Do now what the first call under ``config`` would do before its rows (a server calls it at start-up
+        for the configuration it expects most); nothing by default."""
+        return None
+
+    # --- what a call costs ---------------------------------------------------------------------------------
+    #: Seconds one character of input costs this model, measured by :meth:`calibrate` (``None`` until then).
+    seconds_per_char: float | None = None
+
+    def calibrate(self, config: TaskConfig, repeats: int = 3) -> None:
+        """Measure what a character costs the loaded model: ``predict`` on one row of :data:`CALIBRATION_TEXT`
+        under ``config`` (the task to serve), one warm-up call, then the median of ``repeats`` timed calls,
+        outside the cache. Sets :attr:`seconds_per_char`, which :meth:`cost` reads. Not for API models (a call is
+        billed, and its time is the network's)."""
+        pair = CALIBRATION_TEXT if config.kind.needs_pair else None
+        row = Row(row_id=0, text=CALIBRATION_TEXT, text_pair=pair)
+        off = CallCache(Path("calibration-cache-off.sqlite"), "off")  # mode off: no file is touched
+        self.predict(config, [row], off)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            self.predict(config, [row], off)
+            times.append(time.perf_counter() - started)
+        self.seconds_per_char = statistics.median(times) / max(1, self.input_chars(config, [row]))
+
+    def timings(self) -> dict[str, float]:
+        """Seconds per character of what :meth:`calibrate` timed, by name (empty before)."""
+        return {} if self.seconds_per_char is None else {self.model: self.seconds_per_char}
+
+    def input_chars(self, config: TaskConfig, rows: Sequence[Row]) -> int:
+        """Characters the model reads for ``rows`` under ``config``: each row's text and second text."""
+        return sum(len(r.text) + len(r.text_pair or "") for r in rows)
+
+    def cost(self, config: TaskConfig, rows: Sequence[Row]) -> float | None:
+        """Estimated seconds of model time for ``rows`` under ``config`` (:meth:`input_chars` x
+        :attr:`seconds_per_char`), computed without running anything; ``None`` before :meth:`calibrate`."""
+        if self.seconds_per_char is None:
+            return None
+        return self.seconds_per_char * self.input_chars(config, rows)
 
 
 def label_results(
@@ -249,6 +298,12 @@ class GenerativeBackend(ModelBackend):
     @abstractmethod
     def complete(self, messages: list[Message]) -> Completion:
         """One call. Raise :class:`BackendCallError` on failure."""
+
+    def input_chars(self, config: TaskConfig, rows: Sequence[Row]) -> int:
+        """Characters of every row's prompt: the template with the row, and each few-shot demonstration."""
+        template = len(config.template)
+        shots = sum(template + len(e.text) + len(e.text_pair or "") for e in config.few_shot)
+        return sum(template + shots + len(r.text) + len(r.text_pair or "") for r in rows)
 
     def token_estimate(self, messages: list[Message]) -> int:
         """An upper bound of a call's tokens: one per prompt character plus the completion limit."""

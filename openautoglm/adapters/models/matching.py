@@ -18,7 +18,7 @@ import numpy as np
 
 from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models.base import BatchStats, ModelBackend
-from openautoglm.adapters.models.embedding import Encoder, _raw
+from openautoglm.adapters.models.embedding import Encoder, _raw, encoding_seconds
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.matching import DEFAULT_COMBINER, MatchCombiner, char_dice
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
@@ -65,6 +65,12 @@ class EnsembleMatcher:
         self.encoders = {name: encoders[name] for name in combiner.views if name in encoders}
         self.combiner = combiner
 
+    def cost(self, rows: Sequence[Row]) -> float | None:
+        """Seconds of encoding for ``rows``: every encoder on every distinct text (``None`` before calibration)."""
+        lengths = [len(t) for t in dict.fromkeys([r.text for r in rows] + [r.text_pair or "" for r in rows])]
+        seconds = [encoding_seconds(encoder, lengths) for encoder in self.encoders.values()]
+        return None if None in seconds else sum(s for s in seconds if s is not None)
+
     def match(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache, stats: BatchStats) -> list[RowResult]:
         views = pair_views(self.encoders, rows, cache, stats)
         scores = self.combiner.score(views)
@@ -89,6 +95,17 @@ class EnsembleMatchBackend(ModelBackend):
     def __init__(self, model: str, matcher: EnsembleMatcher) -> None:
         super().__init__(model)
         self.matcher = matcher
+
+    def calibrate(self, config: TaskConfig, repeats: int = 2) -> None:
+        for encoder in self.matcher.encoders.values():
+            if encoder.seconds_per_char is None:
+                encoder.calibrate(repeats=repeats)
+
+    def cost(self, config: TaskConfig, rows: Sequence[Row]) -> float | None:
+        return self.matcher.cost(rows)
+
+    def timings(self) -> dict[str, float]:
+        return {e.name: e.seconds_per_char for e in self.matcher.encoders.values() if e.seconds_per_char is not None}
 
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         if config.task_type not in self.tasks:

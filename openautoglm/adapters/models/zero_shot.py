@@ -31,12 +31,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models.base import BatchStats
-from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder, _raw
+from openautoglm.adapters.models.embedding import EmbeddingBackend, Encoder, _raw, encoding_seconds
 from openautoglm.adapters.models.matching import EnsembleMatcher
 from openautoglm.core.nlp import calibration, label_expansion, learn
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
@@ -98,6 +99,57 @@ class ZeroShotBackend(EmbeddingBackend):
         rows."""
         return [self.strong, self.encoder]
 
+    def cost_encoders(self) -> list[Encoder]:
+        return [self.strong, self.encoder]
+
+    def prepare(self, config: TaskConfig) -> None:
+        """Encode ``config``'s label descriptions and the descriptor groups with the strong encoder (kept in this
+        instance's memo), so no request of fewer than ``min_student_rows`` rows pays for them. The fast encoder is
+        left alone: only a student's batch uses it (and loading it costs ~110 MB per copy)."""
+        if config.task_type != "text_classification" or not config.labels:
+            return
+        cache, stats = CallCache(Path("prepare-cache-off.sqlite"), "off"), BatchStats()
+        self._prototypes(self.strong, config, self.assignment(config, cache, stats), cache, stats)
+
+    # --- what a call costs --------------------------------------------------------------------------------
+    def cost(self, config: TaskConfig, rows: Sequence[Row]) -> float | None:
+        """Seconds of encoding for ``rows``, as :meth:`_classify` would spend them: the strong encoder on the
+        sampled rows (all of them in a batch too small for the student), the fast one on every row when a student
+        is trained, both on the few-shot examples, and on label descriptions not yet encoded in this process.
+        Matching: both encoders on every distinct text."""
+        if config.task_type != "text_classification":
+            return self._matcher.cost(rows)
+        n = len(rows)
+        student = n >= self.min_student_rows
+        shots = [len(e.text) for e in config.few_shot]
+        strong = encoding_seconds(
+            self.strong, [len(rows[i].text) for i in self._sample(n)] + shots + self._new_phrases(self.strong, config)
+        )
+        fast = encoding_seconds(
+            self.encoder, [len(r.text) for r in rows] + shots + self._new_phrases(self.encoder, config)
+        )
+        if strong is None or fast is None:
+            return None
+        return strong + fast if student else strong
+
+    def _sample(self, n: int) -> list[int]:
+        """The rows the strong encoder scores in a batch of ``n`` (all of them when no student is trained)."""
+        if n < self.min_student_rows:
+            return list(range(n))
+        size = min(n, max(self.min_sample_rows, math.ceil(self.sample_fraction * n)))
+        return sorted(random.Random(self.seed).sample(range(n), size))
+
+    def _new_phrases(self, encoder: Encoder, config: TaskConfig) -> list[int]:
+        """Lengths of the label phrases (framed names or explicit verbalisers; the descriptor groups when they may
+        be used) ``encoder`` has not encoded yet in this process (:meth:`_phrases`)."""
+        explicit = dict(config.verbalizers or ())
+        lists = [
+            [explicit[label]] if label in explicit else label_expansion.framed(label) for label in config.labels or ()
+        ]
+        if not config.verbalizers:
+            lists += [list(g) for g in label_expansion.DESCRIPTOR_GROUPS.values()]
+        return [len(t) for texts in lists if (encoder.name, tuple(texts)) not in self._phrase_memo for t in texts]
+
     # --- label descriptions -------------------------------------------------------------------------------
     def _phrases(self, encoder: Encoder, texts: list[str], cache: CallCache, stats: BatchStats) -> np.ndarray:
         """Embeddings of fixed phrases (framed label names, descriptor groups): the same for every batch, so
@@ -158,8 +210,7 @@ class ZeroShotBackend(EmbeddingBackend):
         texts = [r.text for r in rows]
         assignment = self.assignment(config, cache, stats)
         student = n >= self.min_student_rows
-        size = min(n, max(self.min_sample_rows, math.ceil(self.sample_fraction * n))) if student else n
-        sample = sorted(random.Random(self.seed).sample(range(n), size))
+        sample = self._sample(n)
         strong_protos = self._prototypes(self.strong, config, assignment, cache, stats)
         strong_vectors = self.strong.encode([texts[i] for i in sample], cache, stats)
         strong_probs = calibration.softmax(strong_vectors @ strong_protos.T, self.strong_temperature)

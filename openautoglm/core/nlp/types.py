@@ -24,6 +24,8 @@ def _task_types() -> Registry[Any]:
 #: ``ner``, ``semantic_matching``, or one a plug-in registers.
 TaskType = Annotated[str, RegisteredName(_task_types)]
 Status = Literal["ok", "unparsed", "error"]
+#: The slots a model fills in a prompt template; each may occur once.
+TEMPLATE_SLOTS = ("{text}", "{text_pair}")
 
 
 class Example(BaseModel):
@@ -57,7 +59,8 @@ class TaskConfig(BaseModel):
     Attributes:
         task_type: ``text_classification``, ``ner`` or ``semantic_matching``.
         labels: Label set (classification) or ``(no-match, match)`` labels (matching).
-        prompt_template: Instruction with ``{text}`` (and ``{text_pair}``); the default per task when empty.
+        prompt_template: Instruction with ``{text}`` (and ``{text_pair}``), each exactly once (a template that
+            repeats a slot would multiply what the model reads); the default per task when empty.
         verbalizers: Per label, the text an embedding model compares against (zero-shot); default: the label.
         few_shot: Demonstrations (generative models) or prototype examples (embedding models).
         entity_types: Entity types to extract (NER).
@@ -88,6 +91,13 @@ class TaskConfig(BaseModel):
     def _complete(self) -> TaskConfig:
         if "{text}" not in self.template:
             raise ValueError("prompt_template must contain {text}")
+        for slot in TEMPLATE_SLOTS:
+            count = self.template.count(slot)
+            if count > 1:
+                raise ValueError(
+                    f"prompt_template holds {slot} {count} times; write it once (each copy is filled with the whole "
+                    "text, so the model would read it again and again)"
+                )
         self.kind.check(self)
         if self.verbalizers is not None and self.labels is not None:
             unknown = sorted({label for label, _ in self.verbalizers} - set(self.labels))

@@ -12,7 +12,7 @@ import re
 
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.prompts import Message
-from openautoglm.core.nlp.types import TaskConfig
+from openautoglm.core.nlp.types import TEMPLATE_SLOTS, TaskConfig
 from openautoglm.core.prompt.budget import BudgetExhausted
 from openautoglm.core.prompt.optimizers.base import OPTIMIZERS, Evaluation, SearchContext
 
@@ -44,10 +44,11 @@ def proposal_messages(start: TaskConfig, ranked: list[Evaluation], number: int) 
 
 
 def parse_instruction(answer: str, start: TaskConfig) -> str | None:
-    """The proposed instruction, with ``{text}`` (and ``{text_pair}``) ensured; ``None`` if empty."""
+    """The proposed instruction, with ``{text}`` (and ``{text_pair}``) ensured; ``None`` if empty or if it repeats
+    a slot (a template may hold each once: :class:`~openautoglm.core.nlp.types.TaskConfig`)."""
     text = answer.strip().strip("`").strip()
     text = re.sub(r"^(新的?指令|指令|instruction)\s*[:：]\s*", "", text, flags=re.IGNORECASE).strip().strip("\"'“”")
-    if not text:
+    if not text or any(text.count(slot) > 1 for slot in TEMPLATE_SLOTS):
         return None
     if "{text}" not in text:
         text = f"{text}\n文本: {{text}}"
