@@ -67,7 +67,13 @@ def _label(r: RowResult) -> dict[str, Any]:
         "score": r.score,
         "status": r.status,
         "reason": r.reason,
+        "answered_by": _answered_by(r),
     }
+
+
+def _answered_by(r: RowResult) -> str | None:
+    value = r.extra.get("answered_by")
+    return value if isinstance(value, str) else None
 
 
 def _entities(r: RowResult) -> dict[str, Any]:

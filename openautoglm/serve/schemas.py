@@ -99,6 +99,10 @@ class MatchBatchRequest(_MatchOptions):
 class RowStatus(BaseModel):
     status: str = Field(description="ok, unparsed (the model broke the format twice) or error")
     reason: str = ""
+    answered_by: str | None = Field(
+        default=None,
+        description="which part of the model answered, where it says (local-online: zero-shot or online-student)",
+    )
 
 
 class Classification(RowStatus):

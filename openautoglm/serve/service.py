@@ -283,7 +283,7 @@ def _circuit_open(left: float) -> ApiError:
 def _copy(backend: ModelBackend, spec: ModelSpec) -> ModelBackend:
     """Another instance of ``spec``'s model for a lane of its own, with ``backend``'s timing (encoders share theirs
     by name)."""
-    copy = BACKENDS.resolve(spec.backend).factory(spec, None)
+    copy = backend.lane_copy() or BACKENDS.resolve(spec.backend).factory(spec, None)
     copy.seconds_per_char = backend.seconds_per_char
     return copy
 

@@ -58,7 +58,14 @@ def test_seed_example_through_the_envelope(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "code": 0,
-        "data": {"label": "正面", "score": 1.0, "status": "ok", "reason": "", "model": "serve-fake"},
+        "data": {
+            "label": "正面",
+            "score": 1.0,
+            "status": "ok",
+            "reason": "",
+            "answered_by": None,
+            "model": "serve-fake",
+        },
         "message": "success",
     }
 

@@ -161,13 +161,9 @@ def _auto(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
 
 @backend("local-online", "online", tasks=frozenset({"text_classification", "semantic_matching"}), local_batches=True)
 def _online(spec: ModelSpec, api_key: SecretStr | None) -> ModelBackend:
-    from openautoglm.adapters.models.online import OnlineDistilledBackend
-    from openautoglm.adapters.models.zero_shot import ZeroShotBackend
+    from openautoglm.adapters.models.online import OnlineDistilledBackend, new_teacher
 
-    teacher = load_backend(ModelSpec(model="local-auto", threads=spec.threads))  # shared with local-auto
-    if not isinstance(teacher, ZeroShotBackend):
-        raise TypeError(f"local-auto is a {type(teacher).__name__}, not a zero-shot backend")
-    return OnlineDistilledBackend("local-online", teacher)
+    return OnlineDistilledBackend("local-online", new_teacher(spec.threads), threads=spec.threads)
 
 
 @backend("local-ensemble", "ensemble", tasks=frozenset({"semantic_matching"}), local_batches=True)

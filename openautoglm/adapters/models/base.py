@@ -99,6 +99,11 @@ class ModelBackend(ABC):
         for the configuration it expects most); nothing by default."""
         return None
 
+    def lane_copy(self) -> ModelBackend | None:
+        """Another instance for a serving lane of its own, sharing what the lanes must share; ``None`` (the
+        default): nothing is shared, the server builds one from the backend's factory."""
+        return None
+
     # --- what a call costs ---------------------------------------------------------------------------------
     #: Seconds one character of input costs this model, measured by :meth:`calibrate` (``None`` until then).
     seconds_per_char: float | None = None
