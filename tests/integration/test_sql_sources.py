@@ -275,3 +275,31 @@ def test_the_sql_sink_is_held_to_the_timeout(backend: str, tmp_path: Path, monke
             if backend == "postgresql":
                 conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {table}_slow()")
         engine.dispose()
+
+
+def test_an_executable_comment_is_refused_through_the_cli(tables: dict[str, str], tmp_path: Path) -> None:
+    """The review's query, through the real CLI against the machine's MariaDB: MariaDB runs what is inside
+    ``/*! ... */`` (here INTO OUTFILE, which a READ ONLY transaction does not stop); the check refuses it before
+    anything is sent, in one line, and no file appears."""
+    import os
+    import subprocess
+    import sys
+
+    url, table = tables["mariadb"].split("#")
+    target = f"/tmp/oag-outfile-{uuid.uuid4().hex}"
+    for query in (
+        f"SELECT text FROM {table} /*! INTO OUTFILE '{target}' */",
+        f"SELECT text FROM {table} /*!50001 INTO OUTFILE '{target}' */",
+        f"SELECT /*+ MAX_EXECUTION_TIME(1) */ text FROM {table}",
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "openautoglm.cli", "ingest", url, "--query", query],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "OPENAUTOGLM_HOME": str(tmp_path / "home")},
+        )
+        assert done.returncode != 0, done.stdout
+        assert "comment" in done.stderr.lower() and "Traceback" not in done.stderr, done.stderr
+        assert not Path(target).exists()
