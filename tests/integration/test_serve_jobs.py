@@ -70,6 +70,10 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
 
 
 def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
+    loops = tmp_path / "loops"  # a second data root holding a symlink loop
+    loops.mkdir()
+    (loops / "a").symlink_to(loops / "b")
+    (loops / "b").symlink_to(loops / "a")
     with prefect_server(tmp_path / "server") as api_url:
         env = {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(tmp_path / "client")}
         deployed = subprocess.run(
@@ -97,7 +101,7 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
             "OPENAUTOGLM_HOME": str(tmp_path / "home"),
             "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
             "OPENAUTOGLM_SERVE_PRELOAD": "false",
-            "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples")]),
+            "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples"), str(loops)]),
             "OPENAUTOGLM_SERVE_SQL_CONNECTIONS": json.dumps(
                 {"warehouse": {"url": "postgresql+psycopg://reader@127.0.0.1:5432/test", "password_env": "PGPASS"}}
             ),
@@ -190,6 +194,17 @@ def test_jobs_trigger_read_and_ownership(tmp_path: Path) -> None:
                 assert probe.status_code == 422 and probe.json()["code"] == 42200, (where, probe.text)
                 assert where in probe.json()["message"], (where, probe.text)
                 assert "ZHIPUAI" not in probe.text and "/etc" not in probe.json()["message"].split(":", 1)[0]
+            # A NUL byte or a symlink loop in a path: 422 naming the parameter, and the keep-alive connection is
+            # still good for the next request (a 500 reset it).
+            with httpx.Client(base_url=base, headers=bearer("mallory", "operator"), timeout=60) as client:
+                for path in ("user_feedback.csv\x00/../../etc/passwd", str(loops / "a" / "x")):
+                    params = {"source": {"kind": "csv", "path": path}}
+                    probe = client.post(
+                        "/api/v1/jobs",
+                        json={"deployment": "run_task/nightly-classification", "parameters": {"params": params}},
+                    )
+                    assert probe.status_code == 422 and "source.path" in probe.json()["message"], probe.text
+                    assert client.get("/healthz").status_code == 200  # the same connection answers again
             # no run was created for any refused job
             assert httpx.get(f"{base}/api/v1/jobs", headers=bearer("mallory", "operator")).json()["data"]["jobs"] == []
 
