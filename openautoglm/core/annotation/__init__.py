@@ -1,0 +1,1 @@
+"""Annotation: which rows people label next (:mod:`.sampling`)."""
