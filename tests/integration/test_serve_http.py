@@ -55,7 +55,8 @@ def test_seed_example_metrics_and_oversized_bodies(tmp_path: Path) -> None:
         body = response.json()
         assert body["code"] == 0 and body["message"] == "success"
         assert body["data"]["label"] in SEED["labels"] and body["data"]["status"] == "ok"
-        assert body["data"]["model"] == "local-auto" and 0 < body["data"]["score"] <= 1
+        assert body["data"]["model"] == "local-online" and 0 < body["data"]["score"] <= 1
+        assert body["data"]["answered_by"] == "zero-shot"  # a fresh server: the teacher answers a new label set
         assert body["data"]["label"] == "正面", body  # the seed's own example, answered right by the default
 
         ner = httpx.post(
