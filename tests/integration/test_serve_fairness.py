@@ -1,4 +1,5 @@
-"""Bounded model cost per request, through the real API with the real default model (``local-auto``: e5 + USE).
+"""Bounded model cost per request, through the real API with the real default model (``local-online``, whose
+zero-shot teacher is e5 + USE).
 
 The review's fault: one viewer's ``/classify/batch`` of 10 distinct 4,096-character texts held the model for
 everyone (another user's small requests got 504, 504, 504 and a 200 after 111 s). Now the texts are cut to what
@@ -113,7 +114,7 @@ def test_one_subjects_heavy_batch_leaves_the_others_under_a_second(tmp_path: Pat
     latencies = [seconds for _, seconds in results]
     errors = [status for status, _ in results if status != 200]
     print(
-        "FAULT heavy-batch: local-auto timed at start-up "
+        "FAULT heavy-batch: the default model timed at start-up "
         + ", ".join(f"{part} {1000 * v:.3f} ms/char" for part, v in timings.items())
         + "; "
         f"heavy 10 x 4,096 chars -> {heavy.get('status')} in {heavy.get('seconds', 0):.1f} s; "
