@@ -12,6 +12,7 @@
 | OPENAUTOGLM_DATA_ROOT | (none) | folder of the benchmark data sets |
 | OPENAUTOGLM_FALLBACK_MODEL | (none) | model to use instead of a GLM model when no Zhipu key is set (SDK) |
 | OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S | 300 | longest an SQL source's read or a sink's statement may run |
+| OPENAUTOGLM_ANNOTATIONS_URL | sqlite:///$HOME/annotations.db | the annotation store (SQLite or PostgreSQL) |
 """
 
 from __future__ import annotations
@@ -43,11 +44,19 @@ class Settings(BaseSettings):
     #: ``statement_timeout``, MariaDB ``max_statement_time``, MySQL ``max_execution_time``, SQLite a progress
     #: handler); a source's read, its rows streamed included, is held to it too.
     sql_statement_timeout_s: float = Field(default=300.0, gt=0)
+    #: SQLAlchemy URL of the annotation store (projects, items, predictions, annotations); ``postgresql+psycopg://``
+    #: in production, where many annotators label at once. Read through :attr:`annotations_store_url`.
+    annotations_url: str | None = None
 
     @property
     def tracking_uri(self) -> str:
         """The MLflow tracking URI (SQLite under home by default)."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.home.expanduser().resolve() / 'mlflow.db'}"
+
+    @property
+    def annotations_store_url(self) -> str:
+        """The annotation store's URL: :attr:`annotations_url`, or a SQLite file under home."""
+        return self.annotations_url or f"sqlite:///{self.home.expanduser().resolve() / 'annotations.db'}"
 
     @property
     def artifact_root(self) -> Path:
