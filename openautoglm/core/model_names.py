@@ -28,13 +28,7 @@ API_FAMILIES = ("glm-", "chatglm")
 MAX_CHARS = 4096
 
 
-class ModelName(str):
-    """A model string in normal form (what :data:`ModelString` fields hold): readers can tell it by its type."""
-
-    __slots__ = ()
-
-
-def normalize_model(model: str) -> ModelName:
+def normalize_model(model: str) -> str:
     """``model`` in normal form (see the module docstring).
 
     Raises:
@@ -50,11 +44,11 @@ def normalize_model(model: str) -> ModelName:
         raise ConfigurationError("The model string is empty.", hint="use e.g. local-auto, glm-4 or local:/folder")
     head, sep, rest = text.partition(":")
     if sep and head.strip().lower() in SCHEMES:
-        return ModelName(f"{head.strip().lower()}:{rest.strip()}")
+        return f"{head.strip().lower()}:{rest.strip()}"
     lowered = text.lower()
     if lowered.startswith(API_FAMILIES):
-        return ModelName(lowered)
-    return ModelName(text)
+        return lowered
+    return text
 
 
 def model_scheme(model: str) -> Scheme | None:
@@ -75,12 +69,12 @@ def local_folder(model: str) -> str:
     return normal.partition(":")[2]
 
 
-def _as_model_name(value: str) -> ModelName:
+def _as_model_name(value: str) -> str:
     try:
         return normalize_model(value)
     except ConfigurationError as error:
         raise ValueError(error.message) from None
 
 
-#: A model string field: validated into its normal form (a :class:`ModelName`).
+#: A model string field: validated into its normal form (a plain ``str``: values are written to YAML and JSON).
 ModelString = Annotated[str, AfterValidator(_as_model_name)]

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.model_names import ModelName, local_folder, model_scheme
+from openautoglm.core.model_names import local_folder, model_scheme
 from openautoglm.core.nlp.distill import parse_registry_ref
 from openautoglm.core.prompt.reference import is_prompt_ref, parse_prompt_ref
 from openautoglm.core.registry import normalize_name
@@ -60,7 +60,7 @@ FLOW_PARAMS: dict[str, str] = {
 SECRET_ROUTES = frozenset(
     {"url", "password_env", "password_block", "output_sql_url", "output_password_env", "credentials_block", "base_url"}
 )
-#: Fields holding a model string in stage parameters (typed parameter models hold a ``ModelName``).
+#: Fields holding a model string (their values are in normal form once validated: ``ModelString``).
 MODEL_FIELDS = frozenset({"model", "proposer", "teacher"})
 #: Fields naming a file the worker reads (strings; ``Path`` fields are recognised by type).
 READ_STRINGS = frozenset({"nodes", "edges", "prompt"})
@@ -246,9 +246,8 @@ def _typed(value: Any) -> Any:
 
 
 def _is_model_string(name: str, value: Any) -> bool:
-    """A model string: a :data:`~openautoglm.core.model_names.ModelString` field's value, or a string in a field
-    that names a model (stage parameters not yet typed)."""
-    return isinstance(value, ModelName) or (name in MODEL_FIELDS and isinstance(value, str))
+    """A model string: a string in a field that names a model (``ModelSpec.model``, ``proposer``, ``teacher``)."""
+    return name in MODEL_FIELDS and isinstance(value, str)
 
 
 def _confine(

@@ -197,3 +197,50 @@ def test_unreadable_paths_are_a_422_not_a_500(policy: JobPolicy) -> None:
     for path in ("reviews.csv\x00/../../etc/passwd", "loop/x"):
         error = refused(policy, {"source": {"kind": "csv", "path": path}}, "not a readable path")
         assert "/etc" not in error.message and str(root) not in error.message
+
+
+def test_every_model_string_field_is_normalised_and_confined() -> None:
+    """The confinement finds model strings by field name; every field holding one is a ``ModelString`` (normal form)
+    and carries one of those names, in every flow's and stage's parameters, so the two cannot drift apart."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from openautoglm.core.model_names import ModelString
+    from openautoglm.serve.confine import FLOW_PARAMS, MODEL_FIELDS, _params_model
+    from openautoglm.stages import catalogue
+
+    marker = typing.get_args(ModelString)[1]
+
+    def holds_model_string(annotation: object) -> bool:
+        if typing.get_origin(annotation) is typing.Annotated:
+            return marker in typing.get_args(annotation)[1:] or holds_model_string(typing.get_args(annotation)[0])
+        return any(holds_model_string(a) for a in typing.get_args(annotation))
+
+    seen: set[type[BaseModel]] = set()
+    found: list[str] = []
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            typed = holds_model_string(info.annotation) or any(m is marker for m in info.metadata)
+            if typed:
+                found.append(f"{model.__name__}.{name}")
+                assert name in MODEL_FIELDS, f"{model.__name__}.{name} holds a model string the confinement misses"
+            elif name in MODEL_FIELDS:
+                kinds = {info.annotation, *typing.get_args(info.annotation)}
+                assert str not in kinds, f"{model.__name__}.{name} is a plain str: make it a ModelString"
+            for arg in (info.annotation, *typing.get_args(info.annotation)):
+                for inner in (arg, *typing.get_args(arg)):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        walk(inner)
+
+    for flow in FLOW_PARAMS:
+        model = _params_model(flow)
+        assert model is not None
+        walk(model)
+    for stage in catalogue().values():
+        walk(stage.params)
+    assert "ModelSpec.model" in found and "PromptSearch.proposer" in found, found
