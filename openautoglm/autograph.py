@@ -25,8 +25,10 @@ from openautoglm.adapters.graphs import (
     KarateGraph,
     PlanetoidGraph,
     TableGraph,
+    WebKBGraph,
     check_graph,
     from_networkx_graph,
+    graph_meta,
     from_tables,
     link_split,
     load_graph,
@@ -36,14 +38,17 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.hpo import HpoResult
-from openautoglm.core.graph.meta import MetaFeatures, SearchPrior, meta_features
+from openautoglm.core.graph.meta import MetaFeatures, SearchPrior
 from openautoglm.core.graph.search import SEARCHERS, History, PoolExecutor
 from openautoglm.core.graph.selection import Selection
 from openautoglm.core.graph.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
 
-_NAMED: dict[str, PlanetoidGraph | KarateGraph] = {
+_NAMED: dict[str, PlanetoidGraph | KarateGraph | WebKBGraph] = {
+    "cornell": WebKBGraph(name="cornell"),
+    "texas": WebKBGraph(name="texas"),
+    "wisconsin": WebKBGraph(name="wisconsin"),
     "cora": PlanetoidGraph(name="Cora"),
     "citeseer": PlanetoidGraph(name="CiteSeer"),
     "pubmed": PlanetoidGraph(name="PubMed"),
@@ -146,7 +151,7 @@ class AutoGraph:
 
     @staticmethod
     def to_data(graph: Any) -> Data:
-        """A PyG ``Data`` from a name (cora, citeseer, pubmed, karate), a GraphSource, a networkx graph, a
+        """A PyG ``Data`` from a name (cora, citeseer, pubmed, karate; cornell, texas, wisconsin: Geom-GCN split 0), a GraphSource, a networkx graph, a
         ``(nodes, edges)`` pair of DataFrames, or a ``Data``."""
         if isinstance(graph, Data):
             check_graph(graph, "data")
@@ -155,7 +160,7 @@ class AutoGraph:
             if graph.lower() not in _NAMED:
                 raise ConfigurationError(f"Unknown graph '{graph}'.", hint=f"use one of {sorted(_NAMED)}, or pass data")
             return load_graph(_NAMED[graph.lower()])
-        if isinstance(graph, PlanetoidGraph | KarateGraph | TableGraph):
+        if isinstance(graph, PlanetoidGraph | KarateGraph | WebKBGraph | TableGraph):
             return load_graph(graph)
         if isinstance(graph, tuple) and len(graph) == 2 and all(isinstance(g, pd.DataFrame) for g in graph):
             return from_tables(graph[0], graph[1])
@@ -168,14 +173,12 @@ class AutoGraph:
         torch.set_num_threads(1)
         started = time.monotonic()
         data = self.to_data(graph)
-        self.meta = meta_features(
-            data.edge_index.numpy(), int(data.num_nodes), data.y.numpy() if data.y is not None else None, data.x.numpy()
-        )
+        prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
+        self.meta = graph_meta(data, prepared if isinstance(prepared, Data) else None)
         plan = plan_search(self.options, self.meta)
         self.prior = plan.prior
         if self.prior is not None:
             log.info("search prior: %s", self.prior.describe())
-        prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
         evaluator = TrainingEvaluator(task=self.task, data=prepared, config=self.config, seeds=tuple(range(self.seeds)))
 
         with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:

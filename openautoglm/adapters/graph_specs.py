@@ -61,6 +61,45 @@ class KarateGraph(_GraphSpec):
         return "karate"
 
 
+class WebKBGraph(_GraphSpec):
+    """A WebKB web-page graph (Cornell, Texas, Wisconsin) as released with Geom-GCN, read from
+    ``root/<name>/`` without downloading: ``out1_node_feature_label.txt``, ``out1_graph_edges.txt`` and the ten
+    fixed splits ``split_<i>.npz`` (train/validation/test masks, 48/32/20 %).
+
+    The released edges are directed and hold self-loops; they are made undirected without self-loops, as PyG's
+    heterophily benchmarks (``ToUndirected``) and the H2GCN/GPR-GNN papers do.
+    """
+
+    kind: Literal["webkb"] = "webkb"
+    name: Literal["cornell", "texas", "wisconsin"] = "cornell"
+    split: int = Field(default=0, ge=0, le=9, description="Which of the ten Geom-GCN splits sets the masks.")
+    root: Path | None = Field(default=None, description="Folder holding <name>/ (default: data root's graph/webkb).")
+
+    def describe(self) -> str:
+        return f"webkb:{self.name}:{self.split}"
+
+    def folder(self) -> Path:
+        """``root/<name>`` (``root``, else the data root's graph/webkb); a clear error when it is not there."""
+        from openautoglm.core.errors import DataSourceError
+        from openautoglm.settings import get_settings
+
+        data_root = get_settings().data_root
+        root = self.root or (data_root / "graph" / "webkb" if data_root else None)
+        if root is None:
+            raise DataSourceError(
+                f"WebKB '{self.name}': no folder given to read it from.",
+                hint="pass root= (--root) or set OPENAUTOGLM_DATA_ROOT to the folder that holds graph/webkb/"
+                f"{self.name}; nothing is downloaded",
+            )
+        folder = Path(root) / self.name
+        if not (folder / "out1_graph_edges.txt").is_file():
+            raise DataSourceError(
+                f"WebKB '{self.name}' not found: no {folder / 'out1_graph_edges.txt'}.",
+                hint=f"point root= at the folder holding {self.name}/ with the Geom-GCN files; nothing is downloaded",
+            )
+        return folder
+
+
 class TableGraph(_GraphSpec):
     """The user's graph: a node table (id, optional label, numeric features) and an edge table (source, target).
 
@@ -83,4 +122,4 @@ class TableGraph(_GraphSpec):
         return f"{'sql' if self.url else 'files'}:{Path(self.nodes).name}+{Path(self.edges).name}"
 
 
-GraphSource = Annotated[PlanetoidGraph | KarateGraph | TableGraph, Field(discriminator="kind")]
+GraphSource = Annotated[PlanetoidGraph | KarateGraph | WebKBGraph | TableGraph, Field(discriminator="kind")]

@@ -1,4 +1,4 @@
-"""Graph sources: Planetoid folders, the user's own node and edge tables (files or SQL), networkx graphs and
+"""Graph sources: Planetoid folders, Geom-GCN's WebKB folders, the user's own node and edge tables (files or SQL), networkx graphs and
 KarateClub, all turned into a checked PyG ``Data`` with a train/validation/test split.
 
 A ``Data`` returned here has ``x`` (float), ``y`` (long, -1 where unknown), ``edge_index`` (undirected, no
@@ -24,7 +24,9 @@ from openautoglm.adapters.graph_specs import GraphSource as GraphSource
 from openautoglm.adapters.graph_specs import KarateGraph as KarateGraph
 from openautoglm.adapters.graph_specs import PlanetoidGraph as PlanetoidGraph
 from openautoglm.adapters.graph_specs import TableGraph as TableGraph
+from openautoglm.adapters.graph_specs import WebKBGraph as WebKBGraph
 from openautoglm.core.errors import ConfigurationError, DataSourceError
+from openautoglm.core.graph.meta import MetaFeatures, meta_features
 from openautoglm.settings import get_settings
 
 
@@ -57,6 +59,32 @@ def _karate(spec: KarateGraph) -> Data:
     for mask in ("train_mask", "val_mask", "test_mask"):
         if hasattr(data, mask):
             delattr(data, mask)
+    return data
+
+
+def _webkb(spec: WebKBGraph) -> Data:
+    """Geom-GCN's WebKB files: binary bag-of-words features, 5 classes, directed edges made undirected (self-loops
+    dropped), masks from ``split_<spec.split>.npz``."""
+    folder = spec.folder()
+    table = pd.read_csv(folder / "out1_node_feature_label.txt", sep="\t")
+    table = table.sort_values("node_id").reset_index(drop=True)
+    if not np.array_equal(table["node_id"].to_numpy(), np.arange(len(table))):
+        raise DataSourceError(f"{spec.describe()}: node ids are not 0..{len(table) - 1}.", hint="use the Geom-GCN files")
+    features = np.array([[float(v) for v in row.split(",")] for row in table["feature"]], dtype=np.float32)
+    edges = pd.read_csv(folder / "out1_graph_edges.txt", sep="\t").to_numpy(dtype=np.int64).T
+    nodes = len(table)
+    data = Data(
+        x=torch.as_tensor(features),
+        y=torch.as_tensor(table["label"].to_numpy(dtype=np.int64, copy=True)),
+        edge_index=_undirected(torch.as_tensor(edges), nodes),
+    )
+    split = folder / f"split_{spec.split}.npz"
+    if not split.is_file():
+        raise DataSourceError(f"{spec.describe()}: no {split}.", hint="the Geom-GCN splits are split_0..split_9.npz")
+    with np.load(split) as masks:
+        for name in ("train_mask", "val_mask", "test_mask"):
+            setattr(data, name, torch.as_tensor(masks[name].astype(bool)))
+    data.node_ids = [str(i) for i in range(nodes)]
     return data
 
 
@@ -194,10 +222,10 @@ def from_networkx_graph(graph: Any, *, feature_key: str = "x", label_key: str = 
     )
 
 
-LOADERS = {"planetoid": _planetoid, "karate": _karate, "table": _table}
+LOADERS = {"planetoid": _planetoid, "karate": _karate, "webkb": _webkb, "table": _table}
 
 
-def load_graph(spec: PlanetoidGraph | KarateGraph | TableGraph) -> Data:
+def load_graph(spec: PlanetoidGraph | KarateGraph | WebKBGraph | TableGraph) -> Data:
     """Load and check a graph (see the module docstring for what the ``Data`` holds)."""
     data = LOADERS[spec.kind](spec)  # type: ignore[operator]
     check_graph(data, spec.describe())
@@ -243,6 +271,19 @@ def node_split(data: Data, seed: int = 0, train: float = 0.6, val: float = 0.2) 
         mask[torch.as_tensor(idx)] = True
         setattr(out, name, mask)
     return out
+
+
+def graph_meta(data: Data, split: Data | None = None) -> MetaFeatures:
+    """The graph's meta-features; with ``split`` (a node task's split of ``data``) the label fields read the
+    training nodes' labels only, so validation and test labels never reach the prior (no leak)."""
+    train = split.train_mask.numpy() if split is not None and getattr(split, "train_mask", None) is not None else None
+    return meta_features(
+        data.edge_index.numpy(),
+        int(data.num_nodes),
+        data.y.numpy() if data.y is not None else None,
+        data.x.numpy(),
+        train_mask=train,
+    )
 
 
 def link_split(data: Data, seed: int = 0, val: float = 0.05, test: float = 0.1) -> tuple[Data, Data, Data]:

@@ -41,7 +41,7 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             meta = published_meta(params.nasbench) if params.nasbench in PUBLISHED else None
             trials = Trials(screen=LookupEvaluator(params.nasbench))
         else:
-            meta = meta_task(params.graph)
+            meta = meta_task(params.graph, params.task, params.split_seed)
             in_workers = parent if supports_parallel_writers(parent.tracking_uri) else None
             trials = task_trials(params.graph, params.task, config, params.seeds, params.split_seed, in_workers)
         plan = plan_search(options, meta)

@@ -16,11 +16,11 @@ from prefect.cache_policies import NO_CACHE
 from torch_geometric.data import Data
 
 from openautoglm.adapters.graph_runner import Trials
-from openautoglm.adapters.graphs import GraphSource, link_split, load_graph, node_split
+from openautoglm.adapters.graphs import GraphSource, graph_meta, link_split, load_graph, node_split
 from openautoglm.adapters.tracking import ParentRun, log_child_run
 from openautoglm.core.graph.candidates import Candidate, candidate_from_dict
 from openautoglm.core.graph.evaluate import TrainingEvaluator
-from openautoglm.core.graph.meta import MetaFeatures, meta_features
+from openautoglm.core.graph.meta import MetaFeatures
 from openautoglm.core.graph.search.base import Executor, Outcome, Score, Trial
 from openautoglm.core.graph.trainer import GraphTask, TrainConfig
 
@@ -40,12 +40,12 @@ def prepared_graph(spec: Any, task_kind: GraphTask, split_seed: int) -> Data | t
 
 
 @task(name="graph-meta-features", cache_policy=NO_CACHE)
-def meta_task(spec: Any) -> MetaFeatures:
-    """Load the graph and compute its meta-features."""
+def meta_task(spec: Any, task_kind: GraphTask = "node", split_seed: int = 0) -> MetaFeatures:
+    """Load the graph and compute its meta-features; for a node task the label fields (homophily, classes) read
+    the training nodes of the search's split only (``split_seed``), never validation or test labels."""
     data = load_graph(spec)
-    return meta_features(
-        data.edge_index.numpy(), int(data.num_nodes), data.y.numpy() if data.y is not None else None, data.x.numpy()
-    )
+    split = prepared_graph(spec, task_kind, split_seed) if task_kind == "node" else None
+    return graph_meta(data, split if isinstance(split, Data) else None)
 
 
 @task(name="train-architecture", retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE, tags=["trial"])

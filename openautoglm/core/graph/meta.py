@@ -28,8 +28,11 @@ class MetaFeatures:
         degree_mean, degree_max, degree_gini: Degree distribution (Gini 0 = all equal, 1 = one hub).
         clustering: Average local clustering coefficient (sampled above 20,000 nodes).
         components, largest_component: Connected components and the share of nodes in the largest.
-        edge_homophily: Share of edges joining nodes of the same class.
-        node_homophily: Mean over nodes of the share of neighbours in the node's class.
+        edge_homophily: Share of edges joining nodes of the same class (edges between labelled nodes; training
+            nodes only when :func:`meta_features` is given the training mask).
+        node_homophily: Mean over nodes of the share of neighbours in the node's class (the same edges).
+        class_insensitive_homophily: Lim et al.'s measure, 0 for chance-level same-class edges whatever the
+            class sizes (the same edges).
         classes, class_balance: Class count; smallest / largest class size.
         feature_dim, feature_sparsity: Feature columns; share of zero entries.
     """
@@ -47,6 +50,7 @@ class MetaFeatures:
     feature_sparsity: float
     edge_homophily: float | None = None
     node_homophily: float | None = None
+    class_insensitive_homophily: float | None = None
     classes: int | None = None
     class_balance: float | None = None
 
@@ -112,8 +116,15 @@ def meta_features(
     labels: np.ndarray | None = None,
     features: np.ndarray | None = None,
     seed: int = 0,
+    train_mask: np.ndarray | None = None,
 ) -> MetaFeatures:
-    """Compute :class:`MetaFeatures` (labels: int array with -1 for unknown)."""
+    """Compute :class:`MetaFeatures` (labels: int array with -1 for unknown).
+
+    Args:
+        train_mask: The training nodes of a node task. Give it whenever the graph will be scored on held-out
+            nodes: the label fields (homophily, classes, balance) then read the training labels only, so the
+            labels of validation and test nodes cannot steer the search (homophily comes from train-train edges).
+    """
     adj = _adjacency(np.asarray(edge_index), nodes)
     degree = np.asarray(adj.sum(axis=1)).ravel()
     edges = int(adj.nnz // 2)
@@ -123,19 +134,12 @@ def meta_features(
     if features is not None and features.size:
         dim = int(features.shape[1])
         sparsity = float((features == 0).mean())
-    edge_h = node_h = balance = None
+    edge_h = node_h = insensitive = balance = None
     classes = None
     if labels is not None:
-        y = np.asarray(labels)
+        y = known_labels(labels, train_mask)
+        edge_h, node_h, insensitive = _homophily(adj, y)
         known = y >= 0
-        coo = sp.triu(adj, k=1).tocoo()
-        both = known[coo.row] & known[coo.col]
-        if both.any():
-            edge_h = float((y[coo.row[both]] == y[coo.col[both]]).mean())
-        same_deg = np.asarray(_same_class(adj, y).sum(axis=1)).ravel()
-        mask = known & (degree > 0)
-        if mask.any():
-            node_h = float((same_deg[mask] / degree[mask]).mean())
         counts = np.bincount(y[known]) if known.any() else np.array([])
         counts = counts[counts > 0]
         if counts.size:
@@ -155,15 +159,57 @@ def meta_features(
         feature_sparsity=sparsity,
         edge_homophily=edge_h,
         node_homophily=node_h,
+        class_insensitive_homophily=insensitive,
         classes=classes,
         class_balance=balance,
     )
 
 
-def _same_class(adj: sp.csr_matrix, y: np.ndarray) -> sp.csr_matrix:
+def known_labels(labels: np.ndarray, train_mask: np.ndarray | None = None) -> np.ndarray:
+    """``labels`` as an int array with -1 for unknown; outside ``train_mask`` every label counts as unknown."""
+    y = np.asarray(labels).astype(np.int64, copy=True)
+    if train_mask is not None:
+        mask = np.asarray(train_mask, dtype=bool)
+        if mask.shape != y.shape:
+            raise ValueError(f"train_mask has shape {mask.shape}, labels {y.shape}: one flag per node")
+        y[~mask] = -1
+    return y
+
+
+def _homophily(adj: sp.csr_matrix, y: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """Edge, node and class-insensitive homophily over the edges whose two ends have a known label.
+
+    - edge homophily (Zhu et al., NeurIPS 2020): share of such edges joining one class;
+    - node homophily (Pei et al., ICLR 2020): mean over known nodes of the share of their known neighbours in
+      their class;
+    - class-insensitive edge homophily (Lim et al., NeurIPS 2021):
+      ``1/(C-1) sum_k max(0, h_k - |C_k|/n)``, with ``h_k`` the share of same-class ends among the known
+      neighbours of class-``k`` nodes; 0 when edges are no more same-class than chance, whatever the class sizes.
+    """
+    known = y >= 0
     coo = adj.tocoo()
-    same = (y[coo.row] == y[coo.col]) & (y[coo.row] >= 0)
-    return sp.csr_matrix((same.astype(np.float32), (coo.row, coo.col)), shape=adj.shape)
+    both = known[coo.row] & known[coo.col]
+    if not both.any():
+        return None, None, None
+    row, col = coo.row[both], coo.col[both]
+    same = y[row] == y[col]
+    edge_h = float(same.mean())  # each undirected edge appears twice: the share is unchanged
+    nodes = adj.shape[0]
+    degree = np.bincount(row, minlength=nodes).astype(float)
+    same_deg = np.bincount(row, weights=same.astype(float), minlength=nodes)
+    has = degree > 0
+    node_h = float((same_deg[has] / degree[has]).mean())
+    classes = np.unique(y[known])
+    insensitive = None
+    if classes.size > 1:
+        share = np.bincount(y[known], minlength=int(classes.max()) + 1) / known.sum()
+        total = 0.0
+        for k in classes:
+            members = y == k
+            if degree[members].sum() > 0:
+                total += max(0.0, same_deg[members].sum() / degree[members].sum() - share[k])
+        insensitive = float(total / (classes.size - 1))
+    return edge_h, node_h, insensitive
 
 
 @dataclass(frozen=True)
