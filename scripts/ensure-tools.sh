@@ -31,6 +31,7 @@ declare -A package=(
     [pushgateway]=prometheus-pushgateway
     [redis-server]=redis-server
     [chromium]=chromium              # the canvas's browser test and benchmark (Playwright drives it)
+    [kubectl]=kubernetes-client      # `kubectl kustomize` over infra/k8s (tests/unit/test_infra.py)
     [cjk-font]=fonts-wqy-zenhei      # Chinese text in the canvas's screenshots rather than empty boxes
     [npm]=""                         # Node >= 20.19 with npm (Vite 8); Debian bookworm's nodejs is 18
 )

@@ -1,4 +1,5 @@
-"""Shared test set-up: an isolated home folder, one OpenMP thread, and service checks that skip or fail."""
+"""Shared test set-up: an isolated home folder, one OpenMP thread, service checks that skip or fail, and no skip
+under CI=true (a skip there is turned into a failure, except for tests marked `gpu`)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,35 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home"
     monkeypatch.setenv("OPENAUTOGLM_HOME", str(folder))
     return folder
+
+
+# --- No skip under CI=true ---------------------------------------------------------------------------------------
+# CI machines have every service, tool, extra and data set the suite needs (`.ci/run` installs the tools), so a skip
+# there hides a test that did not run. Under CI=true a skip becomes a failure that names its reason; only tests
+# marked `gpu` may skip (CI has no GPU), and xfail stays xfail. tests/unit/test_code_quality.py checks this hook.
+SKIP_ALLOWED_MARKERS = ("gpu",)
+
+
+def _skip_is_allowed(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) is not None for name in SKIP_ALLOWED_MARKERS)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if not (in_ci() and report.skipped) or hasattr(report, "wasxfail") or _skip_is_allowed(item):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true ({reason}); CI has what this test needs, so a skip is an error"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"module skipped under CI=true ({reason}); a skip is an error in CI"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-import shutil
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,14 +137,12 @@ def test_no_assert_for_input_checks_in_the_package() -> None:
     assert offenders == [], "raise a typed error instead of assert"
 
 
-@pytest.mark.skipif(
-    shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
-    reason="ruff not installed (pip install -e .[dev])",
-)
 def test_ruff_is_clean() -> None:
+    """ruff is a pinned dev dependency (installed with pytest itself): missing, this fails rather than skips."""
     ruff = Path(sys.executable).parent / "ruff"
+    assert ruff.exists(), f"{ruff} is missing: pip install -e '.[dev]' -c constraints.txt (make install does)"
     proc = subprocess.run(
-        [str(ruff if ruff.exists() else "ruff"), "check", "openautoglm", "tests", "bench"],
+        [str(ruff), "check", "openautoglm", "tests", "bench"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -153,6 +152,54 @@ def test_ruff_is_clean() -> None:
 
 @pytest.mark.slow
 def test_mypy_core_is_clean() -> None:
-    pytest.importorskip("mypy")
+    """mypy is a pinned dev dependency: missing, this fails rather than skips."""
+    assert importlib.util.find_spec("mypy") is not None, "mypy is missing: pip install -e '.[dev]' -c constraints.txt"
     proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+SKIPPING = '''
+import pytest
+
+def test_skips():
+    pytest.skip("the tool is not installed")
+
+@pytest.mark.skipif(True, reason="the data is not here")
+def test_skipif():
+    pass
+
+@pytest.mark.gpu
+def test_gpu():
+    pytest.skip("no CUDA device")
+
+@pytest.mark.xfail(reason="known")
+def test_xfail():
+    assert False
+
+def test_passes():
+    pass
+'''
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_under_ci_a_skip_is_a_failure_unless_marked_gpu(tmp_path: Path, ci: str) -> None:
+    """tests/conftest.py's hooks, run by a real pytest on a file that skips in each way: under CI=true the plain
+    skip and the skipif fail (their reason in the message), the `gpu` skip and the xfail stay; elsewhere all skip."""
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401\n"
+    )
+    (tmp_path / "test_skipping.py").write_text(SKIPPING)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-o", "markers=gpu", str(tmp_path)],
+        cwd=tmp_path,
+        env={**os.environ, "CI": ci, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    summary = proc.stdout.strip().splitlines()[-1]
+    if ci:  # a skip in the call is a failure; a skipif (decided at set-up) fails the set-up: an error
+        assert proc.returncode == 1 and "1 failed, 1 passed, 1 skipped, 1 xfailed, 1 error" in summary, proc.stdout
+        assert "the tool is not installed" in proc.stdout and "the data is not here" in proc.stdout
+    else:
+        assert proc.returncode == 0 and "1 passed, 3 skipped, 1 xfailed" in summary, proc.stdout

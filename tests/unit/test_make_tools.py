@@ -19,7 +19,7 @@ from tests.conftest import REPO
 
 ENSURE = REPO / "scripts" / "ensure-tools.sh"
 PYTHON_TOOLS = {"python", "venv"}  # the virtual environment ($(BIN)/python)
-INFRA_TESTS = {"nginx", "promtool", "pushgateway", "compose", "redis-server", "chromium", "cjk-font"}
+INFRA_TESTS = {"nginx", "promtool", "pushgateway", "compose", "kubectl", "redis-server", "chromium", "cjk-font"}
 # What each target the README names needs beyond Python's packages (a new target in the README needs a line here).
 NEEDS: dict[str, set[str]] = {
     "install": PYTHON_TOOLS | {"npm"},

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan.kind == "external" and plan.address == "tcp://scheduler:8786"
 
 
-def test_local_cluster_plan_has_one_thread_workers() -> None:
+def test_local_cluster_plan_has_one_thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compute, "visible_gpus", lambda: 0)  # the same on a machine with GPUs
     plan = compute.plan_cluster(Settings(dask_workers=2))
     assert plan.kind == "local"
     kwargs = plan.cluster_kwargs
@@ -44,9 +48,35 @@ def test_cuda_cluster_is_chosen_when_gpus_are_visible(monkeypatch: pytest.Monkey
     assert plan.kind == "cuda" and plan.cluster_class == "dask_cuda.LocalCUDACluster"
 
 
-def test_no_gpu_here_means_no_cuda_cluster() -> None:
-    # dask-cuda is an optional extra that fails to import without CUDA; either way this machine has no GPU.
-    assert compute.visible_gpus() == 0
+def _fake_dask_cuda(monkeypatch: pytest.MonkeyPatch, get_n_gpus: Callable[[], int] | None) -> None:
+    """Make ``dask_cuda.utils`` importable with ``get_n_gpus`` (or, with None, fail to import as without CUDA)."""
+    if get_n_gpus is None:
+        monkeypatch.setitem(sys.modules, "dask_cuda", None)  # import raises ImportError
+        monkeypatch.setitem(sys.modules, "dask_cuda.utils", None)
+        return
+    package, utils = types.ModuleType("dask_cuda"), types.ModuleType("dask_cuda.utils")
+    utils.get_n_gpus = get_n_gpus  # type: ignore[attr-defined]
+    package.utils = utils  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dask_cuda", package)
+    monkeypatch.setitem(sys.modules, "dask_cuda.utils", utils)
+
+
+def _no_cuda() -> int:
+    raise RuntimeError("no CUDA driver")
+
+
+@pytest.mark.parametrize(
+    ("get_n_gpus", "expected"),
+    [(None, 0), (_no_cuda, 0), (lambda: 0, 0), (lambda: 3, 3)],
+    ids=["extra-missing", "cuda-missing", "no-device", "three-devices"],
+)
+def test_visible_gpus_counts_what_dask_cuda_sees(
+    monkeypatch: pytest.MonkeyPatch, get_n_gpus: Callable[[], int] | None, expected: int
+) -> None:
+    """The GPUs are simulated, so this holds on a machine with or without them."""
+    _fake_dask_cuda(monkeypatch, get_n_gpus)
+    assert compute.visible_gpus() == expected
+    assert compute.plan_cluster(Settings()).kind == ("cuda" if expected else "local")
 
 
 def test_secret_looking_params_are_redacted() -> None:
