@@ -35,6 +35,7 @@ from openautoglm.serve.metrics import Metrics
 from openautoglm.serve.middleware import BodyLimitMiddleware, GateMiddleware, ObserveMiddleware
 from openautoglm.serve.ratelimit import RateLimiter
 from openautoglm.serve.redact import install_log_redaction
+from openautoglm.serve.routes_annotation import annotation_router
 from openautoglm.serve.routes_jobs import jobs_router
 from openautoglm.serve.routes_nlp import RouteContext, nlp_router
 from openautoglm.serve.routes_ops import ops_router
@@ -149,6 +150,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         nlp_router(nlp),
         workflow_router(settings, guard, jobs, workflows, metrics),
         jobs_router(guard, jobs, metrics),
+        annotation_router(guard),
     )
     for router in routers:
         app.include_router(router)

@@ -32,8 +32,14 @@ from openautoglm.serve.envelope import ApiError, Code
 
 log = logging.getLogger(__name__)
 
-Role = Literal["viewer", "operator", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+Role = Literal["viewer", "operator", "admin", "annotator", "reviewer"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "admin", "annotator", "reviewer")
+#: The annotation routes' roles: an annotator labels, a reviewer adjudicates, each only on the projects granted to
+#: them (see :mod:`openautoglm.serve.routes_annotation`, which checks the grant).
+_LABEL: frozenset[Role] = frozenset({"annotator", "admin"})
+_REVIEW: frozenset[Role] = frozenset({"reviewer", "admin"})
+_ANY_GRANT: frozenset[Role] = frozenset({"annotator", "reviewer", "admin"})
+_ADMIN: frozenset[Role] = frozenset({"admin"})
 
 #: Route name -> roles allowed. Routes not listed here (``healthz``, ``readyz``, ``metrics``, the OpenAPI
 #: schema) need no token. Admins are listed explicitly: there is no implicit hierarchy.
@@ -62,6 +68,22 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
     "workflow_runs_retry": frozenset({"operator", "admin"}),
     "admin_circuit": frozenset({"admin"}),
     "admin_circuit_reset": frozenset({"admin"}),
+    "annotation_projects": _ANY_GRANT,
+    "annotation_project": _ANY_GRANT,
+    "annotation_status": _ANY_GRANT,
+    "annotation_create": _ADMIN,
+    "annotation_items_add": _ADMIN,
+    "annotation_grants": _ADMIN,
+    "annotation_grant": _ADMIN,
+    "annotation_revoke": _ADMIN,
+    "annotation_round": _ADMIN,
+    "annotation_next": _LABEL,
+    "annotation_answer": _LABEL,
+    "annotation_skip": _LABEL,
+    "annotation_undo": _LABEL,
+    "annotation_disagreements": _REVIEW,
+    "annotation_adjudicate": _REVIEW,
+    "annotation_export": _REVIEW,
     "metrics": frozenset({"admin"}),  # only when OPENAUTOGLM_SERVE_METRICS_PUBLIC=false
 }
 
