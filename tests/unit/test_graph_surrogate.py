@@ -103,16 +103,33 @@ def test_the_transfer_prior_reads_validation_columns_only_and_leaves_the_target_
     assert np.all(scores >= per_source.min(axis=1) - 1e-12) and np.all(scores <= per_source.max(axis=1) + 1e-12)
 
 
-def test_on_nasbench_the_surrogate_beats_random_picking_with_the_target_left_out() -> None:
-    """Three of the tables (on Cora the transfer helps least: bench/graph.py reports every dataset)."""
+SEEDS = 3
+BUDGET = 30
+
+
+@pytest.mark.slow
+def test_on_every_nasbench_table_the_surrogate_beats_random_picking_with_the_target_left_out() -> None:
+    """All nine tables, none picked: per table the mean, over three seeds, of (surrogate's best validation - random
+    search's best validation) after 30 queries, the target's table left out of the prior. Every table's mean must be
+    above zero; the runs where the surrogate loses are printed (run with -s), and named in a failure. Measured
+    2026-12-07: every table gains on average (+0.3 to +2.0 points); one run of 27 loses (pubmed, seed 1, -0.4)."""
     from openautoglm.core.graph.search import SEARCHERS
 
-    gains = []
-    for dataset in ("citeseer", "cs", "photo"):
-        evaluator = nasbench.LookupEvaluator(dataset)
-        space = nasbench.nasbench_space(dataset)
-        for seed in range(2):
-            ours = run_search(nasbench.surrogate_searcher(dataset, seed), evaluator, 30).best.val
-            rand = run_search(SEARCHERS.resolve("random")(space, seed=seed), evaluator, 30).best.val
-            gains.append(ours - rand)
-    assert statistics.mean(gains) > 0.0 and sum(g >= 0 for g in gains) >= 4
+    gains: dict[str, list[float]] = {}
+    for dataset in nasbench.DATASETS:
+        evaluator, space = nasbench.LookupEvaluator(dataset), nasbench.nasbench_space(dataset)
+        pool = nasbench.transfer_pool(dataset, nasbench.published_meta(dataset))  # what surrogate_searcher builds
+        gains[dataset] = [
+            run_search(SurrogateSearcher(space, seed, **pool), evaluator, BUDGET).best.val
+            - run_search(SEARCHERS.resolve("random")(space, seed=seed), evaluator, BUDGET).best.val
+            for seed in range(SEEDS)
+        ]
+    losses = [f"{d} seed {s}: {100 * g:+.2f}" for d, runs in gains.items() for s, g in enumerate(runs) if g < 0]
+    print("\nsurrogate - random, best validation after 30 queries, points (mean of 3 seeds):")
+    for dataset, runs in gains.items():
+        print(f"  {dataset:<10} {100 * statistics.mean(runs):+.2f}   runs {', '.join(f'{100 * g:+.2f}' for g in runs)}")
+    print(f"  loses in {len(losses)} of {SEEDS * len(gains)} runs: {'; '.join(losses) or 'none'}")
+    assert set(gains) == set(nasbench.DATASETS) and len(gains) == 9
+    behind = {d: round(100 * statistics.mean(runs), 2) for d, runs in gains.items() if statistics.mean(runs) <= 0}
+    assert behind == {}, f"no gain on average on {behind}; losing runs: {losses}"
+    assert len(losses) <= 3, f"the surrogate loses to random picking in {len(losses)} runs: {losses}"
