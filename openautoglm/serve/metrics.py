@@ -15,6 +15,9 @@
 | ``openautoglm_models_ready`` | gauge | 1 when every configured model is loaded |
 | ``openautoglm_model_seconds_per_char`` | gauge | task, model, part (an encoder, or the model): timed at start-up |
 | ``openautoglm_model_requests_refused_total`` | counter | task, reason: ``cost_cap`` (422), ``deadline`` (504) |
+| ``openautoglm_model_swaps_total`` | counter | task, result: ``swapped``, ``failed``, ``lookup_failed`` |
+| ``openautoglm_model_swap_duration_seconds`` | histogram | task (load + warm-up of a version an alias moved to) |
+| ``openautoglm_model_version`` | gauge | task: the registered version served (``mlflow:`` models) |
 
 With several worker processes (``--workers N``) set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder so that
 ``/metrics`` adds up every process (prometheus-client's multiprocess mode); in Kubernetes run one worker per pod.
@@ -92,6 +95,27 @@ class Metrics:
             "Requests refused before the model: over the cost cap (422), or past their deadline while waiting (504)",
             ["task", "reason"],
             registry=r,
+        )
+
+        self.model_swaps = Counter(
+            "openautoglm_model_swaps",
+            "Versions an alias moved to: swapped in, failed to load or answer, or the registry lookup failed",
+            ["task", "result"],
+            registry=r,
+        )
+        self.model_swap_seconds = Histogram(
+            "openautoglm_model_swap_duration_seconds",
+            "Seconds to load and warm a version an alias moved to",
+            ["task"],
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+            registry=r,
+        )
+        self.model_version = Gauge(
+            "openautoglm_model_version",
+            "The registered model version a task is served by",
+            ["task"],
+            registry=r,
+            multiprocess_mode="livemax",
         )
 
     def set_circuit(self, name: str, state: str) -> None:

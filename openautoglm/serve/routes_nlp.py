@@ -68,6 +68,7 @@ def _label(r: RowResult) -> dict[str, Any]:
         "status": r.status,
         "reason": r.reason,
         "answered_by": _answered_by(r),
+        "model_version": _model_version(r),
     }
 
 
@@ -76,9 +77,19 @@ def _answered_by(r: RowResult) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _model_version(r: RowResult) -> str | None:
+    value = r.extra.get("model_version")
+    return value if isinstance(value, str) else None
+
+
 def _entities(r: RowResult) -> dict[str, Any]:
     found = r.prediction if isinstance(r.prediction, tuple) else ()
-    return {"entities": [e.as_dict() for e in found], "status": r.status, "reason": r.reason}
+    return {
+        "entities": [e.as_dict() for e in found],
+        "status": r.status,
+        "reason": r.reason,
+        "model_version": _model_version(r),
+    }
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,10 @@ class RowStatus(BaseModel):
         default=None,
         description="which part of the model answered, where it says (local-online: zero-shot or online-student)",
     )
+    model_version: str | None = Field(
+        default=None,
+        description="the registered version that answered (mlflow: models; it changes when the alias moves)",
+    )
 
 
 class Classification(RowStatus):
@@ -214,6 +218,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     models: dict[str, str]
+    model_versions: dict[str, str | None] = Field(
+        default_factory=dict, description="per task, the registered version served now (mlflow: models)"
+    )
     models_loaded: bool
     load_error: str | None = None
     rate_limit_store: str

@@ -77,6 +77,9 @@ class ServeSettings(BaseSettings):
         workflows_url: SQLAlchemy URL of the saved workflows (default: ``sqlite:///<home>/workflows.db``;
             ``postgresql+psycopg://user@host/db`` in production).
         workflow_deployment: The ``pipeline`` flow's deployment that ``POST /api/v1/workflows/{name}/runs`` runs.
+        alias_poll_s: Seconds between two looks at the registry for a model served through an alias
+            (``mlflow:/name@alias``): when the alias has moved, the new version is loaded off the request path and
+            swapped in (:mod:`openautoglm.serve.swap`); ``0`` turns watching off (the version loaded at start stays).
     """
 
     model_config = SettingsConfigDict(env_prefix="OPENAUTOGLM_SERVE_", env_file=".env", extra="ignore")
@@ -134,6 +137,7 @@ class ServeSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workflows_url: str | None = None
     workflow_deployment: str = Field(default="pipeline/pipeline-example", pattern=r"^[^/]+/[^/]+$")
+    alias_poll_s: float = Field(default=10.0, ge=0.0, le=3600.0)
 
     @property
     def workflows_store_url(self) -> str:

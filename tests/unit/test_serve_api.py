@@ -64,6 +64,7 @@ def test_seed_example_through_the_envelope(client: TestClient) -> None:
             "status": "ok",
             "reason": "",
             "answered_by": None,
+            "model_version": None,
             "model": "serve-fake",
         },
         "message": "success",
