@@ -52,7 +52,8 @@ class Version(ModelBackend):
     def predict(self, config: TaskConfig, rows: Sequence[Row], cache: CallCache) -> tuple[list[RowResult], BatchStats]:
         self.calls += 1
         if self.mode == "mute":
-            return [RowResult(row_id=r.row_id, prediction=None, status="error", reason="mute") for r in rows], BatchStats()
+            failed = [RowResult(row_id=r.row_id, prediction=None, status="error", reason="mute") for r in rows]
+            return failed, BatchStats()
         if self.mode == "narrow" and config.labels and "正面" in config.labels:
             raise ConfigurationError("swap-narrow never learned the labels ['正面'].")
         version = str(self.metadata["registered_version"])
@@ -138,9 +139,7 @@ def test_calls_in_flight_finish_on_the_old_version_and_new_calls_use_the_new_one
     ("model", "error"),
     [("swap-broken", ConfigurationError), ("swap-mute", RuntimeError), ("swap-narrow", ConfigurationError)],
 )
-def test_a_version_that_fails_to_load_or_answer_leaves_the_old_one_serving(
-    model: str, error: type[Exception]
-) -> None:
+def test_a_version_that_fails_to_load_or_answer_leaves_the_old_one_serving(model: str, error: type[Exception]) -> None:
     svc = service()
 
     async def serve_once() -> list[RowResult]:
