@@ -21,7 +21,6 @@ JSONL and MLflow exports write.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -38,11 +37,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from openautoglm.core.annotation.agreement import Agreement, entity_agreement, label_agreement
+from openautoglm.core.annotation.answers import (
+    NAME_PATTERN,
+    AnnotationTask,
+    InvalidAnswer,
+    ProjectSpec,
+    answer_key,
+    canonical_entities,
+    check_answer,
+    in_eval_slice,
+    item_digest,
+    majority,
+    resolve,
+    snapshot_digest,
+)
 from openautoglm.core.errors import ConfigurationError, OpenAutoGLMError
 from openautoglm.core.nlp.types import Entity
 
@@ -52,13 +66,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The project's specification, digests and answer checks live in core (pure); they stay importable from here.
+__all__ = [
+    "NAME_PATTERN",
+    "Agreement",
+    "AnnotationStore",
+    "AnnotationTask",
+    "InvalidAnswer",
+    "ProjectSpec",
+    "canonical_entities",
+    "item_digest",
+    "majority",
+    "snapshot_digest",
+]
+
 T = TypeVar("T")
 
-#: Task types a project may have: a label per item, or entity spans.
-AnnotationTask = Literal["text_classification", "ner"]
 ExportFormat = Literal["csv", "jsonl"]
-#: Project names: they appear in URLs and file names.
-NAME_PATTERN = r"^[\w][\w.-]{0,62}$"
 #: Tries of a write that finds the database locked (SQLite) or deadlocked (PostgreSQL), with a growing pause.
 WRITE_ATTEMPTS = 12
 #: Rows per statement (SQLite allows 32,766 bound values; PostgreSQL 65,535).
@@ -84,11 +108,6 @@ class ItemNotFound(ConfigurationError):
     """No such item in the project."""
 
 
-class InvalidAnswer(ConfigurationError):
-    """An answer (a person's or a model's) that the project does not allow: a label outside its labels, an entity
-    type outside its entity types, a span that is not the text at its offsets."""
-
-
 class StoreBusy(OpenAutoGLMError):
     """The database stayed locked through every retry of a write."""
 
@@ -98,49 +117,6 @@ class StoreUnavailable(OpenAutoGLMError):
 
 
 # --- values crossing the store's boundary -------------------------------------------------------------------
-
-
-class ProjectSpec(BaseModel):
-    """What a project asks of its annotators.
-
-    Attributes:
-        name: Letters, digits, ``_``, ``.``, ``-``; 63 characters at most.
-        task_type: ``text_classification`` (one label per item) or ``ner`` (entity spans).
-        labels: The labels (classification; two or more, distinct).
-        entity_types: The entity types (NER; one or more, distinct).
-        guidelines: What the annotators read first (Markdown).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=NAME_PATTERN)
-    task_type: AnnotationTask = "text_classification"
-    labels: tuple[str, ...] = ()
-    entity_types: tuple[str, ...] = ()
-    guidelines: str = Field(default="", max_length=100_000)
-
-    @field_validator("labels", "entity_types")
-    @classmethod
-    def _distinct(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not v.strip() or len(v) > 200 for v in values):
-            raise ValueError("labels and entity types are non-blank strings of at most 200 characters")
-        if len(set(values)) != len(values):
-            raise ValueError(f"a value repeats: {list(values)}")
-        return values
-
-    @model_validator(mode="after")
-    def _answers(self) -> ProjectSpec:
-        if self.task_type == "text_classification":
-            if len(self.labels) < 2 or self.entity_types:
-                raise ValueError("a text_classification project needs two or more labels and no entity_types")
-        elif not self.entity_types or self.labels:
-            raise ValueError("a ner project needs one or more entity_types and no labels")
-        return self
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        """The labels (classification) or entity types (NER)."""
-        return self.labels if self.task_type == "text_classification" else self.entity_types
 
 
 class Project(ProjectSpec):
@@ -172,7 +148,7 @@ class NewItem(BaseModel):
 
 
 class Item(BaseModel):
-    """A stored item."""
+    """A stored item (``eval``: in the evaluation slice, answered by several people and never queued)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -181,6 +157,7 @@ class Item(BaseModel):
     source: str
     row_id: str
     digest: str
+    eval: bool = False
     created_at: datetime
 
 
@@ -247,6 +224,8 @@ class NewAnnotation(BaseModel):
     Attributes:
         annotator: Who answered: the API token's subject.
         seconds: Time spent on the item.
+        adjudicated: A reviewer's (or an admin's) answer settling the item: it wins over every other answer in the
+            label snapshot. Whoever calls the store checks that the annotator may adjudicate.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -255,6 +234,7 @@ class NewAnnotation(BaseModel):
     annotator: str = Field(min_length=1, max_length=200)
     answer: str | tuple[Entity, ...]
     seconds: float = Field(default=0.0, ge=0.0, le=86_400.0)
+    adjudicated: bool = False
 
 
 class Annotation(BaseModel):
@@ -268,6 +248,7 @@ class Annotation(BaseModel):
     label: str | None
     entities: tuple[Entity, ...] | None
     seconds: float
+    adjudicated: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -277,7 +258,8 @@ class Annotation(BaseModel):
 
 
 class ProjectStatus(BaseModel):
-    """How far a project is: items, items with at least one annotation, annotations, distinct annotators."""
+    """How far a project is: items, items with at least one annotation, annotations, distinct annotators, items in
+    the evaluation slice, items ever queued, and the latest annotation round (``None`` before the first)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -286,6 +268,64 @@ class ProjectStatus(BaseModel):
     labelled_items: int
     annotations: int
     annotators: int
+    eval_items: int = 0
+    queued: int = 0
+    round: int | None = None
+
+
+class QueuedItem(BaseModel):
+    """An item queued for labelling by a round: the sampler's strategy and score (higher: labelled first)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    item_id: int
+    round: int
+    strategy: str
+    score: float
+    created_at: datetime
+
+
+class Round(BaseModel):
+    """An annotation round: the model that pre-labelled the pool (name and version), the labels held when it
+    started (training labels: outside the evaluation slice) with their snapshot digest, and how many rows it
+    queued."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    round: int = Field(ge=0)
+    model: str = Field(min_length=1, max_length=200)
+    model_version: str = Field(default="", max_length=200)
+    label_count: int = Field(default=0, ge=0)
+    label_digest: str = Field(default="", max_length=64)
+    queued: int = Field(default=0, ge=0)
+    created_at: datetime | None = None
+
+
+class Training(BaseModel):
+    """A model trained on a label snapshot: the round it belongs to, the labels it learnt from (count and digest),
+    the registered model and version, its score on the evaluation slice (``None`` when the slice has no gold
+    answer yet) and the aliases it was given."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    round: int = Field(ge=0)
+    label_count: int = Field(ge=0)
+    label_digest: str = Field(max_length=64)
+    model_name: str = Field(min_length=1, max_length=200)
+    model_version: str = Field(default="", max_length=200)
+    score: float | None = None
+    eval_items: int = 0
+    aliases: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+class Disagreement(BaseModel):
+    """An item whose annotators gave different answers and that no reviewer has adjudicated yet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item: Item
+    annotations: tuple[Annotation, ...]
 
 
 class SnapshotRow(BaseModel):
@@ -302,6 +342,14 @@ class SnapshotRow(BaseModel):
     votes: int
     annotators: int
     digest: str
+    eval: bool = False
+    adjudicated: bool = False
+    agreed: bool = False
+
+    @property
+    def gold(self) -> bool:
+        """An evaluation-slice answer models may be scored against: adjudicated, or agreed by two or more."""
+        return self.eval and (self.adjudicated or self.agreed)
 
 
 class LabelSnapshot(BaseModel):
@@ -323,7 +371,19 @@ class LabelSnapshot(BaseModel):
         import pandas as pd
 
         answer = "label" if self.task_type == "text_classification" else "entities"
-        columns = ["item_id", "source", "row_id", "text", answer, "votes", "annotators", "digest"]
+        columns = [
+            "item_id",
+            "source",
+            "row_id",
+            "text",
+            answer,
+            "votes",
+            "annotators",
+            "digest",
+            "eval",
+            "adjudicated",
+            "agreed",
+        ]
         records = [
             {
                 **row.model_dump(include=set(columns)),
@@ -335,47 +395,6 @@ class LabelSnapshot(BaseModel):
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------------
-
-
-def item_digest(text: str) -> str:
-    """An item's content digest: SHA-256 of the text's UTF-8 bytes, as hex."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def canonical_entities(entities: Iterable[Entity]) -> str:
-    """Entities as canonical JSON: sorted by offsets then type, keys sorted, no spaces."""
-    ordered = sorted(entities, key=lambda e: (e.start, e.end, e.type, e.text))
-    return json.dumps([e.as_dict() for e in ordered], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def snapshot_digest(pairs: Iterable[tuple[str, str]]) -> str:
-    """SHA-256 over sorted ``(item digest, answer)`` pairs, one ``digest\\tanswer\\n`` line each."""
-    lines = "".join(f"{digest}\t{answer}\n" for digest, answer in sorted(pairs))
-    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
-
-
-def majority(annotations: Sequence[Annotation]) -> tuple[Annotation, int]:
-    """The answer most annotators gave an item, and its vote count; a tie goes to the answer labelled last.
-
-    With one annotator that is their (latest) answer. Adjudication (a reviewer's answer winning) is not part of
-    the store yet.
-    """
-    if not annotations:
-        raise ValueError("majority of no annotations")
-    groups: dict[str, list[Annotation]] = defaultdict(list)
-    for annotation in annotations:
-        groups[_answer_key(annotation.label, annotation.entities)].append(annotation)
-    votes = {key: len(group) for key, group in groups.items()}
-    best = max(
-        groups,
-        key=lambda key: (votes[key], max((a.updated_at, a.id) for a in groups[key])),
-    )
-    latest = max(groups[best], key=lambda a: (a.updated_at, a.id))
-    return latest, votes[best]
-
-
-def _answer_key(label: str | None, entities: Iterable[Entity] | None) -> str:
-    return label if label is not None else canonical_entities(entities or ())
 
 
 def _entities_json(entities: Iterable[Entity] | None) -> list[dict[str, object]] | None:
@@ -429,6 +448,9 @@ class ProjectRow(Base):
     labels: Mapped[list[str]] = mapped_column(_JSON)
     entity_types: Mapped[list[str]] = mapped_column(_JSON)
     guidelines: Mapped[str] = mapped_column(sa.Text)
+    eval_share: Mapped[float] = mapped_column(sa.Float, default=0.1)
+    eval_seed: Mapped[int] = mapped_column(sa.Integer, default=0)
+    eval_annotators: Mapped[int] = mapped_column(sa.Integer, default=2)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -442,6 +464,7 @@ class ItemRow(Base):
     source: Mapped[str] = mapped_column(sa.String(500))
     row_id: Mapped[str] = mapped_column(sa.String(200))
     digest: Mapped[str] = mapped_column(sa.String(64))
+    eval: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -473,8 +496,55 @@ class AnnotationRow(Base):
     label: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     entities: Mapped[list[dict[str, Any]] | None] = mapped_column(_JSON, nullable=True)
     seconds: Mapped[float] = mapped_column(sa.Float)
+    adjudicated: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QueueRow(Base):
+    """An item queued for labelling: once, by the first round that chose it."""
+
+    __tablename__ = "openautoglm_annotation_queue"
+
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey(ItemRow.id, ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(sa.Integer)
+    strategy: Mapped[str] = mapped_column(sa.String(63))
+    score: Mapped[float] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RoundRow(Base):
+    __tablename__ = "openautoglm_annotation_rounds"
+
+    project_id: Mapped[int] = mapped_column(sa.ForeignKey(ProjectRow.id, ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(sa.String(200))
+    model_version: Mapped[str] = mapped_column(sa.String(200))
+    label_count: Mapped[int] = mapped_column(sa.Integer)
+    label_digest: Mapped[str] = mapped_column(sa.String(64))
+    queued: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrainingRow(Base):
+    """A model trained on a label snapshot; one per (project, snapshot digest, registered model name)."""
+
+    __tablename__ = "openautoglm_annotation_trainings"
+    __table_args__ = (
+        sa.UniqueConstraint("project_id", "label_digest", "model_name", name="openautoglm_annotation_training"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(sa.ForeignKey(ProjectRow.id, ondelete="CASCADE"), index=True)
+    round: Mapped[int] = mapped_column(sa.Integer)
+    label_count: Mapped[int] = mapped_column(sa.Integer)
+    label_digest: Mapped[str] = mapped_column(sa.String(64))
+    model_name: Mapped[str] = mapped_column(sa.String(200))
+    model_version: Mapped[str] = mapped_column(sa.String(200))
+    score: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    eval_items: Mapped[int] = mapped_column(sa.Integer)
+    aliases: Mapped[list[str]] = mapped_column(_JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def _table(model: type[Base]) -> sa.Table:
@@ -586,6 +656,9 @@ class AnnotationStore:
             "labels": list(spec.labels),
             "entity_types": list(spec.entity_types),
             "guidelines": spec.guidelines,
+            "eval_share": spec.eval_share,
+            "eval_seed": spec.eval_seed,
+            "eval_annotators": spec.eval_annotators,
             "created_at": datetime.now(UTC),
         }
 
@@ -628,6 +701,9 @@ class AnnotationStore:
     def add_items(self, project: str, items: Iterable[NewItem]) -> AddedItems:
         """Add rows to label; an item whose text the project holds already (same digest) is not added again.
 
+        About ``eval_share`` of the items go into the evaluation slice, by a seeded hash of their digest
+        (:func:`~openautoglm.core.annotation.answers.in_eval_slice`): the same text always lands on the same side.
+
         Returns:
             Items added, duplicates (held already, or repeated in ``items``), and each input's item id in order.
         """
@@ -637,7 +713,8 @@ class AnnotationStore:
         for digest, item in zip(digests, items, strict=True):
             unique.setdefault(digest, item)
         with self._read() as conn:
-            project_id = self._project(conn, project).id
+            spec = self._project(conn, project)
+        project_id = spec.id
         now = datetime.now(UTC)
         rows = [
             {
@@ -646,6 +723,7 @@ class AnnotationStore:
                 "source": i.source,
                 "row_id": i.row_id,
                 "digest": d,
+                "eval": in_eval_slice(d, spec.eval_share, spec.eval_seed),
                 "created_at": now,
             }
             # in the input's order, so item ids follow the rows; writers adding the same rows in other orders may
@@ -730,7 +808,7 @@ class AnnotationStore:
             spec = self._project(conn, project)
             texts = self._texts(conn, spec, latest)
         for p in latest.values():
-            _check_answer(spec, texts[p.item_id], p.label, p.entities, who=f"model {model}'s prediction")
+            check_answer(spec, texts[p.item_id], p.label, p.entities, who=f"model {model}'s prediction")
             unknown = sorted(set(p.scores) - set(spec.labels))
             if unknown:
                 raise InvalidAnswer(
@@ -798,16 +876,26 @@ class AnnotationStore:
         answer: str | Sequence[Entity] | Sequence[Mapping[str, Any]],
         *,
         seconds: float = 0.0,
+        adjudicated: bool = False,
     ) -> Annotation:
         """Store ``annotator``'s answer for an item (a label, or the item's entities); a second answer by the same
-        annotator replaces the first (``updated_at`` moves, ``seconds`` adds up).
+        annotator replaces the first (``updated_at`` moves, ``seconds`` adds up, ``adjudicated`` is the new one's).
+
+        ``adjudicated=True``: a reviewer's answer that wins over every other in the label snapshot (the caller
+        checks the annotator's role).
 
         Raises:
             ItemNotFound: the project has no such item.
             InvalidAnswer: the answer does not fit the project.
         """
         new = NewAnnotation.model_validate(
-            {"item_id": item_id, "annotator": annotator, "answer": answer, "seconds": seconds}
+            {
+                "item_id": item_id,
+                "annotator": annotator,
+                "answer": answer,
+                "seconds": seconds,
+                "adjudicated": adjudicated,
+            }
         )
         return self._record(project, [new], returning=True)[1][0]
 
@@ -834,7 +922,7 @@ class AnnotationStore:
         for a in merged.values():
             label = a.answer if isinstance(a.answer, str) else None
             entities = None if isinstance(a.answer, str) else a.answer
-            _check_answer(spec, texts[a.item_id], label, entities, who=f"{a.annotator}'s answer")
+            check_answer(spec, texts[a.item_id], label, entities, who=f"{a.annotator}'s answer")
         now = datetime.now(UTC)
         rows = [
             {
@@ -843,6 +931,7 @@ class AnnotationStore:
                 "label": a.answer if isinstance(a.answer, str) else None,
                 "entities": None if isinstance(a.answer, str) else _entities_json(a.answer),
                 "seconds": a.seconds,
+                "adjudicated": a.adjudicated,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -860,6 +949,7 @@ class AnnotationStore:
                         "label": statement.excluded.label,
                         "entities": statement.excluded.entities,
                         "seconds": table.c.seconds + statement.excluded.seconds,
+                        "adjudicated": statement.excluded.adjudicated,
                         "updated_at": statement.excluded.updated_at,
                     },
                 )
@@ -886,33 +976,220 @@ class AnnotationStore:
                 query = query.where(AnnotationRow.annotator == annotator)
             return [Annotation.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
 
-    def next_items(
-        self, project: str, annotator: str, *, limit: int = 1, among: Sequence[int] | None = None
-    ) -> list[Item]:
-        """Up to ``limit`` items ``annotator`` has not answered yet: by id, or in the order of ``among`` (e.g. a
-        round's chosen rows, most useful first) and only those."""
+    def next_items(self, project: str, annotator: str, limit: int = 1) -> list[Item]:
+        """Up to ``limit`` items for ``annotator`` to label next, never one they have answered already:
+
+        1. queued items nobody has answered yet, by round (oldest first), then score (most useful first), then id;
+        2. then evaluation items that still need answers (fewer than the project's ``eval_annotators`` people
+           answered them, adjudications aside), those answered by someone else first (to complete a pair), then
+           by id.
+
+        Items neither queued nor in the evaluation slice are never served: a round (:meth:`queue_items`) puts
+        them in the queue. Two annotators asking at the same moment may be served the same queued item; the second
+        answer then counts towards agreement.
+        """
         if limit < 1:
             raise ConfigurationError(f"limit must be 1 or more, not {limit}.")
-        answered = sa.select(AnnotationRow.id).where(
+        mine = sa.select(AnnotationRow.id).where(
             AnnotationRow.item_id == ItemRow.id, AnnotationRow.annotator == annotator
         )
+        anyone = sa.select(AnnotationRow.id).where(AnnotationRow.item_id == ItemRow.id)
         with self._read() as conn:
-            project_id = self._project(conn, project).id
-            query = sa.select(ItemRow).where(ItemRow.project_id == project_id, ~answered.exists()).order_by(ItemRow.id)
-            if among is None:
-                rows = list(conn.execute(query.limit(limit)).all())
-            else:
-                order = {item_id: position for position, item_id in reversed(list(enumerate(among)))}
-                rows = sorted(_rows(conn, query, order), key=lambda r: order[r.id])[:limit]
+            spec = self._project(conn, project)
+            queued = (
+                sa.select(ItemRow)
+                .join(QueueRow, QueueRow.item_id == ItemRow.id)
+                .where(ItemRow.project_id == spec.id, ~anyone.exists())
+                .order_by(QueueRow.round, QueueRow.score.desc(), ItemRow.id)
+                .limit(limit)
+            )
+            rows = list(conn.execute(queued).all())
+            if len(rows) < limit:
+                answers = (
+                    sa.select(sa.func.count(AnnotationRow.id))
+                    .where(AnnotationRow.item_id == ItemRow.id, AnnotationRow.adjudicated.is_(False))
+                    .scalar_subquery()
+                )
+                evaluation = (
+                    sa.select(ItemRow)
+                    .where(
+                        ItemRow.project_id == spec.id,
+                        ItemRow.eval.is_(True),
+                        ~mine.exists(),
+                        answers < spec.eval_annotators,
+                    )
+                    .order_by(answers.desc(), ItemRow.id)
+                    .limit(limit - len(rows))
+                )
+                rows += conn.execute(evaluation).all()
         return [Item.model_validate(dict(row._mapping)) for row in rows]
 
-    def status(self, project: str) -> ProjectStatus:
-        """Counts of items, labelled items, annotations and annotators."""
+    # --- the queue and rounds -------------------------------------------------------------------------------
+    def queue_items(
+        self,
+        project: str,
+        round: int,
+        item_ids: Sequence[int],
+        *,
+        strategy: str,
+        scores: Sequence[float] | None = None,
+    ) -> int:
+        """Queue items chosen by a round for labelling (``scores``: the sampler's, higher first; default: the
+        input's order). An item queued already keeps its first round and score, so queueing again adds nothing.
+
+        Returns:
+            Items newly queued.
+
+        Raises:
+            ItemNotFound: an item id the project lacks.
+            ConfigurationError: an item of the evaluation slice (never queued: the sampler must not choose it),
+                scores not one per item, or a negative round.
+        """
+        if round < 0:
+            raise ConfigurationError(f"round must be 0 or more, not {round}.")
+        if not strategy or len(strategy) > 63:
+            raise ConfigurationError("strategy must be 1-63 characters.")
+        ids = list(item_ids)
+        if scores is None:
+            scores = [float(len(ids) - position) for position in range(len(ids))]
+        if len(scores) != len(ids):
+            raise ConfigurationError(f"{len(scores)} scores for {len(ids)} items: give one score per item.")
+        if not all(math.isfinite(v) for v in scores):
+            raise ConfigurationError("queue scores must be finite numbers.")
+        with self._read() as conn:
+            spec = self._project(conn, project)
+            self._texts(conn, spec, ids)
+            held = self._items(conn, spec.id, ids)
+        evaluation = sorted(item.id for item in held if item.eval)
+        if evaluation:
+            raise ConfigurationError(
+                f"Items {evaluation[:10]} of '{project}' are in the evaluation slice and are never queued.",
+                hint="leave evaluation items out of the rows a round chooses (the sampler's exclude=)",
+            )
+        now = datetime.now(UTC)
+        first: dict[int, float] = {}
+        for item_id, score in zip(ids, scores, strict=True):
+            first.setdefault(item_id, float(score))
+        rows = [
+            {"item_id": i, "round": round, "strategy": strategy, "score": v, "created_at": now}
+            for i, v in sorted(first.items())
+        ]
+
+        def insert(conn: sa.Connection) -> int:
+            added = 0
+            for chunk in _chunks(rows):
+                statement = self._insert(QueueRow).values(list(chunk)).on_conflict_do_nothing()
+                added += len(conn.execute(statement.returning(QueueRow.item_id)).all())
+            return added
+
+        return self._write(f"queue items in '{project}'", insert)
+
+    def queue(self, project: str, *, round: int | None = None, open_only: bool = False) -> list[QueuedItem]:
+        """The project's queued items (of one round; only those nobody has answered with ``open_only``), in the
+        order :meth:`next_items` serves them."""
         with self._read() as conn:
             project_id = self._project(conn, project).id
-            items = conn.execute(
-                sa.select(sa.func.count()).select_from(ItemRow).where(ItemRow.project_id == project_id)
+            query = (
+                sa.select(QueueRow)
+                .join(ItemRow, ItemRow.id == QueueRow.item_id)
+                .where(ItemRow.project_id == project_id)
+                .order_by(QueueRow.round, QueueRow.score.desc(), QueueRow.item_id)
+            )
+            if round is not None:
+                query = query.where(QueueRow.round == round)
+            if open_only:
+                query = query.where(~sa.select(AnnotationRow.id).where(AnnotationRow.item_id == ItemRow.id).exists())
+            return [QueuedItem.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
+
+    def record_round(self, project: str, record: Round) -> Round:
+        """Store an annotation round's bookkeeping; the same round number again replaces it (a rerun)."""
+        now = datetime.now(UTC)
+        values = {**record.model_dump(exclude={"created_at"}), "created_at": record.created_at or now}
+
+        def upsert(conn: sa.Connection) -> None:
+            values["project_id"] = self._project(conn, project).id
+            statement = self._insert(RoundRow).values(values)
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["project_id", "round"],
+                    set_={
+                        c: statement.excluded[c]
+                        for c in ("model", "model_version", "label_count", "label_digest", "queued")
+                    },
+                )
+            )
+
+        self._write(f"record round {record.round} of '{project}'", upsert)
+        return record.model_copy(update={"created_at": values["created_at"]})
+
+    def rounds(self, project: str) -> list[Round]:
+        """The project's annotation rounds, oldest first."""
+        with self._read() as conn:
+            project_id = self._project(conn, project).id
+            query = sa.select(RoundRow).where(RoundRow.project_id == project_id).order_by(RoundRow.round)
+            return [Round.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
+
+    def record_training(self, project: str, record: Training) -> Training:
+        """Store a model trained on a label snapshot; the same snapshot digest and model name again replaces it."""
+        now = datetime.now(UTC)
+        values = {
+            **record.model_dump(exclude={"created_at"}),
+            "aliases": list(record.aliases),
+            "created_at": record.created_at or now,
+        }
+
+        def upsert(conn: sa.Connection) -> None:
+            values["project_id"] = self._project(conn, project).id
+            statement = self._insert(TrainingRow).values(values)
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["project_id", "label_digest", "model_name"],
+                    set_={
+                        c: statement.excluded[c]
+                        for c in (
+                            "round",
+                            "label_count",
+                            "model_version",
+                            "score",
+                            "eval_items",
+                            "aliases",
+                            "created_at",
+                        )
+                    },
+                )
+            )
+
+        self._write(f"record a training of '{project}'", upsert)
+        return record.model_copy(update={"created_at": values["created_at"]})
+
+    def trainings(self, project: str) -> list[Training]:
+        """The models trained for the project, oldest first."""
+        with self._read() as conn:
+            project_id = self._project(conn, project).id
+            query = (
+                sa.select(TrainingRow)
+                .where(TrainingRow.project_id == project_id)
+                .order_by(TrainingRow.created_at, TrainingRow.id)
+            )
+            return [Training.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
+
+    def status(self, project: str) -> ProjectStatus:
+        """Counts of items, labelled items, annotations, annotators, evaluation items and queued items; the latest
+        round."""
+        with self._read() as conn:
+            project_id = self._project(conn, project).id
+            items, eval_items = conn.execute(
+                sa.select(sa.func.count(), sa.func.count().filter(ItemRow.eval.is_(True)))
+                .select_from(ItemRow)
+                .where(ItemRow.project_id == project_id)
+            ).one()
+            queued = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(QueueRow)
+                .join(ItemRow, ItemRow.id == QueueRow.item_id)
+                .where(ItemRow.project_id == project_id)
             ).scalar_one()
+            latest = conn.execute(sa.select(sa.func.max(RoundRow.round)).where(RoundRow.project_id == project_id))
             done = conn.execute(
                 sa.select(
                     sa.func.count(sa.distinct(AnnotationRow.item_id)),
@@ -922,22 +1199,30 @@ class AnnotationStore:
                 .join(ItemRow, ItemRow.id == AnnotationRow.item_id)
                 .where(ItemRow.project_id == project_id)
             ).one()
+            round_ = latest.scalar_one()
         return ProjectStatus(
-            project=project, items=items, labelled_items=done[0], annotations=done[1], annotators=done[2]
+            project=project,
+            items=items,
+            labelled_items=done[0],
+            annotations=done[1],
+            annotators=done[2],
+            eval_items=eval_items,
+            queued=queued,
+            round=round_,
         )
 
     # --- the label snapshot and exports ---------------------------------------------------------------------
     def label_snapshot(self, project: str) -> LabelSnapshot:
-        """One answer per labelled item: the majority of its annotators' latest answers, a tie going to the answer
-        given last (see :func:`majority`), with the snapshot's digest."""
+        """One answer per labelled item, with the snapshot's digest: an adjudicated answer when there is one, else
+        the majority of the annotators' latest answers, a tie going to the answer given last (see
+        :func:`~openautoglm.core.annotation.answers.resolve`). Rows say whether the item is in the evaluation
+        slice, adjudicated, or agreed by two or more annotators."""
         spec = self.get_project(project)
-        by_item: dict[int, list[Annotation]] = defaultdict(list)
-        for annotation in self.annotations(project):
-            by_item[annotation.item_id].append(annotation)
+        by_item = self._by_item(project)
         items = {item.id: item for item in self.items(project, by_item)} if by_item else {}
         rows = []
         for item_id in sorted(by_item):
-            winner, votes = majority(by_item[item_id])
+            settled = resolve(by_item[item_id])
             item = items[item_id]
             rows.append(
                 SnapshotRow(
@@ -945,15 +1230,54 @@ class AnnotationStore:
                     source=item.source,
                     row_id=item.row_id,
                     text=item.text,
-                    label=winner.label,
-                    entities=winner.entities,
-                    votes=votes,
+                    label=settled.winner.label,
+                    entities=settled.winner.entities,
+                    votes=settled.votes,
                     annotators=len(by_item[item_id]),
                     digest=item.digest,
+                    eval=item.eval,
+                    adjudicated=settled.adjudicated,
+                    agreed=settled.agreed,
                 )
             )
-        digest = snapshot_digest((r.digest, _answer_key(r.label, r.entities)) for r in rows)
+        digest = snapshot_digest((r.digest, answer_key(r.label, r.entities)) for r in rows)
         return LabelSnapshot(project=project, task_type=spec.task_type, digest=digest, rows=tuple(rows))
+
+    def _by_item(self, project: str) -> dict[int, list[Annotation]]:
+        by_item: dict[int, list[Annotation]] = defaultdict(list)
+        for annotation in self.annotations(project):
+            by_item[annotation.item_id].append(annotation)
+        return by_item
+
+    def disagreements(self, project: str) -> list[Disagreement]:
+        """The reviewer's queue: items whose (non-adjudicated) answers differ and that nobody has adjudicated, by
+        item id."""
+        by_item = self._by_item(project)
+        disputed = sorted(item_id for item_id, answers in by_item.items() if resolve(answers).disputed)
+        items = {item.id: item for item in self.items(project, disputed)} if disputed else {}
+        return [Disagreement(item=items[i], annotations=tuple(by_item[i])) for i in disputed]
+
+    def agreement(self, project: str) -> Agreement:
+        """Agreement between the annotators over the items two or more answered (adjudications left out): Cohen's
+        kappa for two annotators, Fleiss' for more, overall and per label; NER over characters' BIO tags, with the
+        pairwise span F1 (see :mod:`openautoglm.core.annotation.agreement`)."""
+        spec = self.get_project(project)
+        plain: dict[int, dict[str, Annotation]] = defaultdict(dict)
+        for annotation in self.annotations(project):
+            if not annotation.adjudicated:
+                plain[annotation.item_id][annotation.annotator] = annotation
+        doubled = {item_id: answers for item_id, answers in plain.items() if len(answers) >= 2}
+        if spec.task_type == "text_classification":
+            return label_agreement(
+                {i: {who: a.label or "" for who, a in answers.items()} for i, answers in doubled.items()},
+                spec.labels,
+            )
+        lengths = {item.id: len(item.text) for item in self.items(project, doubled)} if doubled else {}
+        return entity_agreement(
+            {i: {who: a.entities or () for who, a in answers.items()} for i, answers in doubled.items()},
+            lengths,
+            spec.entity_types,
+        )
 
     def export(self, project: str, path: str | Path, *, format: ExportFormat | None = None) -> LabelSnapshot:
         """Write the label snapshot to ``path`` (CSV or JSONL; by default from the suffix), replacing the file
@@ -1029,46 +1353,6 @@ class AnnotationStore:
             entity = DatasetEntity(**described)
             MlflowClient(tracking_uri).log_inputs(run_id, datasets=[DatasetInput(entity, tags=tags)])
         return dataset
-
-
-def _check_answer(
-    project: ProjectSpec, text: str, label: str | None, entities: Sequence[Entity] | None, *, who: str
-) -> None:
-    """Raise :class:`InvalidAnswer` unless the answer fits the project: a label among its labels
-    (classification), or entities whose types are its entity types and whose spans are the text at their offsets."""
-    if project.task_type == "text_classification":
-        if label is None or entities is not None:
-            raise InvalidAnswer(
-                f"{who} in '{project.name}' must be one label of {list(project.labels)}.", hint="answer with a label"
-            )
-        if label not in project.labels:
-            raise InvalidAnswer(
-                f"{who}: '{label}' is not a label of '{project.name}' ({list(project.labels)}).",
-                hint="use one of the project's labels",
-            )
-        return
-    if entities is None or label is not None:
-        raise InvalidAnswer(
-            f"{who} in '{project.name}' must be a list of entities ({{text, type, start, end}}; empty for none).",
-            hint=f"entity types: {list(project.entity_types)}",
-        )
-    seen: set[tuple[int, int, str]] = set()
-    for e in entities:
-        if e.type not in project.entity_types:
-            raise InvalidAnswer(
-                f"{who}: '{e.type}' is not an entity type of '{project.name}' ({list(project.entity_types)}).",
-                hint="use one of the project's entity types",
-            )
-        if not 0 <= e.start < e.end <= len(text) or text[e.start : e.end] != e.text:
-            raise InvalidAnswer(
-                f"{who}: the span {e.start}-{e.end} of the item's text is {text[e.start : e.end]!r}, not {e.text!r}."
-                if 0 <= e.start < e.end <= len(text)
-                else f"{who}: the span {e.start}-{e.end} is outside the item's text ({len(text)} characters).",
-                hint="offsets count characters from 0, end exclusive: text[start:end] == entity text",
-            )
-        if (e.start, e.end, e.type) in seen:
-            raise InvalidAnswer(f"{who}: the entity {e.text!r} ({e.type}, {e.start}-{e.end}) is given twice.")
-        seen.add((e.start, e.end, e.type))
 
 
 def _transient(error: OperationalError) -> bool:

@@ -60,10 +60,9 @@ def test_the_store_round_trip_on_postgresql(url: str, tmp_path: Path) -> None:
     store.record_annotation("reviews", ids[1], "bob", "中性")
     with pytest.raises(InvalidAnswer):
         store.record_annotation("reviews", ids[1], "bob", "好评")
-    assert [i.id for i in store.next_items("reviews", "alice", limit=3, among=[ids[3], ids[0], ids[1]])] == [
-        ids[3],
-        ids[1],
-    ]
+    queued = store.queue_items("reviews", 0, [ids[3], ids[0], ids[1], ids[2]], strategy="margin", scores=[3, 2, 1, 0])
+    assert queued == 4 and store.queue_items("reviews", 0, [ids[3]], strategy="margin") == 0
+    assert [i.id for i in store.next_items("reviews", "alice", limit=3)] == [ids[3], ids[2]]  # answered ones left out
     (span_item,) = store.add_items("places", [NewItem(text="张三在北京工作")]).ids
     store.record_annotation("places", span_item, "alice", [Entity("北京", "LOC", 3, 5), Entity("张三", "PER", 0, 2)])
     assert store.label_snapshot("places").rows[0].entities == (Entity("张三", "PER", 0, 2), Entity("北京", "LOC", 3, 5))

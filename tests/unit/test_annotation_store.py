@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from sklearn.metrics import cohen_kappa_score
 
 from openautoglm.adapters.annotation_store import (
     MLFLOW_DIGEST_CHARS,
@@ -30,6 +31,7 @@ from openautoglm.adapters.annotation_store import (
     item_digest,
     snapshot_digest,
 )
+from openautoglm.core.annotation.answers import in_eval_slice
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Entity
 from openautoglm.settings import get_settings
@@ -269,19 +271,143 @@ def test_who_and_how_long_are_checked(store: AnnotationStore) -> None:
 
 def test_the_queue_holds_what_this_annotator_has_not_answered(store: AnnotationStore) -> None:
     ids = reviews(store)
+    assert store.next_items("reviews", "alice", limit=10) == []  # nothing queued, no evaluation item
+    # round 0 queues three rows, round 1 two more; within a round the higher score comes first
+    assert store.queue_items("reviews", 0, [ids[2], ids[0], ids[4]], strategy="margin", scores=[0.2, 0.9, 0.5]) == 3
+    assert store.queue_items("reviews", 1, [ids[1], ids[4], ids[3]], strategy="entropy", scores=[0.1, 1.0, 0.3]) == 2
+    assert store.queue_items("reviews", 1, [ids[1], ids[3]], strategy="entropy") == 0  # idempotent
+    assert [(q.item_id, q.round) for q in store.queue("reviews")] == [
+        (ids[0], 0),
+        (ids[4], 0),
+        (ids[2], 0),
+        (ids[3], 1),
+        (ids[1], 1),
+    ]
+    assert [i.id for i in store.next_items("reviews", "alice", 10)] == [ids[0], ids[4], ids[2], ids[3], ids[1]]
     store.record_annotation("reviews", ids[0], "alice", "正面")
-    store.record_annotation("reviews", ids[1], "bob", "负面")
-    assert [i.id for i in store.next_items("reviews", "alice", limit=10)] == list(ids[1:])
-    assert [i.id for i in store.next_items("reviews", "alice")] == [ids[1]]
-    # a round's chosen rows, most useful first: only those, in that order
-    chosen = [ids[4], ids[0], ids[2]]
-    assert [i.id for i in store.next_items("reviews", "alice", limit=10, among=chosen)] == [ids[4], ids[2]]
-    assert [i.id for i in store.next_items("reviews", "bob", limit=2, among=chosen)] == [ids[4], ids[0]]
-    assert store.next_items("reviews", "alice", among=[]) == []
+    store.record_annotation("reviews", ids[4], "bob", "负面")  # answered by anyone: done with, for everyone
+    assert [i.id for i in store.next_items("reviews", "alice", limit=10)] == [ids[2], ids[3], ids[1]]
+    assert [i.id for i in store.next_items("reviews", "carol")] == [ids[2]]
+    assert [q.item_id for q in store.queue("reviews", round=1, open_only=True)] == [ids[3], ids[1]]
     with pytest.raises(ConfigurationError, match="limit must be 1 or more"):
         store.next_items("reviews", "alice", limit=0)
+    with pytest.raises(ConfigurationError, match="one score per item"):
+        store.queue_items("reviews", 2, [ids[0]], strategy="margin", scores=[1.0, 2.0])
+    with pytest.raises(ItemNotFound):
+        store.queue_items("reviews", 2, [10_000], strategy="margin")
     status = store.status("reviews")
     assert (status.items, status.labelled_items, status.annotations, status.annotators) == (5, 2, 2, 2)
+    assert (status.eval_items, status.queued, status.round) == (0, 5, None)
+
+
+def evaluation_project(store: AnnotationStore, share: float = 0.5) -> tuple[list[int], list[int]]:
+    """A project whose items are split by the seeded hash: (evaluation ids, other ids)."""
+    store.create_project(ProjectSpec(name="halves", labels=LABELS, eval_share=share, eval_seed=7))
+    texts = [f"评论 {i}" for i in range(40)]
+    ids = store.add_items("halves", [NewItem(text=t) for t in texts]).ids
+    items = store.items("halves")
+    expected = [in_eval_slice(item_digest(t), share, 7) for t in texts]
+    assert [item.eval for item in items] == expected  # the stored flag is the seeded hash of the digest
+    return [i for i, e in zip(ids, expected, strict=True) if e], [
+        i for i, e in zip(ids, expected, strict=True) if not e
+    ]
+
+
+def test_the_evaluation_slice_is_a_seeded_hash_of_the_digest(store: AnnotationStore, tmp_path: Path) -> None:
+    evaluation, rest = evaluation_project(store)
+    assert 10 <= len(evaluation) <= 30 and rest
+    # the same texts in another store, in another order, land on the same side; another seed moves some
+    other = AnnotationStore(f"sqlite:///{tmp_path / 'other.db'}")
+    other.create_project(ProjectSpec(name="halves", labels=LABELS, eval_share=0.5, eval_seed=7))
+    other.create_project(ProjectSpec(name="reseeded", labels=LABELS, eval_share=0.5, eval_seed=8))
+    texts = [f"评论 {i}" for i in reversed(range(40))]
+    other.add_items("halves", [NewItem(text=t) for t in texts])
+    other.add_items("reseeded", [NewItem(text=t) for t in texts])
+    side = {item.text: item.eval for item in store.items("halves")}
+    assert {item.text: item.eval for item in other.items("halves")} == side
+    assert {item.text: item.eval for item in other.items("reseeded")} != side
+    other.close()
+    assert store.status("halves").eval_items == len(evaluation)
+    with pytest.raises(ConfigurationError, match="evaluation slice"):
+        store.queue_items("halves", 0, [rest[0], evaluation[0]], strategy="margin")
+    assert store.queue("halves") == []  # nothing of a refused call is queued
+
+
+def test_evaluation_items_go_to_two_different_annotators_after_the_queue(store: AnnotationStore) -> None:
+    evaluation, rest = evaluation_project(store)
+    store.queue_items("halves", 0, rest[:2], strategy="margin")
+    served = [i.id for i in store.next_items("halves", "alice", limit=4)]
+    assert served == [*rest[:2], *evaluation[:2]]  # the queue first, then evaluation items by id
+    store.record_annotation("halves", evaluation[1], "alice", "正面")
+    # bob: the queue, then the evaluation item alice answered (it needs a second answer) before fresh ones
+    assert [i.id for i in store.next_items("halves", "bob", limit=4)] == [*rest[:2], evaluation[1], evaluation[0]]
+    assert evaluation[1] not in [i.id for i in store.next_items("halves", "alice", limit=100)]
+    store.record_annotation("halves", evaluation[1], "bob", "负面")
+    store.record_annotation("halves", evaluation[1], "rita", "负面", adjudicated=True)  # does not count as a rating
+    assert evaluation[1] not in [i.id for i in store.next_items("halves", "carol", limit=100)]  # two answers: done
+    # every evaluation item and no other unqueued row is ever served
+    assert {i.id for i in store.next_items("halves", "dave", limit=100)} == set(rest[:2]) | set(evaluation) - {
+        evaluation[1]
+    }
+
+
+def test_an_adjudicated_answer_wins_and_leaves_the_reviewers_queue(store: AnnotationStore) -> None:
+    ids = reviews(store)
+    for annotator in ("a", "b"):
+        store.record_annotation("reviews", ids[0], annotator, "负面")
+    store.record_annotation("reviews", ids[0], "c", "正面")
+    store.record_annotation("reviews", ids[1], "a", "正面")
+    store.record_annotation("reviews", ids[1], "b", "负面")
+    store.record_annotation("reviews", ids[2], "a", "中性")
+    store.record_annotation("reviews", ids[2], "b", "中性")
+    assert [(d.item.id, sorted(a.annotator for a in d.annotations)) for d in store.disagreements("reviews")] == [
+        (ids[0], ["a", "b", "c"]),
+        (ids[1], ["a", "b"]),
+    ]
+    before = store.label_snapshot("reviews")
+    assert [(r.label, r.adjudicated, r.agreed) for r in before.rows] == [
+        ("负面", False, False),
+        ("负面", False, False),  # the tie goes to the answer given last
+        ("中性", False, True),
+    ]
+    store.record_annotation("reviews", ids[0], "rita", "正面", adjudicated=True)  # against the majority of two
+    after = store.label_snapshot("reviews")
+    assert (after.rows[0].label, after.rows[0].adjudicated, after.rows[0].votes) == ("正面", True, 2)
+    assert after.digest != before.digest
+    assert [d.item.id for d in store.disagreements("reviews")] == [ids[1]]
+    # a later plain answer by anyone else does not overturn the adjudication
+    store.record_annotation("reviews", ids[0], "d", "负面")
+    assert store.label_snapshot("reviews").rows[0].label == "正面"
+    assert {a.annotator: a.adjudicated for a in store.annotations("reviews") if a.item_id == ids[0]}["rita"]
+
+
+def test_agreement_is_reported_per_project_and_label(store: AnnotationStore) -> None:
+    ids = reviews(store)
+    assert store.agreement("reviews").method == "none"
+    answers = {"a": ["正面", "负面", "中性", "正面", "负面"], "b": ["正面", "负面", "负面", "正面", "中性"]}
+    for annotator, labels in answers.items():
+        for item_id, label in zip(ids, labels, strict=True):
+            store.record_annotation("reviews", item_id, annotator, label)
+    store.record_annotation("reviews", ids[2], "rita", "中性", adjudicated=True)  # not a rating
+    two = store.agreement("reviews")
+    assert (two.method, two.items, two.annotators, two.observed) == ("cohen", 5, 2, pytest.approx(3 / 5))
+    assert two.kappa == pytest.approx(cohen_kappa_score(answers["a"], answers["b"]))
+    assert set(two.per_label) == set(LABELS)
+    store.record_annotation("reviews", ids[0], "c", "正面")
+    three = store.agreement("reviews")
+    assert (three.method, three.annotators) == ("fleiss", 3)
+
+
+def test_entity_agreement_counts_characters(store: AnnotationStore) -> None:
+    ids = ner(store)
+    store.record_annotation("places", ids[0], "a", [Entity("张三", "PER", 0, 2), Entity("北京", "LOC", 3, 5)])
+    store.record_annotation("places", ids[0], "b", [Entity("张三", "PER", 0, 2)])
+    store.record_annotation("places", ids[1], "a", [Entity("李四", "PER", 0, 2)])
+    report = store.agreement("places")
+    assert (report.method, report.unit, report.items, report.units) == ("cohen", "character", 1, 7)
+    assert report.span_f1 == pytest.approx(2 * 1 / 3)
+    assert report.kappa is not None and 0 < report.kappa < 1
+    assert [d.item.id for d in store.disagreements("places")] == [ids[0]]
 
 
 # --- the label snapshot -----------------------------------------------------------------------------------------
@@ -347,7 +473,10 @@ def test_csv_and_jsonl_exports_equal_the_store(store: AnnotationStore, tmp_path:
     snapshot = store.label_snapshot("reviews")
     assert store.export("reviews", tmp_path / "out" / "labels.csv") == snapshot
     frame = pd.read_csv(tmp_path / "out" / "labels.csv", dtype=str, keep_default_na=False)
-    assert list(frame.columns) == ["item_id", "source", "row_id", "text", "label", "votes", "annotators", "digest"]
+    assert list(frame.columns) == [
+        *("item_id", "source", "row_id", "text", "label", "votes", "annotators", "digest"),
+        *("eval", "adjudicated", "agreed"),
+    ]
     expected = snapshot.frame().astype(str)
     pd.testing.assert_frame_equal(frame, expected)
     assert list(zip(frame["text"], frame["label"], strict=True)) == [
