@@ -1,5 +1,12 @@
 // The API client: every call sends the bearer token and unwraps the envelope; an error carries its message.
 import type {
+  AnnotationProject,
+  AnnotationStatus,
+  Answer,
+  Disagreement,
+  LabelTask,
+} from "./annotate";
+import type {
   CheckError,
   Job,
   Schedule,
@@ -92,4 +99,20 @@ export class Api {
       "GET",
       `/workflows/${encodeURIComponent(name)}/export${version === undefined ? "" : `?version=${version}`}`,
     );
+
+  // --- annotation (the Annotate page) ---
+  annotationProjects = () =>
+    this.call<{ projects: AnnotationProject[] }>("GET", "/annotation/projects").then((d) => d.projects);
+  private project = (name: string) => `/annotation/projects/${encodeURIComponent(name)}`;
+  annotationNext = (name: string) => this.call<LabelTask>("GET", `${this.project(name)}/next`);
+  annotationAnswer = (name: string, itemId: number, answer: Answer, seconds: number) =>
+    this.call<LabelTask>("POST", `${this.project(name)}/answers`, { item_id: itemId, ...answer, seconds });
+  annotationSkip = (name: string, itemId: number) =>
+    this.call<LabelTask>("POST", `${this.project(name)}/skip`, { item_id: itemId });
+  annotationUndo = (name: string) => this.call<LabelTask>("POST", `${this.project(name)}/undo`);
+  annotationStatus = (name: string) => this.call<AnnotationStatus>("GET", `${this.project(name)}/status`);
+  annotationDisagreements = (name: string) =>
+    this.call<{ disagreements: Disagreement[]; total: number }>("GET", `${this.project(name)}/disagreements`);
+  annotationAdjudicate = (name: string, itemId: number, answer: Answer) =>
+    this.call<LabelTask>("POST", `${this.project(name)}/adjudications`, { item_id: itemId, ...answer });
 }
