@@ -10,7 +10,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from openautoglm import __version__
 from openautoglm._env import apply_defaults
+from openautoglm.cli_params import FieldValues, lazy_group, model_command
 from openautoglm.core.errors import OpenAutoGLMError
 
 apply_defaults()
@@ -47,7 +49,9 @@ def _typed_errors_without_tracebacks() -> None:
 
 _typed_errors_without_tracebacks()
 
+Commands = lazy_group()
 app = typer.Typer(
+    cls=Commands,
     name="openautoglm",
     help="Open-AutoGLM: load, clean and validate text data, then run GLM tasks and graph searches as Prefect flows.",
     no_args_is_help=True,
@@ -179,26 +183,38 @@ PasswordEnvOpt = Annotated[
     typer.Option(help="Environment variable holding the database password (keep it out of the URL)."),
 ]
 MaxLenOpt = Annotated[int, typer.Option(help="Longest valid text in characters.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Call the model again; ignore earlier answers.")]
+#: The option names every command gives the same fields (the model's field name is the flow's).
+COMMON = {"output_dir": "output", "credentials_block": "credentials", "task.task_type": "task"}
+OUTPUT = {"output": ("-o",)}
 
 
-@app.command()
+@contextmanager
+def _errors(values: FieldValues | None = None) -> Iterator[None]:
+    """Our typed errors and invalid settings as one red line with a hint, exit code 2."""
+    try:
+        yield
+    except OpenAutoGLMError as error:
+        _fail(error)
+    except ValidationError as error:
+        _invalid(error, values)
+
+
+@model_command(
+    Commands,
+    "ingest",
+    "openautoglm.flows.ingest_params:IngestParams",
+    rename={**COMMON, "text_columns": "text_column"},
+    exclude=("source",),
+    flags={**OUTPUT, "drop_duplicates": ("--drop-duplicates/--keep-duplicates", "--no-keep-duplicates")},
+)
 def ingest(
     source: SourceArg,
     fmt: FormatOpt = "auto",
     query: QueryOpt = None,
-    columns: ColumnsOpt = None,
-    rename: RenameOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
-    text_column: TextOpt = "text",
-    label_column: LabelColOpt = None,
-    labels: LabelsOpt = None,
-    id_column: IdOpt = None,
-    task: TaskOpt = "text_classification",
-    gate: Annotated[
-        str,
-        typer.Option(help="fail: stop when a row breaks an expectation; quarantine: set such rows aside."),
-    ] = "fail",
+    password_env: PasswordEnvOpt = None,
     lenient: Annotated[
         bool | None,
         typer.Option(
@@ -207,55 +223,23 @@ def ingest(
             "(default: lenient with --gate quarantine, strict otherwise).",
         ),
     ] = None,
-    max_length: MaxLenOpt = 8000,
-    truncate_at: Annotated[int | None, typer.Option(help="Cut texts to this many characters while cleaning.")] = None,
-    keep_duplicates: Annotated[bool, typer.Option(help="Keep rows whose text repeats an earlier row's.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
-    output_format: Annotated[str, typer.Option(help="parquet, csv or jsonl.")] = "parquet",
-    password_env: PasswordEnvOpt = None,
+    *,
+    values: FieldValues,
 ) -> None:
     """Load, clean and validate data as a Prefect flow; write kept rows and a quarantine file with reasons.
 
     Example: openautoglm ingest examples/user_feedback_dirty.csv --label-column label --labels 正面,负面,中性
     --id-column id --gate quarantine
     """
-    try:
-        from openautoglm.flows.ingest import IngestParams
-        from openautoglm.flows.ingest import ingest as ingest_flow
+    from openautoglm.flows.ingest import IngestParams
+    from openautoglm.flows.ingest import ingest as ingest_flow
 
-        spec = _source_spec(
-            source,
-            fmt,
-            query,
-            encoding,
-            delimiter,
-            gate == "quarantine" if lenient is None else lenient,
-            password_env,
-        )
-        params = IngestParams(
-            source=spec,
-            columns=_split(columns),
-            rename=_pairs(rename),
-            task=task,  # type: ignore[arg-type]
-            text_columns=_split(text_column) or ["text"],
-            label_column=label_column,
-            labels=_split(labels),
-            id_column=id_column,
-            gate=gate,
-            max_length=max_length,
-            truncate_at=truncate_at,  # type: ignore[arg-type]
-            drop_duplicates=not keep_duplicates,
-            output_dir=output,
-            output_format=output_format,  # type: ignore[arg-type]
-        )
+    with _errors(values):
+        lenient = values["gate"] == "quarantine" if lenient is None else lenient
+        spec = _source_spec(source, fmt, query, encoding, delimiter, lenient, password_env)
+        params = IngestParams.model_validate(values.nested(source=spec))
         _preflight(params)
         result = _run_flow(ingest_flow, params)
-    except OpenAutoGLMError as error:
-        _fail(error)
-        return
-    except ValidationError as error:
-        _invalid(error)
-        return
     _print_ingest(result)
 
 
@@ -359,123 +343,56 @@ def validate(
     console.print(f"[green]{len(dataset)} rows pass every expectation.[/]")
 
 
-@app.command()
+@model_command(
+    Commands,
+    "run",
+    "openautoglm.flows.run_task_params:RunTaskParams",
+    rename={**COMMON, "model.model": "model"},
+    exclude=("source", "cache", "output_sql_url", "output_table", "output_password_env"),
+    flags=OUTPUT,
+)
 def run(
     source: SourceArg,
-    task: Annotated[str, typer.Option(help="text_classification, ner or semantic_matching.")] = "text_classification",
-    model: Annotated[
-        str,
-        typer.Option(
-            help="local-auto (offline default: calibrated e5 + USE), local-use (faster, weaker), local-lac (NER), "
-            "glm-4 / glm-4-flash / any glm-* (Zhipu API), local:/folder, mlflow:/<name>/<version> or "
-            "mlflow:/<name>@<alias> (a distilled student)."
-        ),
-    ] = "local-auto",
-    labels: LabelsOpt = None,
-    prompt_template: Annotated[
-        str | None, typer.Option(help="Instruction with {text} (and {text_pair}); default per task.")
-    ] = None,
-    verbalizers: Annotated[
-        str | None, typer.Option(help="Label texts for embedding models: label=text,label2=text2.")
-    ] = None,
-    entity_types: Annotated[str, typer.Option(help="NER entity types, comma-separated.")] = "PER,LOC,ORG",
-    threshold: Annotated[float, typer.Option(help="Matching: similarity at which a pair matches.")] = 0.5,
-    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
-    text_pair_column: Annotated[str | None, typer.Option(help="Column with the second sentence (matching).")] = None,
-    label_column: Annotated[
-        str | None, typer.Option(help="Column with gold answers: the run is then evaluated.")
-    ] = None,
     fmt: FormatOpt = "auto",
     query: QueryOpt = None,
-    columns: ColumnsOpt = None,
-    rename: RenameOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Rows per task run (default 64 for API models, 1024 for local ones).")
-    ] = None,
-    max_concurrency: Annotated[int, typer.Option(help="API calls in flight (per worker process).")] = 5,
-    base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
-    credentials: Annotated[
-        str | None, typer.Option(help="ZhipuAICredentials block name (default: ZHIPUAI_API_KEY).")
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the model again; ignore earlier answers.")] = False,
-    gate: Annotated[
-        str, typer.Option(help="quarantine (default) or fail, for rows failing validation.")
-    ] = "quarantine",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
-    output_format: Annotated[str, typer.Option(help="csv, jsonl or parquet.")] = "csv",
+    password_env: PasswordEnvOpt = None,
+    no_cache: NoCacheOpt = False,
     output_sql: Annotated[
         str | None, typer.Option(help="Also write results to a table: DATABASE_URL#table (no password in the URL).")
     ] = None,
-    password_env: PasswordEnvOpt = None,
-    prompt: Annotated[
-        str | None,
-        typer.Option(
-            help="An optimised prompt: optimised_prompt.json, an optimize-prompt MLflow run id, or a registered "
-            "prompt prompts:/<name>/<version> or prompts:/<name>@<alias>."
-        ),
-    ] = None,
+    *,
+    values: FieldValues,
 ) -> None:
     """Run a text classification, NER or matching task as a Prefect flow; write predictions (and metrics).
 
     Example: openautoglm run examples/user_feedback.csv --labels 正面,负面,中性 --label-column label
     """
-    try:
-        from openautoglm.adapters.models import ModelSpec
-        from openautoglm.adapters.models.run import check_supported
-        from openautoglm.core.nlp.types import TaskConfig
-        from openautoglm.flows.run_task import RunTaskParams, run_task
+    from openautoglm.adapters.models.run import check_supported
+    from openautoglm.flows.run_task import RunTaskParams, run_task
 
-        spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
-        config = TaskConfig(
-            task_type=task,  # type: ignore[arg-type]
-            labels=tuple(_split(labels) or ()) or None,
-            prompt_template=prompt_template,
-            verbalizers=tuple((_pairs(verbalizers) or {}).items()) or None,
-            entity_types=tuple(_split(entity_types) or ()),
-            threshold=threshold,
-        )
+    with _errors(values):
         sql_url, _, sql_table = (output_sql or "").rpartition("#")
-        params = RunTaskParams(
-            source=spec,
-            columns=_split(columns),
-            rename=_pairs(rename),
-            task=config,
-            model=ModelSpec(model=model, base_url=base_url, max_concurrency=max_concurrency),
-            credentials_block=credentials,
-            text_column=text_column,
-            text_pair_column=text_pair_column,
-            label_column=label_column,
-            batch_size=batch_size,
-            cache="off" if no_cache else "use",
-            gate=gate,  # type: ignore[arg-type]
-            output_dir=output,
-            output_format=output_format,  # type: ignore[arg-type]
-            output_sql_url=sql_url or None,
-            output_table=sql_table or None,
-            output_password_env=password_env,
-            prompt=prompt,
+        params = RunTaskParams.model_validate(
+            values.nested(
+                source=_source_spec(source, fmt, query, encoding, delimiter, True, password_env),
+                cache="off" if no_cache else "use",
+                output_sql_url=sql_url or None,
+                output_table=sql_table or None,
+                output_password_env=password_env,
+            )
         )
-        if prompt:
-            from openautoglm.adapters.prompt_search import OptimisedPrompt
-
-            OptimisedPrompt.load(prompt)  # a bad reference fails here, not inside the flow run
-        check_supported(params.model, params.task)  # before a flow run starts, not inside it
+        params.with_prompt()  # a bad prompt reference fails here, not inside the flow run
+        check_supported(params.model, params.task)
         _preflight(params)
         result = _run_flow(run_task, params)
-    except OpenAutoGLMError as error:
-        _fail(error)
-        return
-    except ValidationError as error:
-        _invalid(error)
-        return
     _print_run(result)
 
 
-def _invalid(error: ValidationError) -> None:
+def _invalid(error: ValidationError, values: FieldValues | None = None) -> None:
     first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
+    where = (values and values.option_for(first["loc"])) or ".".join(str(p) for p in first["loc"])
     err.print(f"[bold red]error:[/] invalid option {where}: {first['msg']}", highlight=False)
     raise typer.Exit(code=2)
 
@@ -505,49 +422,24 @@ def _print_run(result: Any) -> None:
     )
 
 
-@app.command()
+@model_command(
+    Commands,
+    "distill",
+    "openautoglm.flows.distill:DistillParams",
+    rename={**COMMON, "teacher.model": "teacher"},
+    exclude=("source", "cache"),
+    flags=OUTPUT,
+)
 def distill(
     source: SourceArg,
-    name: Annotated[str, typer.Option(help="Registered model name for the student (letters, digits, _ . -).")],
-    labels: LabelsOpt = None,
-    teacher: Annotated[
-        str, typer.Option(help="The teacher: glm-4-flash / glm-4 (Zhipu API), local-auto (offline), local:/folder.")
-    ] = "local-auto",
-    budget: Annotated[
-        int | None, typer.Option(help="At most this many teacher calls (default: one per row).", min=1)
-    ] = None,
-    task: Annotated[str, typer.Option(help="text_classification or ner.")] = "text_classification",
-    entity_types: Annotated[str, typer.Option(help="NER entity types, comma-separated.")] = "PER,LOC,ORG",
-    student: Annotated[
-        str | None, typer.Option(help="Student kind (default per task: tfidf-linear, or crf-ner for ner).")
-    ] = None,
-    holdout: Annotated[float, typer.Option(help="Share of the labelled rows held out to measure the student.")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the labelling order, the split and the student.")] = 0,
-    alias: Annotated[str | None, typer.Option(help="Point this alias at the new version, e.g. candidate.")] = None,
-    prompt_template: Annotated[
-        str | None, typer.Option(help="The teacher's instruction with {text}; default per task.")
-    ] = None,
-    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
-    label_column: Annotated[
-        str | None, typer.Option(help="Gold labels, if any: held-out rows are scored (never used to train).")
-    ] = None,
     fmt: FormatOpt = "auto",
     query: QueryOpt = None,
-    columns: ColumnsOpt = None,
-    rename: RenameOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per teacher batch (default 64 API, 1024 local).")] = None,
-    max_concurrency: Annotated[int, typer.Option(help="Teacher API calls in flight.")] = 5,
-    base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
-    credentials: Annotated[
-        str | None, typer.Option(help="ZhipuAICredentials block name (default: ZHIPUAI_API_KEY).")
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Ask the teacher again; ignore earlier answers.")
-    ] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
     password_env: PasswordEnvOpt = None,
+    no_cache: NoCacheOpt = False,
+    *,
+    values: FieldValues,
 ) -> None:
     """Distil a teacher into a small student registered in the MLflow Model Registry (a Prefect flow).
 
@@ -555,48 +447,15 @@ def distill(
     --budget 2000; then: openautoglm run new.csv --model mlflow:/reviews-student/1 --labels 正面,负面.
     NER: --task ner --entity-types PER,LOC,ORG (a crf-ner student; gold --label-column holds entity JSON).
     """
-    try:
-        from openautoglm.adapters.models import ModelSpec
-        from openautoglm.adapters.models.run import check_supported
-        from openautoglm.core.nlp.distill import DistillOptions, default_student
-        from openautoglm.core.nlp.types import TaskConfig
-        from openautoglm.flows.distill import DistillParams
-        from openautoglm.flows.distill import distill as distill_flow
+    from openautoglm.adapters.models.run import check_supported
+    from openautoglm.flows.distill import DistillParams
+    from openautoglm.flows.distill import distill as distill_flow
 
-        params = DistillParams(
-            source=_source_spec(source, fmt, query, encoding, delimiter, True, password_env),
-            columns=_split(columns),
-            rename=_pairs(rename),
-            task=TaskConfig(
-                task_type=task,  # type: ignore[arg-type]
-                labels=tuple(_split(labels) or ()) or None,
-                entity_types=tuple(_split(entity_types) or ()),
-                prompt_template=prompt_template,
-            ),
-            teacher=ModelSpec(model=teacher, base_url=base_url, max_concurrency=max_concurrency),
-            credentials_block=credentials,
-            distill=DistillOptions(
-                name=name,
-                student=student or default_student(task),  # type: ignore[arg-type]
-                budget=budget,
-                holdout=holdout,
-                seed=seed,
-                alias=alias,
-            ),
-            text_column=text_column,
-            label_column=label_column,
-            batch_size=batch_size,
-            cache="off" if no_cache else "use",
-            output_dir=output,
-        )
+    with _errors(values):
+        spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
+        params = DistillParams.model_validate(values.nested(source=spec, cache="off" if no_cache else "use"))
         check_supported(params.teacher, params.task)  # before a flow run starts, not inside it
         result = _run_flow(distill_flow, params)
-    except OpenAutoGLMError as error:
-        _fail(error)
-        return
-    except ValidationError as error:
-        _invalid(error)
-        return
     table = Table(title=f"distill: {result.model}")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -614,110 +473,42 @@ def distill(
     )
 
 
-@app.command("optimize-prompt")
+@model_command(
+    Commands,
+    "optimize-prompt",
+    "openautoglm.flows.optimize_prompt_params:OptimizePromptParams",
+    rename={**COMMON, "model.model": "model", "budget.max_calls": "budget", "register_prompt": "register"},
+    exclude=("source",),
+    flags=OUTPUT,
+)
 def optimize_prompt_command(
     source: SourceArg,
-    labels: LabelsOpt = None,
-    model: Annotated[
-        str, typer.Option(help="The model the prompt is for: local-use (offline), glm-4, glm-4-flash, local:/folder.")
-    ] = "local-use",
-    budget: Annotated[int, typer.Option(help="Hard cap on model calls (distinct requests; cached ones count).")] = 2000,
-    max_tokens: Annotated[int | None, typer.Option(help="Hard cap on tokens (API models).")] = None,
-    optimizer: Annotated[
-        str, typer.Option(help="default, template_search, few_shot or instruction_search.")
-    ] = "default",
-    task: Annotated[str, typer.Option(help="text_classification, ner or semantic_matching.")] = "text_classification",
-    prompt_template: Annotated[
-        str | None, typer.Option(help="The starting template, with {text} (and {text_pair}).")
-    ] = None,
-    label_column: Annotated[str, typer.Option(help="Column with the gold answers.")] = "label",
-    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
-    text_pair_column: Annotated[str | None, typer.Option(help="Column with the second sentence (matching).")] = None,
-    dev_size: Annotated[int, typer.Option(help="Labelled rows candidates are scored on.")] = 200,
-    test_size: Annotated[
-        int | None, typer.Option(help="Rows held out for the final score (default 20% of the data; 0: none).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seeds the split and the search.")] = 0,
-    proposer: Annotated[
-        str | None, typer.Option(help="Generative model writing new instructions (instruction_search).")
-    ] = None,
-    round_size: Annotated[int, typer.Option(help="Candidates scored together, in parallel.")] = 4,
-    learner: Annotated[
-        str | None,
-        typer.Option(
-            help="few-label: also fit few-label classifier heads on the train rows; the one of them and the best "
-            "prompt that scores higher on dev is the pick (text_classification)."
-        ),
-    ] = None,
-    learner_rows: Annotated[int, typer.Option(help="At most this many train rows train the learner.")] = 2000,
     fmt: FormatOpt = "auto",
     query: QueryOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
-    base_url: Annotated[str | None, typer.Option(help="API endpoint override (default: ZHIPUAI_BASE_URL).")] = None,
-    credentials: Annotated[
-        str | None, typer.Option(help="ZhipuAICredentials block name (default: ZHIPUAI_API_KEY).")
-    ] = None,
     password_env: PasswordEnvOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
-    register: Annotated[
-        bool, typer.Option("--register/--no-register", help="Register the best prompt in MLflow's prompt registry.")
-    ] = True,
-    prompt_name: Annotated[
-        str | None, typer.Option(help="Its registered name (default: optimize_prompt.<task>).")
-    ] = None,
-    alias: Annotated[
-        str | None, typer.Option(help="Point this alias at the new version, e.g. production (default: none).")
-    ] = None,
+    *,
+    values: FieldValues,
 ) -> None:
     """Optimise a prompt (template, verbalisers, instructions, few-shot examples) against labelled data.
 
     Example: openautoglm optimize-prompt examples/user_feedback.csv --labels 正面,负面,中性 --budget 500
     --dev-size 20 --test-size 20
     """
-    try:
-        from openautoglm.adapters.models import ModelSpec
-        from openautoglm.adapters.models.run import check_supported
-        from openautoglm.core.nlp.types import TaskConfig
-        from openautoglm.core.prompt.budget import Budget
-        from openautoglm.flows.optimize_prompt import OptimizePromptParams, optimize_prompt
+    from openautoglm.adapters.models.run import check_supported
+    from openautoglm.flows.optimize_prompt import OptimizePromptParams, optimize_prompt
 
+    with _errors(values):
         spec = _source_spec(source, fmt, query, encoding, delimiter, True, password_env)
-        params = OptimizePromptParams(
-            source=spec,
-            task=TaskConfig(
-                task_type=task,  # type: ignore[arg-type]
-                labels=tuple(_split(labels) or ()) or None,
-                prompt_template=prompt_template,
-            ),
-            label_column=label_column,
-            text_column=text_column,
-            text_pair_column=text_pair_column,
-            model=ModelSpec(model=model, base_url=base_url),
-            proposer=proposer,
-            credentials_block=credentials,
-            optimizer=optimizer,
-            budget=Budget(max_calls=budget, max_tokens=max_tokens),
-            dev_size=dev_size,
-            test_size=test_size,
-            seed=seed,
-            round_size=round_size,
-            learner=learner,
-            learner_rows=learner_rows,
-            output_dir=output,
-            register_prompt=register,
-            prompt_name=prompt_name,
-            alias=alias,
-        )
+        params = OptimizePromptParams.model_validate(values.nested(source=spec))
         check_supported(params.model, params.task)
         _preflight(params)
         result = _run_flow(optimize_prompt, params)
-    except OpenAutoGLMError as error:
-        _fail(error)
-        return
-    except ValidationError as error:
-        _invalid(error)
-        return
+    _print_optimised(result)
+
+
+def _print_optimised(result: Any) -> None:
     prompt = result.prompt
     learned = result.learned
     table = Table(title=f"optimize_prompt ({prompt.optimizer}, {prompt.model})")
@@ -761,7 +552,14 @@ def optimize_prompt_command(
     )
 
 
-@app.command("graph-search")
+@model_command(
+    Commands,
+    "graph-search",
+    "openautoglm.flows.graph_search_params:GraphSearchParams",
+    rename={**COMMON, "time_budget_s": "time_budget", "use_prior": "prior"},
+    exclude=("graph",),
+    flags=OUTPUT,
+)
 def graph_search_command(
     dataset: Annotated[
         str | None, typer.Option(help="Built-in graph: cora, citeseer, pubmed (Planetoid, from --root) or karate.")
@@ -774,109 +572,73 @@ def graph_search_command(
     label_column: Annotated[str | None, typer.Option(help="Node label column ('' for none).")] = "label",
     source_column: Annotated[str, typer.Option(help="Edge source column.")] = "source",
     target_column: Annotated[str, typer.Option(help="Edge target column.")] = "target",
-    nasbench: Annotated[
-        str | None, typer.Option(help="Search NAS-Bench-Graph's lookup table for this dataset instead of training.")
-    ] = None,
-    task: Annotated[str, typer.Option(help="node (classification) or link (prediction).")] = "node",
-    algo: Annotated[
-        str, typer.Option(help="rl, random, tpe, evolution, or surrogate (with --space dag or --nasbench).")
-    ] = "rl",
-    space: Annotated[str, typer.Option(help="stack (layers, per-family recipes) or dag (NAS-Bench-Graph).")] = "stack",
-    budget: Annotated[int, typer.Option(help="Distinct candidates to train, the baselines included.")] = 20,
-    time_budget: Annotated[
-        float | None, typer.Option(help="Seconds; the search stops cleanly and reports the best so far.")
-    ] = None,
-    parallel: Annotated[int, typer.Option(help="Trials kept in flight at once (Dask).")] = 2,
-    baselines: Annotated[
-        bool, typer.Option("--baselines/--no-baselines", help="Train GCN/GAT (GAE for links) first.")
-    ] = True,
-    seeds: Annotated[int, typer.Option(help="Training runs per candidate during the screening.")] = 1,
-    survivors: Annotated[int, typer.Option(help="Best screened candidates re-trained with more seeds.")] = 4,
-    select_seeds: Annotated[int, typer.Option(help="Seeds per survivor; the pick is the best mean validation.")] = 5,
-    resample: Annotated[
-        bool,
-        typer.Option("--resample/--no-resample", help="Node task: score survivors on redrawn train/validation folds."),
-    ] = True,
-    final_seeds: Annotated[int, typer.Option(help="Seeds the pick's test score is reported over.")] = 10,
-    hpo_trials: Annotated[int, typer.Option(help="Optuna trials tuning the best architecture.")] = 0,
-    prior: Annotated[bool, typer.Option("--prior/--no-prior", help="Use the meta-feature prior.")] = True,
-    transfer: Annotated[bool, typer.Option("--transfer/--no-transfer", help="Warm start from NAS-Bench-Graph.")] = True,
-    max_epochs: Annotated[int, typer.Option(help="Epoch limit per training run.")] = 300,
-    seed: Annotated[int, typer.Option(help="Seed of the search and of the split.")] = 0,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default: under home).")] = None,
     password_env: PasswordEnvOpt = None,
+    *,
+    values: FieldValues,
 ) -> None:
     """Search GNN architectures (GCN/GAT/SAGE/GIN/Cheb/ARMA/...) for a graph as a Prefect flow, tracked in MLflow.
 
     Example: openautoglm graph-search --dataset karate --budget 10 --algo evolution
     """
-    try:
-        from openautoglm.adapters.graphs import KarateGraph, PlanetoidGraph, TableGraph
-        from openautoglm.core.errors import ConfigurationError
-        from openautoglm.flows.graph_search import GraphSearchParams, graph_search
+    from openautoglm.flows.graph_search import GraphSearchParams, graph_search
 
-        graph: Any = None
+    with _errors(values):
         if nodes or edges:
-            if not (nodes and edges):
-                raise ConfigurationError("give both --nodes and --edges")
-            for path in [] if db_url else [nodes, edges]:
-                from openautoglm.adapters.sources.base import existing_file
-
-                existing_file(path)
-            graph = TableGraph(
-                nodes=nodes,
-                edges=edges,
-                url=db_url,
-                password_env=password_env,
-                id_column=id_column,
-                label_column=label_column or None,
-                source_column=source_column,
-                target_column=target_column,
-            )
-        elif dataset:
-            names = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
-            if dataset.lower() == "karate":
-                graph = KarateGraph()
-            elif dataset.lower() in names:
-                graph = PlanetoidGraph(name=names[dataset.lower()], root=root)  # type: ignore[arg-type]
-                graph.raw_root()  # fail before a flow run starts, not inside it
-            else:
-                raise ConfigurationError(
-                    f"Unknown dataset '{dataset}'.",
-                    hint="use cora, citeseer, pubmed or karate, or --nodes/--edges for your own",
-                )
-        elif not nasbench:
-            raise ConfigurationError("Say which graph: --dataset NAME, --nodes F --edges F, or --nasbench NAME.")
-        params = GraphSearchParams(
-            graph=graph,
-            nasbench=nasbench,
-            task=task,
-            space=space,
-            algo=algo,
-            budget=budget,  # type: ignore[arg-type]
-            time_budget_s=time_budget,
-            parallel=parallel,
-            baselines=baselines,
-            seeds=seeds,
-            survivors=survivors,
-            select_seeds=select_seeds,
-            resample=resample,
-            final_seeds=final_seeds,
-            hpo_trials=hpo_trials,
-            use_prior=prior,
-            transfer=transfer,
-            max_epochs=max_epochs,
-            seed=seed,
-            split_seed=seed,
-            output_dir=output,
-        )
+            graph = _table_graph(nodes, edges, db_url, password_env, id_column, label_column, source_column, target_column)
+        else:
+            graph = _named_graph(dataset, root, values["nasbench"])
+        params = GraphSearchParams.model_validate(values.nested(graph=graph))
         result = _run_flow(graph_search, params)
-    except OpenAutoGLMError as error:
-        _fail(error)
-        return
-    except ValidationError as error:
-        _invalid(error)
-        return
+    _print_graph_search(result, params.final_seeds)
+
+
+def _table_graph(
+    nodes: str | None, edges: str | None, db_url: str | None, password_env: str | None, *columns: str | None
+) -> Any:
+    """The user's graph from --nodes/--edges (files checked before a flow run starts)."""
+    from openautoglm.adapters.graph_specs import TableGraph
+    from openautoglm.adapters.sources.base import existing_file
+    from openautoglm.core.errors import ConfigurationError
+
+    if not (nodes and edges):
+        raise ConfigurationError("give both --nodes and --edges")
+    for path in [] if db_url else [nodes, edges]:
+        existing_file(path)
+    id_column, label_column, source_column, target_column = columns
+    return TableGraph(
+        nodes=nodes,
+        edges=edges,
+        url=db_url,
+        password_env=password_env,
+        id_column=id_column or "id",
+        label_column=label_column or None,
+        source_column=source_column or "source",
+        target_column=target_column or "target",
+    )
+
+
+def _named_graph(dataset: str | None, root: Path | None, nasbench: str | None) -> Any:
+    """A built-in graph by name (its raw files checked before a flow run starts), or None with --nasbench."""
+    from openautoglm.adapters.graph_specs import KarateGraph, PlanetoidGraph
+    from openautoglm.core.errors import ConfigurationError
+
+    if not dataset:
+        if nasbench:
+            return None
+        raise ConfigurationError("Say which graph: --dataset NAME, --nodes F --edges F, or --nasbench NAME.")
+    names = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+    if dataset.lower() == "karate":
+        return KarateGraph()
+    if dataset.lower() not in names:
+        raise ConfigurationError(
+            f"Unknown dataset '{dataset}'.", hint="use cora, citeseer, pubmed or karate, or --nodes/--edges for your own"
+        )
+    graph = PlanetoidGraph(name=names[dataset.lower()], root=root)  # type: ignore[arg-type]
+    graph.raw_root()
+    return graph
+
+
+def _print_graph_search(result: Any, final_seeds: int) -> None:
     table = Table(title="graph_search")
     table.add_column("")
     table.add_column("value", justify="right")

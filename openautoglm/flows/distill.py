@@ -27,7 +27,7 @@ from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import ROW_ID
 from openautoglm.core.nlp.batching import frame_rows
-from openautoglm.core.nlp.distill import STUDENTS, DistillOptions, gold_answers
+from openautoglm.core.nlp.distill import STUDENTS, DistillOptions, default_student, gold_answers
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.runtime import RunTail, task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input
@@ -62,6 +62,17 @@ class DistillParams(BaseModel):
     max_length: int = Field(default=8000, ge=1, description="Longest valid text, in characters.")
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     experiment: str = Field(default="distill", min_length=1, description="MLflow experiment name.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _student_for_task(cls, data: Any) -> Any:
+        """No student named: the task's own (``crf-ner`` for NER, else ``tfidf-linear``)."""
+        if isinstance(data, dict) and isinstance(data.get("distill"), dict) and "student" not in data["distill"]:
+            task = data.get("task")
+            task_type = task.get("task_type") if isinstance(task, dict) else getattr(task, "task_type", None)
+            student = default_student(task_type or "text_classification")
+            data = {**data, "distill": {**data["distill"], "student": student}}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> DistillParams:

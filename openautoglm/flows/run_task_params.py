@@ -37,7 +37,7 @@ class RunTaskParams(BaseModel):
         "replaces task (template, labels, verbalisers, few-shot examples).",
     )
     model: ModelSpec = Field(
-        default=ModelSpec(model="local-use"),
+        default=ModelSpec(model="local-auto"),
         description="The model and how to call it. For API models max_concurrency is the account's limit: it is "
         "shared out between the Dask worker processes.",
     )

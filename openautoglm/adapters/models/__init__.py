@@ -95,13 +95,18 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: ModelString = Field(min_length=1)
-    base_url: str | None = None
-    timeout_s: float = Field(default=60.0, gt=0)
-    max_concurrency: int = Field(default=5, ge=1, le=256)
-    max_retries: int = Field(default=6, ge=0, le=20)
-    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
-    threads: int = Field(default=1, ge=1)
+    model: ModelString = Field(
+        min_length=1,
+        description="local-auto (offline: calibrated e5 + USE), local-use (faster, weaker), local-lac (NER), "
+        "glm-4 / glm-4-flash / any glm-* (Zhipu API), local:/folder, mlflow:/<name>/<version> or "
+        "mlflow:/<name>@<alias> (a distilled student).",
+    )
+    base_url: str | None = Field(default=None, description="API endpoint override (default: ZHIPUAI_BASE_URL).")
+    timeout_s: float = Field(default=60.0, gt=0, description="Per-call timeout of API models, in seconds.")
+    max_concurrency: int = Field(default=5, ge=1, le=256, description="API calls in flight per process.")
+    max_retries: int = Field(default=6, ge=0, le=20, description="Retries of throttled or failed calls.")
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0, description="Sampling temperature (generative models).")
+    threads: int = Field(default=1, ge=1, description="Threads a local model may use.")
 
     @property
     def backend(self) -> str:

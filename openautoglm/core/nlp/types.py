@@ -69,13 +69,17 @@ class TaskConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    task_type: TaskType = "text_classification"
-    labels: tuple[str, ...] | None = None
-    prompt_template: str | None = None
-    verbalizers: tuple[tuple[str, str], ...] | None = None
-    few_shot: tuple[Example, ...] = ()
-    entity_types: tuple[str, ...] = ("PER", "LOC", "ORG")
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    task_type: TaskType = Field(default="text_classification", description="The task.")
+    labels: tuple[str, ...] | None = Field(default=None, description="Label set, e.g. 正面,负面,中性.")
+    prompt_template: str | None = Field(
+        default=None, description="Instruction with {text} (and {text_pair}); default per task."
+    )
+    verbalizers: tuple[tuple[str, str], ...] | None = Field(
+        default=None, description="Per label, the text an embedding model compares against (default: the label)."
+    )
+    few_shot: tuple[Example, ...] = Field(default=(), description="Demonstrations or prototype examples.")
+    entity_types: tuple[str, ...] = Field(default=("PER", "LOC", "ORG"), description="NER entity types.")
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Matching: similarity at which a pair matches.")
 
     @field_validator("labels")
     @classmethod
