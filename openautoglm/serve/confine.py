@@ -28,12 +28,15 @@ Deployment values the caller leaves alone are the operator's own configuration a
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
 import re
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
@@ -46,15 +49,11 @@ from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowError, WorkflowGraph, check_graph
 from openautoglm.serve.envelope import ApiError, Code
 
-#: Flow name -> its parameter model (imported when first needed: the flows pull in the data and model stacks).
-FLOW_PARAMS: dict[str, str] = {
-    "run_task": "openautoglm.flows.run_task:RunTaskParams",
-    "ingest": "openautoglm.flows.ingest:IngestParams",
-    "optimize_prompt": "openautoglm.flows.optimize_prompt:OptimizePromptParams",
-    "graph_search": "openautoglm.flows.graph_search:GraphSearchParams",
-    "pipeline": "openautoglm.flows.pipeline:PipelineParams",
-    "distill": "openautoglm.flows.distill:DistillParams",
-}
+if TYPE_CHECKING:
+    from prefect import Flow
+
+#: A flow's name as a job may give it: a Python identifier (never a path or a dotted name).
+FLOW_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 #: Fields that route a worker's secret somewhere: never taken from a caller.
 SECRET_ROUTES = frozenset(
@@ -137,13 +136,49 @@ def merge(defaults: Any, overrides: Any) -> Any:
     return merged
 
 
-def _params_model(flow: str) -> type[BaseModel] | None:
-    target = FLOW_PARAMS.get(flow)
-    if target is None:
+@functools.cache
+def flow_object(flow: str) -> Flow[Any, Any] | None:
+    """The Prefect flow named ``flow`` among :mod:`openautoglm.flows`' modules (``flows/<flow>.py`` first), or None.
+
+    Each flow declares its parameter model once, as the annotation of its ``params`` argument; the confinement
+    reads it from there (:func:`params_model`), so a new flow needs no entry here.
+    """
+    if not FLOW_NAME.match(flow):
         return None
-    module, _, name = target.partition(":")
-    model: type[BaseModel] = getattr(importlib.import_module(module), name)
-    return model
+    from prefect import Flow
+
+    import openautoglm.flows as package
+
+    names = [m.name for m in pkgutil.iter_modules(package.__path__)]
+    for name in sorted(names, key=lambda n: n != flow):  # its own module first: no other is imported then
+        module = importlib.import_module(f"{package.__name__}.{name}")
+        for value in vars(module).values():
+            if isinstance(value, Flow) and value.name == flow:
+                return value
+    return None
+
+
+def params_model(flow: str) -> type[BaseModel] | None:
+    """The parameter model of the flow named ``flow`` (its ``params`` argument's annotation), or None."""
+    found = flow_object(flow)
+    if found is None:
+        return None
+    model = typing.get_type_hints(found.fn).get("params")
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def flow_names() -> list[str]:
+    """Every flow in :mod:`openautoglm.flows` whose parameters are one pydantic model (what a job may run)."""
+    from prefect import Flow
+
+    import openautoglm.flows as package
+
+    found: set[str] = set()
+    for module in pkgutil.iter_modules(package.__path__):
+        for value in vars(importlib.import_module(f"{package.__name__}.{module.name}")).values():
+            if isinstance(value, Flow) and params_model(value.name) is not None:
+                found.add(value.name)
+    return sorted(found)
 
 
 #: What a named connection fills in, by the key that names it. A caller who names a connection and also writes
@@ -341,7 +376,7 @@ def prepare(flow: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
         overrides: The caller's parameters.
         policy: Data roots and named connections.
     """
-    schema_model = _params_model(flow)
+    schema_model = params_model(flow)
     if schema_model is None:
         raise ApiError(Code.NOT_FOUND, f"flow '{flow}' cannot be run as a job through the API")
     unknown = sorted(set(overrides) - {"params"})
@@ -369,7 +404,7 @@ def prepare(flow: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
 
 def may_read_rows(flow: str, parameters: Mapping[str, Any], policy: JobPolicy) -> bool:
     """Whether every file a run read lies under the data roots (so its rows may be shown to the caller)."""
-    model = _params_model(flow)
+    model = params_model(flow)
     if model is None or not policy.data_roots:
         return False
     try:

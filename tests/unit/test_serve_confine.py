@@ -207,7 +207,7 @@ def test_every_model_string_field_is_normalised_and_confined() -> None:
     from pydantic import BaseModel
 
     from openautoglm.core.model_names import ModelString
-    from openautoglm.serve.confine import FLOW_PARAMS, MODEL_FIELDS, _params_model
+    from openautoglm.serve.confine import MODEL_FIELDS, flow_names, params_model
     from openautoglm.stages import catalogue
 
     marker = typing.get_args(ModelString)[1]
@@ -237,8 +237,8 @@ def test_every_model_string_field_is_normalised_and_confined() -> None:
                     if isinstance(inner, type) and issubclass(inner, BaseModel):
                         walk(inner)
 
-    for flow in FLOW_PARAMS:
-        model = _params_model(flow)
+    for flow in flow_names():
+        model = params_model(flow)
         assert model is not None
         walk(model)
     for stage in catalogue().values():
