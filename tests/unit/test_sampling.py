@@ -58,6 +58,19 @@ def test_diverse_rounds_take_one_row_per_cluster() -> None:
     diverse = choose(probs, 2, strategy="margin", embeddings=vectors, diverse=True, pool_factor=20)
     assert set(groups[list(diverse.rows)]) == {0, 1} and diverse.diverse
     assert diverse == choose(probs, 2, strategy="margin", embeddings=vectors, diverse=True, pool_factor=20)
+    # embeddings as a function: asked once, for the pool of most uncertain rows only, with the same choice
+    asked: list[list[int]] = []
+
+    def embed(rows: list[int]) -> np.ndarray:
+        asked.append(list(rows))
+        return vectors[rows]
+
+    assert choose(probs, 2, strategy="margin", embeddings=embed, diverse=True, pool_factor=5) == choose(
+        probs, 2, strategy="margin", embeddings=vectors, diverse=True, pool_factor=5
+    )
+    assert len(asked) == 1 and len(asked[0]) == 10 and asked[0] == list(choose(probs, 10, strategy="margin").rows)
+    with pytest.raises(ConfigurationError, match="do not match 10 rows"):
+        choose(probs, 2, embeddings=lambda rows: vectors, diverse=True, pool_factor=5)
 
 
 def test_bad_requests_are_clear_errors() -> None:

@@ -20,7 +20,7 @@ model's probabilities (a cold start needs no labels). Everything here is pure an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +83,7 @@ def choose(
     strategy: str = "margin",
     seed: int = 0,
     exclude: Collection[int] = (),
-    embeddings: npt.ArrayLike | None = None,
+    embeddings: npt.ArrayLike | Callable[[Sequence[int]], npt.ArrayLike] | None = None,
     diverse: bool = False,
     pool_factor: int = 10,
 ) -> Choice:
@@ -95,7 +95,9 @@ def choose(
         strategy: A name in :data:`UNCERTAINTY`.
         seed: Seeds the tie-break and the k-means.
         exclude: Rows never chosen (labelled already, queued, or in the evaluation slice).
-        embeddings: ``(rows, dims)`` vectors of the rows; needed with ``diverse``.
+        embeddings: ``(rows, dims)`` vectors of the rows, or a function returning the vectors of the rows it is
+            given (called once, with the ``pool_factor * k`` most uncertain rows only: embedding a whole pool is
+            the slow part of a round); needed with ``diverse``.
         diverse: Cluster the ``pool_factor * k`` most uncertain rows into ``k`` groups and take each group's most
             uncertain row.
         pool_factor: How many times ``k`` uncertain rows the clustering looks at.
@@ -126,10 +128,16 @@ def choose(
     else:
         if embeddings is None:
             raise ConfigurationError("diverse rounds need the rows' embeddings", hint="pass embeddings=")
-        vectors = np.asarray(embeddings, dtype=np.float64)
-        if vectors.ndim != 2 or len(vectors) != len(matrix):
-            raise ConfigurationError(f"embeddings of shape {vectors.shape} do not match {len(matrix)} rows")
-        picked = _diverse(ranked, vectors, k, pool_factor, seed)
+        pool = ranked[: max(k, pool_factor * k)]
+        if callable(embeddings):
+            vectors = np.asarray(embeddings([int(i) for i in pool]), dtype=np.float64)
+            expected = len(pool)
+        else:
+            vectors = np.asarray(embeddings, dtype=np.float64)
+            expected = len(matrix)
+        if vectors.ndim != 2 or len(vectors) != expected:
+            raise ConfigurationError(f"embeddings of shape {vectors.shape} do not match {expected} rows")
+        picked = _diverse(pool, vectors if callable(embeddings) else vectors[pool], k, seed)
     return Choice(
         rows=tuple(int(i) for i in picked),
         scores=tuple(float(scores[i]) for i in picked),
@@ -138,15 +146,14 @@ def choose(
     )
 
 
-def _diverse(ranked: npt.NDArray[np.int64], vectors: FloatArray, k: int, pool_factor: int, seed: int) -> list[int]:
-    """The most uncertain row of each of ``k`` k-means clusters of the ``pool_factor * k`` most uncertain rows,
+def _diverse(pool: npt.NDArray[np.int64], vectors: FloatArray, k: int, seed: int) -> list[int]:
+    """The most uncertain row of each of ``k`` k-means clusters of ``pool`` (rows in rank order, ``vectors`` theirs),
     topped up in rank order where clusters come out empty; ordered by rank."""
     from sklearn.cluster import KMeans
 
-    pool = ranked[: max(k, pool_factor * k)]
     if len(pool) <= k:
         return [int(i) for i in pool]
-    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors[pool])
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
     first: dict[int, int] = {}
     for position, cluster in enumerate(labels):  # pool is in rank order: the first seen is the most uncertain
         first.setdefault(int(cluster), position)
