@@ -26,7 +26,7 @@ from openautoglm.core.nlp.distill import parse_registry_ref
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
 from openautoglm.serve.app import create_app
 from openautoglm.serve.metrics import Metrics
-from openautoglm.serve.service import ModelService
+from openautoglm.serve.service import ModelService, Task
 from openautoglm.serve.swap import AliasWatcher, watched
 from tests.unit.test_serve_api import auth, make_settings
 
@@ -191,7 +191,10 @@ class FakeService:
     """What the watcher uses of a ModelService: specs, metrics, loaded(task), swap(task, model)."""
 
     def __init__(self, model: str, version: str, broken: set[str]) -> None:
-        self.specs = {"classify": ModelSpec(model=model), "ner": ModelSpec(model="mlflow:/tagger/2")}
+        self.specs: dict[Task, ModelSpec] = {
+            "classify": ModelSpec(model=model),
+            "ner": ModelSpec(model="mlflow:/tagger/2"),
+        }
         self.metrics = Metrics()
         self.version = version
         self.broken = broken
