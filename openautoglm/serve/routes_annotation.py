@@ -21,8 +21,9 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' typ
 """
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -37,6 +38,7 @@ from openautoglm.adapters.annotation_store import (
     InvalidAnswer,
     Item,
     ItemNotFound,
+    NewAnnotation,
     NewItem,
     Prediction,
     ProjectExists,
@@ -50,6 +52,7 @@ from openautoglm.core.nlp.types import Entity
 from openautoglm.serve.auth import Principal
 from openautoglm.serve.envelope import ApiError, Code, Envelope, error_responses, ok
 from openautoglm.serve.guard import Guard
+from openautoglm.usecases.annotation import AnnotationRoundParams, RoundSummary, annotation_round
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -259,6 +262,10 @@ class AnnotationContext:
     use so an API that never serves annotation opens no database."""
 
     url: str | None = None
+    #: Projects with a round running in this process: one at a time each (a second is 409), so the model time
+    #: a caller can start is bounded.
+    running: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def store(self) -> AnnotationStore:
@@ -359,14 +366,17 @@ def _next(ctx: AnnotationContext, project: str, annotator: str) -> Task:
 
 
 def _record(ctx: AnnotationContext, project: str, annotator: str, body: AnswerIn, *, adjudicated: bool) -> Task:
-    stored = ctx.store.record_annotation(
-        project, body.item_id, annotator, body.answer, seconds=body.seconds, adjudicated=adjudicated
+    """Store the answer through the use case that also emits the event ``train_round``'s trigger counts."""
+    from openautoglm.usecases.annotation import record_labels
+
+    item = ctx.store.get_item(project, body.item_id)  # 404 for an item of another project
+    answer = NewAnnotation(
+        item_id=body.item_id, annotator=annotator, answer=body.answer, seconds=body.seconds, adjudicated=adjudicated
     )
+    record_labels(project, [answer], store=ctx.store)
     ctx.access.unskip(project, body.item_id, annotator)
-    return Task(
-        item=_item(ctx.store.get_item(project, body.item_id)),
-        answer=_answer(stored.label, stored.entities, adjudicated),
-    )
+    label = body.answer if isinstance(body.answer, str) else None
+    return Task(item=_item(item), answer=_answer(label, None if label else body.answer, adjudicated))  # type: ignore[arg-type]
 
 
 def _skip(ctx: AnnotationContext, project: str, annotator: str, item_id: int) -> Task:
@@ -480,6 +490,19 @@ def _projects(ctx: AnnotationContext, principal: Principal) -> ProjectList:
             except ProjectNotFound:  # a grant outliving its project
                 continue
     return ProjectList(projects=out)
+
+
+def _round(ctx: AnnotationContext, params: AnnotationRoundParams) -> RoundSummary:
+    with ctx.lock:
+        if params.project in ctx.running:
+            raise ApiError(Code.CONFLICT, f"A round of '{params.project}' is running already: wait for it to end.")
+        ctx.running.add(params.project)
+    try:
+        ctx.store.get_project(params.project)
+        return annotation_round(params)
+    finally:
+        with ctx.lock:
+            ctx.running.discard(params.project)
 
 
 # --- the router -----------------------------------------------------------------------------------------------
@@ -681,5 +704,25 @@ def annotation_router(guard: Guard, ctx: AnnotationContext | None = None, prefix
     ) -> dict[str, Any]:
         await ctx.require(principal, project, "reviewer")
         return ok(await ctx.call(_export, ctx.store, project, offset, limit))
+
+    @router.post(
+        "/rounds",
+        response_model=Envelope[RoundSummary],
+        responses=error_responses(*WRITE_ERRORS),
+        summary="Start an annotation round: pre-label the pool and queue the rows to label next (admin)",
+        description="The body is the use case's parameter model (`AnnotationRoundParams`). The model that "
+        "pre-labels is the registered model at `alias` (else the zero-shot cold start): an explicit `model` is "
+        "for the CLI only. One round per project at a time (409); the first round loads the models (~40 s).",
+    )
+    async def annotation_round_start(
+        body: AnnotationRoundParams, principal: Annotated[Principal, Depends(guard("annotation_round"))]
+    ) -> dict[str, Any]:
+        if body.model is not None:
+            raise ApiError(
+                Code.INVALID,
+                "A round started over the API pre-labels with the registered model (registered_model, alias), "
+                "never a model named in the request: leave out 'model' (or run `openautoglm annotate round`).",
+            )
+        return ok(await ctx.call(_round, ctx, body))
 
     return router

@@ -134,7 +134,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
 
 
 def test_matrix_covers_every_annotation_route() -> None:
-    documented = {r for r in ROUTE_ROLES if r.startswith("annotation_")} - {"annotation_round"}
+    documented = {r for r in ROUTE_ROLES if r.startswith("annotation_")} - {"annotation_round"}  # tested below
     assert set(ROUTES) == documented
     for role, allowed in EXPECTED.items():
         assert {r for r in documented if role in ROUTE_ROLES[r]} == allowed
@@ -204,18 +204,19 @@ def test_an_annotator_sees_and_labels_only_granted_projects(client: TestClient, 
     project=st.sampled_from(["reviews", "secret"]),
 )
 def test_access_is_the_token_role_and_a_grant(
-    granted_client: tuple[TestClient, list[str]],
+    granted_client: tuple[TestClient, dict[str, list[int]], list[str]],
     grants: set[tuple[str, str]],
     roles: set[str],
     route: str,
     project: str,
 ) -> None:
-    client, subjects = granted_client
+    client, ids, subjects = granted_client
     subject = f"u{len(subjects)}"  # a fresh subject per example: grants never leak between examples
     subjects.append(subject)
     for name, role in grants:
         grant(client, name, role, subject)
     method, path, body = ROUTES[route]
+    body = body and {**body, "item_id": ids[project][1]}  # an item of the project asked about
     response = client.request(
         method, BASE + path.replace("/reviews", f"/{project}"), json=body, headers=auth(subject, *roles)
     )
@@ -233,10 +234,9 @@ def test_access_is_the_token_role_and_a_grant(
 
 
 @pytest.fixture
-def granted_client(client: TestClient, db: str) -> tuple[TestClient, list[str]]:
-    make_project(client, db, "reviews")
-    make_project(client, db, "secret")
-    return client, []
+def granted_client(client: TestClient, db: str) -> tuple[TestClient, dict[str, list[int]], list[str]]:
+    ids = {name: make_project(client, db, name) for name in ("reviews", "secret")}
+    return client, ids, []
 
 
 # --- labelling -----------------------------------------------------------------------------------------------
@@ -370,3 +370,52 @@ def test_ner_answers_are_spans_of_the_text(client: TestClient, db: str) -> None:
     }
     stored = data(client.post(f"{BASE}/projects/places/answers", json=right, headers=ann))
     assert [e["text"] for e in stored["answer"]["entities"]] == ["北京", "上海"]
+
+
+# --- rounds --------------------------------------------------------------------------------------------------
+
+
+def test_a_round_runs_the_use_case_once_per_project_at_a_time(
+    client: TestClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from openautoglm.serve import routes_annotation
+    from openautoglm.usecases.annotation import AnnotationRoundParams, RoundSummary
+
+    make_project(client, db, queue=False)
+    entered, release = threading.Event(), threading.Event()
+    seen: list[AnnotationRoundParams] = []
+
+    def fake_round(params: AnnotationRoundParams) -> RoundSummary:
+        seen.append(params)
+        entered.set()
+        assert release.wait(10)
+        return RoundSummary(
+            project=params.project, round=2, model="local-auto", model_version="", model_source="cold-start",
+            pool=12, predictions=12, queued=params.size, item_ids=list(range(1, params.size + 1)),
+            strategy=params.strategy, diverse=params.diverse, label_count=0, label_digest="", seconds=0.1,
+        )  # fmt: skip
+
+    monkeypatch.setattr(routes_annotation, "annotation_round", fake_round)
+    body = {"project": "reviews", "size": 5, "strategy": "entropy", "diverse": False}
+    results: list[Any] = []
+    first = threading.Thread(target=lambda: results.append(client.post(f"{BASE}/rounds", json=body, headers=ADMIN)))
+    first.start()
+    assert entered.wait(10)
+    busy = client.post(f"{BASE}/rounds", json=body, headers=ADMIN)
+    assert (busy.status_code, busy.json()["code"]) == (409, 40900)
+    release.set()
+    first.join(10)
+    summary = data(results[0])
+    assert (summary["queued"], summary["strategy"]) == (5, "entropy")
+    assert seen == [AnnotationRoundParams(**body)]  # the body is the use case's parameter model, as sent
+    named = client.post(f"{BASE}/rounds", json={**body, "model": "LOCAL:/etc"}, headers=ADMIN)
+    assert named.status_code == 422 and "registered model" in named.json()["message"]
+    for refused_body in ({**body, "size": 0}, {**body, "strategy": "coin"}, {**body, "shell": "rm"}):
+        assert client.post(f"{BASE}/rounds", json=refused_body, headers=ADMIN).status_code == 422
+    assert client.post(f"{BASE}/rounds", json={**body, "project": "nope"}, headers=ADMIN).status_code == 404
+    grant(client, "reviews", "annotator", "ann")
+    grant(client, "reviews", "reviewer", "ann")
+    forbidden = client.post(f"{BASE}/rounds", json=body, headers=auth("ann", "annotator", "reviewer", "operator"))
+    assert forbidden.status_code == 403 and len(seen) == 1
