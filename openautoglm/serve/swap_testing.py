@@ -36,8 +36,9 @@ def _reviews() -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def register_student(name: str, *, flipped: bool = False, alias: str | None = None) -> int:
-    """Register a tiny student as the next version of ``name``; returns the version."""
+def register_student(name: str, *, flipped: bool = False, alias: str | None = None, n_features: int = 2**12) -> int:
+    """Register a student as the next version of ``name``; returns the version. ``n_features``: its hash buckets
+    (``2**20`` is what ``distill`` registers, a ~16 MB model; the default is tiny)."""
     import pandas as pd
 
     from openautoglm.adapters.models.student import log_student
@@ -47,7 +48,7 @@ def register_student(name: str, *, flipped: bool = False, alias: str | None = No
     texts, labels = _reviews()
     if flipped:
         labels = [LABELS[1] if label == LABELS[0] else LABELS[0] for label in labels]
-    student = tfidf_linear(0, n_features=2**12).fit(pd.DataFrame({TEXT: texts}), labels)
+    student = tfidf_linear(0, n_features=n_features).fit(pd.DataFrame({TEXT: texts}), labels)
     with tracked_run(EXPERIMENT, f"{name}-{'flipped' if flipped else 'plain'}"):
         registered = log_student(
             student,
