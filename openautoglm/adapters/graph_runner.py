@@ -15,10 +15,10 @@ from typing import Any, Literal
 from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.hpo import HpoResult, tune
 from openautoglm.core.graph.meta import MetaFeatures, SearchPrior
-from openautoglm.core.graph.planning import plan_space, plan_stack_space
+from openautoglm.core.graph.planning import CostPlan, plan_cost, plan_space, plan_stack_space
 from openautoglm.core.graph.search import SEARCHERS, BatchEvaluator, Executor, History, Score, Trial, run_search
 from openautoglm.core.graph.selection import SeedEvaluator, Selection, select
-from openautoglm.core.graph.stack import BASELINES, WARM_STARTS
+from openautoglm.core.graph.stack import BASELINES, WARM_STARTS, baselines_by_name
 from openautoglm.core.graph.trainer import TrainConfig
 
 GraphTask = Literal["node", "link"]
@@ -56,9 +56,20 @@ class SearchPlan:
     prior: SearchPrior | None
     transfer: str | None = None  # "nasbench-top1%" or "nasbench-surrogate" when a transfer prior is in use
     searcher_kwargs: dict[str, Any] = field(default_factory=dict)
+    baselines: tuple[Candidate, ...] = ()  # published recipes trained first, in the prior's order
+    cost: CostPlan | None = None  # the time and candidate budgets the graph gets
 
     def describe_prior(self) -> str:
-        return self.prior.describe() if self.prior is not None else "no prior (uninformed search)"
+        text = self.prior.describe() if self.prior is not None else "no prior (uninformed search)"
+        if self.baselines and (self.prior is None or not self.prior.baselines):
+            text += " Baselines first: " + ", ".join(b.name for b in self.baselines) + "."
+        if self.cost is not None and self.cost.reasons:
+            text += " Cost: " + "; ".join(self.cost.reasons) + "."
+        return text
+
+    @property
+    def time_budget_s(self) -> float | None:
+        return self.cost.time_budget_s if self.cost is not None else None
 
 
 def plan_search(options: SearchOptions, meta: MetaFeatures | None) -> SearchPlan:
@@ -85,7 +96,14 @@ def plan_search(options: SearchOptions, meta: MetaFeatures | None) -> SearchPlan
         from openautoglm.adapters.nasbench import transfer_pool
 
         kwargs, transfer = transfer_pool(options.nasbench, meta), "nasbench-surrogate"
-    return SearchPlan(meta, space, prior, transfer, kwargs)
+    baselines: tuple[Candidate, ...] = ()
+    if options.baselines and not options.nasbench:
+        ordered = options.task == "node" and prior is not None and prior.baselines
+        baselines = baselines_by_name(prior.baselines) if ordered and prior else BASELINES[options.task]
+    cost = None
+    if not options.nasbench:
+        cost = plan_cost(meta, budget=options.budget, time_budget_s=options.time_budget_s, prior=prior)
+    return SearchPlan(meta, space, prior, transfer, kwargs, baselines, cost)
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,13 @@ class SearchOutcome:
         """The pick's baseline name ('' when the pick is not a baseline)."""
         return self.selection.baseline if self.selection is not None else self.history.best.baseline
 
+    @property
+    def kind(self) -> str:
+        """What produced the pick: ``baseline`` (a published recipe), ``searched``, or ``tuned`` (the HPO's)."""
+        if self.selection is not None:
+            return self.selection.kind
+        return "baseline" if self.history.best.baseline else "searched"
+
 
 def run_graph_search(
     options: SearchOptions,
@@ -130,19 +155,23 @@ def run_graph_search(
     on_trial: Callable[[Trial], None] | None = None,
     started: float | None = None,
 ) -> SearchOutcome:
-    """Search ``plan.space`` with ``options`` and pick; ``started`` (``time.monotonic()``) starts the time budget."""
-    deadline = (started or time.monotonic()) + options.time_budget_s if options.time_budget_s else None
+    """Search ``plan.space`` with ``options`` and pick; ``started`` (``time.monotonic()``) starts the time budget
+    (the caller's, else the plan's, which follows the graph's size)."""
+    began = started or time.monotonic()
+    time_budget = options.time_budget_s or plan.time_budget_s
+    deadline = began + time_budget if time_budget else None
     lookup = options.nasbench is not None
     warm = WARM_STARTS[options.task] if options.space == "stack" and not lookup else ()
     searcher = SEARCHERS.resolve(options.algo)(plan.space, seed=options.seed, warm_start=warm, **plan.searcher_kwargs)
     history = run_search(
         searcher,
         trials.screen,
-        options.budget,
+        plan.cost.budget if plan.cost is not None else options.budget,
         parallel=options.parallel,
         on_trial=on_trial,
-        time_budget_s=options.time_budget_s * 0.7 if options.time_budget_s else None,
-        baselines=BASELINES[options.task] if options.baselines and not lookup else (),
+        # The screening gets 70% of what is left when it starts (the meta-features and split came first).
+        time_budget_s=max(0.0, (deadline - time.monotonic()) * 0.7) if deadline else None,
+        baselines=plan.baselines,
     )
     best = history.best
     if trials.seeds is None:

@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 
 from openautoglm.core.graph.candidates import Candidate
 from openautoglm.core.graph.folds import resample_split
+from openautoglm.core.graph.pruning import MedianStopping
 from openautoglm.core.graph.search.base import Score
 from openautoglm.core.graph.trainer import (
     GraphTask,
@@ -50,12 +51,15 @@ class TrainingEvaluator:
         data: For ``node``, a ``Data`` with masks; for ``link``, the (train, val, test) triple of RandomLinkSplit.
         config: Optimiser and early-stopping settings (a candidate's own recipe replaces them).
         seeds: One training run per seed; scores are their mean.
+        pruner: Median stopping for searched candidates (those without a ``name``) in :meth:`score`; baselines,
+            the selection's folds and the tuning are never pruned by it.
     """
 
     task: GraphTask
     data: Data | tuple[Data, Data, Data]
     config: TrainConfig = field(default_factory=TrainConfig)
     seeds: tuple[int, ...] = (0,)
+    pruner: MedianStopping | None = None
 
     def run(
         self,
@@ -81,7 +85,14 @@ class TrainingEvaluator:
 
     def score(self, arch: Candidate, seeds: Sequence[int] | None = None, resample: bool = False) -> Score:
         chosen = tuple(self.seeds if seeds is None else seeds)
-        return combine([self.run(arch, seed, resample=resample) for seed in chosen], chosen)
+        if self.pruner is None or resample or seeds is not None or arch.name:
+            return combine([self.run(arch, seed, resample=resample) for seed in chosen], chosen)
+        runs = []
+        for seed in chosen:
+            report, curve = self.pruner.reporter()
+            runs.append(self.run(arch, seed, report=report))
+            self.pruner.finish(curve)
+        return combine(runs, chosen)
 
     def __call__(self, archs: Sequence[Candidate]) -> list[Score]:
         return [self.score(a) for a in archs]

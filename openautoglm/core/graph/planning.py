@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from openautoglm.core.graph.meta import MetaFeatures, SearchPrior, policy
@@ -29,15 +30,44 @@ def plan_space(
 def plan_stack_space(
     meta: MetaFeatures | None, *, task: str = "node", use_prior: bool = True
 ) -> tuple[StackSpace, SearchPrior | None]:
-    """The trained (stack) space for a graph, its family weights from the meta-feature policy.
-
-    The policy's operator weights apply to the families that share a name (gcn, gat, sage); appnp follows gcn
-    (it smooths like gcn does).
-    """
+    """The trained (stack) space for a graph, its family weights from the meta-feature policy (which also orders
+    the published recipes the search trains first: ``prior.baselines``)."""
     space = StackSpace(task=task)
     prior = policy(meta, space.ops) if (meta is not None and use_prior) else None
     if prior is None:
         return space, None
-    weights = dict(prior.op_weights)
-    weights["appnp"] = policy(meta, ("gcn",)).op_weights["gcn"] if meta is not None else 1.0
-    return space.with_prior({"op": weights}), prior
+    return space.with_prior({"op": dict(prior.op_weights)}), prior
+
+
+#: The default time budget: this many seconds, plus PER_NODE_S for every node above BASE_NODES (Cornell's 183
+#: nodes get 45 s, Wisconsin's 251 get 55 s, Cora's 2,708 get 547 s).
+BASE_S, BASE_NODES, PER_NODE_S = 45.0, 200, 0.2
+
+
+@dataclass(frozen=True)
+class CostPlan:
+    """How much search a graph gets: a wall-clock budget and a candidate budget, with the reasons."""
+
+    time_budget_s: float | None
+    budget: int
+    reasons: tuple[str, ...]
+
+
+def plan_cost(
+    meta: MetaFeatures | None, *, budget: int, time_budget_s: float | None, prior: SearchPrior | None
+) -> CostPlan:
+    """The search's cost for a graph: the caller's time budget, else one that grows with the node count (a small
+    graph gets a small search); the candidate budget capped by the prior's (``prior.budget``). The selection then
+    fits its survivors and seeds into what is left, by each candidate's measured cost (``selection.fit_selection``),
+    and the screening stops searched candidates that fall below the median (``pruning.MedianStopping``)."""
+    reasons: list[str] = []
+    if prior is not None and prior.budget < budget:
+        reasons.append(f"candidate budget {budget} capped at the prior's {prior.budget}")
+        budget = prior.budget
+    if time_budget_s is None and meta is not None:
+        time_budget_s = BASE_S + PER_NODE_S * max(0, meta.nodes - BASE_NODES)
+        reasons.append(
+            f"time budget {time_budget_s:.0f} s for {meta.nodes:,} nodes ({BASE_S:.0f} s + {PER_NODE_S} s per node "
+            f"above {BASE_NODES}); survivors and seeds fitted to the time left by measured cost"
+        )
+    return CostPlan(time_budget_s=time_budget_s, budget=budget, reasons=tuple(reasons))

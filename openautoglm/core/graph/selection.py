@@ -35,6 +35,7 @@ class Runs:
 
     arch: Any
     baseline: str = ""
+    kind: str = "searched"  # baseline (a published recipe), searched, or tuned (the HPO's candidate)
     runs: dict[int, tuple[float, float]] = field(default_factory=dict)  # seed -> (val, test), fixed split
     folds: dict[int, tuple[float, float]] = field(default_factory=dict)  # fold -> (val, test), resampled splits
     seconds_per_seed: float = 0.0  # one training run's cost, as the screening measured it (0: not known)
@@ -59,6 +60,8 @@ class Runs:
             "arch": self.arch.key(),
             "describe": self.arch.describe(),
             "baseline": self.baseline,
+            "kind": self.kind,
+            "seconds_per_seed": round(self.seconds_per_seed, 3),
             "seeds": len(chosen),
             "resampled": resampled,
             "val_mean": statistics.mean(vals),
@@ -74,6 +77,7 @@ class Selection:
 
     Attributes:
         arch: The chosen candidate; ``baseline`` its name when a baseline won.
+        kind: What produced it: ``baseline`` (a published recipe), ``searched`` or ``tuned``.
         val_mean, val_std: Its validation over the selection seeds.
         final: Its score over the report seeds (``seeds``/``vals``/``tests`` per seed).
         survivors: A row per re-trained candidate (mean validation and test over the selection seeds).
@@ -93,6 +97,9 @@ class Selection:
     report_seeds: int
     seconds: float
     resampled: bool = False
+    kind: str = "searched"
+    survivors_asked: int = 0  # searched survivors asked for, before the time left cut them (0: not cut)
+    dropped: tuple[str, ...] = ()  # baselines not re-trained: screened more than CATCH_UP below the best
 
 
 #: A request (one task run) should hold at least this much training: below it the task run's own cost (about
@@ -129,7 +136,8 @@ def _fill(pool: list[Runs], seeds: int, evaluate: SeedEvaluator, parallel: int, 
 
 
 def _from_trial(trial: Trial) -> Runs:
-    runs = Runs(trial.arch, trial.baseline, seconds_per_seed=trial.seconds / max(len(trial.seeds), 1))
+    kind = "baseline" if trial.baseline else "searched"
+    runs = Runs(trial.arch, trial.baseline, kind, seconds_per_seed=trial.seconds / max(len(trial.seeds), 1))
     if trial.vals:
         runs.add(Score(val=trial.val, test=trial.test, seeds=trial.seeds, vals=trial.vals, tests=trial.tests))
     return runs
@@ -147,8 +155,9 @@ def select(
     parallel: int = 1,
     resample: bool = False,
 ) -> Selection:
-    """Re-train the ``survivors`` best screened candidates and every baseline with ``select_seeds`` seeds, pick the
-    best mean validation, and report the pick over ``report_seeds`` seeds.
+    """Re-train the ``survivors`` best screened candidates and every baseline (within reach, :data:`CATCH_UP`, on a clock) with
+    ``select_seeds`` seeds, pick the best mean validation, and report the pick over ``report_seeds`` seeds; with a
+    ``deadline``, survivors and seeds are first fitted to the time left (:func:`fit_selection`).
 
     ``deadline`` (a ``time.monotonic()`` value): past it, no more seeds are trained; the pick is made on the
     seeds there are (the report says how many). ``extra`` candidates (a tuned one) join the survivors.
@@ -159,9 +168,17 @@ def select(
     started = time.monotonic()
     if not history.trials:
         raise ValueError("no trials to select from")
-    searched = [t for t in history.leaderboard(len(history.trials)) if not t.baseline][:survivors]
-    pool = [_from_trial(t) for t in (*history.baselines, *searched)]
-    pool += [Runs(arch) for arch in dict.fromkeys(extra) if all(r.arch != arch for r in pool)]
+    asked = survivors
+    left = deadline - time.monotonic() if deadline is not None else None
+    fit = fit_selection(history, left, survivors, select_seeds, report_seeds, parallel, len(extra))
+    survivors, select_seeds, report_seeds = fit.survivors, fit.select_seeds, fit.report_seeds
+    reach = max(t.val for t in history.trials) - CATCH_UP if deadline is not None else float("-inf")
+    searched = [t for t in history.leaderboard(len(history.trials)) if not t.baseline and t.val >= reach][:survivors]
+    kept = [t for t in history.baselines if t.baseline not in fit.dropped]
+    pool = [_from_trial(t) for t in (*kept, *searched)]
+    if not pool:  # survivors=0 and every baseline far below a searched best: the best screened one stays
+        pool = [_from_trial(history.best)]
+    pool += [Runs(arch, kind="tuned") for arch in dict.fromkeys(extra) if all(r.arch != arch for r in pool)]
 
     def time_left() -> bool:
         return deadline is None or time.monotonic() < deadline
@@ -175,8 +192,8 @@ def select(
     pool = [r for r in pool if r.scores(resample)]  # an extra candidate the deadline left untrained
     used = min(select_seeds, min(len(r.scores(resample)) for r in pool))
     best = max(pool, key=lambda r: (r.mean_val(select_seeds, resample), r.baseline != ""))  # ties: the baseline
-    if time_left() or not best.runs:  # past the deadline, one run at least: the report needs the fixed split
-        _fill([best], report_seeds if time_left() else 1, evaluate, parallel)
+    # The report seeds were fitted to the time left (fit_selection): they are trained even past the deadline.
+    _fill([best], max(report_seeds, 1), evaluate, parallel)
     chosen = sorted(best.runs.items())[: max(report_seeds, 1)]
     vals, tests = [v for _, (v, _) in chosen], [t for _, (_, t) in chosen]
     final = Score(
@@ -200,4 +217,69 @@ def select(
         report_seeds=len(chosen),
         seconds=time.monotonic() - started,
         resampled=resample,
+        kind=best.kind,
+        survivors_asked=asked if survivors < asked else 0,
+        dropped=fit.dropped,
     )
+
+
+#: A screened candidate this far below the best screened validation score is not re-trained by the selection: it
+#: cannot catch up (one seed on a few dozen validation nodes is worth about +-5 points; on hundreds, +-2).
+CATCH_UP = 0.10
+
+
+@dataclass(frozen=True)
+class SelectionFit:
+    """How much re-training the time left allows (see :func:`fit_selection`)."""
+
+    survivors: int
+    select_seeds: int
+    report_seeds: int
+    dropped: tuple[str, ...] = ()  # baselines left out: screened more than CATCH_UP below the best
+
+
+def fit_selection(
+    history: History,
+    seconds_left: float | None,
+    survivors: int,
+    select_seeds: int,
+    report_seeds: int,
+    parallel: int = 1,
+    extra: int = 0,
+) -> SelectionFit:
+    """Successive halving of the screening into the selection, by each candidate's measured cost.
+
+    When ``seconds_left`` is given (a search on a clock), every candidate screened more than :data:`CATCH_UP`
+    below the best is dropped first (baselines included; any recipe within reach stays), then the most ``(survivors,
+    select_seeds, report_seeds)`` whose re-training fits it: searched survivors go first (down to 1), then seeds
+    (down to 2), then report seeds (down to 3). The estimate is ``sum(cost per seed x seeds) / parallel`` plus
+    the slowest candidate's ``report_seeds`` runs.
+    """
+    if not history.trials:
+        return SelectionFit(survivors, select_seeds, report_seeds)
+    best = max(t.val for t in history.trials)
+    # Only a search on a clock drops anyone: one lucky screening seed can put the best far above the others.
+    reach = best - CATCH_UP if seconds_left is not None else float("-inf")
+    dropped = tuple(t.baseline for t in history.baselines if t.val < reach)
+
+    def per_seed(trial: Trial) -> float:
+        return trial.seconds / max(len(trial.seeds), 1)
+
+    base = [per_seed(t) for t in history.baselines if t.baseline not in dropped]
+    ranked = [t for t in history.leaderboard(len(history.trials)) if not t.baseline and t.val >= reach]
+    searched = [per_seed(t) for t in ranked]
+    survivors = min(survivors, len(searched)) if not extra else survivors
+    if seconds_left is None:
+        return SelectionFit(survivors, select_seeds, report_seeds, dropped)
+    known = base + searched or [per_seed(t) for t in history.trials]
+    typical, slowest = statistics.median(known), max(known)
+
+    def cost(n: int, seeds: int, reports: int) -> float:
+        return ((sum(base) + sum(searched[:n]) + extra * typical) * seeds + slowest * reports) / max(parallel, 1)
+
+    for reports in range(report_seeds, min(report_seeds, 3) - 1, -1):
+        for seeds in range(select_seeds, min(select_seeds, 2) - 1, -1):
+            for n in range(survivors, min(survivors, 1) - 1, -1):
+                if cost(n, seeds, reports) <= seconds_left:
+                    return SelectionFit(n, seeds, reports, dropped)
+    return SelectionFit(min(survivors, 1), min(select_seeds, 2), min(report_seeds, 3), dropped)

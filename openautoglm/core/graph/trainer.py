@@ -52,6 +52,22 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def optimiser_for(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with ``config``'s weight decay, except on the parameters a module names in ``no_weight_decay()``
+    (GPR-GNN's propagation weights: decaying them pulls the learnt filter back to zero)."""
+    exempt: set[str] = set()
+    for prefix, module in model.named_modules():
+        names = getattr(module, "no_weight_decay", None)
+        if callable(names):
+            exempt |= {f"{prefix}.{name}" if prefix else name for name in names()}
+    decayed = [p for n, p in model.named_parameters() if n not in exempt]
+    free = [p for n, p in model.named_parameters() if n in exempt]
+    groups: list[dict[str, object]] = [{"params": decayed, "weight_decay": config.weight_decay}]
+    if free:
+        groups.append({"params": free, "weight_decay": 0.0})
+    return torch.optim.Adam(groups, lr=config.lr)  # type: ignore[arg-type]
+
+
 def _early_stopping(
     step: Callable[[], None],
     evaluate: Callable[[], tuple[float, dict[str, float]]],
@@ -105,7 +121,7 @@ def train_node_classifier(
     data = data.to(device)
     model = arch.build(data.num_features, classes).to(device)
     x = _features(arch, data.x)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = optimiser_for(model, config)
 
     def step() -> None:
         model.train()
@@ -170,7 +186,7 @@ def train_link_predictor(
     model = arch.build(train.num_features, arch.embedding_dim).to(device)
     # The three splits share the node features; normalise them once.
     x = _features(arch, train.x)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = optimiser_for(model, config)
 
     def step() -> None:
         model.train()

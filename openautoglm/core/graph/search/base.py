@@ -243,7 +243,8 @@ def run_search(
     ``baselines`` are submitted before any proposal; they count against the budget (which grows to hold them all)
     and are told to the searcher when its space contains them. Repeated proposals are told their known reward
     without spending budget; at most ``20 * budget`` proposals are asked in all, so a converged searcher cannot
-    loop for ever. When the time budget is spent no new trial starts and those in flight finish.
+    loop for ever. When the time budget is spent no new proposal starts (baselines still queued do) and those in
+    flight finish.
 
     Raises:
         TrialLostError: A trial failed ``max_attempts`` times (its last error chained).
@@ -272,7 +273,8 @@ def run_search(
 
     while True:
         out_of_time = time_budget_s is not None and time.perf_counter() - started > time_budget_s
-        while not out_of_time and len(in_flight) < parallel and len(history.trials) + len(in_flight) < total:
+        # Baselines are the floor the pick is held to: they are all trained even when the time budget is spent.
+        while (not out_of_time or queue) and len(in_flight) < parallel and len(history.trials) + len(in_flight) < total:
             if queue:
                 submit(queue.pop(0))
                 continue
