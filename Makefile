@@ -18,7 +18,7 @@ export OMP_NUM_THREADS ?= 1
 # names. `make tools-TARGET` runs only that step; `make fresh-check` runs them on a fresh Debian container.
 ENSURE := bash scripts/ensure-tools.sh
 
-.PHONY: install ui ui-test demo test lint typecheck bench deploy clean infra-tools image docker-stop stack-test \
+.PHONY: install ui ui-test demo test docs lint typecheck bench deploy clean infra-tools image docker-stop stack-test \
 	fresh-check tools-image tools-stack-test tools-bench tools-fresh-check
 
 # Python >= 3.11 with venv (Debian's python3 and python3-venv where missing). PYTHON is looked up again in the
@@ -30,7 +30,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	@$(BIN)/python -c 'import torch' 2>/dev/null || { echo "installing torch==$(TORCH_VERSION) (CPU)"; $(PIP) install -q torch==$(TORCH_VERSION); }
-	$(PIP) install -q $(PEP517) -c constraints.txt -e ".[dev,english]"
+	$(PIP) install -q $(PEP517) -c constraints.txt -e ".[dev,english,docs]"
 	@touch $@
 
 install: $(STAMP) ui
@@ -57,8 +57,15 @@ demo: install
 	$(BIN)/openautoglm run examples/user_feedback.csv --model local-auto --labels 正面,负面,中性 --label-column label
 
 # infra-tools: the tools of the infra, fault and browser tests (a line naming them where they cannot be installed).
-test: install ui-test infra-tools
+# docs: the docs site's strict build, so a broken link or a missing page fails CI too.
+test: install ui-test infra-tools docs
 	$(BIN)/python -m pytest
+
+# The docs site (mkdocs.yml, docs/) into build/site, --strict: a broken link, a nav entry without its page or a
+# page left out of the nav fails (not --quiet: it hides the warnings --strict counts). The CLI and REST references
+# are generated from the code at build time (docs/hooks/reference.py).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check openautoglm tests bench
@@ -118,4 +125,4 @@ fresh-check: tools-fresh-check
 	@"$${PYTHON:-python3}" scripts/fresh_check.py $(FRESH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache ui/node_modules openautoglm/serve/ui_dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache ui/node_modules openautoglm/serve/ui_dist build/site

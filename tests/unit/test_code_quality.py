@@ -119,12 +119,13 @@ def test_prediction_is_written_once() -> None:
 
 
 def test_prompt_optimisation_is_written_once() -> None:
-    """PromptOptimizer.compile and the optimize_prompt flow both run adapters.prompt_search.run_prompt_search;
-    neither drives the search, the outcome, its logging or its registration itself."""
+    """PromptOptimizer.compile and the optimize_prompt flow both run usecases.prompt.optimise_prompt; neither drives
+    the search, scores candidates, logs or registers the outcome itself."""
     for path in (PACKAGE / "optimize.py", PACKAGE / "flows" / "optimize_prompt.py"):
         called = _calls(path)
-        assert "run_prompt_search" in called, path.name
-        assert not called & {"run_search", "outcome", "log_outcome", "register_outcome"}, path.name
+        assert "optimise_prompt" in called, path.name
+        forbidden = {"run_prompt_search", "run_search", "outcome", "log_outcome", "register_outcome"}
+        assert not called & (forbidden | {"score_candidates", "score_candidate", "proposer"}), path.name
 
 
 def test_no_assert_for_input_checks_in_the_package() -> None:
@@ -158,7 +159,7 @@ def test_mypy_core_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 
-SKIPPING = '''
+SKIPPING = """
 import pytest
 
 def test_skips():
@@ -178,7 +179,7 @@ def test_xfail():
 
 def test_passes():
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize("ci", ["true", ""])

@@ -26,6 +26,7 @@ NEEDS: dict[str, set[str]] = {
     "demo": PYTHON_TOOLS | {"npm"},
     "test": PYTHON_TOOLS | {"npm"} | INFRA_TESTS,
     "lint": PYTHON_TOOLS,
+    "docs": PYTHON_TOOLS | {"npm"},
     "deploy": PYTHON_TOOLS,
     "bench": PYTHON_TOOLS | {"npm", "chromium"},
     "ui": {"npm"},
@@ -152,7 +153,10 @@ def tools_of(target: str) -> set[str]:
 
 
 def readme_targets() -> set[str]:
-    return set(re.findall(r"`?make ([a-z][a-z-]*)", (REPO / "README.md").read_text()))
+    """The targets the README and the docs pages name (the README's user guide moved to docs/)."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    named = re.compile(r"(?:`|^\s*)make ([a-z][a-z-]*)", re.MULTILINE)  # in code, not prose ("make sure")
+    return {t for page in pages for t in named.findall(page.read_text(encoding="utf-8"))}
 
 
 def test_every_readme_target_is_in_the_makefile_and_in_this_table() -> None:
