@@ -172,8 +172,12 @@ def round_command(*, values: FieldValues) -> None:
     """Start an annotation round: pre-label the pool with the current model and queue the rows chosen."""
     with errors(values):
         params = _use_case("AnnotationRoundParams").model_validate(values.nested())
-        result = _use_case("annotation_round")(params)
-    console.print(result.model_dump_json(indent=2) if hasattr(result, "model_dump_json") else result)
+        r = _use_case("annotation_round")(params)
+    console.print(
+        f"round {r.round} of {r.project}: {r.model}{f' v{r.model_version}' if r.model_version else ''} "
+        f"({r.model_source}) pre-labelled {r.predictions} rows of a pool of {r.pool}; queued {r.queued} "
+        f"({r.strategy}{' + diversity' if r.diverse else ''}) in {r.seconds:.1f} s"
+    )
 
 
 @model_command(Commands, "train", "openautoglm.usecases.annotation:TrainRoundParams")
@@ -181,8 +185,15 @@ def train_command(*, values: FieldValues) -> None:
     """Train on every label now (a training round), register the model and move its alias."""
     with errors(values):
         params = _use_case("TrainRoundParams").model_validate(values.nested())
-        result = _use_case("train_round")(params)
-    console.print(result.model_dump_json(indent=2) if hasattr(result, "model_dump_json") else result)
+        t = _use_case("train_round")(params)
+    if not t.trained:
+        console.print(f"not trained: {t.reason} ({t.label_count} labels; --force trains anyway)")
+        return
+    score = "no gold answers yet" if t.score is None else f"{t.score:.3f} on {t.eval_items} evaluation items"
+    console.print(
+        f"registered {t.model} (round {t.round}, {t.label_count} labels): {score}; "
+        f"aliases {', '.join(t.aliases) or '-'}; {t.seconds:.1f} s"
+    )
 
 
 @model_command(Commands, "simulate", "openautoglm.usecases.annotation_simulate:SimulateParams")

@@ -1,7 +1,7 @@
 // The Annotate page: the projects the signed-in user may work on; a labelling view (annotators, admins) and a
 // review view (reviewers, admins), beside the project's progress, agreement, model and learning curve.
 import "../annotate.css";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { AnnotationProject, AnnotationStatus } from "../annotate";
 import { Api } from "../api";
 import type { Session } from "../auth";
@@ -34,11 +34,15 @@ export function Annotate({ session, onSignOut }: { session: Session; onSignOut: 
   const canReview = !!project?.roles.some((r) => r === "reviewer" || r === "admin");
   const shown: View = view === "review" && canReview ? "review" : canLabel ? "label" : "review";
 
+  const current = useRef(name);
+  current.current = name;
   const refresh = useCallback(() => {
     if (!name) return;
     api
       .annotationStatus(name)
-      .then(setStatus)
+      .then((found) => {
+        if (current.current === name) setStatus(found); // a late answer for the project left behind is dropped
+      })
       .catch((e: Error) => setError(e.message));
   }, [api, name]);
   useEffect(() => {
@@ -66,12 +70,12 @@ export function Annotate({ session, onSignOut }: { session: Session; onSignOut: 
           ))}
         </select>
         <span className="sep" />
-        {canLabel && (
+        {canLabel && canReview && (
           <button data-testid="view-label" disabled={shown === "label"} onClick={() => setView("label")}>
             Label
           </button>
         )}
-        {canReview && (
+        {canLabel && canReview && (
           <button data-testid="view-review" disabled={shown === "review"} onClick={() => setView("review")}>
             Review{status?.disagreements ? ` (${status.disagreements})` : ""}
           </button>

@@ -122,6 +122,7 @@ export function AnnotateLabel({
       </section>
     );
   const pre = task.prelabel;
+  const by = pre ? `Model ${pre.model}${pre.model_version ? ` v${pre.model_version}` : ""}` : "";
   return (
     <section className="annotate-item" data-testid="annotate-item" data-item={task.item.id}>
       {task.undone && (
@@ -139,8 +140,8 @@ export function AnnotateLabel({
       <p className="annotate-prelabel" data-testid="prelabel">
         {pre
           ? ner
-            ? `Model ${pre.model} v${pre.model_version}: ${pre.entities?.length ?? 0} entities pre-marked`
-            : `Model ${pre.model} v${pre.model_version} says ${pre.label ?? "–"}${
+            ? `${by}: ${pre.entities?.length ?? 0} entities pre-marked`
+            : `${by} says ${pre.label ?? "–"}${
                 pre.confidence === null ? "" : ` (${Math.round(pre.confidence * 100)}%)`
               }`
           : "No pre-label for this row."}
