@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import annotated_types
-import click
 import typer
-from click.core import ParameterSource
-from typer.core import TyperGroup
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from typer.core import TyperCommand, TyperGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The parameter a generated command receives Typer's context by (to tell the options given from the defaults).
+CONTEXT = "_typer_context"
 Kind = Literal["bool", "int", "float", "path", "str", "choice", "list", "pairs", "unsupported"]
 
 
@@ -95,7 +95,8 @@ def field_at(model: type[BaseModel], path: Sequence[str]) -> tuple[FieldInfo, An
             default = info.get_default(call_default_factory=True)
         parent_default = default
         current = model_in(info.annotation)
-    assert info is not None  # a path has at least one name
+    if info is None:
+        raise KeyError(f"{model.__name__}: an empty field path")
     return info, default
 
 
@@ -157,7 +158,7 @@ class Setting:
         else:
             decls = (self.option_name, *self.flags)
         option = typer.Option(*decls, help=help_.strip(), **extra)
-        annotation = Annotated[cli_type if default is ... or default is not None else cli_type | None, option]
+        annotation = Annotated[cli_type if default is ... or default is not None else cli_type | None, option]  # type: ignore[valid-type]
         return inspect.Parameter(self.param, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
     def value(self, raw: Any) -> Any:
@@ -283,20 +284,17 @@ def options_from(
         clash = {p.name for p in kept} & {s.param for s in settings}
         if clash:
             raise TypeError(f"{func.__name__}: options declared twice: {sorted(clash)}")
-        parameters = [*kept, *(s.parameter() for s in settings)]
+        context = inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+        parameters = [*kept, *(s.parameter() for s in settings), context]
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
+            context: typer.Context = kwargs.pop(CONTEXT)
             raw = {s.param: kwargs.pop(s.param) for s in settings}
-            context = click.get_current_context(silent=True)
-            given = [
-                name
-                for name in raw
-                if context is None or context.get_parameter_source(name) is not ParameterSource.DEFAULT
-            ]
+            given = [name for name in raw if getattr(context.get_parameter_source(name), "name", "") != "DEFAULT"]
             return func(**kwargs, values=FieldValues(settings, raw, frozenset(given)))
 
-        del command.__wrapped__  # type: ignore[attr-defined]  # Typer reads the signature below
+        del command.__wrapped__  # Typer reads the signature below
         command.__signature__ = own.replace(parameters=parameters, return_annotation=None)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in parameters}
         command.settings = settings  # type: ignore[attr-defined]
@@ -313,24 +311,22 @@ class LazyGroup(TyperGroup):
     their docstrings without building them.
     """
 
-    lazy: ClassVar[dict[str, tuple[str, Callable[[], click.Command]]]] = {}
+    lazy: ClassVar[dict[str, tuple[str, Callable[[], Any]]]] = {}
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return [*(n for n in self.lazy if n not in self.commands), *super().list_commands(ctx)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in self.commands or cmd_name not in self.lazy:
             return super().get_command(ctx, cmd_name)
-        return click.Command(cmd_name, help=self.lazy[cmd_name][0])  # a listing only: resolve_command builds
+        return TyperCommand(cmd_name, help=self.lazy[cmd_name][0])  # a listing only: resolve_command builds
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] in self.lazy and args[0] not in self.commands:
             self.add_command(self.build(args[0]), args[0])
         return super().resolve_command(ctx, args)
 
-    def build(self, name: str) -> click.Command:
+    def build(self, name: str) -> Any:
         """The command ``name``, built now."""
         return self.lazy[name][1]()
 
@@ -353,7 +349,7 @@ def model_command(
     the command is built; see :func:`options_from`)."""
 
     def decorate(func: F) -> F:
-        def build() -> click.Command:
+        def build() -> Any:
             module, _, attr = model.partition(":")
             params_model = getattr(importlib.import_module(module), attr)
             one = typer.Typer(rich_markup_mode="rich", pretty_exceptions_enable=False, add_completion=False)

@@ -32,7 +32,6 @@ from openautoglm.adapters.prediction import in_threads, plan_batches, predict
 from openautoglm.adapters.progress import progress_bar
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.batching import frame_rows
 from openautoglm.core.nlp.results import evaluate
 from openautoglm.core.nlp.tagging import labelled_sentences
 from openautoglm.core.nlp.task_types import TASK_TYPES, task_kind
@@ -168,6 +167,13 @@ class TaskPipeline:
                 raise ConfigurationError("Call configure(labels=[...]) before running a classification.")
             self._config = TaskConfig(task_type=self.task_type)
         return self._config
+
+    def api_key(self) -> SecretStr | None:
+        """The API key this pipeline's model is called with (None for a local model), resolved on first use from
+        ``credentials`` or the environment; without one, the fallback model (OPENAUTOGLM_FALLBACK_MODEL) replaces
+        ``spec``, else a :class:`ConfigurationError` says how to give one."""
+        self._resolve_key()
+        return self._api_key
 
     def _resolve_key(self) -> None:
         if not self.spec.remote or self._api_key is not None:
@@ -388,16 +394,11 @@ class TaskPipeline:
         self,
         unlabelled: Dataset | pd.DataFrame | Sequence[str],
         *,
-        name: str,
-        student: str | None = None,
-        budget: int | None = None,
-        holdout: float = 0.2,
-        seed: int = 0,
-        alias: str | None = None,
         text_column: str = "text",
         label_column: str | None = None,
         output_dir: str | Path | None = None,
         experiment: str = "distill",
+        **options: Any,
     ) -> DistillResult:
         """Distil this pipeline (the teacher) into a small student registered in the MLflow Model Registry.
 
@@ -410,66 +411,46 @@ class TaskPipeline:
         where ``label_column`` has gold labels (NER: entity JSON), the accuracy (F1) of both. The student is logged
         to MLflow (experiment ``experiment``) and registered as a new version of ``name``; load it with
         ``TaskPipeline("text_classification", model=result.model)`` (``mlflow:/<name>/<version>``), or from
-        ``output_dir/student`` with ``model="local:<folder>"``.
+        ``output_dir/student`` with ``model="local:<folder>"``. The work is
+        :func:`openautoglm.usecases.distill.distil`, as in the ``distill`` flow.
 
         Args:
             unlabelled: Rows to label (a Dataset, a DataFrame with ``text_column``, or a list of texts).
-            name: Registered model name (letters, digits, ``_ . -``).
-            student: Student kind (default: ``tfidf-linear`` for classification, ``crf-ner`` for NER).
-            budget: At most this many teacher calls (default: one per row, two for a chat model).
-            holdout: Share of the labelled rows held out from the student's training.
-            seed: Seed of the labelling order, the split and the student.
-            alias: An alias to point at the new version (e.g. ``candidate``).
             text_column: The text column.
             label_column: A gold label column, if any (never shown to the teacher or the student).
             output_dir: Also write the student to ``output_dir/student``.
             experiment: MLflow experiment of the run.
+            **options: The fields of :class:`~openautoglm.core.nlp.distill.DistillOptions`: ``name`` (required;
+                letters, digits, ``_ . -``), ``student`` (default: ``tfidf-linear``, ``crf-ner`` for NER),
+                ``budget`` (teacher calls; default one per row), ``holdout`` (0.2), ``seed`` (0), ``alias``.
 
         Returns:
             The registered name and version, the model string, the metrics and the MLflow run.
         """
-        from openautoglm.adapters.distill import (
-            DistillOptions,
-            DistillResult,
-            learn_student,
-            register,
-            teach,
-            teacher_call_cost,
-            teacher_counts,
-        )
-        from openautoglm.adapters.tracking import log_metrics, log_params, tracked_run
-        from openautoglm.core.nlp.distill import STUDENTS, default_student, gold_answers
+        from openautoglm.adapters.distill import DistillResult, teach, teacher_call_cost
+        from openautoglm.adapters.tracking import log_params, tracked_run
+        from openautoglm.usecases.distill import distil, distill_options
 
-        student = student or default_student(self.task_type)
-        options = DistillOptions(name=name, student=student, budget=budget, holdout=holdout, seed=seed, alias=alias)
-        if self.task_type not in STUDENTS.resolve(student).tasks:
-            raise ConfigurationError(f"A {student} student cannot learn {self.task_type}.")
+        chosen = distill_options(self.task_type, **options)
         config = self.config
         frame = self._frame(unlabelled, text_column, None)
-        for column in (text_column, *([label_column] if label_column else [])):
-            if column not in frame.columns:
-                raise ConfigurationError(
-                    f"No column '{column}' in the unlabelled rows.", hint=f"columns are {list(frame.columns)}"
-                )
-        rows = frame_rows(frame, text_column, None)
-        self._resolve_key()
+        api_key = self.api_key()
         cache = default_cache(self.cache_mode)
-        cost = 1 if self._learned is not None else teacher_call_cost(self.spec, self._api_key)
-        taught = teach(
-            rows,
-            lambda batch: self._predict_batch(config, batch, cache),
-            budget=budget,
-            seed=seed,
-            batch_size=self.batch_size,
-            calls_per_row=cost,
-        )
-        gold = gold_answers(frame[ROW_ID], frame[label_column], self.task_type) if label_column else None
-        texts = {r.row_id: r.text for r in rows}
-        fit = learn_student(texts, taught.results, gold, options, config, self.cache_mode)
-        metrics = {**teacher_counts(taught), **fit.metrics, "unlabelled_rows": len(rows)}
+        cost = 1 if self._learned is not None else teacher_call_cost(self.spec, api_key)
         teacher = f"{self.spec.model} (fitted)" if self._learned is not None else self.spec.model
+
+        def teach_rows(rows: tuple[Row, ...]) -> Any:
+            return teach(
+                rows,
+                lambda batch: self._predict_batch(config, batch, cache),
+                budget=chosen.budget,
+                seed=chosen.seed,
+                batch_size=self.batch_size,
+                calls_per_row=cost,
+            )
+
         tags = {"openautoglm.flow": "distill", "openautoglm.model": teacher, "openautoglm.face": "sdk"}
-        with tracked_run(experiment, run_name=f"distill-{name}", tags=tags) as run:
+        with tracked_run(experiment, run_name=f"distill-{chosen.name}", tags=tags) as run:
             log_params(
                 {
                     "teacher": teacher,
@@ -477,24 +458,32 @@ class TaskPipeline:
                     "task_type": self.task_type,
                     "labels": config.labels,
                     "prompt_template": config.template,
-                    **options.model_dump(),
+                    **chosen.model_dump(),
                     "cache": self.cache_mode,
                     "label_column": label_column,
                 }
             )
-            log_metrics(metrics)
-            registered, folder = register(
-                fit, options, teacher=teacher, metrics=metrics, folder=Path(output_dir) if output_dir else None
+            done = distil(
+                frame,
+                task=config,
+                options=chosen,
+                teach=teach_rows,
+                teacher=teacher,
+                text_column=text_column,
+                label_column=label_column,
+                cache_mode=self.cache_mode,
+                folder=Path(output_dir) if output_dir else None,
             )
-        log.info("distilled %s into %s (%s)", teacher, registered.model, metrics)
+        registered = done.registered
+        log.info("distilled %s into %s (%s)", teacher, registered.model, done.metrics)
         return DistillResult(
             name=registered.name,
             version=registered.version,
             model=registered.model,
             model_uri=registered.model_uri,
-            folder=folder,
-            metrics=metrics,
-            labels=fit.labels,
+            folder=done.folder,
+            metrics=done.metrics,
+            labels=done.labels,
             mlflow_run_id=run.run_id,
             mlflow_run_url=run.url,
         )

@@ -5,35 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationTask
+from openautoglm.adapters.validation import ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.flows.runtime import RunTail
 from openautoglm.stages.data import CleanParams, ValidateParams
 
 
-class IngestParams(BaseModel):
-    """Parameters of the ``ingest`` flow (a form in the Prefect UI)."""
+class IngestParams(ValidateParams):
+    """Parameters of the ``ingest`` flow (a form in the Prefect UI): the ``validate`` stage's settings (task, text
+    columns, labels, id column, lengths, gate) and where the rows come from, how they are cleaned and written."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: SourceSpec = Field(description="Where the data is: a CSV, JSONL or Parquet file, or an SQL table/query.")
     columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
-    task: ValidationTask = Field(default="text_classification", description="Task kind; picks the validation suite.")
-    text_columns: list[str] = Field(default=["text"], min_length=1, description="Columns holding the text.")
-    label_column: str | None = Field(default=None, description="Column with gold labels, if any.")
-    labels: list[str] | None = Field(default=None, description="Allowed labels; other values fail validation.")
-    id_column: str | None = Field(default=None, description="A source id column that must be unique.")
-    gate: GateMode = Field(
-        default="fail",
-        description="fail: stop the run when a row breaks an expectation; quarantine: set such rows aside.",
-    )
-    min_length: int = Field(default=1, ge=0, description="Shortest valid text, in characters.")
-    max_length: int = Field(default=8000, ge=1, description="Longest valid text, in characters.")
     truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
     drop_duplicates: bool = Field(default=True, description="Quarantine rows repeating an earlier row's text.")
     clean_rules: list[str] = Field(
@@ -56,11 +46,7 @@ class IngestParams(BaseModel):
 
     def validation_config(self) -> ValidationConfig:
         """The validation configuration these parameters describe (as the ``validate`` stage reads them)."""
-        return ValidateParams.model_validate(
-            self.model_dump(
-                include={"task", "text_columns", "label_column", "labels", "id_column", "min_length", "max_length"}
-            )
-        ).config()
+        return self.config()
 
     def tracking_params(self) -> dict[str, Any]:
         """Flat, secret-free parameters for MLflow."""

@@ -13,20 +13,19 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from openautoglm.adapters.candidates import backend_kind
 from openautoglm.adapters.compute import worker_processes
 from openautoglm.adapters.few_label import winner
 from openautoglm.adapters.models.run import check_supported
-from openautoglm.adapters.prompt_search import round_logger, run_prompt_search
 from openautoglm.adapters.tracking import log_params
+from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.prompt.budget import CallMeter
-from openautoglm.core.prompt.reference import default_prompt_name
 from openautoglm.flows.optimize_prompt_params import OptimizePromptParams, OptimizePromptResult, split_examples
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input
 from openautoglm.settings import get_settings
-from openautoglm.tasks.prompt import learn_beside, round_evaluator, score_on_test, search_proposer
+from openautoglm.tasks.prompt import learn_beside, round_reporter, task_scorer
 from openautoglm.tasks.prompt_report import report_prompt_search_task
+from openautoglm.usecases.prompt import optimise_prompt
 
 __all__ = ["OptimizePromptParams", "OptimizePromptResult", "optimize_prompt", "split_examples"]
 
@@ -49,22 +48,20 @@ def optimize_prompt(params: OptimizePromptParams) -> OptimizePromptResult:
         logger.info("labelled rows: %s", rows)
         log_params(params.tracking_params(rows))
 
-        meter, kind = CallMeter(params.budget), backend_kind(params.model)
-        workers = worker_processes(get_settings()) or 1
-        evaluate = round_evaluator(params, meter, dev, workers, round_logger(tracked.run))
-        name = params.prompt_name or default_prompt_name(params.experiment, params.task.task_type)
-        done = run_prompt_search(
-            params.plan(),
+        meter = CallMeter(params.budget)
+        done = optimise_prompt(
+            params,
             train,
+            dev,
             test,
+            scorer=task_scorer(params),
+            key_for=lambda spec: api_key_for(spec, params.credentials_block),
+            workers=worker_processes(get_settings()) or 1,
+            on_round=round_reporter(tracked.run, meter, params.budget.max_calls),
             meter=meter,
-            kind=kind,
-            evaluate=evaluate,
-            propose=search_proposer(params, meter, kind),
-            score_test=lambda best, _start, rows: score_on_test(params, best, rows),
             run_id=tracked.run.run_id,
             folder=tracked.folder,
-            register_as=(name, params.alias) if params.register_prompt else None,
+            experiment=params.experiment,
         )
         prompt = done.prompt
         learned = learn_beside(params, train, dev, test, tracked.folder) if params.learner else None

@@ -18,7 +18,7 @@ from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.types import Example
 from openautoglm.flows.runtime import RunTail
-from openautoglm.stages.prompt import PromptSearch
+from openautoglm.usecases.prompt import PromptSearch
 
 
 class OptimizePromptParams(PromptSearch):

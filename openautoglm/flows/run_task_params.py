@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from openautoglm import __version__
-from openautoglm.adapters.cache import CacheMode
-from openautoglm.adapters.models import ModelSpec, default_batch_size
 from openautoglm.adapters.models.run import model_identity, per_worker
 from openautoglm.adapters.prediction import Prediction
 from openautoglm.adapters.sinks import OutputFormat
@@ -17,46 +15,28 @@ from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
 from openautoglm.core.data.schema import Dataset
-from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.runtime import RunTail
+from openautoglm.stages.nlp import InferParams
 
 
-class RunTaskParams(BaseModel):
-    """Parameters of the ``run_task`` flow (a form in the Prefect UI)."""
+class RunTaskParams(InferParams):
+    """Parameters of the ``run_task`` flow (a form in the Prefect UI): the ``infer`` stage's (task, model,
+    credentials, text columns, batch size, cache) and where the rows come from, how they are checked and written."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: SourceSpec = Field(description="Where the data is: a CSV, JSONL or Parquet file, or an SQL table/query.")
     columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
-    task: TaskConfig = Field(description="The task: type, labels, prompt template, few-shot examples.")
     prompt: str | None = Field(
         default=None,
         description="An optimised prompt: the path of an optimised_prompt.json, the MLflow run id of an "
         "optimize_prompt run, or a registered prompt (prompts:/<name>/<version> or prompts:/<name>@<alias>). It "
         "replaces task (template, labels, verbalisers, few-shot examples).",
     )
-    model: ModelSpec = Field(
-        default=ModelSpec(model="local-auto"),
-        description="The model and how to call it. For API models max_concurrency is the account's limit: it is "
-        "shared out between the Dask worker processes.",
-    )
-    credentials_block: str | None = Field(
-        default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
-    )
-    text_column: str = Field(default="text", description="Column with the text (the first sentence for matching).")
-    text_pair_column: str | None = Field(default=None, description="Column with the second sentence (matching).")
     label_column: str | None = Field(
         default=None, description="Column with gold answers; when given, the run is evaluated against it."
     )
-    batch_size: int | None = Field(
-        default=None,
-        ge=1,
-        le=100_000,
-        description="Rows per task run; default 64 for API and chat models (their calls overlap inside a batch), "
-        "1024 for local encoders and taggers (fewer, larger tasks).",
-    )
-    cache: CacheMode = Field(default="use", description="use: reuse earlier answers; off: call the model again.")
     gate: GateMode = Field(default="quarantine", description="What to do with rows that fail validation.")
     max_length: int = Field(default=8000, ge=1, description="Longest valid text, in characters.")
     truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
@@ -68,8 +48,7 @@ class RunTaskParams(BaseModel):
     experiment: str = Field(default="run_task", min_length=1, description="MLflow experiment name.")
 
     @model_validator(mode="after")
-    def _check(self) -> RunTaskParams:
-        self.task.kind.check_pair_column(self.text_pair_column)
+    def _check_outputs(self) -> RunTaskParams:
         if bool(self.output_sql_url) != bool(self.output_table):
             raise ValueError("give both output_sql_url and output_table, or neither")
         if self.output_sql_url:
@@ -94,10 +73,6 @@ class RunTaskParams(BaseModel):
         folder may be saved again)."""
         identity = f"{__version__}|{model_identity(self.model)}"
         return (self.task, per_worker(self.model), self.credentials_block, self.cache, identity)
-
-    def effective_batch_size(self) -> int:
-        """The batch size in use (see ``batch_size``)."""
-        return self.batch_size if self.batch_size is not None else default_batch_size(self.model)
 
     def text_columns(self) -> list[str]:
         return [self.text_column, *([self.text_pair_column] if self.text_pair_column else [])]

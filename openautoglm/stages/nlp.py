@@ -52,14 +52,28 @@ class Predictions:
 
 
 class InferParams(BaseModel):
+    """Predict every row: the task, the model and how to call it (the ``run_task`` flow's parameters extend these)."""
+
     model_config = ConfigDict(extra="forbid")
 
     task: TaskConfig = Field(description="The task: type, labels, prompt template, few-shot examples.")
-    model: ModelSpec = Field(default_factory=lambda: ModelSpec(model="local-auto"), description="The model.")
-    credentials_block: str | None = Field(default=None, description="ZhipuAICredentials block with the API key.")
+    model: ModelSpec = Field(
+        default=ModelSpec(model="local-auto"),
+        description="The model and how to call it. For API models max_concurrency is the account's limit: it is "
+        "shared out between the Dask worker processes.",
+    )
+    credentials_block: str | None = Field(
+        default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
+    )
     text_column: str = Field(default="text", description="Column with the text (the first sentence for matching).")
     text_pair_column: str | None = Field(default=None, description="Column with the second sentence (matching).")
-    batch_size: int | None = Field(default=None, ge=1, le=10_000, description="Rows per batch (default by model).")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Rows per batch; default 64 for API and chat models (their calls overlap inside a batch), "
+        "1024 for local encoders and taggers (fewer, larger tasks).",
+    )
     cache: CacheMode = Field(default="use", description="use: reuse earlier answers; off: call the model again.")
 
     @model_validator(mode="after")

@@ -9,79 +9,13 @@ parameters that both share.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from openautoglm.adapters.cache import CacheMode
-from openautoglm.adapters.models import ModelSpec
 from openautoglm.core.data.schema import Dataset
-from openautoglm.core.model_names import ModelString
-from openautoglm.core.nlp.types import TaskConfig
-from openautoglm.core.prompt.budget import Budget
-from openautoglm.core.prompt.optimizers import OPTIMIZERS
-from openautoglm.core.prompt.reference import check_alias, check_prompt_name
 from openautoglm.stages import Port, PortType, StageContext, stage
+from openautoglm.usecases.prompt import PromptSearch
 
-
-class PromptSearch(BaseModel):
-    """What to search and within what: the starting prompt, the model, the optimiser, the budget and the split."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: TaskConfig = Field(description="The starting prompt: task type, labels, template, verbalisers, examples.")
-    label_column: str = Field(default="label", description="Column with the gold answers.")
-    text_column: str = Field(default="text", description="Column with the text (the first sentence for matching).")
-    text_pair_column: str | None = Field(default=None, description="Column with the second sentence (matching).")
-    model: ModelSpec = Field(default=ModelSpec(model="local-use"), description="The model the prompt is for.")
-    proposer: ModelString | None = Field(
-        default=None,
-        description="Generative model that writes new instructions (instruction_search); default: the task model "
-        "when it is generative.",
-    )
-    credentials_block: str | None = Field(
-        default=None, description="ZhipuAICredentials block with the API key (default: ZHIPUAI_API_KEY)."
-    )
-    optimizer: str = Field(default="default", description="default, template_search, few_shot or instruction_search.")
-    learner: Literal["few-label"] | None = Field(
-        default=None,
-        description="few-label: also fit few-label classifier heads (char TF-IDF and the model's offline encoders, "
-        "as TaskPipeline.fit) on the train rows, save them as a model folder and keep whichever of them and the "
-        "best prompt scores higher on dev (text_classification).",
-    )
-    learner_rows: int = Field(
-        default=2000, ge=10, le=100_000, description="At most this many train rows train the learner (stratified)."
-    )
-    budget: Budget = Field(default=Budget(), description="Hard caps: model calls and (optionally) tokens.")
-    dev_size: int = Field(default=200, ge=2, description="Labelled rows the candidates are scored on.")
-    test_size: int | None = Field(
-        default=None, ge=0, description="Rows held out for the final score (default: 20% of the data; 0: none)."
-    )
-    seed: int = Field(default=0, description="Seeds the split and every choice of the search.")
-    round_size: int = Field(default=4, ge=1, le=64, description="Candidates scored together (in parallel).")
-    cache: CacheMode = Field(default="use", description="use: reuse earlier answers; off: call the model again.")
-    register_prompt: bool = Field(default=True, description="Register the best prompt in MLflow's prompt registry.")
-    prompt_name: str | None = Field(
-        default=None,
-        max_length=128,
-        description="Its registered name (letters, digits, _ . -); default: <experiment>.<task type>.",
-    )
-    alias: str | None = Field(
-        default=None,
-        description="Point this alias (e.g. production) at the new version; default: no alias moves.",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> PromptSearch:
-        OPTIMIZERS.resolve(self.optimizer)
-        if self.prompt_name is not None:
-            check_prompt_name(self.prompt_name)
-        if self.alias is not None:
-            check_alias(self.alias)
-        if self.learner and self.task.task_type != "text_classification":
-            raise ValueError(f"learner {self.learner!r} learns text_classification, not {self.task.task_type}")
-        self.task.kind.check_pair_column(self.text_pair_column)
-        return self
+__all__ = ["PromptSearch", "optimize_prompt"]
 
 
 @stage(
