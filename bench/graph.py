@@ -23,6 +23,9 @@ Sections (JSON to bench/results/graph.json; OMP_NUM_THREADS=1):
 3b. Cora peers: the GCN and GAT baselines and APPNP (the stack space's warm start) with their published recipes,
    ``--peer-seeds`` seeds each, in one process pool.
 3c. PubMed, the Cora protocol (section 3), where ``PubMed/raw`` is in the data root; otherwise the JSON says so.
+webkb (``--sections webkb``, its own file bench/results/graph_webkb.json): Cornell and Wisconsin on the 10
+   Geom-GCN splits: ``AutoGraph()`` with the SDK defaults vs the MLP, GCN, GAT, SAGE, H2GCN and GPR-GNN published
+   recipes trained on the same split in the same process; a ``goals`` object (name -> goal, measured, met).
 5. Link prediction on Cora (seeded RandomLinkSplit): AUC of the pick (the GAE baseline is trained first in the
    search) vs a plain 2-layer GCN autoencoder trained with the search's old shared recipe.
 
@@ -347,6 +350,143 @@ def _gae_auc(model_class: Any, train: Any, val: Any, test: Any, config: Any, see
     return float(extra["test"])
 
 
+WEBKB_PEERS = ("mlp", "gcn-pyg", "gat-pyg", "sage", "h2gcn", "gprgnn")
+#: Published means over the 10 Geom-GCN splits (GGCN paper, Yan et al. 2022, Table 1): test accuracy %.
+WEBKB_PUBLISHED = {
+    "cornell": {"mlp": 81.89, "gcn-pyg": 60.54, "gat-pyg": 61.89, "sage": 75.95, "h2gcn": 82.70, "gprgnn": 80.27},
+    "wisconsin": {"mlp": 85.29, "gcn-pyg": 51.76, "gat-pyg": 49.41, "sage": 81.18, "h2gcn": 87.65, "gprgnn": 82.94},
+}
+
+
+def _webkb_split(job: tuple[str, int, int]) -> dict[str, Any]:
+    """One WebKB split in a fresh process: the default search, then every peer recipe on the same split."""
+    import torch
+
+    torch.set_num_threads(1)
+    from openautoglm import AutoGraph
+    from openautoglm.adapters.graphs import WebKBGraph, load_graph
+    from openautoglm.core.graph.stack import RECIPE_BASELINES
+    from openautoglm.core.graph.trainer import TrainConfig, train_node_classifier
+
+    name, split, peer_seeds = job
+    data = load_graph(WebKBGraph(name=name, split=split, root=data_root() / "graph" / "webkb"))  # type: ignore[arg-type]
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    auto = AutoGraph().fit(data)  # the SDK's defaults
+    seconds = time.perf_counter() - started
+    assert auto.final is not None and auto.best_arch is not None and auto.prior is not None
+    assert auto.selection is not None and auto.history is not None
+    peers: dict[str, Any] = {}
+    recipe_cap = TrainConfig(max_epochs=1000)  # the recipes' own epochs (GPR-GNN: 1,000), not the search's cap
+    for peer in WEBKB_PEERS:
+        runs = [train_node_classifier(RECIPE_BASELINES[peer], data, recipe_cap, seed) for seed in range(peer_seeds)]
+        peers[peer] = {
+            "test": round(100 * statistics.mean(r.test for r in runs), 2),
+            "val": round(100 * statistics.mean(r.val for r in runs), 2),
+            "seconds_per_run": round(statistics.mean(r.seconds for r in runs), 2),
+        }
+    row = {
+        "graph": name,
+        "split": split,
+        "search_test": round(100 * auto.final.test_mean, 2),
+        "search_test_std_over_seeds": round(100 * auto.final.test_std, 2),
+        "report_seeds": auto.final.seeds,
+        "pick": auto.best_arch.describe(),
+        "pick_kind": auto.kind,
+        "search_seconds": round(seconds, 1),
+        "trials": len(auto.history.trials),
+        "searched_trials": sum(not t.baseline for t in auto.history.trials),
+        "pruned": auto.pruned,
+        "select_seeds": auto.selection.select_seeds,
+        "survivors": len(auto.selection.survivors),
+        "dropped_baselines": list(auto.selection.dropped),
+        "regime": auto.prior.regime,
+        "baselines_order": list(auto.prior.baselines),
+        "train_edge_homophily": auto.meta.edge_homophily if auto.meta else None,
+        "load_average_at_start": round(load, 2),
+        "peers": peers,
+    }
+    print(
+        f"{name} split {split}: search {row['search_test']} ({auto.kind}: {row['pick']}, {seconds:.0f} s); "
+        + ", ".join(f"{k} {v['test']}" for k, v in peers.items()),
+        flush=True,
+    )
+    return row
+
+
+def webkb(
+    splits: int, peer_seeds: int, workers: int, graphs: tuple[str, ...] = ("cornell", "wisconsin")
+) -> dict[str, Any]:
+    """Cornell and Wisconsin, Geom-GCN splits: the default search vs the peers' published recipes, same run."""
+    import multiprocessing as mp
+
+    jobs = [(g, i, peer_seeds) for g in graphs for i in range(splits)]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        rows = pool.map(_webkb_split, jobs, chunksize=1)
+    out: dict[str, Any] = {
+        "protocol": (
+            f"Geom-GCN splits 0-{splits - 1}; AutoGraph() with the SDK defaults (rl, budget 20, time budget from the "
+            f"graph's size) picks on train/validation only and is reported as the mean test accuracy of its pick over "
+            f"its report seeds; peers: each published recipe (stack.RECIPE_BASELINES) trained with {peer_seeds} "
+            f"seed(s) per split in the same process after the search, epochs up to the recipe's own; {workers} "
+            "splits in parallel (spawned processes, one thread each); edges made undirected, self-loops dropped"
+        ),
+        "splits": rows,
+        "graphs": {},
+    }
+    for g in graphs:
+        mine = [r for r in rows if r["graph"] == g]
+        search = [r["search_test"] for r in mine]
+        summary: dict[str, Any] = {
+            "search": {"mean": round(statistics.mean(search), 2), "std": round(statistics.pstdev(search), 2)},
+            "search_seconds": {
+                "median": round(statistics.median(r["search_seconds"] for r in mine), 1),
+                "max": round(max(r["search_seconds"] for r in mine), 1),
+            },
+            "pick_kinds": {k: sum(r["pick_kind"] == k for r in mine) for k in ("baseline", "searched", "tuned")},
+            "published": WEBKB_PUBLISHED.get(g, {}),
+        }
+        for peer in WEBKB_PEERS:
+            tests = [r["peers"][peer]["test"] for r in mine]
+            summary[peer] = {"mean": round(statistics.mean(tests), 2), "std": round(statistics.pstdev(tests), 2)}
+        summary["search_below_mlp_splits"] = sum(r["search_test"] < r["peers"]["mlp"]["test"] for r in mine)
+        out["graphs"][g] = summary
+        print(g, summary, flush=True)
+    goals: dict[str, Any] = {}
+    for g in graphs:
+        summary = out["graphs"][g]
+        mean = summary["search"]["mean"]
+        best_plain = max(summary["mlp"]["mean"], summary["gcn-pyg"]["mean"])
+        goals[f"{g}_search_ge_mlp"] = {
+            "goal": f">= the MLP of the same run ({summary['mlp']['mean']})",
+            "measured": mean,
+            "met": mean >= summary["mlp"]["mean"],
+        }
+        goals[f"{g}_search_ge_best_of_mlp_gcn"] = {
+            "goal": f">= the best of MLP and GCN of the same run ({best_plain})",
+            "measured": mean,
+            "met": mean >= best_plain,
+        }
+        published = WEBKB_PUBLISHED.get(g, {}).get("h2gcn")
+        if published is not None:
+            goals[f"{g}_search_ge_h2gcn_published"] = {
+                "goal": f">= H2GCN's published {published}",
+                "measured": mean,
+                "met": mean >= published,
+            }
+    cornell = [r["search_seconds"] for r in rows if r["graph"] == "cornell"]
+    if cornell:
+        median = statistics.median(cornell)
+        goals["default_search_seconds_cornell_183_nodes"] = {
+            "goal": "<= 60 s per split (median), SDK defaults",
+            "measured": round(median, 1),
+            "met": median <= 60,
+            "note": "2-core machine shared with other work; load average at each split's start is in its row",
+        }
+    out["goals"] = goals
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=20)
@@ -362,7 +502,23 @@ def main() -> None:
         "--cora-budget", type=int, default=20, help="trained candidates of the Cora search (baselines included)"
     )
     parser.add_argument("--peer-seeds", type=int, default=10, help="seeds of each Cora peer (GCN, GAT, APPNP)")
+    parser.add_argument("--webkb-splits", type=int, default=10, help="Geom-GCN splits of each WebKB graph")
+    parser.add_argument("--webkb-peer-seeds", type=int, default=1, help="seeds of each WebKB peer per split")
+    parser.add_argument("--webkb-workers", type=int, default=2, help="WebKB splits run in parallel processes")
     args = parser.parse_args()
+    if "webkb" in args.sections.split(","):  # its own result file: bench/results/graph_webkb.json
+        result = webkb(
+            1 if args.quick else args.webkb_splits,
+            args.webkb_peer_seeds,
+            args.webkb_workers,
+            ("cornell",) if args.quick else ("cornell", "wisconsin"),
+        )
+        if not args.quick:
+            print("written", write_result("graph_webkb", result, packages=("torch", "torch-geometric", "optuna")))
+        args.sections = ",".join(s for s in args.sections.split(",") if s != "webkb")
+        if not args.sections:
+            shutil.rmtree(_tmp, ignore_errors=True)
+            return
     quick = args.quick
     report: dict[str, Any] = {}
     sections = (

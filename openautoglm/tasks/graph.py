@@ -156,8 +156,11 @@ def record_trial(trial: Trial, parent: ParentRun) -> None:
     from mlflow.tracking import MlflowClient
 
     child = trial.extra.get("mlflow_run_id")
+    kind = "baseline" if trial.baseline else "searched"
     if child:
-        MlflowClient(parent.tracking_uri).set_tag(str(child), "trial_index", str(trial.index))
+        client = MlflowClient(parent.tracking_uri)
+        client.set_tag(str(child), "trial_index", str(trial.index))
+        client.set_tag(str(child), "openautoglm.kind", kind)
         return
     log_child_run(
         parent,
@@ -171,7 +174,7 @@ def record_trial(trial: Trial, parent: ParentRun) -> None:
             "seconds": trial.seconds,
             **{k: v for k, v in trial.extra.items() if isinstance(v, int | float)},
         },
-        tags={"trial_index": str(trial.index)},
+        tags={"trial_index": str(trial.index), "openautoglm.kind": kind},
     )
 
 

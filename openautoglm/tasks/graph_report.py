@@ -39,6 +39,7 @@ def report_graph_search_task(
             "index": t.index,
             "round": t.round,
             "baseline": t.baseline,
+            "kind": "baseline" if t.baseline else "searched",
             "attempts": t.attempts,
             "arch": t.arch.as_dict(),
             "val": t.val,
@@ -65,6 +66,8 @@ def report_graph_search_task(
         **{f"hpo_{k}": v for k, v in (hpo or {}).items() if isinstance(v, int | float)},
     }
     tags = {
+        "openautoglm.pick_kind": outcome.kind,
+        "openautoglm.pick": outcome.arch.describe(),
         "openautoglm.prior": plan.describe_prior(),
         **({"openautoglm.transfer": plan.transfer} if plan.transfer else {}),
     }
@@ -80,6 +83,7 @@ def report_graph_search_task(
         {
             "rank": i + 1,
             "trial": t.index,
+            "kind": "baseline" if t.baseline else "searched",
             "baseline": t.baseline,
             "val": round(t.val, 4),
             "test": round(t.test, 4),
@@ -101,7 +105,8 @@ def report_graph_search_task(
         )
     create_markdown_artifact(
         key="search-prior",
-        markdown=f"# Search on {name}\n\n**Prior**: {plan.describe_prior()}\n\n"
+        markdown=f"# Search on {name}\n\n**Pick** ({outcome.kind}): {outcome.arch.describe()}\n\n"
+        f"**Prior**: {plan.describe_prior()}\n\n"
         f"**Meta-features**: `{json.dumps(meta)}`\n",
     )
     return history_path
