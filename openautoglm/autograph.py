@@ -28,8 +28,8 @@ from openautoglm.adapters.graphs import (
     WebKBGraph,
     check_graph,
     from_networkx_graph,
-    graph_meta,
     from_tables,
+    graph_meta,
     link_split,
     load_graph,
     node_split,
@@ -156,8 +156,8 @@ class AutoGraph:
 
     @staticmethod
     def to_data(graph: Any) -> Data:
-        """A PyG ``Data`` from a name (cora, citeseer, pubmed, karate; cornell, texas, wisconsin: Geom-GCN split 0), a GraphSource, a networkx graph, a
-        ``(nodes, edges)`` pair of DataFrames, or a ``Data``."""
+        """A PyG ``Data`` from a name (cora, citeseer, pubmed, karate; cornell, texas, wisconsin: Geom-GCN split
+        0), a GraphSource, a networkx graph, a ``(nodes, edges)`` pair of DataFrames, or a ``Data``."""
         if isinstance(graph, Data):
             check_graph(graph, "data")
             return graph

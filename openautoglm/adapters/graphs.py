@@ -1,5 +1,5 @@
-"""Graph sources: Planetoid folders, Geom-GCN's WebKB folders, the user's own node and edge tables (files or SQL), networkx graphs and
-KarateClub, all turned into a checked PyG ``Data`` with a train/validation/test split.
+"""Graph sources: Planetoid folders, Geom-GCN's WebKB folders, the user's own node and edge tables (files or
+SQL), networkx graphs and KarateClub, all turned into a checked PyG ``Data`` with a train/validation/test split.
 
 A ``Data`` returned here has ``x`` (float), ``y`` (long, -1 where unknown), ``edge_index`` (undirected, no
 self-loops) and ``node_ids`` (the source's ids, as text), and for node tasks ``train_mask``/``val_mask``/
@@ -69,7 +69,9 @@ def _webkb(spec: WebKBGraph) -> Data:
     table = pd.read_csv(folder / "out1_node_feature_label.txt", sep="\t")
     table = table.sort_values("node_id").reset_index(drop=True)
     if not np.array_equal(table["node_id"].to_numpy(), np.arange(len(table))):
-        raise DataSourceError(f"{spec.describe()}: node ids are not 0..{len(table) - 1}.", hint="use the Geom-GCN files")
+        raise DataSourceError(
+            f"{spec.describe()}: node ids are not 0..{len(table) - 1}.", hint="use the Geom-GCN files"
+        )
     features = np.array([[float(v) for v in row.split(",")] for row in table["feature"]], dtype=np.float32)
     edges = pd.read_csv(folder / "out1_graph_edges.txt", sep="\t").to_numpy(dtype=np.int64).T
     nodes = len(table)

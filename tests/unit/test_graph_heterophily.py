@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch_geometric.data import Data
 
 from openautoglm.adapters.graphs import WebKBGraph, graph_meta, load_graph
 from openautoglm.core.errors import DataSourceError
 from openautoglm.core.graph.meta import meta_features
-from torch_geometric.data import Data
 
 
 def _write_webkb(folder: Path) -> None:
@@ -153,7 +153,11 @@ def test_every_published_recipe_is_in_the_default_space_and_trains() -> None:
     space = StackSpace()
     edges, y, train = _ring()
     data = Data(x=torch.eye(len(y)), y=torch.as_tensor(y), edge_index=torch.as_tensor(edges))
-    data.train_mask, data.val_mask, data.test_mask = torch.as_tensor(train), ~torch.as_tensor(train), ~torch.as_tensor(train)
+    data.train_mask, data.val_mask, data.test_mask = (
+        torch.as_tensor(train),
+        ~torch.as_tensor(train),
+        ~torch.as_tensor(train),
+    )
     for name, arch in RECIPE_BASELINES.items():
         if name == "gae":
             continue

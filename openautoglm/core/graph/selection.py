@@ -155,11 +155,12 @@ def select(
     parallel: int = 1,
     resample: bool = False,
 ) -> Selection:
-    """Re-train the ``survivors`` best screened candidates and every baseline (within reach, :data:`CATCH_UP`, on a clock) with
-    ``select_seeds`` seeds, pick the best mean validation, and report the pick over ``report_seeds`` seeds; with a
-    ``deadline``, survivors and seeds are first fitted to the time left (:func:`fit_selection`).
+    """Re-train the ``survivors`` best screened candidates and every baseline (on a clock: those within
+    :data:`CATCH_UP` of the best) with ``select_seeds`` seeds, pick the best mean validation, and report the pick
+    over ``report_seeds`` seeds; with a ``deadline``, survivors and seeds are first fitted to the time left
+    (:func:`fit_selection`), and the report seeds are trained even past it.
 
-    ``deadline`` (a ``time.monotonic()`` value): past it, no more seeds are trained; the pick is made on the
+    ``deadline`` (a ``time.monotonic()`` value): past it, no more selection seeds are trained; the pick is made on the
     seeds there are (the report says how many). ``extra`` candidates (a tuned one) join the survivors.
     ``parallel``: how many requests the evaluator can run at once (the seeds are split into that many at least).
     ``resample``: score the survivors on ``select_seeds`` folds (resampled train/validation splits) rather than on

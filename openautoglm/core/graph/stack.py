@@ -161,9 +161,7 @@ FAMILIES.add(
     "gprgnn", Family(_mlp, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=1000, patience=200), propagation=_gpr)
 )
 # H2GCN (Zhu et al., NeurIPS 2020): ego / 1-hop / 2-hop embeddings kept apart; 500 epochs as in the paper.
-FAMILIES.add(
-    "h2gcn", Family(_mlp, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=500, patience=100), network=_h2gcn)
-)
+FAMILIES.add("h2gcn", Family(_mlp, Recipe(lr=0.01, weight_decay=5e-4, max_epochs=500, patience=100), network=_h2gcn))
 
 #: Variations of a family's published recipe (the ``recipe`` decision): ``recipe -> recipe``.
 RECIPES: dict[str, Callable[[Recipe], Recipe]] = {

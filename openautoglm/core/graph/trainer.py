@@ -65,7 +65,7 @@ def optimiser_for(model: nn.Module, config: TrainConfig) -> torch.optim.Optimize
     groups: list[dict[str, object]] = [{"params": decayed, "weight_decay": config.weight_decay}]
     if free:
         groups.append({"params": free, "weight_decay": 0.0})
-    return torch.optim.Adam(groups, lr=config.lr)  # type: ignore[arg-type]
+    return torch.optim.Adam(groups, lr=config.lr)
 
 
 def _early_stopping(
