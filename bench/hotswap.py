@@ -3,10 +3,10 @@
 A real ``openautoglm serve`` serves ``mlflow:/hot@production`` (a temp SQLite MLflow registry) with the shipped
 poll (``OPENAUTOGLM_SERVE_ALIAS_POLL_S``, 10 s unless ``--poll-s``) while client threads send ``/api/v1/classify``
 back to back. Each move registers a new version (a ``tfidf-linear`` student of the size ``distill`` registers,
-2**20 hash buckets, alternately learning the opposite labels), waits a random part of a poll (seeded: moves in step
-with the poll would flatter the figure), moves the alias, and times the first answer by the new version among
-requests sent after the move. One move goes to a version that is no student: it must never answer.
-Requests that fail (any status but 200) are counted over the whole run.
+2**20 hash buckets, alternately learning the opposite labels), waits a random part of a poll (stratified and seeded:
+moves in step with the poll would flatter or spoil the figure), moves the alias, and times the first answer by the
+new version among requests sent after the move. One move goes to a version that is no student: it must never
+answer. Requests that fail (any status but 200) are counted over the whole run.
 
 Baseline, in the same run: a restart, the way to a new version without the watcher: a fresh server on the same
 alias, from launch to ``/readyz`` 200 (every request meanwhile is refused).
@@ -14,7 +14,7 @@ alias, from launch to ``/readyz`` 200 (every request meanwhile is refused).
 The issue's goal (issue 30) runs from the last label of a round to the new student answering, <= 120 s; the round's
 training and registration are measured by ``bench/annotate.py``; this measures the part after the alias moves.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/hotswap.py [--moves 5] [--poll-s 10] [--threads 4]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/hotswap.py [--moves 7] [--poll-s 10] [--threads 4] [--seed 0]
 """
 
 from __future__ import annotations
@@ -98,7 +98,11 @@ def main() -> None:
     print(f"baseline: a restart is ready after {restart_s:.1f} s")
 
     moves: list[dict[str, Any]] = []
+    # Stratified random waits before the moves (one in each 1/moves of a poll, shuffled, seeded): the moves then fall
+    # evenly over the poll's phase; a few plain random draws may all fall late (or early) and bias the median.
     phase = random.Random(args.seed)
+    waits = [(k + phase.random()) * args.poll_s / args.moves for k in range(args.moves)]
+    phase.shuffle(waits)
     broken: dict[str, Any] = {}
     with api_process(env, work / "api.log", timeout_s=600) as base, Load(base, headers, args.threads) as load:
         if load.wait_for(str(first), after=0.0, timeout_s=60) is None:
@@ -117,7 +121,7 @@ def main() -> None:
             registered = time.perf_counter()
             version = register_student(NAME, flipped=i % 2 == 0, n_features=args.features)
             register_s = time.perf_counter() - registered
-            time.sleep(phase.uniform(0, args.poll_s))  # a move at a random point of the poll, not in step with it
+            time.sleep(waits[len(moves)])  # a move at a random point of the poll, not in step with it
             before = swap_totals(base)
             moved = set_alias(NAME, ALIAS, version)
             answer = load.wait_for(str(version), after=moved, timeout_s=args.poll_s + 300)
