@@ -116,6 +116,11 @@ def deploy(
             count = len(schedules)
         else:
             count = 0
+        if entry.get("triggers"):  # event triggers (e.g. train_round after N labels): automations tied to it
+            from prefect.events import DeploymentTriggerTypes
+            from pydantic import TypeAdapter
+
+            options["triggers"] = TypeAdapter(list[DeploymentTriggerTypes]).validate_python(entry["triggers"])
         deployment_id = source.deploy(**options)
         done.append(Deployed(name=entry["name"], flow=flow.name, deployment_id=str(deployment_id), schedules=count))
         log.info("deployed %s/%s", flow.name, entry["name"])

@@ -527,11 +527,11 @@ class RoundRow(Base):
 
 
 class TrainingRow(Base):
-    """A model trained on a label snapshot; one per (project, snapshot digest, registered model name)."""
+    """A model trained on a label snapshot; one per (project, registered model name, version)."""
 
     __tablename__ = "openautoglm_annotation_trainings"
     __table_args__ = (
-        sa.UniqueConstraint("project_id", "label_digest", "model_name", name="openautoglm_annotation_training"),
+        sa.UniqueConstraint("project_id", "model_name", "model_version", name="openautoglm_annotation_training"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -1130,7 +1130,7 @@ class AnnotationStore:
             return [Round.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
 
     def record_training(self, project: str, record: Training) -> Training:
-        """Store a model trained on a label snapshot; the same snapshot digest and model name again replaces it."""
+        """Store a model trained on a label snapshot; the same model name and version again replaces it."""
         now = datetime.now(UTC)
         values = {
             **record.model_dump(exclude={"created_at"}),
@@ -1143,13 +1143,13 @@ class AnnotationStore:
             statement = self._insert(TrainingRow).values(values)
             conn.execute(
                 statement.on_conflict_do_update(
-                    index_elements=["project_id", "label_digest", "model_name"],
+                    index_elements=["project_id", "model_name", "model_version"],
                     set_={
                         c: statement.excluded[c]
                         for c in (
                             "round",
                             "label_count",
-                            "model_version",
+                            "label_digest",
                             "score",
                             "eval_items",
                             "aliases",
@@ -1163,14 +1163,10 @@ class AnnotationStore:
         return record.model_copy(update={"created_at": values["created_at"]})
 
     def trainings(self, project: str) -> list[Training]:
-        """The models trained for the project, oldest first."""
+        """The models trained for the project, in the order they were first recorded."""
         with self._read() as conn:
             project_id = self._project(conn, project).id
-            query = (
-                sa.select(TrainingRow)
-                .where(TrainingRow.project_id == project_id)
-                .order_by(TrainingRow.created_at, TrainingRow.id)
-            )
+            query = sa.select(TrainingRow).where(TrainingRow.project_id == project_id).order_by(TrainingRow.id)
             return [Training.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
 
     def status(self, project: str) -> ProjectStatus:

@@ -27,7 +27,9 @@ from openautoglm.adapters.annotation_store import (
     ProjectExists,
     ProjectNotFound,
     ProjectSpec,
+    Round,
     StoreUnavailable,
+    Training,
     item_digest,
     snapshot_digest,
 )
@@ -298,6 +300,26 @@ def test_the_queue_holds_what_this_annotator_has_not_answered(store: AnnotationS
     status = store.status("reviews")
     assert (status.items, status.labelled_items, status.annotations, status.annotators) == (5, 2, 2, 2)
     assert (status.eval_items, status.queued, status.round) == (0, 5, None)
+
+
+def test_rounds_and_trainings_are_recorded_once_per_key(store: AnnotationStore) -> None:
+    reviews(store)
+    store.record_round("reviews", Round(round=0, model="local-auto", label_count=0, queued=3))
+    store.record_round("reviews", Round(round=0, model="local-auto", label_count=0, queued=5))  # a rerun
+    store.record_round("reviews", Round(round=1, model="mlflow:/reviews/1", model_version="1", label_count=4))
+    assert [(r.round, r.model, r.queued) for r in store.rounds("reviews")] == [
+        (0, "local-auto", 5),
+        (1, "mlflow:/reviews/1", 0),
+    ]
+    assert store.status("reviews").round == 1
+    first = Training(round=0, label_count=4, label_digest="d1", model_name="reviews", model_version="1", score=0.5)
+    store.record_training("reviews", first)
+    store.record_training("reviews", first.model_copy(update={"model_version": "2", "aliases": ("candidate",)}))
+    store.record_training("reviews", first.model_copy(update={"score": 0.75}))  # version 1 again: replaced
+    assert [(t.model_version, t.score, t.aliases) for t in store.trainings("reviews")] == [
+        ("1", 0.75, ()),
+        ("2", 0.5, ("candidate",)),
+    ]
 
 
 def evaluation_project(store: AnnotationStore, share: float = 0.5) -> tuple[list[int], list[int]]:

@@ -1,0 +1,213 @@
+"""Annotation rounds through Prefect on 200 real waimai_10k reviews, a simulated annotator answering from the gold
+column: ``annotation_round`` pre-labels and queues 50 rows (never an evaluation item), ``train_round`` registers a
+student with its tags and moves ``candidate`` always and ``production`` only when it scores higher on the evaluation
+slice (or by force); and the ``train-round-on-labels`` deployment's event trigger starting ``train_round`` by itself
+after 20 answers, on a real ``prefect server start`` with a real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from tests.integration.servers import BIN, prefect_server, start, stop
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WAIMAI = Path(os.environ.get("OPENAUTOGLM_DATASETS", REPO.parent / "shared" / "datasets")) / "text" / "waimai_10k"
+LABELS = ("正面", "负面")
+
+
+def waimai(rows: int = 200) -> pd.DataFrame:
+    files = sorted(WAIMAI.glob("*.csv"))
+    if not files:
+        pytest.skip(f"waimai_10k is not under {WAIMAI}")
+    frame = pd.read_csv(files[0]).sample(rows, random_state=0)
+    return pd.DataFrame({"text": frame["review"].astype(str), "label": [LABELS[1 - int(v)] for v in frame["label"]]})
+
+
+def new_project(name: str, frame: pd.DataFrame) -> tuple[Any, dict[int, str]]:
+    from openautoglm.adapters.annotation_store import AnnotationStore, NewItem, ProjectSpec
+
+    store = AnnotationStore()
+    store.create_project(ProjectSpec(name=name, labels=LABELS))
+    added = store.add_items(
+        name, [NewItem(text=t, row_id=str(i)) for i, t in zip(frame.index, frame["text"], strict=True)]
+    )
+    return store, dict(zip(added.ids, frame["label"], strict=True))
+
+
+def answers(items: Any, annotator: str, gold: dict[int, str], *, flip: bool = False) -> list[Any]:
+    from openautoglm.adapters.annotation_store import NewAnnotation
+
+    def label(item_id: int) -> str:
+        return LABELS[1 - LABELS.index(gold[item_id])] if flip else gold[item_id]
+
+    return [NewAnnotation(item_id=i.id, annotator=annotator, answer=label(i.id), seconds=2.0) for i in items]
+
+
+def test_rounds_through_prefect_queue_register_and_promote(prefect_server: None, home: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.adapters.models.run import predict_rows
+    from openautoglm.core.nlp.types import Row, TaskConfig
+    from openautoglm.flows.annotation import annotation_round, train_round
+    from openautoglm.settings import get_settings
+    from openautoglm.usecases.annotation import AnnotationRoundParams, TrainRoundParams, record_labels
+    from tests.integration.conftest import task_run_names
+
+    store, gold = new_project("waimai", waimai())
+    items = store.items("waimai")
+    evaluation = {i.id for i in items if i.eval}
+    assert 10 <= len(evaluation) <= 35
+
+    # round 0: the zero-shot cold start pre-labels every row outside the evaluation slice; 50 are queued
+    state = annotation_round(AnnotationRoundParams(project="waimai"), return_state=True)
+    first_round = state.result()
+    assert (first_round.round, first_round.model, first_round.model_source) == (0, "local-auto", "cold-start")
+    assert first_round.pool == first_round.predictions == len(items) - len(evaluation)
+    assert first_round.queued == 50 and len(set(first_round.item_ids)) == 50
+    assert not set(first_round.item_ids) & evaluation
+    predictions = {p.item_id: p for p in store.predictions("waimai", round=0)}
+    assert set(predictions) == set(gold) - evaluation
+    assert all(p.model == "local-auto" and set(p.scores) == set(LABELS) for p in predictions.values())
+    queued = [q.item_id for q in store.queue("waimai")]
+    assert set(queued) == set(first_round.item_ids)
+    margins = [predictions[i].margin for i in queued], [p.margin for i, p in predictions.items() if i not in queued]
+    assert np.mean(margins[0]) < np.mean(margins[1])  # the queue holds the rows the model is less sure of
+    (recorded,) = store.rounds("waimai")
+    assert (recorded.model, recorded.queued, recorded.label_count) == ("local-auto", 50, 0)
+    assert sorted(n.rsplit("-", 1)[0] for n in task_run_names(str(state.state_details.flow_run_id))) == [
+        "choose-rows",
+        "current-model",
+        "pre-label",
+        "queue-rows",
+        "round-pool",
+    ]
+
+    # a simulated annotator labels the queue, then the evaluation items; a second one labels the evaluation items
+    served = store.next_items("waimai", "alice", 500)
+    assert [i.id for i in served[:50]] == queued and {i.id for i in served[50:]} == evaluation
+    record_labels("waimai", answers(served, "alice", gold))
+    second = store.next_items("waimai", "bob", 500)
+    assert {i.id for i in second} == evaluation  # the queue is answered; the evaluation items need a second answer
+    record_labels("waimai", answers(second, "bob", gold))
+    assert store.next_items("waimai", "carol", 10) == []
+
+    # train: version 1, tagged, candidate and production (nothing held production)
+    first = train_round(TrainRoundParams(project="waimai"))
+    snapshot = store.label_snapshot("waimai")
+    assert (first.trained, first.version, first.label_count, first.eval_items) == (True, 1, 50, len(evaluation))
+    assert first.score is not None and first.score > 0.6 and first.aliases == ["candidate", "production"]
+    client = MlflowClient(get_settings().tracking_uri)
+    tags = client.get_model_version("waimai", "1").tags
+    assert (tags["round"], tags["label_count"], tags["label_digest"]) == ("0", "50", snapshot.digest)
+    assert str(client.get_model_version_by_alias("waimai", "production").version) == "1"
+    curve = client.get_metric_history(first.mlflow_run_id, "eval_score_by_labels")
+    assert [(m.step, m.value) for m in curve] == [(50, pytest.approx(first.score))]
+    results, _ = predict_rows(  # the API's way to load it
+        ModelSpec(model="mlflow:/waimai@candidate"), TaskConfig(labels=LABELS), [Row(0, "太难吃了，再也不点了")]
+    )
+    assert results[0].status == "ok" and results[0].prediction in LABELS
+    assert not train_round(TrainRoundParams(project="waimai")).trained  # the same snapshot: nothing to do
+
+    # labels that make a worse model: candidate moves, production stays
+    record_labels("waimai", answers(served[:50], "alice", gold, flip=True))
+    worse = train_round(TrainRoundParams(project="waimai"))
+    assert (worse.version, worse.previous_version) == (2, "1")
+    assert worse.previous_score == pytest.approx(first.score)  # the production model, scored again on the slice
+    assert worse.score is not None and worse.score < first.score and worse.aliases == ["candidate"]
+    assert str(client.get_model_version_by_alias("waimai", "candidate").version) == "2"
+    assert str(client.get_model_version_by_alias("waimai", "production").version) == "1"
+    forced = train_round(TrainRoundParams(project="waimai", force=True))  # an admin's
+    assert forced.version == 3 and str(client.get_model_version_by_alias("waimai", "production").version) == "3"
+    assert [t.model_version for t in store.trainings("waimai")] == ["1", "2", "3"]
+
+    # round 1: the candidate pre-labels what is left
+    next_round = annotation_round(AnnotationRoundParams(project="waimai", size=20))
+    assert (next_round.round, next_round.model, next_round.model_source) == (1, "mlflow:/waimai/3", "registry")
+    assert next_round.pool == len(items) - len(evaluation) - 50 and next_round.queued == 20
+    assert not set(next_round.item_ids) & (evaluation | set(queued))
+
+
+def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home: Path) -> None:
+    """A real ``prefect server start`` (its triggers service) and a real worker: 19 answers start nothing, the 20th
+    starts the ``train-round-on-labels`` deployment for that project, and the worker registers a version."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from openautoglm.deploy import deploy
+
+    store, gold = new_project("trigger", waimai(120))
+    pool = [i.id for i in store.items("trigger") if not i.eval][:40]
+    store.queue_items("trigger", 0, pool, strategy="random")
+
+    def label(count: int, annotator: str) -> None:
+        """Answers through record_labels in another process, as the API would (its events drained at exit)."""
+        code = (
+            "import sys, json\n"
+            "from prefect.events.worker import EventsWorker\n"
+            "from openautoglm.adapters.annotation_store import AnnotationStore, NewAnnotation\n"
+            "from openautoglm.usecases.annotation import record_labels\n"
+            "gold = {int(k): v for k, v in json.loads(sys.argv[1]).items()}\n"
+            f"items = AnnotationStore().next_items('trigger', '{annotator}', {count})\n"
+            f"record_labels('trigger', [NewAnnotation(item_id=i.id, annotator='{annotator}', answer=gold[i.id])"
+            " for i in items])\n"
+            "EventsWorker.drain_all()\n"
+        )
+        import json
+
+        done = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(gold)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    with prefect_server(tmp_path / "server") as api_url, temporary_settings(updates={PREFECT_API_URL: api_url}):
+        env = {"PREFECT_API_URL": api_url, "OPENAUTOGLM_HOME": str(home), "PREFECT_HOME": str(tmp_path / "client")}
+        (deployed,) = deploy(only=["train-round-on-labels"])
+        with get_client(sync_client=True) as client:
+            automations = [a for a in client.read_automations() if a.enabled]
+            assert len(automations) == 1 and automations[0].trigger.threshold == 20
+            only = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployed.deployment_id)]))
+
+            def runs() -> list[Any]:
+                return client.read_flow_runs(flow_run_filter=only)
+
+            label(19, "alice")
+            time.sleep(15)
+            assert runs() == [], "19 answers started a run"
+            label(1, "alice")
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not runs():
+                time.sleep(2)
+            (run,) = runs()
+            assert run.parameters["params"] == {"project": "trigger", "min_new_labels": 20}
+            worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, tmp_path / "w.log")
+            try:
+                deadline = time.monotonic() + 400
+                while time.monotonic() < deadline:
+                    state = client.read_flow_run(run.id).state
+                    if state is not None and state.is_final():
+                        break
+                    time.sleep(3)
+                assert state is not None and state.is_completed(), (tmp_path / "w.log").read_text()[-4000:]
+            finally:
+                stop(worker)
+    (training,) = store.trainings("trigger")
+    assert (training.model_name, training.model_version, training.label_count) == ("trigger", "1", 20)
+    assert "candidate" in training.aliases
