@@ -24,6 +24,19 @@ def _cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def subcommands(group: Any, ctx: Any) -> list[tuple[str, Any]]:
+    """A group's visible sub-commands through click's own protocol (``list_commands``, then ``resolve_command``,
+    which builds a lazily registered command, as running it would)."""
+    if not hasattr(group, "list_commands"):
+        return []
+    found = []
+    for name in group.list_commands(ctx):
+        _, sub, _ = group.resolve_command(ctx, [name])
+        if sub is not None and not getattr(sub, "hidden", False):
+            found.append((name, sub))
+    return found
+
+
 def cli_reference() -> str:
     """The CLI reference page (Markdown) from the Typer app."""
     import typer
@@ -52,9 +65,8 @@ def cli_reference() -> str:
             out.extend(["| parameter | help |", "|---|---|"])
             out.extend(f"| `{_cell(name)}` | {_cell(help_text)} |" for name, help_text in rows)
             out.append("")
-        for name, sub in getattr(cmd, "commands", {}).items():
-            if not getattr(sub, "hidden", False):
-                command(sub, sub.context_class(sub, info_name=name, parent=ctx), depth + 1)
+        for name, sub in subcommands(cmd, ctx):
+            command(sub, sub.context_class(sub, info_name=name, parent=ctx), depth + 1)
 
     command(root, context, 0)
     return "\n".join(out).rstrip() + "\n"
