@@ -282,6 +282,7 @@ class QueuedItem(BaseModel):
     round: int
     strategy: str
     score: float
+    position: int = 0
     created_at: datetime
 
 
@@ -510,6 +511,7 @@ class QueueRow(Base):
     round: Mapped[int] = mapped_column(sa.Integer)
     strategy: Mapped[str] = mapped_column(sa.String(63))
     score: Mapped[float] = mapped_column(sa.Float)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -979,7 +981,8 @@ class AnnotationStore:
     def next_items(self, project: str, annotator: str, limit: int = 1) -> list[Item]:
         """Up to ``limit`` items for ``annotator`` to label next, never one they have answered already:
 
-        1. queued items nobody has answered yet, by round (oldest first), then score (most useful first), then id;
+        1. queued items nobody has answered yet, by round (oldest first), then score (most useful first), then the
+           order they were queued in (the sampler's seeded tie-break);
         2. then evaluation items that still need answers (fewer than the project's ``eval_annotators`` people
            answered them, adjudications aside), those answered by someone else first (to complete a pair), then
            by id.
@@ -1000,7 +1003,7 @@ class AnnotationStore:
                 sa.select(ItemRow)
                 .join(QueueRow, QueueRow.item_id == ItemRow.id)
                 .where(ItemRow.project_id == spec.id, ~anyone.exists())
-                .order_by(QueueRow.round, QueueRow.score.desc(), ItemRow.id)
+                .order_by(QueueRow.round, QueueRow.score.desc(), QueueRow.position, ItemRow.id)
                 .limit(limit)
             )
             rows = list(conn.execute(queued).all())
@@ -1034,8 +1037,9 @@ class AnnotationStore:
         strategy: str,
         scores: Sequence[float] | None = None,
     ) -> int:
-        """Queue items chosen by a round for labelling (``scores``: the sampler's, higher first; default: the
-        input's order). An item queued already keeps its first round and score, so queueing again adds nothing.
+        """Queue items chosen by a round for labelling (``scores``: the sampler's, higher first; equal scores keep
+        the input's order; default: the input's order). An item queued already keeps its first round and score, so
+        queueing again adds nothing.
 
         Returns:
             Items newly queued.
@@ -1067,12 +1071,12 @@ class AnnotationStore:
                 hint="leave evaluation items out of the rows a round chooses (the sampler's exclude=)",
             )
         now = datetime.now(UTC)
-        first: dict[int, float] = {}
-        for item_id, score in zip(ids, scores, strict=True):
-            first.setdefault(item_id, float(score))
+        first: dict[int, tuple[float, int]] = {}
+        for position, (item_id, score) in enumerate(zip(ids, scores, strict=True)):
+            first.setdefault(item_id, (float(score), position))
         rows = [
-            {"item_id": i, "round": round, "strategy": strategy, "score": v, "created_at": now}
-            for i, v in sorted(first.items())
+            {"item_id": i, "round": round, "strategy": strategy, "score": v, "position": p, "created_at": now}
+            for i, (v, p) in sorted(first.items())
         ]
 
         def insert(conn: sa.Connection) -> int:
@@ -1093,7 +1097,7 @@ class AnnotationStore:
                 sa.select(QueueRow)
                 .join(ItemRow, ItemRow.id == QueueRow.item_id)
                 .where(ItemRow.project_id == project_id)
-                .order_by(QueueRow.round, QueueRow.score.desc(), QueueRow.item_id)
+                .order_by(QueueRow.round, QueueRow.score.desc(), QueueRow.position, QueueRow.item_id)
             )
             if round is not None:
                 query = query.where(QueueRow.round == round)
