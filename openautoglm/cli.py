@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.markup import escape
 
 from openautoglm import __version__
 from openautoglm._env import apply_defaults
@@ -27,7 +25,6 @@ from openautoglm.cli_inputs import (
     DelimiterOpt,
     EncodingOpt,
     FormatOpt,
-    GraphFileArg,
     NoCacheOpt,
     PasswordEnvOpt,
     QueryOpt,
@@ -36,8 +33,6 @@ from openautoglm.cli_inputs import (
     named_graph,
     pairs,
     preflight,
-    read_workflow,
-    read_workflow_file,
     run_flow,
     source_spec,
     split,
@@ -47,21 +42,18 @@ from openautoglm.cli_output import (
     console,
     err,
     errors,
-    fail,
-    invalid,
     print_deployments,
     print_distilled,
     print_graph_search,
     print_ingest,
     print_optimised,
-    print_pipeline,
     print_run,
     print_stages,
     print_validation,
     typed_errors_without_tracebacks,
 )
 from openautoglm.cli_params import FieldValues, lazy_group, model_command
-from openautoglm.core.errors import OpenAutoGLMError
+from openautoglm.cli_workflow import pipeline_app, workflow_app
 
 apply_defaults()
 typed_errors_without_tracebacks()
@@ -351,98 +343,9 @@ def stages(
     print_stages(entries)
 
 
-pipeline_app = typer.Typer(
-    help="Workflow graphs of catalogue stages, run as one Prefect flow (the generic pipeline flow).",
-    no_args_is_help=True,
-)
 app.add_typer(pipeline_app, name="pipeline")
-
-
-@pipeline_app.command("check")
-def pipeline_check(file: GraphFileArg) -> None:
-    """Check a workflow graph without running it: stages, parameters, ports, inputs, cycles, input files."""
-    with errors():
-        from openautoglm.stages import check_workflow
-
-        order = check_workflow(read_workflow(file))
-    console.print(f"ok: {len(order)} nodes, in order: {' -> '.join(n.id for n in order)}", highlight=False)
-
-
-@pipeline_app.command("run")
-def pipeline_run(
-    file: GraphFileArg,
-    output: Annotated[Path | None, typer.Option(help="Output folder (default: a new one under ~/runs).")] = None,
-    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "pipeline",
-) -> None:
-    """Run a workflow graph as a Prefect flow run: one task run per node, every edge a data dependency.
-
-    Example: openautoglm pipeline run examples/pipeline/run_task.json
-    """
-    with errors():
-        from openautoglm.flows.pipeline import PipelineParams, pipeline
-        from openautoglm.stages import check_workflow
-
-        graph = read_workflow(file)
-        check_workflow(graph)  # before the flow run starts: one line, no traceback
-        result = run_flow(pipeline, PipelineParams(graph=graph, output_dir=output, experiment=experiment))
-    print_pipeline(result)
-
-
-workflow_app = typer.Typer(
-    help="Saved workflow files (format v1, as the canvas saves them; bare v0 graphs are read too).",
-    no_args_is_help=True,
-)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(annotate_app, name="annotate")
-# check and run are the pipeline commands: they read v1 workflow files and bare graphs alike.
-workflow_app.command("check")(pipeline_check)
-workflow_app.command("run")(pipeline_run)
-
-
-@workflow_app.command("export")
-def workflow_export(
-    file: GraphFileArg,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the code here (default: stdout).")
-    ] = None,
-) -> None:
-    """Write a workflow as a Python file: a Prefect flow calling the stage task once per node; run it with python.
-
-    Example: openautoglm workflow export examples/workflows/ingest.json -o ingest.py && python ingest.py
-    """
-    try:
-        from openautoglm.core.workflow import check_graph
-        from openautoglm.core.workflow_codegen import export_code
-        from openautoglm.stages import export_stages, signatures
-
-        workflow = read_workflow_file(file)
-        check_graph(workflow.graph, signatures())
-        if not workflow.app_version:
-            workflow = workflow.model_copy(update={"app_version": __version__})
-        code = export_code(workflow, export_stages())
-        if output is not None:
-            output.write_text(code, encoding="utf-8")
-    except OpenAutoGLMError as error:
-        fail(error)
-        return
-    except ValidationError as error:
-        invalid(error)
-        return
-    except OSError as error:
-        err.print(f"[bold red]error:[/] cannot write {escape(str(output))}: {escape(error.strerror or str(error))}")
-        raise typer.Exit(code=2) from None
-    if output is None:
-        sys.stdout.write(code)
-    else:
-        console.print(f"wrote {output}", highlight=False)
-
-
-@workflow_app.command("schema")
-def workflow_schema() -> None:
-    """Print the JSON Schema of a workflow file (committed as docs/workflow.schema.json)."""
-    from openautoglm.core.workflow_file import json_schema
-
-    sys.stdout.write(json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
@@ -527,4 +430,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -49,7 +49,7 @@ def source_spec(
     from openautoglm.adapters.sources import SUFFIX_KINDS, SqlSource
     from openautoglm.core.errors import ConfigurationError
 
-    on_error = "quarantine" if lenient else "raise"
+    on_error: Literal["quarantine", "raise"] = "quarantine" if lenient else "raise"
     kind = fmt
     if kind == "auto":
         kind = "sql" if "://" in source else SUFFIX_KINDS.get(Path(source).suffix.lower(), "")

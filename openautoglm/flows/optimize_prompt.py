@@ -19,13 +19,13 @@ from openautoglm.adapters.models.run import check_supported
 from openautoglm.adapters.tracking import log_params
 from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.prompt.budget import CallMeter
-from openautoglm.flows.optimize_prompt_params import OptimizePromptParams, OptimizePromptResult, split_examples
+from openautoglm.flows.optimize_prompt_params import OptimizePromptParams, OptimizePromptResult
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.flows.stages import prepare_input
 from openautoglm.settings import get_settings
 from openautoglm.tasks.prompt import learn_beside, round_reporter, task_scorer
 from openautoglm.tasks.prompt_report import report_prompt_search_task
-from openautoglm.usecases.prompt import optimise_prompt
+from openautoglm.usecases.prompt import optimise_prompt, split_examples
 
 __all__ = ["OptimizePromptParams", "OptimizePromptResult", "optimize_prompt", "split_examples"]
 

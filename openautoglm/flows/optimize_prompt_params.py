@@ -3,20 +3,16 @@ seeded train / dev / test split of the labelled rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import ConfigDict, Field
 
 from openautoglm.adapters.few_label import LearnedOutcome
-from openautoglm.adapters.prompt_search import OptimisedPrompt, PromptPlan, as_examples
+from openautoglm.adapters.prompt_search import OptimisedPrompt, PromptPlan
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
-from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.types import Example
 from openautoglm.flows.runtime import RunTail
 from openautoglm.usecases.prompt import PromptSearch
 
@@ -59,18 +55,6 @@ class OptimizePromptParams(PromptSearch):
     def plan(self) -> PromptPlan:
         """The search these parameters ask for."""
         return PromptPlan(self.task, self.optimizer, self.model.model, self.seed, self.budget, self.round_size)
-
-    def splits(self, frame: pd.DataFrame) -> tuple[list[Example], list[Example], list[Example]]:
-        """The labelled rows of ``frame`` split into train / dev / test (see :func:`split_examples`)."""
-        if self.label_column not in frame.columns:
-            raise ConfigurationError(
-                f"No gold column '{self.label_column}' in the data.", hint=f"columns are {list(frame.columns)}"
-            )
-        examples = as_examples(
-            frame, text_column=self.text_column, label_column=self.label_column, pair_column=self.text_pair_column
-        )
-        classify = self.task.kind.closed_labels
-        return split_examples(examples, self.dev_size, self.test_size, self.seed, classify)
 
     def tracking_params(self, rows: dict[str, int]) -> dict[str, Any]:
         """Flat, secret-free parameters for MLflow (``rows``: the split's sizes)."""
@@ -119,33 +103,3 @@ class OptimizePromptResult(RunTail):
             "seconds": self.seconds,
             **({"learned_dev_score": learned.dev_score, "learned_test_score": learned.test_score} if learned else {}),
         }
-
-
-def split_examples(
-    examples: Sequence[Example], dev_size: int, test_size: int | None, seed: int, stratify: bool
-) -> tuple[list[Example], list[Example], list[Example]]:
-    """Seeded train / dev / test split (stratified by label for classification when every label allows it)."""
-    from sklearn.model_selection import train_test_split
-
-    items = list(examples)
-    test_n = round(0.2 * len(items)) if test_size is None else test_size
-    if dev_size + test_n >= len(items):
-        raise ConfigurationError(
-            f"{len(items)} labelled rows cannot give {dev_size} dev and {test_n} test rows and leave a trainset.",
-            hint="lower dev_size / test_size or give more rows",
-        )
-
-    def cut(rows: list[Example], n: int) -> tuple[list[Example], list[Example]]:
-        if n == 0:
-            return rows, []
-        labels = [e.label for e in rows]
-        strat = labels if stratify and min(pd.Series(labels).value_counts()) >= 2 else None
-        try:
-            rest, part = train_test_split(rows, test_size=n, random_state=seed, stratify=strat)
-        except ValueError:  # too few rows of a label for a stratified cut of this size
-            rest, part = train_test_split(rows, test_size=n, random_state=seed)
-        return list(rest), list(part)
-
-    rest, test = cut(items, test_n)
-    train, dev = cut(rest, dev_size)
-    return train, dev, test

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from openautoglm.adapters.cache import CacheMode
@@ -92,6 +93,20 @@ class PromptSearch(BaseModel):
             raise ValueError(f"learner {self.learner!r} learns text_classification, not {self.task.task_type}")
         self.task.kind.check_pair_column(self.text_pair_column)
         return self
+
+    def splits(self, frame: pd.DataFrame) -> tuple[list[Example], list[Example], list[Example]]:
+        """The labelled rows of ``frame`` split into train / dev / test (see :func:`split_examples`)."""
+        from openautoglm.adapters.prompt_search import as_examples
+
+        if self.label_column not in frame.columns:
+            raise ConfigurationError(
+                f"No gold column '{self.label_column}' in the data.", hint=f"columns are {list(frame.columns)}"
+            )
+        examples = as_examples(
+            frame, text_column=self.text_column, label_column=self.label_column, pair_column=self.text_pair_column
+        )
+        classify = self.task.kind.closed_labels
+        return split_examples(examples, self.dev_size, self.test_size, self.seed, classify)
 
 
 @dataclass(frozen=True)
@@ -260,3 +275,33 @@ def search_settings(**settings: Any) -> dict[str, Any]:
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigurationError(f"{where}: {first['msg']}", hint="see PromptSearch's fields") from None
     return settings
+
+
+def split_examples(
+    examples: Sequence[Example], dev_size: int, test_size: int | None, seed: int, stratify: bool
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """Seeded train / dev / test split (stratified by label for classification when every label allows it)."""
+    from sklearn.model_selection import train_test_split
+
+    items = list(examples)
+    test_n = round(0.2 * len(items)) if test_size is None else test_size
+    if dev_size + test_n >= len(items):
+        raise ConfigurationError(
+            f"{len(items)} labelled rows cannot give {dev_size} dev and {test_n} test rows and leave a trainset.",
+            hint="lower dev_size / test_size or give more rows",
+        )
+
+    def cut(rows: list[Example], n: int) -> tuple[list[Example], list[Example]]:
+        if n == 0:
+            return rows, []
+        labels = [e.label for e in rows]
+        strat = labels if stratify and min(pd.Series(labels).value_counts()) >= 2 else None
+        try:
+            rest, part = train_test_split(rows, test_size=n, random_state=seed, stratify=strat)
+        except ValueError:  # too few rows of a label for a stratified cut of this size
+            rest, part = train_test_split(rows, test_size=n, random_state=seed)
+        return list(rest), list(part)
+
+    rest, test = cut(items, test_n)
+    train, dev = cut(rest, dev_size)
+    return train, dev, test

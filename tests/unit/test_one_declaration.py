@@ -1,0 +1,125 @@
+"""One declaration per setting: the use case's parameter model is what the CLI, the flow, the stage, the SDK, the REST
+confinement and the deployments read, so a setting added to the model shows up everywhere and nothing else can
+drift from it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import typing
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from tests.conftest import REPO
+
+DEPLOYMENTS = REPO / "deployments" / "prefect.yaml"
+TEMPLATE = re.compile(r"\{\{.*\}\}")
+
+
+def _entries() -> list[dict[str, typing.Any]]:
+    from openautoglm.deploy import read_deployments
+
+    return read_deployments(DEPLOYMENTS)
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=lambda e: e["name"])
+def test_every_deployment_validates_against_its_flows_model(
+    entry: dict[str, typing.Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each deployment's parameters (whatever deployments/prefect.yaml holds, appended ones too) are a valid body
+    of the flow's one parameter model, and the REST confinement reads that same model from the flow."""
+    from openautoglm.serve.confine import params_model
+
+    monkeypatch.chdir(REPO)  # relative paths in parameters are relative to the checkout, as on the worker
+    module, _, name = entry["entrypoint"].rpartition(".")
+    flow = getattr(importlib.import_module(module), name)
+    model = typing.get_type_hints(flow.fn)["params"]
+    assert isinstance(model, type) and issubclass(model, BaseModel), entry["entrypoint"]
+    assert set(entry.get("parameters") or {}) <= {"params"}, "a flow takes its settings as one model: params"
+    given = (entry.get("parameters") or {}).get("params") or {}
+    _valid_but_for_what_a_run_supplies(model, given)
+    for trigger in entry.get("triggers") or []:  # a trigger's parameters are laid over the deployment's
+        fired = (trigger.get("parameters") or {}).get("params") or {}
+        # a "{{ event... }}" value is filled in from the event when the trigger fires: the run supplies it
+        filled = {k: v for k, v in fired.items() if not (isinstance(v, str) and TEMPLATE.fullmatch(v.strip()))}
+        _valid_but_for_what_a_run_supplies(model, {**given, **filled})
+    assert params_model(flow.name) is model
+
+
+def _valid_but_for_what_a_run_supplies(model: type[BaseModel], params: dict[str, typing.Any]) -> None:
+    """Every value given is valid and no name is unknown; a required field the deployment leaves out is the
+    run's to give (a project name, say)."""
+    try:
+        model.model_validate(params)
+    except ValidationError as error:
+        wrong = [e for e in error.errors() if e["type"] != "missing"]
+        assert not wrong, wrong
+
+
+def test_the_run_task_default_model_is_declared_once() -> None:
+    """The run_task flow, its CLI command and the infer stage default to the same model, because the flow's
+    model extends the stage's (drift found on 2026-12-07: local-use in the flow, local-auto elsewhere)."""
+    from openautoglm.flows.run_task_params import RunTaskParams
+    from openautoglm.pipeline import TaskPipeline
+    from openautoglm.stages.nlp import InferParams
+
+    assert issubclass(RunTaskParams, InferParams)
+    flow_default = RunTaskParams.model_fields["model"].default.model
+    assert flow_default == InferParams.model_fields["model"].default.model
+    assert flow_default == TaskPipeline().spec.model
+
+
+ADD_A_FIELD = """
+import json
+from pydantic.fields import FieldInfo
+from openautoglm.usecases.prompt import PromptSearch
+
+PromptSearch.model_fields["knob_of_the_test"] = FieldInfo(
+    annotation=int, default=3, ge=1, description="A knob the test added."
+)
+PromptSearch.__annotations__["knob_of_the_test"] = int
+PromptSearch.model_rebuild(force=True)
+
+from typer.testing import CliRunner
+from openautoglm.cli import app
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.optimize import PromptOptimizer
+from openautoglm.serve.confine import params_model
+from openautoglm.stages import describe_catalogue
+
+help_text = CliRunner().invoke(app, ["optimize-prompt", "--help"], env={"COLUMNS": "250"}).output
+flow_model = params_model("optimize_prompt")
+stage = next(e for e in describe_catalogue() if e["name"] == "optimize-prompt")
+try:
+    PromptOptimizer(knob_of_the_test=0)
+    refused = False
+except ConfigurationError:
+    refused = True
+print(json.dumps({
+    "help": "--knob-of-the-test" in help_text and "A knob the test added." in help_text,
+    "schema": "knob_of_the_test" in flow_model.model_json_schema()["properties"],
+    "stage": "knob_of_the_test" in stage["params_schema"]["properties"],
+    "sdk": PromptOptimizer(knob_of_the_test=5).settings["knob_of_the_test"] == 5 and refused,
+}))
+"""
+
+
+def test_a_field_added_to_the_model_reaches_every_face() -> None:
+    """Add a field to the prompt search's model (before anything else reads it): the CLI's --help, the flow's JSON
+    Schema as the REST API and Prefect read it, the stage's form and the SDK face all have it, bound included."""
+    done = subprocess.run(
+        [sys.executable, "-c", ADD_A_FIELD],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"help": True, "schema": True, "stage": True, "sdk": True}, found
