@@ -415,14 +415,32 @@ def _webkb_split(job: tuple[str, int, int]) -> dict[str, Any]:
 
 
 def webkb(
-    splits: int, peer_seeds: int, workers: int, graphs: tuple[str, ...] = ("cornell", "wisconsin")
+    splits: int,
+    peer_seeds: int,
+    workers: int,
+    graphs: tuple[str, ...] = ("cornell", "wisconsin"),
+    rows_file: Path | None = None,
 ) -> dict[str, Any]:
     """Cornell and Wisconsin, Geom-GCN splits: the default search vs the peers' published recipes, same run."""
+    import json
     import multiprocessing as mp
 
     jobs = [(g, i, peer_seeds) for g in graphs for i in range(splits)]
+    # Each finished split is appended to a JSON-lines file as it comes, and a rerun with the same file skips the
+    # splits it holds (a long run cut short keeps what it measured).
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if rows_file is not None and rows_file.is_file():
+        for line in rows_file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            done[(row["graph"], row["split"])] = row
+    todo = [job for job in jobs if (job[0], job[1]) not in done]
     with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(_webkb_split, jobs, chunksize=1)
+        for row in pool.imap_unordered(_webkb_split, todo, chunksize=1):
+            done[(row["graph"], row["split"])] = row
+            if rows_file is not None:
+                with rows_file.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(row) + "\n")
+    rows = [done[(g, i)] for g, i, _ in jobs]
     out: dict[str, Any] = {
         "protocol": (
             f"Geom-GCN splits 0-{splits - 1}; AutoGraph() with the SDK defaults (rl, budget 20, time budget from the "
@@ -505,6 +523,12 @@ def main() -> None:
     parser.add_argument("--webkb-splits", type=int, default=10, help="Geom-GCN splits of each WebKB graph")
     parser.add_argument("--webkb-peer-seeds", type=int, default=1, help="seeds of each WebKB peer per split")
     parser.add_argument("--webkb-workers", type=int, default=2, help="WebKB splits run in parallel processes")
+    parser.add_argument(
+        "--webkb-rows",
+        type=Path,
+        default=None,
+        help="JSON-lines file: finished splits appended, and skipped on a rerun",
+    )
     args = parser.parse_args()
     if "webkb" in args.sections.split(","):  # its own result file: bench/results/graph_webkb.json
         result = webkb(
@@ -512,6 +536,7 @@ def main() -> None:
             args.webkb_peer_seeds,
             args.webkb_workers,
             ("cornell",) if args.quick else ("cornell", "wisconsin"),
+            args.webkb_rows,
         )
         if not args.quick:
             print("written", write_result("graph_webkb", result, packages=("torch", "torch-geometric", "optuna")))
