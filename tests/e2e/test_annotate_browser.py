@@ -1,11 +1,14 @@
-"""The Annotate page in a real browser (Debian's chromium driven by Playwright) against `openautoglm serve` serving
-the built page at /ui, with the annotation store on a throwaway SQLite file.
+"""The Annotate page in a real browser (Debian's chromium driven by Playwright) against a real stack: `prefect server
+start` with the `train-round-on-labels` deployment and a worker, and `openautoglm serve` serving the built page at
+/ui, with the annotation store on a throwaway SQLite file.
 
 What the issue's "Done when" asks of the page: an annotator labels a round of 20 rows with the keyboard, the model's
 pre-labels visible (Enter accepts, a digit picks another label, S skips, U undoes); a second annotator labels the
 double-labelled share (the evaluation slice); kappa appears; a reviewer adjudicates a disagreement; an annotator
-sees no other project and cannot adjudicate. NER: pre-marked spans are shown, a click removes one, a selection and
-a type's key add one. Screenshots go to ``OPENAUTOGLM_SCREENSHOTS`` when set, else to the test's folder.
+sees no other project and cannot adjudicate; then, with no one asking, the answers' events start `train_round` on
+the worker, a new version of the project's model is registered, and the API and the page answer with it. NER:
+pre-marked spans are shown, a click removes one, a selection and a type's key add one. Screenshots go to
+``OPENAUTOGLM_SCREENSHOTS`` when set, else to the test's folder.
 
 Under CI=true a missing chromium or bundle fails the test (it does not skip).
 """
@@ -14,6 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,7 @@ from openautoglm.adapters.annotation_access import AnnotationAccess, Grant
 from openautoglm.adapters.annotation_store import AnnotationStore, NewItem, NewPrediction, ProjectSpec, Round
 from openautoglm.serve.testing import Signer, api_process, keys_json
 from tests.conftest import REPO, in_ci, require_binary
+from tests.integration.servers import BIN, prefect_server, start, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -92,17 +99,44 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     access.grant(Grant(project="places", subject="ann", role="annotator"))
     access.grant(Grant(project="reviews", subject="rita", role="reviewer"))
     store.close()
-    env = {
-        "OPENAUTOGLM_HOME": str(tmp / "home"),
-        "OPENAUTOGLM_ANNOTATIONS_URL": url,
-        "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
-        "OPENAUTOGLM_SERVE_PRELOAD": "false",
-        "OPENAUTOGLM_SERVE_RATE_LIMIT": "100000/minute",
-        "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
-        "PREFECT_API_URL": "http://127.0.0.1:9/api",
-    }
-    with api_process(env, tmp / "api.log") as base:
-        yield {"base": base, "tmp": tmp, "url": url, "evaluation": evaluation, "chosen": chosen}
+    with prefect_server(tmp / "server") as api_url:
+        env = {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(tmp / "client"),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "OPENAUTOGLM_HOME": str(tmp / "home"),
+            "OPENAUTOGLM_ANNOTATIONS_URL": url,
+        }
+        deployed = subprocess.run(
+            [sys.executable, "-m", "openautoglm.cli", "deploy", "--only", "train-round-on-labels"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert deployed.returncode == 0, deployed.stderr[-3000:]
+        worker_log = tmp / "worker.log"
+        worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, worker_log)
+        api_env = {
+            **env,
+            "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
+            "OPENAUTOGLM_SERVE_PRELOAD": "false",
+            "OPENAUTOGLM_SERVE_RATE_LIMIT": "100000/minute",
+            "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
+        }
+        try:
+            with api_process(api_env, tmp / "api.log") as base:
+                yield {
+                    "base": base,
+                    "tmp": tmp,
+                    "url": url,
+                    "evaluation": evaluation,
+                    "chosen": chosen,
+                    "worker_log": worker_log,
+                }
+        finally:
+            stop(worker)
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +264,31 @@ def test_label_a_round_agree_and_adjudicate(stack: dict[str, Any], browser: Any)
     assert settled.label == LABELS[1] and settled.adjudicated
 
 
+def test_train_round_starts_by_itself_and_the_api_answers_with_its_version(stack: dict[str, Any], browser: Any) -> None:
+    """The answers of the first test emitted one event each; the 20th started ``train-round-on-labels`` on the
+    worker, which registers version 1 of the project's model (name: the project's) and records it."""
+    from playwright.sync_api import expect
+
+    store = AnnotationStore(stack["url"])
+    deadline = time.monotonic() + 300
+    while not store.trainings("reviews"):
+        assert time.monotonic() < deadline, stack["worker_log"].read_text(errors="replace")[-4000:]
+        time.sleep(2)
+    training = store.trainings("reviews")[-1]
+    assert (training.model_name, training.model_version) == ("reviews", "1") and "candidate" in training.aliases
+    assert training.label_count >= ROUND
+    status = httpx.get(
+        f"{stack['base']}/api/v1/annotation/projects/reviews/status",
+        headers={"Authorization": f"Bearer {SIGNER.token('ann', ['annotator'])}"},
+    ).json()["data"]
+    assert status["model"]["name"] == "reviews" and status["model"]["version"] == "1"
+    assert [(p["round"], p["labels"]) for p in status["curve"]] == [(training.round, training.label_count)]
+    page = sign_in(browser, stack["base"], "ann", "annotator")
+    page.get_by_test_id("project").select_option("reviews")
+    expect(page.get_by_test_id("model-version")).to_contain_text("reviews v1")
+    page.screenshot(path=str(shots_dir(stack["tmp"]) / "annotate-trained.png"))
+
+
 def test_ner_spans_are_removed_by_a_click_and_added_by_a_selection(stack: dict[str, Any], browser: Any) -> None:
     from playwright.sync_api import expect
 
@@ -241,7 +300,7 @@ def test_ner_spans_are_removed_by_a_click_and_added_by_a_selection(stack: dict[s
     spans.first.click()  # removed
     expect(spans).to_have_count(0)
     # select 上海 (characters 9-11) and press 1 (LOC), then 小王 (0-2) and press 2 (PER)
-    for start, end, key in ((9, 11, "1"), (0, 2, "2")):
+    for first, last, key in ((9, 11, "1"), (0, 2, "2")):
         page.evaluate(
             """([start, end]) => {
                 const box = document.querySelector('[data-testid="item-text"]');
@@ -261,7 +320,7 @@ def test_ner_spans_are_removed_by_a_click_and_added_by_a_selection(stack: dict[s
                 selection.removeAllRanges();
                 selection.addRange(range);
             }""",
-            [start, end],
+            [first, last],
         )
         page.keyboard.press(key)
     expect(spans).to_have_count(2)
