@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES, REPO, in_ci
 
 pytestmark = [pytest.mark.e2e]
 
@@ -141,8 +141,17 @@ def test_optimize_prompt_then_run_with_it(tmp_path: Path) -> None:
     learned = tmp_path / "opt" / "learned"
     assert (learned / "openautoglm-model.json").is_file() and f"--model local:{learned}" in opt.stdout
     prompt = json.loads((tmp_path / "opt" / "optimised_prompt.json").read_text(encoding="utf-8"))
-    assert prompt["calls"] <= 300 and prompt["dev_score"] >= prompt["start_dev_score"]
-    assert prompt["test_score"] is not None and prompt["candidates"] >= 2
+    # The pick is made on dev, so dev >= start holds by construction; the held-out rows need not agree (an
+    # over-fitted search loses there). Measured: test 0.55 against the start prompt's 0.45 on the 20 test rows.
+    assert prompt["test_score"] is not None and prompt["start_test_score"] is not None
+    assert prompt["test_score"] > prompt["start_test_score"], (prompt["test_score"], prompt["start_test_score"])
+    # The JSON agrees with the candidate table written beside it: one row a candidate, the first the start prompt,
+    # the calls of the rows adding up to the calls the budget counted.
+    table = pd.read_csv(tmp_path / "opt" / "candidates.csv")
+    assert len(table) == prompt["candidates"] >= 2 and table["origin"].iloc[0] == "start"
+    assert table["dev_score"].iloc[0] == pytest.approx(prompt["start_dev_score"])
+    assert table["dev_score"].max() == pytest.approx(prompt["dev_score"])
+    assert int(table["calls"].sum()) == prompt["calls"] <= 300
 
     run = cli(
         "run",
@@ -208,8 +217,11 @@ def test_graph_search_on_a_user_graph(tmp_path: Path) -> None:
 
 def test_graph_search_on_cora(tmp_path: Path) -> None:
     root = _planetoid_root()
-    if root is None:
-        pytest.skip("the shared Cora files are not here (set OPENAUTOGLM_DATA_ROOT to the datasets folder)")
+    if root is None:  # CI machines hold ../shared/datasets: there a missing Cora is an error
+        message = "the shared Cora files are not here (set OPENAUTOGLM_DATA_ROOT to the datasets folder)"
+        if in_ci():
+            pytest.fail(f"{message}; CI has them, so this is an error")
+        pytest.skip(message)
     cora = cli(
         "graph-search",
         "--dataset",
@@ -228,7 +240,13 @@ def test_graph_search_on_cora(tmp_path: Path) -> None:
         "-o",
         str(tmp_path / "cora"),
         home=tmp_path,
+        timeout=900,  # 249 s of flow (78 CPU-s) at a load average of 15 on 2 cores; about 2 min idle
     )
     assert cora.returncode == 0, cora.stderr[-3000:]
     summary = json.loads((tmp_path / "cora" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["trials"] == 2 and summary["meta"]["nodes"] == 2708
+    assert summary["meta"]["nodes"] == 2708 and summary["stopped"] == "budget"
+    # The baselines the prior names are trained first, even past a budget smaller than their number.
+    assert summary["trials"] >= 2 and summary["best_kind"] in {"baseline", "searched", "tuned"}
+    # A real model on the public split: chance on Cora's 7 classes is ~0.3 (the largest class); measured 0.757 with
+    # 20 epochs (the GAT baseline's pick, 2026-12-07). A broken trainer, split or data loader lands far below 0.6.
+    assert 0.6 < summary["final_test_mean"] <= 1.0, summary["final_test_mean"]
