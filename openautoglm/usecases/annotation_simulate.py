@@ -144,15 +144,17 @@ def build_views(
     return Views(pool=pool, test=test, names=names, embeddings=first)
 
 
-def _log_probs(head: object, x: sparse.spmatrix, k: int) -> FloatArray:
+def _log_probs(head: LogisticRegression, x: sparse.spmatrix, k: int) -> FloatArray:
     probs = np.full((x.shape[0], k), _FLOOR)
-    probs[:, head.classes_] += head.predict_proba(x)  # type: ignore[attr-defined]
-    return np.log(probs)
+    probs[:, np.asarray(head.classes_, dtype=np.int64)] += head.predict_proba(x)
+    out: FloatArray = np.log(probs)
+    return out
 
 
 def _normalise(logs: FloatArray) -> FloatArray:
     shifted = np.exp(logs - logs.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    out: FloatArray = shifted / shifted.sum(axis=1, keepdims=True)
+    return out
 
 
 @dataclass
@@ -168,7 +170,7 @@ class Fitted:
 def fit_round(
     views: Views,
     rows: Sequence[int],
-    y: Sequence[int],
+    y: Sequence[int] | npt.NDArray[np.int64],
     k: int,
     *,
     Cs: Sequence[float] = (4.0, 10.0),
@@ -205,7 +207,9 @@ def fit_round(
     return Fitted(views=tuple(chosen), C=float(C), pool_probs=pool_probs, test_probs=test_probs)
 
 
-def _head(x: sparse.spmatrix, y: npt.NDArray[np.int64], k: int, C: float, previous: LogisticRegression | None):
+def _head(
+    x: sparse.spmatrix, y: npt.NDArray[np.int64], k: int, C: float, previous: LogisticRegression | None
+) -> LogisticRegression:
     """:func:`openautoglm.core.nlp.learn.fit_head`, started from ``previous``'s coefficients where it saw the same
     labels."""
     if previous is None or previous.C != C or not np.array_equal(previous.classes_, np.unique(y)):
@@ -383,7 +387,8 @@ def zero_shot_probs(model: str, texts: Sequence[str], labels: Sequence[str]) -> 
             continue
         if scores:
             out[r.row_id] = [float(scores.get(label, 0.0)) for label in labels]
-    return out / out.sum(axis=1, keepdims=True)
+    normalised: FloatArray = out / out.sum(axis=1, keepdims=True)
+    return normalised
 
 
 def simulate(params: SimulateParams, frame: object | None = None) -> SimulationResult:
@@ -421,7 +426,10 @@ def simulate(params: SimulateParams, frame: object | None = None) -> SimulationR
             f"{len(data)} rows leave no pool after {params.test_rows} test rows", hint="lower test_rows"
         )
     test, pool = data.iloc[: params.test_rows], data.iloc[params.test_rows :]
-    test_texts, pool_texts = test[params.text_column].astype(str).tolist(), pool[params.text_column].astype(str).tolist()
+    test_texts, pool_texts = (
+        test[params.text_column].astype(str).tolist(),
+        pool[params.text_column].astype(str).tolist(),
+    )
     encoders = feature_encoders(ModelSpec(model=params.model))
     cache, stats = default_cache("use"), BatchStats()
     views = build_views(
@@ -433,8 +441,12 @@ def simulate(params: SimulateParams, frame: object | None = None) -> SimulationR
     labels = sorted({*map(str, pool[params.gold_column]), *map(str, test[params.gold_column])})
     prior = zero_shot_probs(params.model, pool_texts, labels) if params.cold_start == "zero-shot" else None
     return run_rounds(
-        params, views, pool[params.gold_column].astype(str).tolist(), test[params.gold_column].astype(str).tolist(),
-        prior=prior, labels=labels,
+        params,
+        views,
+        pool[params.gold_column].astype(str).tolist(),
+        test[params.gold_column].astype(str).tolist(),
+        prior=prior,
+        labels=labels,
     )
 
 
@@ -517,6 +529,7 @@ def run_ner_rounds(
     from openautoglm.core.nlp.metrics import bio_to_spans, ner_metrics
 
     settings = {"c1": 0.02, "c2": 0.02, "max_iterations": 150, **(crf_settings or {})}
+    budget = min(budget, len(pool_features))
     order = list(range(len(pool_features)))
     random.Random(seed).shuffle(order)
     chosen: list[int] = order[: min(first, budget)]
@@ -527,7 +540,9 @@ def run_ner_rounds(
         started = time.perf_counter()
         crf = sklearn_crfsuite.CRF(algorithm="lbfgs", all_possible_transitions=True, **settings)
         crf.fit([pool_features[i] for i in chosen], [pool_tags[i] for i in chosen])
-        predicted = [bio_to_spans(c, crf.predict_single(f)) if f else () for c, f in zip(test_chars, test_features)]
+        predicted = [
+            bio_to_spans(c, crf.predict_single(f)) if f else () for c, f in zip(test_chars, test_features, strict=True)
+        ]
         metrics = ner_metrics([len(c) for c in test_chars], gold, predicted, entity_types)
         point = NerPoint(
             round=round_index + 1,
@@ -549,6 +564,7 @@ def run_ner_rounds(
                 tie = np.random.default_rng(seed * 1_000_003 + round_index).random(len(rest))
                 picked = [rest[j] for j in np.lexsort((tie, -scores))[:want]]
             chosen.extend(picked)
+            want = len(picked)
         point.seconds = round(time.perf_counter() - started, 2)
         curve.append(point)
         if on_round is not None:

@@ -16,8 +16,8 @@ from openautoglm.usecases.annotation_simulate import (
     area_under_curve,
     build_views,
     fit_round,
-    run_rounds,
     run_ner_rounds,
+    run_rounds,
     sentence_uncertainty,
     simulate,
 )
@@ -27,10 +27,12 @@ def _planted(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """2-d points: 90% easy (far from the boundary x0 = 0.4), 10% hard (within 0.05 of it); label = x0 > 0.4."""
     rng = np.random.default_rng(seed)
     easy = int(n * 0.9)
-    x0 = np.concatenate([
-        rng.choice([-1, 1], easy) * rng.uniform(0.3, 1.0, easy) + 0.4,
-        0.4 + rng.uniform(-0.05, 0.05, n - easy),
-    ])
+    x0 = np.concatenate(
+        [
+            rng.choice([-1, 1], easy) * rng.uniform(0.3, 1.0, easy) + 0.4,
+            0.4 + rng.uniform(-0.05, 0.05, n - easy),
+        ]
+    )
     x = np.column_stack([x0, rng.normal(0, 0.3, n)])
     order = rng.permutation(n)
     x = x[order]
@@ -43,9 +45,7 @@ def _views(seed: int = 0) -> tuple[Views, list[str], list[str]]:
     # hard test rows only: where a model can be wrong
     hard = np.abs(test[:, 0] - 0.4) < 0.05
     test, test_gold = test[hard], [g for g, h in zip(test_gold, hard, strict=True) if h]
-    views = Views(
-        pool=[sparse.csr_matrix(pool * 5)], test=[sparse.csr_matrix(test * 5)], names=("x",), embeddings=pool
-    )
+    views = Views(pool=[sparse.csr_matrix(pool * 5)], test=[sparse.csr_matrix(test * 5)], names=("x",), embeddings=pool)
     return views, pool_gold, test_gold
 
 
@@ -88,7 +88,11 @@ def test_zero_shot_cold_start_uses_the_prior_for_the_first_round() -> None:
     prior = np.tile([0.9, 0.1], (len(gold), 1))
     prior[20:30] = [0.5, 0.5]  # planted: the zero-shot model is unsure of these rows only
     result = run_rounds(
-        _params(strategy="margin", cold_start="zero-shot", rounds=1), views, gold, test_gold, prior=prior,
+        _params(strategy="margin", cold_start="zero-shot", rounds=1),
+        views,
+        gold,
+        test_gold,
+        prior=prior,
         labels=["neg", "pos"],
     )
     assert sorted(result.chosen) == list(range(20, 30))
@@ -137,7 +141,11 @@ def test_simulate_on_a_frame_end_to_end() -> None:
     texts, labels = _texts(400, 3)
     frame = pd.DataFrame({"review": texts, "gold": labels})
     params = SimulateParams(
-        text_column="review", gold_column="gold", test_rows=100, round_size=20, label_budget=60,
+        text_column="review",
+        gold_column="gold",
+        test_rows=100,
+        round_size=20,
+        label_budget=60,
         model="glm-4-flash",  # an API model: no local encoders, TF-IDF alone (no network is used)
     )
     result = simulate(params, frame)
@@ -185,8 +193,16 @@ def test_ner_rounds_grow_to_the_budget() -> None:
     data = [sentence(i % 2 == 0) for i in range(40)]
     features, chars, tags = [d[0] for d in data], [d[1] for d in data], [d[2] for d in data]
     result = run_ner_rounds(
-        features, tags, features[:6], chars[:6], tags[:6], strategy="total-entropy", first=4, round_size=4,
-        budget=12, crf_settings={"max_iterations": 20},
+        features,
+        tags,
+        features[:6],
+        chars[:6],
+        tags[:6],
+        strategy="total-entropy",
+        first=4,
+        round_size=4,
+        budget=12,
+        crf_settings={"max_iterations": 20},
     )
     assert [p.sentences for p in result.curve] == [4, 8, 12]
     assert result.curve[-1].f1 > 0.5
