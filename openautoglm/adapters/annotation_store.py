@@ -608,6 +608,7 @@ class AnnotationStore:
             for attempt in range(WRITE_ATTEMPTS):
                 try:
                     Base.metadata.create_all(self.engine)
+                    _add_missing_columns(self.engine)
                     break
                 except (OperationalError, ProgrammingError, IntegrityError) as error:
                     # another process created a table between check and create, or held the SQLite lock; anything
@@ -1353,6 +1354,39 @@ class AnnotationStore:
             entity = DatasetEntity(**described)
             MlflowClient(tracking_uri).log_inputs(run_id, datasets=[DatasetInput(entity, tags=tags)])
         return dataset
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Add the columns a newer version of these tables has to tables an older one made (each with its default,
+    so rows already held read as before): ``create_all`` makes missing tables only. A column another process adds
+    meanwhile is left as it is."""
+    inspector = sa.inspect(engine)
+    quote = engine.dialect.identifier_preparer.quote
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        held = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in held:
+                continue
+            default = column.default.arg if isinstance(column.default, sa.ColumnDefault) else None
+            if default is None or callable(default):
+                raise StoreUnavailable(
+                    f"The annotation store's table {table.name} lacks the column {column.name}, which has no default.",
+                    hint="export the labels, then recreate the store (a newer version changed its tables)",
+                )
+            value = sa.literal(default, column.type).compile(
+                dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+            )
+            kind = column.type.compile(dialect=engine.dialect)
+            statement = f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind} DEFAULT {value}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(statement))
+            except (OperationalError, ProgrammingError):
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise
+            log.info("annotation store: added %s.%s", table.name, column.name)
 
 
 def _transient(error: OperationalError) -> bool:

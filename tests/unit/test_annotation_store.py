@@ -322,6 +322,30 @@ def test_rounds_and_trainings_are_recorded_once_per_key(store: AnnotationStore) 
     ]
 
 
+def test_tables_of_an_older_version_gain_the_new_columns(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = AnnotationStore(url)
+    ids = reviews(old)
+    old.record_annotation("reviews", ids[0], "alice", "正面")
+    with old.engine.begin() as conn:  # the tables as the first version made them
+        for table, column in (
+            ("openautoglm_annotation_items", "eval"),
+            ("openautoglm_annotations", "adjudicated"),
+            ("openautoglm_annotation_projects", "eval_share"),
+        ):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    old.close()
+    store = AnnotationStore(url)
+    assert [i.eval for i in store.items("reviews")] == [False] * len(ids)
+    assert store.get_project("reviews").eval_share == pytest.approx(0.1)
+    assert store.label_snapshot("reviews").rows[0].adjudicated is False
+    store.record_annotation("reviews", ids[1], "rita", "负面", adjudicated=True)
+    assert store.label_snapshot("reviews").rows[1].adjudicated
+    store.close()
+
+
 def evaluation_project(store: AnnotationStore, share: float = 0.5) -> tuple[list[int], list[int]]:
     """A project whose items are split by the seeded hash: (evaluation ids, other ids)."""
     store.create_project(ProjectSpec(name="halves", labels=LABELS, eval_share=share, eval_seed=7))
