@@ -87,7 +87,8 @@ def task_config(project: Project) -> TaskConfig:
 def record_labels(project: str, answers: Sequence[NewAnnotation], *, store: AnnotationStore | None = None) -> int:
     """Store answers (as :meth:`AnnotationStore.record_annotations`) and emit one ``openautoglm.annotation.labelled``
     event per answer stored, resource ``openautoglm.annotation.project.<name>`` (what the ``train_round``
-    deployment's trigger counts). The event is best effort: no Prefect server, no event, the answers are stored.
+    deployment's trigger counts). The event is best effort: no Prefect server (``PREFECT_API_URL``), no event; the
+    answers are stored all the same.
 
     Returns:
         Answers stored.
@@ -99,7 +100,14 @@ def record_labels(project: str, answers: Sequence[NewAnnotation], *, store: Anno
 
 
 def emit_labelled(project: str, answers: Sequence[NewAnnotation]) -> None:
-    """One event per answer (payload: item, annotator, adjudicated; never the answer itself)."""
+    """One event per answer (payload: item, annotator, adjudicated; never the answer itself), to the Prefect server
+    of ``PREFECT_API_URL``; none without one (Prefect would otherwise start an ephemeral server in this process,
+    whose triggers no deployment listens to)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        log.debug("no PREFECT_API_URL: %d %s events not sent", len(answers), LABELLED_EVENT)
+        return
     try:
         from prefect.events import emit_event
 

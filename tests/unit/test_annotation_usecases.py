@@ -33,24 +33,29 @@ def split(store: Any) -> tuple[list[int], list[int]]:
 
 def test_recording_labels_emits_one_event_per_answer(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import prefect.events
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(prefect.events, "emit_event", lambda **event: sent.append(event))
     _, rest = split(store)
-    answers = [NewAnnotation(item_id=i, annotator="alice", answer=LABELS[i % 2]) for i in rest[:3]]
-    assert uc.record_labels("shop", answers, store=store) == 3
-    assert [e["event"] for e in sent] == [uc.LABELLED_EVENT] * 3
-    assert {e["resource"]["prefect.resource.id"] for e in sent} == {"openautoglm.annotation.project.shop"}
-    assert [e["payload"]["item_id"] for e in sent] == rest[:3]
-    assert all("answer" not in e["payload"] for e in sent)  # the label itself stays in the store
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        uc.record_labels("shop", [NewAnnotation(item_id=rest[9], annotator="bob", answer="正面")], store=store)
+    assert sent == []  # no server named: no event (and no ephemeral server started for one)
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        answers = [NewAnnotation(item_id=i, annotator="alice", answer=LABELS[i % 2]) for i in rest[:3]]
+        assert uc.record_labels("shop", answers, store=store) == 3
+        assert [e["event"] for e in sent] == [uc.LABELLED_EVENT] * 3
+        assert {e["resource"]["prefect.resource.id"] for e in sent} == {"openautoglm.annotation.project.shop"}
+        assert [e["payload"]["item_id"] for e in sent] == rest[:3]
+        assert all("answer" not in e["payload"] for e in sent)  # the label itself stays in the store
 
-    def broken(**event: Any) -> None:
-        raise RuntimeError("no server")
+        def broken(**event: Any) -> None:
+            raise RuntimeError("no server")
 
-    monkeypatch.setattr(prefect.events, "emit_event", broken)
-    more = [NewAnnotation(item_id=rest[3], annotator="alice", answer="正面")]
-    assert uc.record_labels("shop", more, store=store) == 1  # no event, the label is stored all the same
-    assert store.status("shop").annotations == 4
+        monkeypatch.setattr(prefect.events, "emit_event", broken)
+        more = [NewAnnotation(item_id=rest[3], annotator="alice", answer="正面")]
+        assert uc.record_labels("shop", more, store=store) == 1  # no event, the label is stored all the same
+        assert store.status("shop").annotations == 5
 
 
 def test_a_round_pools_unlabelled_rows_outside_the_slice_and_queues_its_choice(store: Any) -> None:
