@@ -107,17 +107,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "OPENAUTOGLM_HOME": str(tmp / "home"),
             "OPENAUTOGLM_ANNOTATIONS_URL": url,
         }
-        deployed = subprocess.run(
+        # the deployment is made while the API starts (each takes tens of seconds on a busy machine)
+        deploying = subprocess.Popen(
             [sys.executable, "-m", "openautoglm.cli", "deploy", "--only", "train-round-on-labels"],
             cwd=REPO,
             env={**os.environ, **env},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=300,
         )
-        assert deployed.returncode == 0, deployed.stderr[-3000:]
-        worker_log = tmp / "worker.log"
-        worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, worker_log)
         api_env = {
             **env,
             "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
@@ -125,8 +123,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "OPENAUTOGLM_SERVE_RATE_LIMIT": "100000/minute",
             "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
         }
+        worker: subprocess.Popen[bytes] | None = None
         try:
             with api_process(api_env, tmp / "api.log") as base:
+                output, _ = deploying.communicate(timeout=300)
+                assert deploying.returncode == 0, output[-3000:]
+                worker_log = tmp / "worker.log"
+                worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, worker_log)
                 yield {
                     "base": base,
                     "tmp": tmp,
@@ -136,7 +139,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                     "worker_log": worker_log,
                 }
         finally:
-            stop(worker)
+            if deploying.poll() is None:
+                deploying.kill()
+            if worker is not None:
+                stop(worker)
 
 
 @pytest.fixture(scope="module")
