@@ -646,8 +646,9 @@ def register_student(fit: Any, data: TrainingData, params: TrainRoundParams) -> 
             log_metrics({"eval_score": score})
             import mlflow
 
-            mlflow.log_metric("eval_score_by_labels", score, step=count)  # the learning curve
+            mlflow.log_metric("eval_score_by_labels", score, step=count)
             client.set_model_version_tag(params.name, str(registered.version), "eval_score", str(score))
+            learning_curve(client, run.experiment_id, params.name, count, score, data.round)
         log_metrics(metrics)
     open_store().record_training(
         data.project.name,
@@ -681,6 +682,26 @@ def register_student(fit: Any, data: TrainingData, params: TrainRoundParams) -> 
         mlflow_run_id=run.run_id,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+#: The tag naming the registered model whose learning curve a run holds.
+CURVE_TAG = "openautoglm.annotation.curve"
+
+
+def learning_curve(client: Any, experiment_id: str, name: str, label_count: int, score: float, round: int) -> str:
+    """Add a point to the registered model's learning-curve run (one per model in the experiment, made on first
+    use): ``eval_score`` and ``round`` at step = label count, so MLflow draws score against labels in one chart.
+    Returns the run's id."""
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{CURVE_TAG}` = '{name}'", max_results=1)
+    if found:
+        run_id = str(found[0].info.run_id)
+    else:
+        created = client.create_run(experiment_id, run_name=f"{name}-learning-curve", tags={CURVE_TAG: name})
+        run_id = str(created.info.run_id)
+        client.set_terminated(run_id)
+    client.log_metric(run_id, "eval_score", score, step=label_count)
+    client.log_metric(run_id, "round", round, step=label_count)
+    return run_id
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,11 @@ def test_rounds_through_prefect_queue_register_and_promote(prefect_server: None,
     forced = train_round(TrainRoundParams(project="waimai", force=True))  # an admin's
     assert forced.version == 3 and str(client.get_model_version_by_alias("waimai", "production").version) == "3"
     assert [t.model_version for t in store.trainings("waimai")] == ["1", "2", "3"]
+    (curve,) = client.search_runs(
+        [client.get_run(first.mlflow_run_id).info.experiment_id], "tags.`openautoglm.annotation.curve` = 'waimai'"
+    )
+    points = [(m.step, m.value) for m in client.get_metric_history(curve.info.run_id, "eval_score")]
+    assert points == [(50, pytest.approx(s)) for s in (first.score, worse.score, forced.score)]
 
     # round 1: the candidate pre-labels what is left
     next_round = annotation_round(AnnotationRoundParams(project="waimai", size=20))

@@ -157,3 +157,15 @@ def test_parameters_check_what_they_can() -> None:
     )
     assert scores == {"正面": 0.7, "负面": 0.3}
     assert uc.result_scores(RowResult(row_id=0, prediction="负面"), LABELS) == {"正面": 0.0, "负面": 1.0}
+
+
+def test_the_learning_curve_is_one_run_per_registered_model(home: Path) -> None:
+    from openautoglm.adapters.tracking import ensure_experiment, registry_client
+
+    client, experiment = registry_client(), ensure_experiment("annotation")
+    first = uc.learning_curve(client, experiment, "shop", 50, 0.7, 0)
+    again = uc.learning_curve(client, experiment, "shop", 100, 0.8, 1)
+    other = uc.learning_curve(client, experiment, "other", 50, 0.6, 0)
+    assert first == again != other
+    assert [(m.step, m.value) for m in client.get_metric_history(first, "eval_score")] == [(50, 0.7), (100, 0.8)]
+    assert [(m.step, m.value) for m in client.get_metric_history(first, "round")] == [(50, 0), (100, 1)]
