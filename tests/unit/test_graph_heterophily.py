@@ -255,3 +255,31 @@ def test_median_stopping_cuts_a_candidate_below_the_finished_ones() -> None:
     assert weak(5, 0.1) and pruner.stopped == 1
     strong, _ = pruner.reporter()
     assert not any(strong(epoch, 0.9) for epoch in range(1, 21))
+
+
+def test_the_selection_says_what_produced_the_pick() -> None:
+    from openautoglm.core.graph.search.base import History, Score, Trial
+    from openautoglm.core.graph.selection import select
+    from openautoglm.core.graph.stack import MLP, StackArch
+
+    searched, tuned = StackArch(widths=(32,)), StackArch(widths=(128,))
+    level = {MLP: 0.7, searched: 0.8, tuned: 0.9}
+
+    def evaluate(requests: object, resample: bool) -> list[Score]:
+        out = []
+        for arch, seeds in requests:  # type: ignore[attr-defined]
+            vals = tuple(level[arch] for _ in seeds)
+            out.append(Score(val=vals[0], test=0.5, seeds=seeds, vals=vals, tests=tuple(0.5 for _ in seeds)))
+        return out
+
+    history = History(
+        trials=[
+            Trial(0, 0, MLP, val=0.7, test=0.5, seeds=(0,), vals=(0.7,), tests=(0.5,), baseline="mlp"),
+            Trial(1, 0, searched, val=0.8, test=0.5, seeds=(0,), vals=(0.8,), tests=(0.5,)),
+        ]
+    )
+    assert select(history, evaluate, select_seeds=2, report_seeds=2).kind == "searched"
+    picked = select(history, evaluate, select_seeds=2, report_seeds=2, extra=[tuned])
+    assert picked.kind == "tuned" and {row["kind"] for row in picked.survivors} == {"baseline", "searched", "tuned"}
+    level[MLP] = 0.95
+    assert select(history, evaluate, select_seeds=2, report_seeds=2).kind == "baseline"
