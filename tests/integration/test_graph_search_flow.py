@@ -34,15 +34,21 @@ def test_six_trial_search_on_karate_with_two_workers(prefect_server: None, tmp_p
         select_seeds=3,
         final_seeds=4,
         max_epochs=100,
+        time_budget_s=600,  # not the size-based default (45 s for 34 nodes): the trial count is asserted below
         output_dir=tmp_path,
     )
     result = graph_search(params)
     assert result.trials == 6
     assert 0.0 < result.final_test_mean <= 1.0 and result.meta["nodes"] == 34
     assert "homophily" in result.prior
-    # both baselines trained and kept (they run concurrently: completion order varies; submission order is unit-tested)
-    assert sorted(b["name"] for b in result.baselines) == ["gat-pyg", "gcn-pyg"]
-    assert result.max_in_flight == 2 and result.select_seeds == 3 and len(result.survivors) == 3
+    # the baselines the prior names, trained and kept (they run concurrently: completion order varies; submission
+    # order is unit-tested); the MLP is always one; a clock may leave hopeless ones out of the selection
+    names = {b["name"] for b in result.baselines}
+    assert {"mlp", "gcn-pyg"} <= names and all(b["kind"] == "baseline" for b in result.baselines)
+    assert result.best_kind in {"baseline", "searched"} and (result.best_kind == "baseline") == bool(
+        result.best_baseline
+    )
+    assert result.max_in_flight == 2 and 1 <= result.select_seeds <= 3 and len(result.survivors) <= len(names) + 1
     pick = result.survivors[0]  # the best mean validation over the selection seeds, never below a baseline's
     assert pick["describe"] == result.best_describe and pick["baseline"] == result.best_baseline
     assert pick["val_mean"] >= max(row["val_mean"] for row in result.survivors if row["baseline"])
@@ -58,7 +64,8 @@ def test_six_trial_search_on_karate_with_two_workers(prefect_server: None, tmp_p
     assert len(children) == 6
     assert {"val", "test", "seconds"} <= set(children[0].data.metrics)
     assert "op" in children[0].data.params and parent.data.metrics["trials"] == 6
-    assert sorted(c.data.params.get("baseline", "") for c in children)[-2:] == ["gat-pyg", "gcn-pyg"]
+    assert names <= {c.data.params.get("baseline", "") for c in children}
+    assert parent.data.tags["openautoglm.pick_kind"] == result.best_kind
     logged = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
     assert {"search_curve.png", "history.json", "best_model.pt"} <= logged
     artifacts = flow_run_artifacts(result.flow_run_id)
