@@ -98,6 +98,7 @@ def main() -> None:
     print(f"baseline: a restart is ready after {restart_s:.1f} s")
 
     moves: list[dict[str, Any]] = []
+    windows: list[tuple[float, float]] = []  # from each move to a second after the new version's first answer
     # Stratified random waits before the moves (one in each 1/moves of a poll, shuffled, seeded): the moves then fall
     # evenly over the poll's phase; a few plain random draws may all fall late (or early) and bias the median.
     phase = random.Random(args.seed)
@@ -130,6 +131,7 @@ def main() -> None:
             time.sleep(0.5)
             after = swap_totals(base)
             load_s = (after[0] - before[0]) / max(1.0, after[1] - before[1])
+            windows.append((moved, answer.received + 1.0))
             moves.append(
                 {
                     "version": version,
@@ -145,6 +147,11 @@ def main() -> None:
 
     failed = [a for a in answers if a.status != 200]
     latencies_ms = [1000 * (a.received - a.sent) for a in answers if a.status == 200]
+    swapping_ms = [
+        1000 * (a.received - a.sent)
+        for a in answers
+        if a.status == 200 and any(start <= a.sent <= end for start, end in windows)
+    ]
     median_s = statistics.median(m["move_to_answer_s"] for m in moves)
     worst_s = max(m["move_to_answer_s"] for m in moves)
     figures = {
@@ -158,9 +165,11 @@ def main() -> None:
     print("|---|---|---|---|")
     for i, m in enumerate(moves, 1):
         print(f"| {i} | {m['version']} | {m['move_to_answer_s']} | {m['load_and_warm_s']} |")
+    p50, p99 = percentile(latencies_ms, 0.5), percentile(latencies_ms, 0.99)
+    p99_swapping = percentile(swapping_ms, 0.99)
     print(f"\nmedian {median_s:.2f} s (poll {args.poll_s:g} s), restart baseline {restart_s:.1f} s; "
-          f"{len(answers)} requests, {len(failed)} failed, p50 {percentile(latencies_ms, 0.5):.1f} ms, "
-          f"p99 {percentile(latencies_ms, 0.99):.1f} ms")  # fmt: skip
+          f"{len(answers)} requests, {len(failed)} failed, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"(around the swaps {p99_swapping:.1f} ms)")  # fmt: skip
     print(f"goals: {goals}")
     path = write_result(
         "hotswap",
@@ -178,8 +187,10 @@ def main() -> None:
             "requests": len(answers),
             "failed_requests": len(failed),
             "failed_examples": [a.error for a in failed[:5]],
-            "request_p50_ms": round(percentile(latencies_ms, 0.5), 2),
-            "request_p99_ms": round(percentile(latencies_ms, 0.99), 2),
+            "request_p50_ms": round(p50, 2),
+            "request_p99_ms": round(p99, 2),
+            "requests_around_swaps": len(swapping_ms),
+            "request_p99_ms_around_swaps": round(p99_swapping, 2),
             "scope": "from the alias move to the first answer by the new version; the round's training and "
             "registration before the move are bench/annotate.py's (issue 30 goal: last label -> new student "
             "answering <= 120 s)",
