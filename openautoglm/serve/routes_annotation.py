@@ -366,21 +366,15 @@ def _next(ctx: AnnotationContext, project: str, annotator: str) -> Task:
 
 
 def _record(ctx: AnnotationContext, project: str, annotator: str, body: AnswerIn, *, adjudicated: bool) -> Task:
-    """Store the answer through the use case that also emits the event ``train_round``'s trigger counts, when a
-    Prefect server is configured (``PREFECT_API_URL``): without one no trigger can fire, and Prefect's event client
-    would start an ephemeral server inside the API process on the first answer (tens of seconds)."""
-    from prefect.settings import PREFECT_API_URL
-
+    """Store the answer through the use case that also emits the event ``train_round``'s trigger counts (when a
+    Prefect server is named: ``PREFECT_API_URL``)."""
     from openautoglm.usecases.annotation import record_labels
 
     item = ctx.store.get_item(project, body.item_id)  # 404 for an item of another project
     answer = NewAnnotation(
         item_id=body.item_id, annotator=annotator, answer=body.answer, seconds=body.seconds, adjudicated=adjudicated
     )
-    if PREFECT_API_URL.value():
-        record_labels(project, [answer], store=ctx.store)
-    else:
-        ctx.store.record_annotations(project, [answer])
+    record_labels(project, [answer], store=ctx.store)
     ctx.access.unskip(project, body.item_id, annotator)
     label = body.answer if isinstance(body.answer, str) else None
     return Task(item=_item(item), answer=_answer(label, None if label else body.answer, adjudicated))  # type: ignore[arg-type]

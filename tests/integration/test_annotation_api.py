@@ -9,6 +9,7 @@ over the limit is 413, a batch over 1,000 rows is 422, another annotator's proje
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -148,3 +149,41 @@ def test_the_edges(api: dict[str, Any]) -> None:
     refused = httpx.post(f"{base}/projects/edges/items", json=huge, headers=ADMIN)
     assert (refused.status_code, refused.json()["code"]) == (413, 41300)
     assert httpx.post(f"{base}/projects", json=spec, headers=ADMIN).json()["code"] == 40900
+
+
+def test_the_cli_makes_a_project_grants_reports_and_exports(tmp_path: Path) -> None:
+    """`openautoglm annotate` as a user types it (the real console script), on a SQLite store: create with the rows
+    of the seed example, grant, status, export; a wrong option or project is one line with a hint, no traceback."""
+    import csv
+    import subprocess
+    import sys
+
+    from tests.conftest import EXAMPLES
+
+    url = f"sqlite:///{tmp_path / 'annotations.db'}"
+    env = {**os.environ, "OPENAUTOGLM_HOME": str(tmp_path / "home"), "OPENAUTOGLM_ANNOTATIONS_URL": url}
+    env.pop("OPENAUTOGLM_DEBUG", None)
+    binary = str(Path(sys.executable).parent / "openautoglm")
+
+    def annotate(*args: str, code: int = 0) -> str:
+        done = subprocess.run([binary, "annotate", *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        return " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+
+    made = annotate("create", "feedback", "--labels", "正面,负面,中性", "--items", str(EXAMPLES / "user_feedback.csv"))
+    assert "created project feedback" in made and "added 60 rows" in made
+    assert "may now work on feedback as reviewer" in annotate("grant", "feedback", "rita", "--role", "reviewer")
+    store = AnnotationStore(url)
+    items = store.items("feedback")
+    store.record_annotation("feedback", items[0].id, "alice", "正面")
+    status = annotate("status", "feedback")
+    assert "60" in status and "1 items, 1 answers by 1" in status
+    out = tmp_path / "labels.csv"
+    assert "wrote 1 labelled items" in annotate("export", "feedback", str(out))
+    with out.open(encoding="utf-8") as handle:
+        assert [(r["item_id"], r["label"]) for r in csv.DictReader(handle)] == [(str(items[0].id), "正面")]
+    assert "error: No annotation project named 'nope'" in annotate("status", "nope", code=2)
+    assert "invalid option role" in annotate("grant", "feedback", "x", "--role", "boss", code=2)
+    assert "eval-share" in annotate("create", "other", "--labels", "a,b", "--eval-share", "2", code=2)
+    store.close()
