@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 #: The Prefect event each recorded answer emits, and the prefix of its resource id (``...project.<name>``).
 LABELLED_EVENT = "openautoglm.annotation.labelled"
 PROJECT_RESOURCE = "openautoglm.annotation.project"
-#: The model that pre-labels a project nobody has trained a model for yet.
-COLD_START = "local-auto"
+#: The model that pre-labels a project nobody has trained a model for yet, by task: the zero-shot classifier, LAC.
+COLD_START = {"text_classification": "local-auto", "ner": "local-lac"}
 #: Encoders whose embeddings spread a diverse round.
 EMBEDDINGS = {"local-use": "local-use", "local-e5": "local-e5"}
 
@@ -150,14 +150,15 @@ def registered_version(name: str, alias: str) -> str | None:
         return None
 
 
-def current_model(model: str | None, name: str, alias: str) -> CurrentModel:
+def current_model(model: str | None, name: str, alias: str, task_type: str = "text_classification") -> CurrentModel:
     """``model`` when given; else the version ``alias`` points at in the registered model ``name``
-    (``mlflow:/name/version``, pinned so a moving alias cannot change models within a round); else the cold start."""
+    (``mlflow:/name/version``, pinned so a moving alias cannot change models within a round); else the cold start of
+    the task (:data:`COLD_START`)."""
     if model:
         return CurrentModel(model=model, source="explicit")
     version = registered_version(name, alias)
     if version is None:
-        return CurrentModel(model=COLD_START, source="cold-start")
+        return CurrentModel(model=COLD_START[task_type], source="cold-start")
     return CurrentModel(model=f"mlflow:/{name}/{version}", version=version, source="registry")
 
 
@@ -180,7 +181,8 @@ class AnnotationRoundParams(BaseModel):
     seed: int = Field(default=0, ge=0, description="Seeds ties and the k-means.")
     model: ModelString | None = Field(
         default=None,
-        description="The model that pre-labels (default: the registered model at `alias`, else local-auto).",
+        description="The model that pre-labels (default: the registered model at `alias`, else local-auto; NER: "
+        "local-lac).",
     )
     registered_model: str | None = Field(
         default=None, min_length=1, max_length=128, description="Registered model name (default: the project's)."
@@ -361,7 +363,7 @@ def queue_rows(pool: Pool, current: CurrentModel, ids: list[int], scores: list[f
 class RoundSteps:
     """The steps of a round (plain functions; the flow passes Prefect tasks of the same functions)."""
 
-    current_model: Callable[[str | None, str, str], CurrentModel] = current_model
+    current_model: Callable[[str | None, str, str, str], CurrentModel] = current_model
     round_pool: Callable[[str], Pool] = round_pool
     prelabel: Callable[[Pool, CurrentModel, int], list[list[float]]] = prelabel
     choose_rows: Callable[[Pool, list[list[float]], AnnotationRoundParams], tuple[list[int], list[float]]] = choose_rows
@@ -377,8 +379,8 @@ def annotation_round(params: AnnotationRoundParams, steps: RoundSteps | None = N
     """
     steps = steps or RoundSteps()
     started = time.perf_counter()
-    current = steps.current_model(params.model, params.name, params.alias)
     pool = steps.round_pool(params.project)
+    current = steps.current_model(params.model, params.name, params.alias, pool.project.task_type)
     probs = steps.prelabel(pool, current, params.batch_size)
     ids, scores = steps.choose_rows(pool, probs, params)
     queued = steps.queue_rows(pool, current, ids, scores, params.strategy)

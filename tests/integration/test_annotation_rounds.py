@@ -216,3 +216,68 @@ def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home
     (training,) = store.trainings("trigger")
     assert (training.model_name, training.model_version, training.label_count) == ("trigger", "1", 20)
     assert "candidate" in training.aliases
+
+
+def msra(sentences: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """The first ``sentences`` MSRA sentences with their gold entities (BIO, one character a line)."""
+    from openautoglm.core.nlp.types import Entity
+
+    path = WAIMAI.parent / "msra_ner" / "msra_bio.txt"
+    if not path.is_file():
+        pytest.skip(f"MSRA NER is not at {path}")
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    rows: list[tuple[str, str]] = []
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.strip():
+            char, tag = line.split()
+            rows.append((char, tag))
+            continue
+        if rows:
+            text, entities, start, kind = "".join(c for c, _ in rows), [], None, ""
+            for i, (_, tag) in enumerate([*rows, ("", "O")]):
+                if start is not None and not tag.startswith("I-"):
+                    entities.append(Entity(text[start:i], kind, start, i))
+                    start = None
+                if tag.startswith("B-"):
+                    start, kind = i, tag[2:]
+            out.append((text, tuple(entities)))
+            rows = []
+        if len(out) == sentences:
+            break
+    return out
+
+
+def test_ner_rounds_pre_label_with_lac_and_register_a_crf_student(prefect_server: None, home: Path) -> None:
+    from openautoglm.adapters.annotation_store import AnnotationStore, NewItem, ProjectSpec
+    from openautoglm.flows.annotation import annotation_round, train_round
+    from openautoglm.usecases.annotation import AnnotationRoundParams, TrainRoundParams, record_labels
+
+    sentences = msra(120)
+    store = AnnotationStore()
+    store.create_project(ProjectSpec(name="places", task_type="ner", entity_types=("PER", "LOC", "ORG")))
+    ids = store.add_items("places", [NewItem(text=t) for t, _ in sentences]).ids
+    gold = dict(zip(ids, [e for _, e in sentences], strict=True))
+    evaluation = {i.id for i in store.items("places") if i.eval}
+    summary = annotation_round(AnnotationRoundParams(project="places", size=40))
+    assert (summary.model, summary.queued) == ("local-lac", 40) and not set(summary.item_ids) & evaluation
+    assert all(p.entities is not None and p.model == "local-lac" for p in store.predictions("places"))
+
+    def answers(annotator: str) -> list[Any]:
+        from openautoglm.adapters.annotation_store import NewAnnotation
+
+        items = store.next_items("places", annotator, 500)
+        return [NewAnnotation(item_id=i.id, annotator=annotator, answer=gold[i.id]) for i in items]
+
+    record_labels("places", answers("alice"))
+    record_labels("places", answers("bob"))  # the evaluation items' second answers
+    agreement = store.agreement("places")
+    assert (agreement.unit, agreement.items, agreement.kappa, agreement.span_f1) == (
+        "character",
+        len(evaluation),
+        1.0,
+        1.0,
+    )
+    trained = train_round(TrainRoundParams(project="places"))
+    assert (trained.version, trained.label_count, trained.aliases) == (1, 40, ["candidate", "production"])
+    assert trained.score is not None and 0.0 < trained.score <= 1.0  # entity F1 on the evaluation slice
+    assert annotation_round(AnnotationRoundParams(project="places", size=10)).model == "mlflow:/places/1"

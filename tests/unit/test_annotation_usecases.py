@@ -96,7 +96,7 @@ def test_a_round_runs_its_steps_in_order(store: Any) -> None:
         queue_rows=step("queue", uc.queue_rows),
     )
     summary = uc.annotation_round(uc.AnnotationRoundParams(project="shop", size=4, diverse=False), steps)
-    assert calls == ["current", "pool", "prelabel", "choose", "queue"]
+    assert calls == ["pool", "current", "prelabel", "choose", "queue"]
     _, rest = split(store)
     assert (summary.round, summary.model, summary.queued, summary.pool) == (0, "fake", 4, len(rest))
     assert [q.item_id for q in store.queue("shop")] == summary.item_ids
