@@ -76,7 +76,9 @@ class AutoGraph:
         algo: ``rl`` (LSTM controller, REINFORCE), ``random``, ``tpe`` or ``evolution``.
         budget: Distinct candidates to train, the baselines included.
         space: ``stack`` (layer stacks with per-family recipes) or ``dag`` (NAS-Bench-Graph's macro space).
-        baselines: Train the textbook baselines first (GCN and GAT, or GAE for links); they stay on the board.
+        baselines: Train published recipes first, in the order the meta-features set (the MLP always; MLP, H2GCN,
+            GPR-GNN first on a heterophilic graph; GCN, GAT, APPNP on a homophilic one; GAE for links); they stay
+            on the board, and a pick among them is reported as ``kind == "baseline"``.
         parallel: Trials in flight at once (threads of this process).
         seeds: Training runs per candidate during the screening.
         survivors, select_seeds: Best screened candidates (and every baseline) re-trained with ``select_seeds``
