@@ -292,9 +292,13 @@ def optimize_prompt_command(
 )
 def graph_search_command(
     dataset: Annotated[
-        str | None, typer.Option(help="Built-in graph: cora, citeseer, pubmed (Planetoid, from --root) or karate.")
+        str | None,
+        typer.Option(
+            help="Built-in graph: cora, citeseer, pubmed (Planetoid), cornell, texas, wisconsin (WebKB), read from "
+            "--root; or karate."
+        ),
     ] = None,
-    root: Annotated[Path | None, typer.Option(help="Folder holding <Name>/raw for Planetoid graphs.")] = None,
+    root: Annotated[Path | None, typer.Option(help="Folder holding <Name>/raw (Planetoid) or <name>/ (WebKB).")] = None,
     nodes: Annotated[str | None, typer.Option(help="Your graph: node file (id, label, features) or SQL table.")] = None,
     edges: Annotated[str | None, typer.Option(help="Your graph: edge file (source, target) or SQL table.")] = None,
     db_url: Annotated[str | None, typer.Option(help="Database URL when --nodes/--edges are SQL tables.")] = None,

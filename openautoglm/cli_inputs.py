@@ -150,24 +150,20 @@ def table_graph(
 
 
 def named_graph(dataset: str | None, root: Path | None, nasbench: str | None) -> Any:
-    """A built-in graph by name (its raw files checked before a flow run starts), or None with --nasbench."""
-    from openautoglm.adapters.graph_specs import KarateGraph, PlanetoidGraph
+    """A built-in graph by name (its files checked before a flow run starts), or None with --nasbench."""
+    from openautoglm.adapters.graph_specs import PlanetoidGraph, WebKBGraph
+    from openautoglm.adapters.graph_specs import named_graph as by_name
     from openautoglm.core.errors import ConfigurationError
 
     if not dataset:
         if nasbench:
             return None
         raise ConfigurationError("Say which graph: --dataset NAME, --nodes F --edges F, or --nasbench NAME.")
-    names = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
-    if dataset.lower() == "karate":
-        return KarateGraph()
-    if dataset.lower() not in names:
-        raise ConfigurationError(
-            f"Unknown dataset '{dataset}'.",
-            hint="use cora, citeseer, pubmed or karate, or --nodes/--edges for your own",
-        )
-    graph = PlanetoidGraph(name=names[dataset.lower()], root=root)  # type: ignore[arg-type]
-    graph.raw_root()
+    graph = by_name(dataset, root)
+    if isinstance(graph, PlanetoidGraph):
+        graph.raw_root()
+    elif isinstance(graph, WebKBGraph):
+        graph.folder()
     return graph
 
 

@@ -123,3 +123,33 @@ class TableGraph(_GraphSpec):
 
 
 GraphSource = Annotated[PlanetoidGraph | KarateGraph | WebKBGraph | TableGraph, Field(discriminator="kind")]
+
+
+#: The graphs known by name: the SDK's ``AutoGraph().fit("cora")`` and the CLI's ``--dataset cora`` read this one table.
+NAMED_GRAPHS: dict[str, PlanetoidGraph | KarateGraph | WebKBGraph] = {
+    "cora": PlanetoidGraph(name="Cora"),
+    "citeseer": PlanetoidGraph(name="CiteSeer"),
+    "pubmed": PlanetoidGraph(name="PubMed"),
+    "karate": KarateGraph(),
+    "cornell": WebKBGraph(name="cornell"),
+    "texas": WebKBGraph(name="texas"),
+    "wisconsin": WebKBGraph(name="wisconsin"),
+}
+
+
+def named_graph(name: str, root: Path | None = None) -> PlanetoidGraph | KarateGraph | WebKBGraph:
+    """The graph called ``name`` (any case), read from ``root`` when given (Planetoid and WebKB graphs).
+
+    Raises:
+        ConfigurationError: No graph has that name (the hint lists the names).
+    """
+    from openautoglm.core.errors import ConfigurationError
+
+    graph = NAMED_GRAPHS.get(name.lower())
+    if graph is None:
+        raise ConfigurationError(
+            f"Unknown graph '{name}'.", hint=f"use one of {', '.join(NAMED_GRAPHS)}, or your own node and edge tables"
+        )
+    if root is not None and not isinstance(graph, KarateGraph):
+        return graph.model_copy(update={"root": root})
+    return graph
