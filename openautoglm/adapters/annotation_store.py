@@ -81,6 +81,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
 
 ExportFormat = Literal["csv", "jsonl"]
 #: Tries of a write that finds the database locked (SQLite) or deadlocked (PostgreSQL), with a growing pause.
@@ -1108,24 +1109,7 @@ class AnnotationStore:
 
     def record_round(self, project: str, record: Round) -> Round:
         """Store an annotation round's bookkeeping; the same round number again replaces it (a rerun)."""
-        now = datetime.now(UTC)
-        values = {**record.model_dump(exclude={"created_at"}), "created_at": record.created_at or now}
-
-        def upsert(conn: sa.Connection) -> None:
-            values["project_id"] = self._project(conn, project).id
-            statement = self._insert(RoundRow).values(values)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["project_id", "round"],
-                    set_={
-                        c: statement.excluded[c]
-                        for c in ("model", "model_version", "label_count", "label_digest", "queued")
-                    },
-                )
-            )
-
-        self._write(f"record round {record.round} of '{project}'", upsert)
-        return record.model_copy(update={"created_at": values["created_at"]})
+        return self._upsert_record(project, RoundRow, record, ("project_id", "round"), f"record round {record.round}")
 
     def rounds(self, project: str) -> list[Round]:
         """The project's annotation rounds, oldest first."""
@@ -1136,35 +1120,26 @@ class AnnotationStore:
 
     def record_training(self, project: str, record: Training) -> Training:
         """Store a model trained on a label snapshot; the same model name and version again replaces it."""
-        now = datetime.now(UTC)
-        values = {
+        keys = ("project_id", "model_name", "model_version")
+        return self._upsert_record(project, TrainingRow, record, keys, "record a training")
+
+    def _upsert_record(self, project: str, row: type[Base], record: R, keys: tuple[str, ...], what: str) -> R:
+        """Insert ``record`` as a row of ``row``'s table, or update every column but the keys and ``created_at``
+        of the row with the same keys; returns the record with its ``created_at``."""
+        values: dict[str, Any] = {
             **record.model_dump(exclude={"created_at"}),
-            "aliases": list(record.aliases),
-            "created_at": record.created_at or now,
+            "created_at": getattr(record, "created_at", None) or datetime.now(UTC),
         }
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        kept = {*keys, "created_at"}
 
         def upsert(conn: sa.Connection) -> None:
             values["project_id"] = self._project(conn, project).id
-            statement = self._insert(TrainingRow).values(values)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["project_id", "model_name", "model_version"],
-                    set_={
-                        c: statement.excluded[c]
-                        for c in (
-                            "round",
-                            "label_count",
-                            "label_digest",
-                            "score",
-                            "eval_items",
-                            "aliases",
-                            "created_at",
-                        )
-                    },
-                )
-            )
+            statement = self._insert(row).values(values)
+            update = {c: statement.excluded[c] for c in values if c not in kept}
+            conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))
 
-        self._write(f"record a training of '{project}'", upsert)
+        self._write(f"{what} of '{project}'", upsert)
         return record.model_copy(update={"created_at": values["created_at"]})
 
     def trainings(self, project: str) -> list[Training]:
