@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +29,8 @@ import pytest
 from openautoglm.adapters.annotation_access import AnnotationAccess, Grant
 from openautoglm.adapters.annotation_store import AnnotationStore, NewItem, NewPrediction, ProjectSpec, Round
 from openautoglm.serve.testing import Signer, api_process, keys_json
-from tests.conftest import REPO, in_ci, require_binary
+from tests.conftest import REPO, in_ci
+from tests.e2e.conftest import shots_dir
 from tests.integration.servers import BIN, prefect_server, start, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,10 +40,6 @@ BUNDLE = REPO / "openautoglm" / "serve" / "ui_dist" / "index.html"
 LABELS = ["正面", "负面"]
 ROUND = 20
 TEXTS = [f"第{i}位顾客说：{'味道很好，送得也快' if i % 3 else '太咸了，还送晚了'}（{i}）" for i in range(40)]
-
-
-def chromium() -> str:
-    return require_binary("chromium", install="apt-get install -y chromium (or make infra-tools)")
 
 
 def prelabel(n: int) -> str:
@@ -143,24 +139,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 deploying.kill()
             if worker is not None:
                 stop(worker)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def shots_dir(tmp: Path) -> Path:
-    folder = Path(os.environ.get("OPENAUTOGLM_SCREENSHOTS") or tmp / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def sign_in(browser: Any, base: str, sub: str, *roles: str, hash: str = "") -> Any:

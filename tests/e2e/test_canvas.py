@@ -16,14 +16,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from openautoglm.serve.testing import Signer, api_process, keys_json
-from tests.conftest import REPO, in_ci, require_binary
+from tests.conftest import REPO, in_ci
+from tests.e2e.conftest import shots_dir
 from tests.integration.servers import BIN, prefect_server, start, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -32,10 +32,6 @@ SIGNER = Signer.rsa("canvas-1")
 BUNDLE = REPO / "openautoglm" / "serve" / "ui_dist" / "index.html"
 LABELS = ["正面", "负面", "中性"]
 NAME = "canvas-seed"
-
-
-def chromium() -> str:
-    return require_binary("chromium", install="apt-get install -y chromium (or make infra-tools)")
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +73,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 yield {"base": base, "tmp": tmp, "worker_log": worker_log}
         finally:
             stop(worker)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def shots_dir(tmp: Path) -> Path:
-    folder = Path(os.environ.get("OPENAUTOGLM_SCREENSHOTS") or tmp / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def sign_in(browser: Any, base: str, sub: str, role: str) -> Any:
