@@ -22,6 +22,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' typ
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,6 +66,8 @@ MAX_ENTITIES = 500
 MAX_EXPORT_ROWS = 1000
 #: Disagreements per page at most.
 MAX_DISAGREEMENTS = 200
+#: Seconds a project's status is reused (answers recorded by this process drop it at once).
+STATUS_TTL_S = 2.0
 #: Skipped items an annotator's queue steps over at most (older skips come back into the queue).
 MAX_SKIPS = 500
 
@@ -265,6 +268,8 @@ class AnnotationContext:
     #: Projects with a round running in this process: one at a time each (a second is 409), so the model time
     #: a caller can start is bounded.
     running: set[str] = field(default_factory=set)
+    #: Project -> (when, its status without the caller's count): see :func:`_status`.
+    statuses: dict[str, tuple[float, "StatusOut"]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
@@ -375,6 +380,8 @@ def _record(ctx: AnnotationContext, project: str, annotator: str, body: AnswerIn
         item_id=body.item_id, annotator=annotator, answer=body.answer, seconds=body.seconds, adjudicated=adjudicated
     )
     record_labels(project, [answer], store=ctx.store)
+    with ctx.lock:
+        ctx.statuses.pop(project, None)
     ctx.access.unskip(project, body.item_id, annotator)
     label = body.answer if isinstance(body.answer, str) else None
     return Task(item=_item(item), answer=_answer(label, None if label else body.answer, adjudicated))  # type: ignore[arg-type]
@@ -390,7 +397,7 @@ def _undo(ctx: AnnotationContext, project: str, annotator: str) -> Task:
     """Take back the caller's last action: a skip goes back into the queue; an answer is shown again with the
     caller's answer (the next answer to it replaces it)."""
     skips = ctx.access.skipped(project, annotator)
-    answers = [a for a in ctx.store.annotations(project, annotator=annotator) if not getattr(a, "adjudicated", False)]
+    answers = [a for a in ctx.store.annotations(project, annotator=annotator) if not a.adjudicated]
     last_answer = max(answers, key=lambda a: (a.updated_at, a.id), default=None)
     last_skip = skips[0] if skips else None
     if last_skip is not None and (last_answer is None or last_skip.skipped_at >= last_answer.updated_at):
@@ -404,10 +411,21 @@ def _undo(ctx: AnnotationContext, project: str, annotator: str) -> Task:
 
 
 def _status(ctx: AnnotationContext, project: str, who: str) -> StatusOut:
-    store = ctx.store
+    """The project's status (kept :data:`STATUS_TTL_S` seconds, and dropped when this process records an answer:
+    every page polls it, and agreement and disagreements read every answer), with the caller's own count."""
+    now = time.monotonic()
+    with ctx.lock:
+        held = ctx.statuses.get(project)
+    if held is None or now - held[0] > STATUS_TTL_S:
+        held = (now, _project_status(ctx.store, project))
+        with ctx.lock:
+            ctx.statuses[project] = held
+    return held[1].model_copy(update={"mine": len(ctx.store.annotations(project, annotator=who))})
+
+
+def _project_status(store: AnnotationStore, project: str) -> StatusOut:
     spec = store.get_project(project)
     counts = store.status(project)
-    mine = len(store.annotations(project, annotator=who))
     agreement = store.agreement(project)
     disputes = store.disagreements(project)
     trainings = store.trainings(project)
@@ -419,16 +437,15 @@ def _status(ctx: AnnotationContext, project: str, who: str) -> StatusOut:
         rounds = store.rounds(project)
         if rounds:
             model = ModelOut(name=rounds[-1].model, version=rounds[-1].model_version)
-    queued = getattr(counts, "queued", 0) + getattr(counts, "eval_items", 0)
     return StatusOut(
         project=project,
         task_type=spec.task_type,
         items=counts.items,
         labelled=counts.labelled_items,
-        target=queued or counts.items,
+        target=(counts.queued + counts.eval_items) or counts.items,
         annotations=counts.annotations,
         annotators=counts.annotators,
-        mine=mine,
+        mine=0,
         kappa=agreement.kappa,
         kappa_method=agreement.method,
         kappa_items=agreement.items,

@@ -419,3 +419,23 @@ def test_a_round_runs_the_use_case_once_per_project_at_a_time(
     grant(client, "reviews", "reviewer", "ann")
     forbidden = client.post(f"{BASE}/rounds", json=body, headers=auth("ann", "annotator", "reviewer", "operator"))
     assert forbidden.status_code == 403 and len(seen) == 1
+
+
+def test_status_is_reused_briefly_and_dropped_by_an_answer(
+    client: TestClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openautoglm.serve import routes_annotation
+
+    ids = make_project(client, db)
+    grant(client, "reviews", "annotator", "ann")
+    ann = auth("ann", "annotator")
+    monkeypatch.setattr(routes_annotation, "STATUS_TTL_S", 3600.0)  # a slow machine does not expire it
+    assert data(client.get(f"{BASE}/projects/reviews/status", headers=ann))["labelled"] == 0
+    AnnotationStore(db).record_annotation("reviews", ids[0], "someone-elsewhere", "正面")  # another process
+    assert data(client.get(f"{BASE}/projects/reviews/status", headers=ann))["labelled"] == 0  # reused
+    data(client.post(f"{BASE}/projects/reviews/answers", json={"item_id": ids[1], "label": "负面"}, headers=ann))
+    fresh = data(client.get(f"{BASE}/projects/reviews/status", headers=ann))
+    assert (fresh["labelled"], fresh["mine"]) == (2, 1)  # this process's answer dropped it
+    AnnotationStore(db).record_annotation("reviews", ids[2], "someone-elsewhere", "正面")
+    monkeypatch.setattr(routes_annotation, "STATUS_TTL_S", 0.0)
+    assert data(client.get(f"{BASE}/projects/reviews/status", headers=ann))["labelled"] == 3  # expired
