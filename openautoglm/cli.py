@@ -158,7 +158,7 @@ def validate(
     with errors(values):
         spec = source_spec(source, fmt, query, encoding, delimiter, True, password_env)
         dataset = DataLoader(spec).load(columns=split(columns), rename=pairs(rename))
-        outcome = validate_dataset(dataset, ValidateParams.model_validate(values.nested()).config())
+        outcome = validate_dataset(dataset, ValidateParams.model_validate(values.nested()).validation_config())
     if not print_validation(spec, dataset, outcome, show):
         raise typer.Exit(code=1)
 

@@ -9,44 +9,24 @@ from pydantic import ConfigDict, Field
 
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
-from openautoglm.adapters.validation import ValidationConfig
-from openautoglm.core.data.clean import CleanConfig
 from openautoglm.flows.runtime import RunTail
 from openautoglm.stages.data import CleanParams, ValidateParams
 
 
-class IngestParams(ValidateParams):
+class IngestParams(ValidateParams, CleanParams):
     """Parameters of the ``ingest`` flow (a form in the Prefect UI): the ``validate`` stage's settings (task, text
-    columns, labels, id column, lengths, gate) and where the rows come from, how they are cleaned and written."""
+    columns, labels, id column, lengths, gate), the ``clean`` stage's (rules, truncation, duplicates), and where the
+    rows come from and are written."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: SourceSpec = Field(description="Where the data is: a CSV, JSONL or Parquet file, or an SQL table/query.")
     columns: list[str] | None = Field(default=None, description="Source columns to keep (default: all).")
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
-    truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
-    drop_duplicates: bool = Field(default=True, description="Quarantine rows repeating an earlier row's text.")
-    clean_rules: list[str] = Field(
-        default=list(CleanConfig().rules),
-        description="Cleaning rules in order (html, nfkc, fullwidth, control, whitespace).",
-    )
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     output_format: OutputFormat = Field(default="parquet", description="Format of the cleaned data file.")
     chunk_rows: int = Field(default=20_000, ge=100, description="Rows per cleaning task on the Dask cluster.")
     experiment: str = Field(default="ingest", min_length=1, description="MLflow experiment name.")
-
-    def clean_config(self) -> CleanConfig:
-        """The cleaning configuration these parameters describe (as the ``clean`` stage reads them)."""
-        return CleanParams(
-            text_columns=self.text_columns,
-            rules=self.clean_rules,
-            truncate_at=self.truncate_at,
-            drop_duplicates=self.drop_duplicates,
-        ).config()
-
-    def validation_config(self) -> ValidationConfig:
-        """The validation configuration these parameters describe (as the ``validate`` stage reads them)."""
-        return self.config()
 
     def tracking_params(self) -> dict[str, Any]:
         """Flat, secret-free parameters for MLflow."""
@@ -65,7 +45,7 @@ class IngestParams(ValidateParams):
             "max_length": self.max_length,
             "truncate_at": self.truncate_at,
             "drop_duplicates": self.drop_duplicates,
-            "clean_rules": self.clean_rules,
+            "clean_rules": self.rules,
             "output_format": self.output_format,
             "chunk_rows": self.chunk_rows,
         }

@@ -60,7 +60,7 @@ class CleanParams(BaseModel):
     truncate_at: int | None = Field(default=None, ge=1, description="Cut texts to this length while cleaning.")
     drop_duplicates: bool = Field(default=True, description="Quarantine rows repeating an earlier row's text.")
 
-    def config(self) -> CleanConfig:
+    def clean_config(self) -> CleanConfig:
         return CleanConfig(
             text_columns=tuple(self.text_columns),
             rules=tuple(self.rules),
@@ -78,7 +78,7 @@ class CleanParams(BaseModel):
 )
 def clean(inputs: Mapping[str, Any], params: CleanParams, context: StageContext) -> dict[str, Any]:
     dataset: Dataset = inputs["dataset"]
-    config = params.config()
+    config = params.clean_config()
     cleaned, merged = finish_clean_task.fn(dataset, [normalize_frame(dataset.frame, config)], config)
     return {"dataset": cleaned, "report": merged.model_dump()}
 
@@ -98,7 +98,7 @@ class ValidateParams(BaseModel):
         description="fail: stop the run when a row breaks an expectation; quarantine: set such rows aside.",
     )
 
-    def config(self) -> ValidationConfig:
+    def validation_config(self) -> ValidationConfig:
         return ValidationConfig(
             task=self.task,
             text_columns=tuple(self.text_columns),
@@ -119,7 +119,7 @@ class ValidateParams(BaseModel):
 )
 def validate(inputs: Mapping[str, Any], params: ValidateParams, context: StageContext) -> dict[str, Any]:
     dataset: Dataset = inputs["dataset"]
-    outcome = validate_dataset(dataset, params.config())
+    outcome = validate_dataset(dataset, params.validation_config())
     path = write_json(context.folder / "validation.json", outcome.raw)
     gated = apply_gate(dataset, outcome, params.gate)
     gated.check_accounting()
