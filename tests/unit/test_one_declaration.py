@@ -123,3 +123,17 @@ def test_a_field_added_to_the_model_reaches_every_face() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"help": True, "schema": True, "stage": True, "sdk": True}, found
+
+
+def test_the_graph_search_stage_restates_nothing_differently() -> None:
+    """The graph-search stage still declares its own (smaller) model, since the flow's pulls in torch at import;
+    until the search's model lives in a torch-free use-case module, each field it restates must equal the flow's:
+    same type, default and bounds."""
+    from openautoglm.flows.graph_search_params import GraphSearchParams
+    from openautoglm.stages.graph import GraphSearchStageParams
+
+    for name, field in GraphSearchStageParams.model_fields.items():
+        flow_field = GraphSearchParams.model_fields[name]
+        assert field.annotation == flow_field.annotation, name
+        assert field.default == flow_field.default, name
+        assert sorted(map(repr, field.metadata)) == sorted(map(repr, flow_field.metadata)), name
