@@ -261,10 +261,12 @@ def test_train_round_starts_by_itself_and_the_api_answers_with_its_version(stack
     training = store.trainings("reviews")[-1]
     assert (training.model_name, training.model_version) == ("reviews", "1") and "candidate" in training.aliases
     assert training.label_count >= ROUND
-    status = httpx.get(
-        f"{stack['base']}/api/v1/annotation/projects/reviews/status",
-        headers={"Authorization": f"Bearer {SIGNER.token('ann', ['annotator'])}"},
-    ).json()["data"]
+    headers = {"Authorization": f"Bearer {SIGNER.token('ann', ['annotator'])}"}
+    url = f"{stack['base']}/api/v1/annotation/projects/reviews/status"
+    deadline = time.monotonic() + 15  # the API reuses a project's status 2 s: another process's write shows after
+    while (status := httpx.get(url, headers=headers).json()["data"])["model"]["name"] != "reviews":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
     assert status["model"]["name"] == "reviews" and status["model"]["version"] == "1"
     assert [(p["round"], p["labels"]) for p in status["curve"]] == [(training.round, training.label_count)]
     page = sign_in(browser, stack["base"], "ann", "annotator")
