@@ -536,6 +536,9 @@ def main() -> None:
         default=None,
         help="JSON-lines file: finished splits appended, and skipped on a rerun",
     )
+    parser.add_argument(
+        "--webkb-summarise-only", action="store_true", help="write the JSON from the --webkb-rows file, train nothing"
+    )
     args = parser.parse_args()
     if "webkb" in args.sections.split(","):  # its own result file: bench/results/graph_webkb.json
         result = webkb(
