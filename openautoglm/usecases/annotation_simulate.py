@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +37,8 @@ from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.learn import char_vectorizer, choose_views, design, fit_head
 
 FloatArray = npt.NDArray[np.float64]
+#: The strategy that scores rows by the disagreement of the views' heads (:func:`view_disagreement`).
+COMMITTEE = "view-disagreement"
 _FLOOR = 1e-9  # as learn.py: the probability of a label a head never saw
 
 
@@ -52,7 +54,11 @@ class SimulateParams(BaseModel):
         1000, ge=10, le=100_000, description="Rows held out (seeded by test_seed) to score each round; never chosen."
     )
     test_seed: int = Field(0, ge=0, description="Shuffles the data before the test rows are taken (fixed split).")
-    strategy: str = Field("margin", description="Uncertainty measure: random, least-confidence, margin, entropy.")
+    strategy: str = Field(
+        "margin",
+        description="Uncertainty measure: random, least-confidence, margin, entropy; or view-disagreement (the "
+        "views' heads as a committee).",
+    )
     diverse: bool = Field(False, description="Most uncertain row of each k-means cluster of the embeddings.")
     pool_factor: int = Field(10, ge=1, le=100, description="Uncertain rows per chosen row the clustering sees.")
     round_size: int = Field(50, ge=1, le=10_000, description="Rows labelled per round.")
@@ -77,6 +83,8 @@ class SimulateParams(BaseModel):
     def _known_strategy(self) -> SimulateParams:
         if (self.views is None) != (self.C is None):
             raise ValueError("fixed views need C, and C needs fixed views")
+        if self.strategy == COMMITTEE:
+            return self
         try:
             UNCERTAINTY.resolve(self.strategy)
         except ValueError:
@@ -165,6 +173,8 @@ class Fitted:
     C: float
     pool_probs: FloatArray
     test_probs: FloatArray
+    #: Each chosen view's own (normalised) probabilities on the pool: the committee of view disagreement.
+    view_probs: list[FloatArray] = field(default_factory=list)
 
 
 def fit_round(
@@ -195,16 +205,32 @@ def fit_round(
         chosen, C = fixed
     pool_logs = np.zeros((views.pool[0].shape[0], k))
     test_logs = np.zeros((views.test[0].shape[0], k))
+    view_probs = []
     for v in chosen:
         head = _head(views.pool[v][index], labels, k, C, None if warm is None else warm.get(v))
         if warm is not None:
             warm[v] = head
-        pool_logs += _log_probs(head, views.pool[v], k)
+        logs = _log_probs(head, views.pool[v], k)
+        view_probs.append(_normalise(logs))
+        pool_logs += logs
         test_logs += _log_probs(head, views.test[v], k)
     pool_probs, test_probs = _normalise(pool_logs), _normalise(test_logs)
     if self_training:
         pool_probs, test_probs = _self_train(views, index, labels, k, chosen, C, pool_probs)
-    return Fitted(views=tuple(chosen), C=float(C), pool_probs=pool_probs, test_probs=test_probs)
+    return Fitted(views=tuple(chosen), C=float(C), pool_probs=pool_probs, test_probs=test_probs, view_probs=view_probs)
+
+
+def view_disagreement(view_probs: Sequence[FloatArray]) -> FloatArray:
+    """Multi-view query by committee (co-testing; Muslea, Minton & Knoblock 2000; McCallum & Nigam 1998): the mean
+    KL divergence of each view's distribution from the committee's mean. High where the views disagree, low where
+    they agree -- also where they agree that a row is ambiguous, which uncertainty sampling keeps choosing (a
+    product review too generic to name its category)."""
+    if len(view_probs) < 2:
+        return np.zeros(len(view_probs[0])) if view_probs else np.zeros(0)
+    stacked = np.clip(np.stack(view_probs), 1e-12, 1.0)
+    mean = stacked.mean(axis=0)
+    out: FloatArray = (stacked * (np.log(stacked) - np.log(mean))).sum(axis=2).mean(axis=0)
+    return out
 
 
 def _head(
@@ -307,7 +333,9 @@ def run_rounds(
     curve: list[CurvePoint] = []
     probs: FloatArray
     if params.cold_start == "zero-shot" and prior is not None:
-        probs, first_strategy = np.asarray(prior, dtype=np.float64), params.strategy
+        # one zero-shot model is no committee: its margin chooses the first round
+        probs = np.asarray(prior, dtype=np.float64)
+        first_strategy = "margin" if params.strategy == COMMITTEE else params.strategy
     else:
         probs, first_strategy = np.full((n, k), 1.0 / k), "random"
     fixed = None
@@ -317,14 +345,23 @@ def run_rounds(
             raise ConfigurationError(f"unknown views {missing}", hint=f"use some of {list(views.names)}")
         fixed = (tuple(views.names.index(v) for v in params.views), float(params.C))
     warm: dict[int, LogisticRegression] = {}
+    committee: list[FloatArray] = []
     for round_index in range(max_rounds):
         want = min(params.round_size, budget - len(chosen))
         if want <= 0:
             break
         started = time.perf_counter()
         strategy = first_strategy if round_index == 0 else params.strategy
+        ranked_probs = probs
+        if strategy == COMMITTEE:
+            # choose() ranks by a registered measure of probabilities: least-confidence of [1 - d/2, d/2] is d/2,
+            # so the rows come in the order of the disagreement d (scaled to [0, 1]), with the same tie-break and
+            # diversity
+            d = view_disagreement(committee) if committee else np.zeros(n)
+            d = d / d.max() if d.max() > 0 else d
+            ranked_probs, strategy = np.column_stack([1 - d / 2, d / 2]), "least-confidence"
         picked = choose(
-            probs,
+            ranked_probs,
             want,
             strategy=strategy,
             seed=params.seed * 1_000_003 + round_index,
@@ -341,7 +378,7 @@ def run_rounds(
             probs = np.full((n, k), 1.0 / k)
         else:
             fitted = fit_round(views, chosen, y, k, fixed=fixed, warm=warm, self_training=params.self_training)
-            probs = fitted.pool_probs
+            probs, committee = fitted.pool_probs, fitted.view_probs
             accuracy, macro = _scores(fitted.test_probs, truth, k)
             fitted_views = [views.names[v] for v in fitted.views]
         point = CurvePoint(
@@ -356,7 +393,7 @@ def run_rounds(
         if on_round is not None:
             on_round(point)
     return SimulationResult(
-        strategy=UNCERTAINTY.canonical(params.strategy),
+        strategy=params.strategy if params.strategy == COMMITTEE else UNCERTAINTY.canonical(params.strategy),
         diverse=params.diverse,
         seed=params.seed,
         cold_start=params.cold_start if prior is not None or params.cold_start == "random" else "random",

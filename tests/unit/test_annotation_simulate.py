@@ -206,3 +206,16 @@ def test_ner_rounds_grow_to_the_budget() -> None:
     )
     assert [p.sentences for p in result.curve] == [4, 8, 12]
     assert result.curve[-1].f1 > 0.5
+
+
+def test_view_disagreement_prefers_rows_the_views_disagree_on() -> None:
+    from openautoglm.usecases.annotation_simulate import view_disagreement
+
+    a = np.array([[0.9, 0.1], [0.5, 0.5], [0.9, 0.1]])
+    b = np.array([[0.1, 0.9], [0.5, 0.5], [0.9, 0.1]])
+    d = view_disagreement([a, b])
+    assert d[0] > d[1] and d[1] == pytest.approx(0.0) and d[2] == pytest.approx(0.0)  # both unsure: no contention
+    views, gold, test_gold = _views()
+    two = Views(pool=views.pool * 2, test=views.test * 2, names=("x", "y"), embeddings=views.embeddings)
+    result = run_rounds(_params(strategy="view-disagreement", views=("x", "y"), label_budget=30), two, gold, test_gold)
+    assert result.strategy == "view-disagreement" and len(set(result.chosen)) == 30
