@@ -64,8 +64,9 @@ MODEL_FIELDS = frozenset({"model", "proposer", "teacher"})
 #: Fields naming a file the worker reads (strings; ``Path`` fields are recognised by type).
 READ_STRINGS = frozenset({"nodes", "edges", "prompt"})
 #: Fields that would repoint what others load: an alias of a registered model (``mlflow:/name@production`` may be
-#: what an API serves). A job may register a new version; only the deployment moves an alias.
-OPERATOR_ONLY = frozenset({"alias"})
+#: what an API serves), which registered model a training writes to, and an admin's forced promotion. A job may
+#: register a new version; only the deployment moves an alias or names the model.
+OPERATOR_ONLY = frozenset({"alias", "promote_alias", "registered_model", "force"})
 #: An MLflow run id (32 hex digits) is not a path.
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Artifacts that carry rows of the input data; returned only to callers who may read that data.
@@ -247,6 +248,20 @@ def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
         yield path, value
 
 
+_UNSET = object()
+
+
+def _declared_defaults(model: type[BaseModel], path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """The defaults the parameter model itself declares, by path (trusted like the deployment's values: an
+    operator-only field left at its declared default was not chosen by the caller)."""
+    found: dict[tuple[str, ...], Any] = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        found.update(_leaves(field.get_default(call_default_factory=True), (*path, name)))
+    return found
+
+
 def _validate(model: type[BaseModel], flow: str, params: Any) -> BaseModel:
     try:
         chosen = model.model_validate(params)
@@ -297,6 +312,7 @@ def _confine(
     ``reads_only``: look only at what is read (a recorded run's output folder is where it wrote, not a file it
     read). ``named``: the places a named connection filled in, with the server's values."""
     before = dict(_leaves(_typed(default))) if default is not None else {}
+    declared = _declared_defaults(type(chosen)) if isinstance(chosen, BaseModel) else {}
     resolved: dict[tuple[str, ...], Path | str] = {}
     leaves = list(_leaves(_typed(chosen)))
     sql_tables = {p[:-1] for p, v in leaves if p[-1] == "url" and v}
@@ -310,8 +326,8 @@ def _confine(
             if path in named and named[path] == value:
                 continue  # the server's named connection, as the server filled it in
             raise _invalid(where, "chosen by the server for jobs (use a named connection for databases)")
-        if name in OPERATOR_ONLY:
-            raise _invalid(where, "set by the deployment only: an alias repoints what other runs and the API load")
+        if name in OPERATOR_ONLY and declared.get(path, _UNSET) != value:
+            raise _invalid(where, "set by the deployment only: it repoints what other runs and the API load")
         if isinstance(value, Path):
             if name.startswith("output"):
                 if reads_only:

@@ -244,3 +244,23 @@ def test_every_model_string_field_is_normalised_and_confined() -> None:
     for stage in catalogue().values():
         walk(stage.params)
     assert "ModelSpec.model" in found and "PromptSearch.proposer" in found, found
+
+
+@pytest.mark.parametrize(
+    ("flow", "field", "value"),
+    [
+        ("train_round", "force", True),
+        ("train_round", "promote_alias", "candidate"),
+        ("train_round", "alias", "production"),
+        ("train_round", "registered_model", "someone-elses"),
+        ("annotation_round", "registered_model", "someone-elses"),
+    ],
+)
+def test_an_annotation_job_may_not_promote_or_repoint(policy: JobPolicy, flow: str, field: str, value: object) -> None:
+    # A round job may train its project's model; forcing production or writing to another registered model is the
+    # deployment's (an admin's) choice.
+    ok = prepare(flow, {}, {"params": {"project": "reviews"}}, policy)
+    assert ok["params"]["project"] == "reviews"
+    with pytest.raises(ApiError) as caught:
+        prepare(flow, {}, {"params": {"project": "reviews", field: value}}, policy)
+    assert caught.value.code.http_status == 422 and "set by the deployment only" in caught.value.message
