@@ -2,7 +2,7 @@
 
 With ZHIPUAI_API_KEY set it runs on GLM-4. Without a key it stops with a message naming the offline model,
 unless OPENAUTOGLM_FALLBACK_MODEL=local-auto is set (as `make demo` does), which runs it offline instead (the
-embedded encoders, zero-shot with label descriptions and calibration; see README "NLP tasks").
+embedded encoders, zero-shot with label descriptions and calibration; see docs/guide/nlp.md).
 
     .venv/bin/python examples/quickstart.py
 """

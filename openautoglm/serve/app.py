@@ -98,7 +98,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         title="Open-AutoGLM API",
         version=__version__,
         description="Text classification, NER and semantic matching; Prefect jobs. Every response is "
-        '`{"code": 0, "data": ..., "message": "success"}` (errors: the code table in the README).',
+        '`{"code": 0, "data": ..., "message": "success"}` (errors: the code table in docs/deployment/serve.md).',
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
@@ -123,7 +123,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        if error.status_code == 400:  # FastAPI's only 400: a body its JSON parser raised on (the README's 40000)
+        if error.status_code == 400:  # FastAPI's only 400: a body its JSON parser raised on (code 40000)
             return error_response(Code.BAD_JSON, "the body is not valid JSON (it could not be parsed)")
         code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.BODY_TOO_LARGE}.get(error.status_code)
         if code is None:

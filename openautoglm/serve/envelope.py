@@ -74,7 +74,7 @@ class Envelope(BaseModel, Generic[T]):
 class ErrorEnvelope(BaseModel):
     """An error response: ``code`` is one of the documented codes, ``data`` holds details or null."""
 
-    code: int = Field(description="error code (see the README's table)", ge=40000, le=59999)
+    code: int = Field(description="error code (see the table in docs/deployment/serve.md)", ge=40000, le=59999)
     data: dict[str, Any] | None = None
     message: str
 
