@@ -466,10 +466,20 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
             "chosen_f1_mean": chosen["f1_mean"] if chosen and chosen["sentences"] >= args.ner_budget else None
         }
         payload["ner"] = ner
+        # a run with another candidate pool is kept beside this one
+        if (RESULTS / "annotate.json").exists():
+            old = json.loads((RESULTS / "annotate.json").read_text(encoding="utf-8"))
+            others = {k: v for k, v in (old.get("ner_other_pools") or {}).items()}
+            if old.get("ner") and old["ner"].get("candidate_sentences") != ner.get("candidate_sentences"):
+                others[str(old["ner"].get("candidate_sentences"))] = old["ner"]
+            if others:
+                payload["ner_other_pools"] = others
     # Sections run by another process (text and NER may run side by side) are kept from the file
     previous_file = RESULTS / "annotate.json"
     if previous_file.exists():
         previous = json.loads(previous_file.read_text(encoding="utf-8"))
+        if "ner_other_pools" in previous and "ner_other_pools" not in payload:
+            payload["ner_other_pools"] = previous["ner_other_pools"]
         if "ner" not in payload and "ner" in previous:
             payload["ner"] = previous["ner"]
             payload["configuration"]["ner"] = previous.get("configuration", {}).get("ner")
@@ -517,7 +527,7 @@ def main() -> None:
         "--per-round-cv", action="store_true", help="choose views and C every round, as train_round does (slow)"
     )
     # --sections summary: no runs; the result file's sections are kept, the goals and the table recomputed
-    parser.add_argument("--ner-candidates", type=int, default=15000)
+    parser.add_argument("--ner-candidates", type=int, default=16000)
     parser.add_argument("--ner-budget", type=int, default=3000)
     parser.add_argument("--ner-strategy", default="total-entropy")
     parser.add_argument("--ner-seeds", default="0")
