@@ -16,9 +16,6 @@ Under CI=true a missing chromium or bundle fails the test (it does not skip).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,10 +25,9 @@ import pytest
 
 from openautoglm.adapters.annotation_access import AnnotationAccess, Grant
 from openautoglm.adapters.annotation_store import AnnotationStore, NewItem, NewPrediction, ProjectSpec, Round
-from openautoglm.serve.testing import Signer, api_process, keys_json
+from openautoglm.serve.testing import Signer
 from tests.conftest import REPO, in_ci
-from tests.e2e.conftest import shots_dir
-from tests.integration.servers import BIN, prefect_server, start, stop
+from tests.e2e.conftest import labelling_stack, shots_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -95,50 +91,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     access.grant(Grant(project="places", subject="ann", role="annotator"))
     access.grant(Grant(project="reviews", subject="rita", role="reviewer"))
     store.close()
-    with prefect_server(tmp / "server") as api_url:
-        env = {
-            "PREFECT_API_URL": api_url,
-            "PREFECT_HOME": str(tmp / "client"),
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "OPENAUTOGLM_HOME": str(tmp / "home"),
-            "OPENAUTOGLM_ANNOTATIONS_URL": url,
+    with labelling_stack(tmp, url, SIGNER) as servers:
+        yield {
+            "base": servers["base"],
+            "tmp": tmp,
+            "url": url,
+            "evaluation": evaluation,
+            "chosen": chosen,
+            "worker_log": servers["worker_log"],
         }
-        # the deployment is made while the API starts (each takes tens of seconds on a busy machine)
-        deploying = subprocess.Popen(
-            [sys.executable, "-m", "openautoglm.cli", "deploy", "--only", "train-round-on-labels"],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        api_env = {
-            **env,
-            "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
-            "OPENAUTOGLM_SERVE_PRELOAD": "false",
-            "OPENAUTOGLM_SERVE_RATE_LIMIT": "100000/minute",
-            "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
-        }
-        worker: subprocess.Popen[bytes] | None = None
-        try:
-            with api_process(api_env, tmp / "api.log") as base:
-                output, _ = deploying.communicate(timeout=300)
-                assert deploying.returncode == 0, output[-3000:]
-                worker_log = tmp / "worker.log"
-                worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, worker_log)
-                yield {
-                    "base": base,
-                    "tmp": tmp,
-                    "url": url,
-                    "evaluation": evaluation,
-                    "chosen": chosen,
-                    "worker_log": worker_log,
-                }
-        finally:
-            if deploying.poll() is None:
-                deploying.kill()
-            if worker is not None:
-                stop(worker)
 
 
 def sign_in(browser: Any, base: str, sub: str, *roles: str, hash: str = "") -> Any:
