@@ -407,7 +407,8 @@ def serve(
 ) -> None:
     """Serve the REST API (/api/v1/classify, /ner, /match, /jobs; /healthz, /readyz, /metrics).
 
-    Settings come from OPENAUTOGLM_SERVE_* variables (models, JWT keys, rate limit, Redis); see docs/deployment/serve.md.
+    Settings come from OPENAUTOGLM_SERVE_* variables (models, JWT keys, rate limit, Redis):
+    see docs/deployment/serve.md.
     """
     import uvicorn
 

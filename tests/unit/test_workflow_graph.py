@@ -72,7 +72,7 @@ def test_catalogue_lists_every_stage_with_ports_and_a_described_schema() -> None
             assert field.get("description") or "$ref" in field or "allOf" in field, (entry["name"], name)
         json.dumps(entry)  # JSON-able as served
     batch = described["infer"]["params_schema"]["properties"]["batch_size"]
-    assert any(option.get("maximum") == 10_000 for option in batch.get("anyOf", [batch]))  # bounds are there
+    assert any(option.get("maximum") == 100_000 for option in batch.get("anyOf", [batch]))  # bounds are there
     assert {p.type for s in catalogue().values() for p in (*s.inputs, *s.outputs)} <= set(PortType)
 
 
