@@ -21,6 +21,7 @@ import torch
 from torch_geometric.data import Data
 
 from openautoglm.adapters.graph_runner import SearchOptions, SearchPlan, Trials, plan_search, run_graph_search
+from openautoglm.adapters.graph_specs import named_graph
 from openautoglm.adapters.graphs import (
     KarateGraph,
     PlanetoidGraph,
@@ -45,16 +46,6 @@ from openautoglm.core.graph.selection import Selection
 from openautoglm.core.graph.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
-
-_NAMED: dict[str, PlanetoidGraph | KarateGraph | WebKBGraph] = {
-    "cornell": WebKBGraph(name="cornell"),
-    "texas": WebKBGraph(name="texas"),
-    "wisconsin": WebKBGraph(name="wisconsin"),
-    "cora": PlanetoidGraph(name="Cora"),
-    "citeseer": PlanetoidGraph(name="CiteSeer"),
-    "pubmed": PlanetoidGraph(name="PubMed"),
-    "karate": KarateGraph(),
-}
 
 
 @dataclass
@@ -164,9 +155,7 @@ class AutoGraph:
             check_graph(graph, "data")
             return graph
         if isinstance(graph, str):
-            if graph.lower() not in _NAMED:
-                raise ConfigurationError(f"Unknown graph '{graph}'.", hint=f"use one of {sorted(_NAMED)}, or pass data")
-            return load_graph(_NAMED[graph.lower()])
+            return load_graph(named_graph(graph))  # one table of names with the CLI (graph_specs.NAMED_GRAPHS)
         if isinstance(graph, PlanetoidGraph | KarateGraph | WebKBGraph | TableGraph):
             return load_graph(graph)
         if isinstance(graph, tuple) and len(graph) == 2 and all(isinstance(g, pd.DataFrame) for g in graph):
