@@ -51,6 +51,19 @@ ROUND = 20  # the deployment trigger's threshold
 GOAL_S = 120
 
 
+def trigger() -> str:
+    """The shipped deployment trigger, as measured (read from deployments/prefect.yaml)."""
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml").read_text())
+    deployment = next(d for d in spec["deployments"] if d["name"] == "train-round-on-labels")
+    t = deployment["triggers"][0]
+    return (
+        f"train-round-on-labels: {t['threshold']} {t['expect'][0]} events per project, within {t['within']} s "
+        f"(0: no window), min_new_labels {t['parameters']['params']['min_new_labels']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after the first (the median is taken)")
@@ -165,8 +178,7 @@ def main() -> None:
             "poll_s": args.poll_s,
             "rows": args.rows,
             "round_size": ROUND,
-            "trigger": "deployments/prefect.yaml train-round-on-labels: 20 labelled events within 3600 s, "
-            "min_new_labels 20",
+            "trigger": trigger(),
             "annotators": "2 simulated (gold column), taking turns over the REST API",
             "round_start": "POST /api/v1/annotation/rounds (margin + diversity on USE embeddings, the candidate "
             "pre-labels)",
