@@ -186,7 +186,7 @@ def print_graph_search(result: Any, final_seeds: int) -> None:
     table.add_row("trials", f"{result.trials} ({result.stopped}; {result.resubmitted} re-run after a failure)")
     for row in result.baselines:
         table.add_row(f"baseline {row['name']} (validation)", f"{row['val']:.4f}")
-    table.add_row("pick", result.best_describe + (" (a baseline)" if result.best_baseline else ""))
+    table.add_row("pick", f"{result.best_describe} ({result.best_kind})")
     table.add_row("best screened validation", f"{result.best_val:.4f}")
     if result.select_seeds:
         how = "folds (redrawn train/validation splits)" if result.resampled else "seeds"
