@@ -980,6 +980,19 @@ class AnnotationStore:
                 query = query.where(AnnotationRow.annotator == annotator)
             return [Annotation.model_validate(dict(row._mapping)) for row in conn.execute(query).all()]
 
+    def label_count(self, project: str) -> int:
+        """Items outside the evaluation slice with an answer: the training labels of the label snapshot (one
+        ``COUNT`` query, cheap enough to run after every answer)."""
+        with self._read() as conn:
+            project_id = self._project(conn, project).id
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count(sa.distinct(AnnotationRow.item_id)))
+                    .join(ItemRow, ItemRow.id == AnnotationRow.item_id)
+                    .where(ItemRow.project_id == project_id, ItemRow.eval.is_(False))
+                ).scalar_one()
+            )
+
     def next_items(self, project: str, annotator: str, limit: int = 1) -> list[Item]:
         """Up to ``limit`` items for ``annotator`` to label next, never one they have answered already:
 

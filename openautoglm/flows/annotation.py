@@ -3,8 +3,8 @@
 - ``annotation_round``: current model -> the pool -> pre-label (predictions stored) -> choose rows -> queue them.
 - ``train_round``: is it due? -> training data (labels, unlabelled pool, the evaluation slice's gold) -> fit the
   student -> register it, score it, move its aliases. Its deployment (``deployments/prefect.yaml``,
-  ``train-round-on-labels``) starts it by itself when N ``openautoglm.annotation.labelled`` events of a project
-  arrive (:func:`openautoglm.usecases.annotation.record_labels` emits them).
+  ``train-round-on-labels``) starts it by itself on each ``openautoglm.annotation.due`` event of a project
+  (:func:`openautoglm.usecases.annotation.record_labels` emits one when a training becomes due).
 
 The parameters are the use cases' own models (:class:`AnnotationRoundParams`, :class:`TrainRoundParams`), so the
 Prefect form, the CLI and the REST API read one declaration.

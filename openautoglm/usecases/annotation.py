@@ -19,8 +19,9 @@ REST API:
   ``promote_alias`` (``production``) only when it scores higher there than the model that alias holds now (or
   ``force``). The score is logged at step = label count (the learning curve).
 - :func:`train_if_due`: whether ``min_new_labels`` labels have arrived since the last training.
-- :func:`record_labels`: store answers and emit ``openautoglm.annotation.labelled`` per answer, the event a
-  deployment trigger counts to start ``train_round`` by itself.
+- :func:`record_labels`: store answers and, when they make a training due (``TrainRoundParams.train_every`` new
+  labels outside the evaluation slice since the last training), emit one ``openautoglm.annotation.due`` event: the
+  ``train-round-on-labels`` deployment's trigger fires on each one.
 
 Each use case runs its steps through a steps object (:class:`RoundSteps`, :class:`TrainSteps`): plain functions
 here, Prefect tasks in the flows, so the logic is written once.
@@ -55,8 +56,9 @@ from openautoglm.core.nlp.types import Entity, Row, RowResult, TaskConfig
 
 log = logging.getLogger(__name__)
 
-#: The Prefect event each recorded answer emits, and the prefix of its resource id (``...project.<name>``).
-LABELLED_EVENT = "openautoglm.annotation.labelled"
+#: The Prefect event :func:`record_labels` emits when a training becomes due, and the prefix of its resource id
+#: (``...project.<name>``).
+DUE_EVENT = "openautoglm.annotation.due"
 PROJECT_RESOURCE = "openautoglm.annotation.project"
 #: The model that pre-labels a project nobody has trained a model for yet, by task: the zero-shot classifier, LAC.
 COLD_START = {"text_classification": "local-auto", "ner": "local-lac"}
@@ -85,44 +87,61 @@ def task_config(project: Project) -> TaskConfig:
 
 
 def record_labels(project: str, answers: Sequence[NewAnnotation], *, store: AnnotationStore | None = None) -> int:
-    """Store answers (as :meth:`AnnotationStore.record_annotations`) and emit one ``openautoglm.annotation.labelled``
-    event per answer stored, resource ``openautoglm.annotation.project.<name>`` (what the ``train_round``
-    deployment's trigger counts). The event is best effort: no Prefect server (``PREFECT_API_URL``), no event; the
-    answers are stored all the same.
+    """Store answers (as :meth:`AnnotationStore.record_annotations`) and, when they make a training due, emit one
+    ``openautoglm.annotation.due`` event, resource ``openautoglm.annotation.project.<name>`` (what the
+    ``train-round-on-labels`` deployment's trigger fires on).
+
+    Due: the labels outside the evaluation slice since the last training's snapshot (the count
+    :func:`train_if_due` reads) reach a multiple of ``TrainRoundParams.train_every``. The event goes out when this
+    call's answers move that count across a multiple, so an evaluation answer or a re-answer (the count stays) emits
+    nothing, and a training whose event was lost is asked for again one threshold later. Writers racing may both
+    see the crossing: ``train_if_due`` makes the second firing train nothing. Best effort: no Prefect server
+    (``PREFECT_API_URL``), no event; the answers are stored all the same.
 
     Returns:
         Answers stored.
     """
     store = store or open_store()
+    every = train_every()
+    before = new_labels(store, project)
     stored = store.record_annotations(project, answers)
-    emit_labelled(project, answers)
+    after = new_labels(store, project)
+    if after >= every and after // every > max(before, 0) // every:
+        emit_due(project, after, every)
     return stored
 
 
-def emit_labelled(project: str, answers: Sequence[NewAnnotation]) -> None:
-    """One event per answer (payload: item, annotator, adjudicated; never the answer itself), to the Prefect server
-    of ``PREFECT_API_URL``; none without one (Prefect would otherwise start an ephemeral server in this process,
-    whose triggers no deployment listens to)."""
+def train_every() -> int:
+    """The trigger's threshold: the default of :attr:`TrainRoundParams.train_every` (its one declaration)."""
+    return int(TrainRoundParams.model_fields["train_every"].default)
+
+
+def new_labels(store: AnnotationStore, project: str, name: str | None = None) -> int:
+    """Labels outside the evaluation slice beyond the last training's (of the registered model ``name``, default
+    the project's) label count."""
+    past = [t for t in store.trainings(project) if t.model_name == (name or project)]
+    return store.label_count(project) - (past[-1].label_count if past else 0)
+
+
+def emit_due(project: str, new: int, every: int) -> None:
+    """The ``due`` event (payload: the new labels and the threshold), to the Prefect server of ``PREFECT_API_URL``;
+    none without one (Prefect would otherwise start an ephemeral server in this process, whose triggers no
+    deployment listens to)."""
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        log.debug("no PREFECT_API_URL: %d %s events not sent", len(answers), LABELLED_EVENT)
+        log.debug("no PREFECT_API_URL: %s for '%s' not sent", DUE_EVENT, project)
         return
     try:
         from prefect.events import emit_event
 
-        for answer in answers:
-            emit_event(
-                event=LABELLED_EVENT,
-                resource={"prefect.resource.id": project_resource(project), "prefect.resource.name": project},
-                payload={
-                    "item_id": answer.item_id,
-                    "annotator": answer.annotator,
-                    "adjudicated": answer.adjudicated,
-                },
-            )
+        emit_event(
+            event=DUE_EVENT,
+            resource={"prefect.resource.id": project_resource(project), "prefect.resource.name": project},
+            payload={"new_labels": new, "train_every": every},
+        )
     except Exception as error:  # an event lost must not lose the labels stored
-        log.warning("could not emit %s for '%s': %s", LABELLED_EVENT, project, error)
+        log.warning("could not emit %s for '%s': %s", DUE_EVENT, project, error)
 
 
 # --- the current model ----------------------------------------------------------------------------------------
@@ -419,8 +438,19 @@ class TrainRoundParams(BaseModel):
         default="production", min_length=1, description="The alias moved only when the new version scores higher."
     )
     force: bool = Field(default=False, description="Train even when not due, and move promote_alias (an admin's).")
-    min_new_labels: int = Field(
-        default=0, ge=0, le=1_000_000, description="Train only when this many labels arrived since the last training."
+    min_new_labels: int | None = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Train only when this many labels arrived since the last training (null: train_every, what the "
+        "trigger passes).",
+    )
+    train_every: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="New labels (outside the evaluation slice) that make a training due: recording the label that "
+        "reaches it emits openautoglm.annotation.due, which starts this training by itself.",
     )
     model: ModelString = Field(
         default="local-auto", description="Whose encoders give the classifier's embedding views (local-auto: e5+USE)."
@@ -435,6 +465,11 @@ class TrainRoundParams(BaseModel):
     def name(self) -> str:
         """The registered model name."""
         return self.registered_model or self.project
+
+    @property
+    def threshold(self) -> int:
+        """The new labels this training needs: ``min_new_labels``, else ``train_every``."""
+        return self.train_every if self.min_new_labels is None else self.min_new_labels
 
 
 class Due(BaseModel):
@@ -725,7 +760,7 @@ def train_round(params: TrainRoundParams, steps: TrainSteps | None = None) -> Tr
     """
     steps = steps or TrainSteps()
     started = time.perf_counter()
-    due = steps.due(params.project, params.min_new_labels, name=params.name)
+    due = steps.due(params.project, params.threshold, name=params.name)
     if not due.due and not params.force:
         return TrainSummary(
             project=params.project,

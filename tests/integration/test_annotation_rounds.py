@@ -146,8 +146,9 @@ def test_rounds_through_prefect_queue_register_and_promote(prefect_server: None,
 
 
 def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home: Path) -> None:
-    """A real ``prefect server start`` (its triggers service) and a real worker: 19 answers start nothing, the 20th
-    starts the ``train-round-on-labels`` deployment for that project, and the worker registers a version."""
+    """A real ``prefect server start`` (its triggers service) and a real worker: 19 labels, an evaluation answer and
+    a re-answer start nothing; the 20th label starts the ``train-round-on-labels`` deployment for that project (one
+    ``openautoglm.annotation.due`` event), and the worker registers a version."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -157,8 +158,9 @@ def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home
     store, gold = new_project("trigger", waimai(120))
     pool = [i.id for i in store.items("trigger") if not i.eval][:40]
     store.queue_items("trigger", 0, pool, strategy="random")
+    evaluation = [i.id for i in store.items("trigger") if i.eval]
 
-    def label(count: int, annotator: str) -> None:
+    def label(ids: list[int], annotator: str) -> None:
         """Answers through record_labels in another process, as the API would (its events drained at exit)."""
         code = (
             "import sys, json\n"
@@ -166,9 +168,8 @@ def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home
             "from openautoglm.adapters.annotation_store import AnnotationStore, NewAnnotation\n"
             "from openautoglm.usecases.annotation import record_labels\n"
             "gold = {int(k): v for k, v in json.loads(sys.argv[1]).items()}\n"
-            f"items = AnnotationStore().next_items('trigger', '{annotator}', {count})\n"
-            f"record_labels('trigger', [NewAnnotation(item_id=i.id, annotator='{annotator}', answer=gold[i.id])"
-            " for i in items])\n"
+            f"record_labels('trigger', [NewAnnotation(item_id=i, annotator='{annotator}', answer=gold[i])"
+            f" for i in {ids}])\n"
             "EventsWorker.drain_all()\n"
         )
         import json
@@ -187,7 +188,7 @@ def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home
         (deployed,) = deploy(only=["train-round-on-labels"])
         with get_client(sync_client=True) as client:
             automations = [a for a in client.read_automations() if a.enabled]
-            assert len(automations) == 1 and automations[0].trigger.threshold == 20
+            assert len(automations) == 1 and automations[0].trigger.threshold == 1
             only = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployed.deployment_id)]))
 
             def runs() -> list[Any]:
@@ -195,17 +196,19 @@ def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home
 
             worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, tmp_path / "w.log")
             try:
-                label(19, "alice")
+                label(pool[:19], "alice")
+                label(evaluation[:1], "alice")  # the evaluation slice holds no training label
+                label(pool[:1], "bob")  # a second answer to a labelled item: no new label
                 time.sleep(15)
-                assert runs() == [], "19 answers started a run"
+                assert runs() == [], "19 labels (and 21 answers) started a run"
                 labelled = time.monotonic()  # the clock includes the labelling process's start (imports)
-                label(1, "alice")
+                label(pool[19:20], "alice")
                 deadline = labelled + 120
                 while time.monotonic() < deadline and not runs():
                     time.sleep(1)
                 (run,) = runs()
                 created = time.monotonic() - labelled
-                assert run.parameters["params"] == {"project": "trigger", "min_new_labels": 20}
+                assert run.parameters["params"] == {"project": "trigger", "min_new_labels": None}
                 deadline = time.monotonic() + 400
                 while time.monotonic() < deadline:
                     state = client.read_flow_run(run.id).state

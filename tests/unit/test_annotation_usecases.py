@@ -1,4 +1,5 @@
-"""The annotation use cases without models (usecases/annotation.py): recording labels emits one event per answer,
+"""The annotation use cases without models (usecases/annotation.py): recording labels emits one event when a training
+becomes due,
 the pool and the queue of a round, when a training is due, the parameter models, and a round wired through its steps.
 The model-backed steps run for real in tests/integration/test_annotation_rounds.py."""
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from openautoglm.adapters.annotation_store import NewAnnotation, NewItem, ProjectSpec, Training
@@ -31,31 +33,61 @@ def split(store: Any) -> tuple[list[int], list[int]]:
     return [i.id for i in items if i.eval], [i.id for i in items if not i.eval]
 
 
-def test_recording_labels_emits_one_event_per_answer(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recording_labels_emits_one_due_event_when_the_labels_cross_the_threshold(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import prefect.events
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(prefect.events, "emit_event", lambda **event: sent.append(event))
-    _, rest = split(store)
+    monkeypatch.setattr(uc, "train_every", lambda: 3)
+    evaluation, rest = split(store)
+
+    def answer(ids: list[int], who: str = "alice") -> int:
+        return uc.record_labels(
+            "shop", [NewAnnotation(item_id=i, annotator=who, answer="正面") for i in ids], store=store
+        )
+
     with temporary_settings(updates={PREFECT_API_URL: None}):
-        uc.record_labels("shop", [NewAnnotation(item_id=rest[9], annotator="bob", answer="正面")], store=store)
+        answer(rest[:3])
     assert sent == []  # no server named: no event (and no ephemeral server started for one)
+    assert uc.new_labels(store, "shop") == 3
+    store.record_training(
+        "shop", Training(round=0, label_count=3, label_digest="d", model_name="shop", model_version="1")
+    )
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        answers = [NewAnnotation(item_id=i, annotator="alice", answer=LABELS[i % 2]) for i in rest[:3]]
-        assert uc.record_labels("shop", answers, store=store) == 3
-        assert [e["event"] for e in sent] == [uc.LABELLED_EVENT] * 3
-        assert {e["resource"]["prefect.resource.id"] for e in sent} == {"openautoglm.annotation.project.shop"}
-        assert [e["payload"]["item_id"] for e in sent] == rest[:3]
-        assert all("answer" not in e["payload"] for e in sent)  # the label itself stays in the store
+        answer(rest[3:5])
+        answer(evaluation[:2])  # evaluation answers are not training labels
+        answer(rest[3:5], who="bob")  # second answers to labelled items: no new label
+        answer([rest[3]])  # a re-answer
+        assert sent == [] and uc.new_labels(store, "shop") == 2
+        assert answer([rest[5]]) == 1  # the third new label: due
+        assert [e["event"] for e in sent] == [uc.DUE_EVENT]
+        assert sent[0]["resource"]["prefect.resource.id"] == "openautoglm.annotation.project.shop"
+        assert sent[0]["payload"] == {"new_labels": 3, "train_every": 3}
+        answer(rest[6:8])
+        assert len(sent) == 1  # still due, not crossed again
+        answer(rest[8:12])  # 4 at once cross 6 and 9: one event, however many answers
+        assert [e["payload"]["new_labels"] for e in sent] == [3, 9]
 
         def broken(**event: Any) -> None:
             raise RuntimeError("no server")
 
         monkeypatch.setattr(prefect.events, "emit_event", broken)
-        more = [NewAnnotation(item_id=rest[3], annotator="alice", answer="正面")]
-        assert uc.record_labels("shop", more, store=store) == 1  # no event, the label is stored all the same
-        assert store.status("shop").annotations == 5
+        assert answer(rest[12:15]) == 3  # 12 crossed, no event sent; the labels are stored all the same
+        assert store.status("shop").annotations == 19 and uc.new_labels(store, "shop") == 12
+
+
+def test_the_trigger_threshold_is_declared_once() -> None:
+    assert uc.train_every() == uc.TrainRoundParams(project="shop").train_every == 20
+    assert uc.TrainRoundParams(project="shop", min_new_labels=None).threshold == 20  # what the deployment passes
+    assert uc.TrainRoundParams(project="shop").threshold == 0  # on demand: any new snapshot
+    spec = yaml.safe_load((Path(__file__).parents[2] / "deployments" / "prefect.yaml").read_text())
+    (deployment,) = [d for d in spec["deployments"] if d["name"] == "train-round-on-labels"]
+    (trigger,) = deployment["triggers"]
+    assert (trigger["expect"], trigger["threshold"]) == ([uc.DUE_EVENT], 1)
+    assert trigger["parameters"]["params"]["min_new_labels"] is None
 
 
 def test_a_round_pools_unlabelled_rows_outside_the_slice_and_queues_its_choice(store: Any) -> None:
