@@ -33,6 +33,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -86,6 +87,10 @@ R = TypeVar("R", bound=BaseModel)
 ExportFormat = Literal["csv", "jsonl"]
 #: Tries of a write that finds the database locked (SQLite) or deadlocked (PostgreSQL), with a growing pause.
 WRITE_ATTEMPTS = 12
+#: How long an item :meth:`AnnotationStore.next_items` serves stays out of other annotators' queues.
+LEASE_S = 120.0
+#: Queries for free items a caller makes when racing callers lease the ones it found first.
+LEASE_TRIES = 8
 #: Rows per statement (SQLite allows 32,766 bound values; PostgreSQL 65,535).
 CHUNK = 500
 #: MLflow's ``datasets.digest`` column holds 36 characters: the snapshot digest is cut to that there (the whole
@@ -514,6 +519,10 @@ class QueueRow(Base):
     score: Mapped[float] = mapped_column(sa.Float)
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Who :meth:`AnnotationStore.next_items` served the item to last, and until when (Unix seconds) nobody else is
+    #: served it: a lease, so two annotators asking at once get different items.
+    leased_to: Mapped[str] = mapped_column(sa.String(200), default="")
+    leased_until: Mapped[float] = mapped_column(sa.Float, default=0.0)
 
 
 class RoundRow(Base):
@@ -993,54 +1002,121 @@ class AnnotationStore:
                 ).scalar_one()
             )
 
-    def next_items(self, project: str, annotator: str, limit: int = 1) -> list[Item]:
-        """Up to ``limit`` items for ``annotator`` to label next, never one they have answered already:
+    def next_items(
+        self,
+        project: str,
+        annotator: str,
+        limit: int = 1,
+        *,
+        exclude: Iterable[int] = (),
+        lease_s: float = LEASE_S,
+    ) -> list[Item]:
+        """Up to ``limit`` items for ``annotator`` to label next, never one they have answered already nor one of
+        ``exclude`` (e.g. their skips):
 
-        1. queued items nobody has answered yet, by round (oldest first), then score (most useful first), then the
-           order they were queued in (the sampler's seeded tie-break);
+        1. queued items nobody has answered yet and nobody else holds a lease on, by round (oldest first), then
+           score (most useful first), then the order they were queued in (the sampler's seeded tie-break); each is
+           leased to ``annotator`` for ``lease_s`` seconds (asking again renews their own lease);
         2. then evaluation items that still need answers (fewer than the project's ``eval_annotators`` people
            answered them, adjudications aside), those answered by someone else first (to complete a pair), then
-           by id.
+           by id. These are meant for several people and are not leased.
 
-        Items neither queued nor in the evaluation slice are never served: a round (:meth:`queue_items`) puts
-        them in the queue. Two annotators asking at the same moment may be served the same queued item; the second
-        answer then counts towards agreement.
+        The lease is one conditional ``UPDATE`` per item (free, or already the caller's), so of two callers racing
+        for an item on SQLite or PostgreSQL exactly one wins and the other takes the next free item. A lease ends
+        when the item is answered, skipped (:meth:`release`) or at ``leased_until``. Items neither queued nor in the
+        evaluation slice are never served: a round (:meth:`queue_items`) puts them in the queue.
         """
         if limit < 1:
             raise ConfigurationError(f"limit must be 1 or more, not {limit}.")
+        if not math.isfinite(lease_s) or lease_s <= 0:
+            raise ConfigurationError(f"lease_s must be a positive number of seconds, not {lease_s}.")
         mine = sa.select(AnnotationRow.id).where(
             AnnotationRow.item_id == ItemRow.id, AnnotationRow.annotator == annotator
         )
         anyone = sa.select(AnnotationRow.id).where(AnnotationRow.item_id == ItemRow.id)
+        left_out = set(exclude)
         with self._read() as conn:
             spec = self._project(conn, project)
+        rows: list[sa.Row[Any]] = []
+        for _ in range(LEASE_TRIES):
+            now = time.time()
             queued = (
                 sa.select(ItemRow)
                 .join(QueueRow, QueueRow.item_id == ItemRow.id)
-                .where(ItemRow.project_id == spec.id, ~anyone.exists())
+                .where(ItemRow.project_id == spec.id, ~anyone.exists(), _free(annotator, now))
                 .order_by(QueueRow.round, QueueRow.score.desc(), QueueRow.position, ItemRow.id)
-                .limit(limit)
+                .limit(limit - len(rows) + len(left_out))
             )
-            rows = list(conn.execute(queued).all())
-            if len(rows) < limit:
-                answers = (
-                    sa.select(sa.func.count(AnnotationRow.id))
-                    .where(AnnotationRow.item_id == ItemRow.id, AnnotationRow.adjudicated.is_(False))
-                    .scalar_subquery()
+            with self._read() as conn:
+                found = [r for r in conn.execute(queued).all() if r.id not in left_out][: limit - len(rows)]
+            if not found:
+                break
+            ids = [r.id for r in found]
+            won = self._write(
+                f"lease items in '{project}'", partial(self._lease, item_ids=ids, annotator=annotator, lease_s=lease_s)
+            )
+            rows += [r for r in found if r.id in won]
+            left_out |= {r.id for r in found}
+            if len(rows) >= limit:
+                break
+        if len(rows) < limit:
+            answers = (
+                sa.select(sa.func.count(AnnotationRow.id))
+                .where(AnnotationRow.item_id == ItemRow.id, AnnotationRow.adjudicated.is_(False))
+                .scalar_subquery()
+            )
+            evaluation = (
+                sa.select(ItemRow)
+                .where(
+                    ItemRow.project_id == spec.id,
+                    ItemRow.eval.is_(True),
+                    ~mine.exists(),
+                    answers < spec.eval_annotators,
                 )
-                evaluation = (
-                    sa.select(ItemRow)
-                    .where(
-                        ItemRow.project_id == spec.id,
-                        ItemRow.eval.is_(True),
-                        ~mine.exists(),
-                        answers < spec.eval_annotators,
-                    )
-                    .order_by(answers.desc(), ItemRow.id)
-                    .limit(limit - len(rows))
-                )
-                rows += conn.execute(evaluation).all()
+                .order_by(answers.desc(), ItemRow.id)
+                .limit(limit - len(rows) + len(left_out))
+            )
+            with self._read() as conn:
+                rows += [r for r in conn.execute(evaluation).all() if r.id not in left_out][: limit - len(rows)]
         return [Item.model_validate(dict(row._mapping)) for row in rows]
+
+    @staticmethod
+    def _lease(conn: sa.Connection, item_ids: Sequence[int], annotator: str, lease_s: float) -> set[int]:
+        """Lease each free item (or one already ``annotator``'s) to them; the ids won."""
+        won: set[int] = set()
+        for item_id in item_ids:
+            now = time.time()
+            statement = (
+                sa.update(QueueRow)
+                .where(QueueRow.item_id == item_id, _free(annotator, now))
+                .values(leased_to=annotator, leased_until=now + lease_s)
+            )
+            if conn.execute(statement).rowcount == 1:
+                won.add(item_id)
+        return won
+
+    def lease(self, project: str, item_id: int, annotator: str, lease_s: float = LEASE_S) -> bool:
+        """Lease a queued item to ``annotator`` (e.g. the item an undo shows again); whether they hold it now
+        (false: not queued, or another annotator's lease)."""
+        self.get_item(project, item_id)
+        return item_id in self._write(
+            f"lease item {item_id} in '{project}'", lambda conn: self._lease(conn, [item_id], annotator, lease_s)
+        )
+
+    def release(self, project: str, item_id: int, annotator: str) -> bool:
+        """End ``annotator``'s lease on an item (they skipped it): others may be served it at once. Whether they
+        held one."""
+        self.get_item(project, item_id)  # ItemNotFound for an item of another project
+
+        def free(conn: sa.Connection) -> bool:
+            statement = (
+                sa.update(QueueRow)
+                .where(QueueRow.item_id == item_id, QueueRow.leased_to == annotator, QueueRow.leased_until > 0)
+                .values(leased_to="", leased_until=0.0)
+            )
+            return bool(conn.execute(statement).rowcount)
+
+        return self._write(f"release item {item_id} in '{project}'", free)
 
     # --- the queue and rounds -------------------------------------------------------------------------------
     def queue_items(
@@ -1375,6 +1451,11 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                 if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
                     raise
             log.info("annotation store: added %s.%s", table.name, column.name)
+
+
+def _free(annotator: str, now: float) -> sa.ColumnElement[bool]:
+    """A queue row nobody else holds a lease on at ``now``."""
+    return sa.or_(QueueRow.leased_until <= now, QueueRow.leased_to == annotator)
 
 
 def _transient(error: OperationalError) -> bool:

@@ -365,9 +365,8 @@ def _task(store: AnnotationStore, project: str, item: Item | None) -> Task:
 
 def _next(ctx: AnnotationContext, project: str, annotator: str) -> Task:
     skipped = {s.item_id for s in ctx.access.skipped(project, annotator)[:MAX_SKIPS]}
-    candidates = ctx.store.next_items(project, annotator, limit=len(skipped) + 1)
-    chosen = next((item for item in candidates if item.id not in skipped), None)
-    return _task(ctx.store, project, chosen)
+    chosen = ctx.store.next_items(project, annotator, limit=1, exclude=skipped)  # leased to the caller
+    return _task(ctx.store, project, chosen[0] if chosen else None)
 
 
 def _record(ctx: AnnotationContext, project: str, annotator: str, body: AnswerIn, *, adjudicated: bool) -> Task:
@@ -390,6 +389,7 @@ def _record(ctx: AnnotationContext, project: str, annotator: str, body: AnswerIn
 def _skip(ctx: AnnotationContext, project: str, annotator: str, item_id: int) -> Task:
     ctx.store.get_item(project, item_id)  # 404 for an item of another project
     ctx.access.skip(project, item_id, annotator)
+    ctx.store.release(project, item_id, annotator)  # another annotator may take it at once
     return _next(ctx, project, annotator)
 
 

@@ -22,7 +22,7 @@ from openautoglm.core.nlp.types import Entity
 from openautoglm.settings import Settings
 from tests.conftest import require_service
 from tests.integration.servers import postgres_database
-from tests.unit.test_annotation_store import LABELS, REVIEWS, check_concurrent_labelling
+from tests.unit.test_annotation_store import LABELS, REVIEWS, check_concurrent_labelling, check_concurrent_next
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +115,7 @@ def test_the_label_snapshot_is_logged_to_an_mlflow_run(url: str, tmp_path: Path)
     assert tags["label_digest"] == snapshot.digest and tags["mlflow.data.context"] == "training"
     assert tags["labelled_items"] == "3" and "postgres@127.0.0.1" in logged.dataset.source
     store.close()
+
+
+def test_annotators_asking_at_once_are_served_different_items_on_postgresql(url: str) -> None:
+    check_concurrent_next(url)

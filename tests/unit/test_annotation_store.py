@@ -289,10 +289,18 @@ def test_the_queue_holds_what_this_annotator_has_not_answered(store: AnnotationS
     store.record_annotation("reviews", ids[0], "alice", "正面")
     store.record_annotation("reviews", ids[4], "bob", "负面")  # answered by anyone: done with, for everyone
     assert [i.id for i in store.next_items("reviews", "alice", limit=10)] == [ids[2], ids[3], ids[1]]
-    assert [i.id for i in store.next_items("reviews", "carol")] == [ids[2]]
+    assert store.next_items("reviews", "carol") == []  # alice holds a lease on every open queued item
+    assert store.release("reviews", ids[2], "alice") and not store.release("reviews", ids[2], "alice")
+    assert [i.id for i in store.next_items("reviews", "carol")] == [ids[2]]  # released (a skip): carol's now
+    assert [i.id for i in store.next_items("reviews", "carol")] == [ids[2]]  # asking again renews her own lease
+    assert [i.id for i in store.next_items("reviews", "alice", limit=10)] == [ids[3], ids[1]]
+    assert [i.id for i in store.next_items("reviews", "dave", lease_s=0.05)] == []
+    assert not store.lease("reviews", ids[3], "dave") and store.lease("reviews", ids[3], "alice")
     assert [q.item_id for q in store.queue("reviews", round=1, open_only=True)] == [ids[3], ids[1]]
     with pytest.raises(ConfigurationError, match="limit must be 1 or more"):
         store.next_items("reviews", "alice", limit=0)
+    with pytest.raises(ConfigurationError, match="lease_s must be a positive"):
+        store.next_items("reviews", "alice", lease_s=0)
     with pytest.raises(ConfigurationError, match="one score per item"):
         store.queue_items("reviews", 2, [ids[0]], strategy="margin", scores=[1.0, 2.0])
     with pytest.raises(ItemNotFound):
@@ -385,14 +393,18 @@ def test_evaluation_items_go_to_two_different_annotators_after_the_queue(store: 
     served = [i.id for i in store.next_items("halves", "alice", limit=4)]
     assert served == [*rest[:2], *evaluation[:2]]  # the queue first, then evaluation items by id
     store.record_annotation("halves", evaluation[1], "alice", "正面")
+    for item_id in rest[:2]:  # alice's leases end (skips): bob may be served the queue
+        store.release("halves", item_id, "alice")
     # bob: the queue, then the evaluation item alice answered (it needs a second answer) before fresh ones
     assert [i.id for i in store.next_items("halves", "bob", limit=4)] == [*rest[:2], evaluation[1], evaluation[0]]
     assert evaluation[1] not in [i.id for i in store.next_items("halves", "alice", limit=100)]
     store.record_annotation("halves", evaluation[1], "bob", "负面")
     store.record_annotation("halves", evaluation[1], "rita", "负面", adjudicated=True)  # does not count as a rating
     assert evaluation[1] not in [i.id for i in store.next_items("halves", "carol", limit=100)]  # two answers: done
-    # every evaluation item and no other unqueued row is ever served
-    assert {i.id for i in store.next_items("halves", "dave", limit=100)} == set(rest[:2]) | set(evaluation) - {
+    # every evaluation item and no other unqueued row is ever served (the queue is bob's lease, evaluation items
+    # are not leased)
+    assert {i.id for i in store.next_items("halves", "dave", limit=100)} == set(evaluation) - {evaluation[1]}
+    assert {i.id for i in store.next_items("halves", "bob", limit=100)} == set(rest[:2]) | set(evaluation) - {
         evaluation[1]
     }
 
@@ -629,3 +641,63 @@ def check_concurrent_labelling(url: str) -> None:
 @pytest.mark.slow
 def test_four_processes_labelling_one_sqlite_file_lose_nothing(tmp_path: Path) -> None:
     check_concurrent_labelling(f"sqlite:///{tmp_path / 'race.db'}")
+
+
+def test_a_lease_expires_and_skipped_items_are_stepped_over(store: AnnotationStore) -> None:
+    ids = reviews(store)
+    store.queue_items("reviews", 0, ids[:3], strategy="margin")
+    assert [i.id for i in store.next_items("reviews", "alice", lease_s=0.2)] == [ids[0]]
+    assert [i.id for i in store.next_items("reviews", "bob", exclude=[ids[1]])] == [ids[2]]
+    time.sleep(0.3)
+    assert [i.id for i in store.next_items("reviews", "carol", limit=3)] == [ids[0], ids[1]]  # alice's ran out
+
+
+ASKERS = 6
+ASKS = 5
+
+
+def check_concurrent_next(url: str) -> None:
+    """Six annotators (threads, one store each) ask ``next`` at the same moment and answer, five times over: no
+    queued item is served to two of them, so none is answered twice."""
+    import threading
+
+    store = AnnotationStore(url)
+    store.create_project(ProjectSpec(name="lease", labels=LABELS))
+    store.add_items("lease", [NewItem(text=f"评论 {i}") for i in range(ASKERS * ASKS + 20)])
+    ids = [item.id for item in store.items("lease") if not item.eval]
+    assert len(ids) >= ASKERS * ASKS
+    store.queue_items("lease", 0, ids, strategy="random", scores=[1.0] * len(ids))  # one score: every caller races
+    ready = threading.Barrier(ASKERS)
+    served: dict[str, list[int]] = {}
+    failures: list[BaseException] = []
+
+    def annotator(name: str) -> None:
+        own = AnnotationStore(url)
+        try:
+            got: list[int] = []
+            for _ in range(ASKS):
+                ready.wait(timeout=60)
+                (item,) = own.next_items("lease", name)
+                got.append(item.id)
+                own.record_annotation("lease", item.id, name, LABELS[0])
+            served[name] = got
+        except BaseException as error:  # the assertion below names it
+            failures.append(error)
+            ready.abort()
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=annotator, args=(f"annotator-{k}",)) for k in range(ASKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    every = [i for got in served.values() for i in got]
+    assert len(every) == ASKERS * ASKS and len(set(every)) == len(every), Counter(every).most_common(3)
+    assert Counter(a.item_id for a in store.annotations("lease")).most_common(1)[0][1] == 1
+    store.close()
+
+
+def test_annotators_asking_at_once_are_served_different_items_on_sqlite(tmp_path: Path) -> None:
+    check_concurrent_next(f"sqlite:///{tmp_path / 'lease.db'}")
