@@ -10,17 +10,16 @@ Example::
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import torch
 from torch_geometric.data import Data
 
-from openautoglm.adapters.graph_runner import SearchOptions, SearchPlan, Trials, plan_search, run_graph_search
+from openautoglm.adapters.graph_runner import SearchPlan, in_process_trials
 from openautoglm.adapters.graph_specs import named_graph
 from openautoglm.adapters.graphs import (
     KarateGraph,
@@ -37,15 +36,17 @@ from openautoglm.adapters.graphs import (
 )
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.graph.candidates import Candidate
-from openautoglm.core.graph.evaluate import TrainingEvaluator
 from openautoglm.core.graph.hpo import HpoResult
 from openautoglm.core.graph.meta import MetaFeatures, SearchPrior
-from openautoglm.core.graph.pruning import MedianStopping
-from openautoglm.core.graph.search import SEARCHERS, History, PoolExecutor
+from openautoglm.core.graph.search import History
 from openautoglm.core.graph.selection import Selection
 from openautoglm.core.graph.trainer import TrainConfig
+from openautoglm.usecases.graph import graph_settings, search_graph
 
 log = logging.getLogger(__name__)
+
+#: The settings ``AutoGraph`` also takes by position, in this order (the rest by name).
+_POSITIONAL = ("task", "algo", "budget")
 
 
 @dataclass
@@ -61,6 +62,9 @@ class FinalScore:
 
 class AutoGraph:
     """Search GNN candidates for a graph, baselines first, then pick robustly and report over several seeds.
+
+    Takes the fields of :class:`~openautoglm.usecases.graph.GraphSearch` as keyword arguments (``task``, ``algo``
+    and ``budget`` also by position), validated into it: a wrong value raises ``ConfigurationError``.
 
     Args:
         task: ``node`` classification or ``link`` prediction.
@@ -82,60 +86,33 @@ class AutoGraph:
         use_prior: Bias the search by the meta-feature policy.
         transfer: Weight operators and links by NAS-Bench-Graph's top 1% (node task, dag space).
         hpo_trials: Optuna trials tuning the best screened candidate (0 = none); the tuned one joins the survivors.
-        seed: Seed of the searcher (and of the split when the graph has none).
-        config: Optimiser and early-stopping settings (stack candidates bring their own recipe; ``max_epochs``
-            stays an upper bound).
+        seed: Seed of the searcher (and of the split when the graph has none and ``split_seed`` is not given).
+        lr, weight_decay, max_epochs, patience, split_seed, hpo_timeout_s: As in ``GraphSearch``.
+        config: Optimiser and early-stopping settings, in place of ``lr``... (stack candidates bring their own
+            recipe; ``max_epochs`` stays an upper bound).
     """
 
-    def __init__(
-        self,
-        task: Literal["node", "link"] = "node",
-        algo: str = "rl",
-        budget: int = 20,
-        *,
-        space: Literal["stack", "dag"] = "stack",
-        baselines: bool = True,
-        parallel: int = 1,
-        seeds: int = 1,
-        survivors: int = 4,
-        select_seeds: int = 5,
-        resample: bool = True,
-        final_seeds: int = 10,
-        time_budget_s: float | None = None,
-        use_prior: bool = True,
-        transfer: bool = True,
-        hpo_trials: int = 0,
-        seed: int = 0,
-        config: TrainConfig | None = None,
-    ) -> None:
-        SEARCHERS.resolve(algo)
-        if budget < 1:
-            raise ConfigurationError("budget must be at least 1")
-        if space not in ("stack", "dag"):
-            raise ConfigurationError(f"Unknown space '{space}'.", hint="use space='stack' or space='dag'")
-        self.task, self.algo, self.budget, self.space, self.parallel = task, algo, budget, space, parallel
-        self.use_baselines, self.survivors, self.select_seeds = baselines, survivors, select_seeds
-        self.seeds, self.final_seeds, self.time_budget_s = seeds, final_seeds, time_budget_s
-        self.resample = resample
-        self.use_prior, self.transfer, self.hpo_trials, self.seed = use_prior, transfer, hpo_trials, seed
-        self.config = config or TrainConfig()
-        self.options = SearchOptions(
-            task=task,
-            space=space,
-            algo=algo,
-            budget=budget,
-            parallel=parallel,
-            baselines=baselines,
-            survivors=survivors,
-            select_seeds=select_seeds,
-            resample=resample,
-            final_seeds=final_seeds,
-            time_budget_s=time_budget_s,
-            use_prior=use_prior,
-            transfer=transfer,
-            hpo_trials=hpo_trials,
-            seed=seed,
-        )
+    def __init__(self, *positional: Any, config: TrainConfig | None = None, **settings: Any) -> None:
+        if len(positional) > len(_POSITIONAL):
+            raise ConfigurationError(
+                f"AutoGraph takes at most {len(_POSITIONAL)} positional arguments ({', '.join(_POSITIONAL)}).",
+                hint="give the other settings by name",
+            )
+        given = dict(zip(_POSITIONAL, positional, strict=False))
+        if twice := sorted(given.keys() & settings.keys()):
+            raise ConfigurationError(f"AutoGraph got {', '.join(twice)} both by position and by name.")
+        # The SDK runs trials on threads of this process: one unless asked (the flow keeps two in flight).
+        self.settings = graph_settings(**{"parallel": 1, **given, **settings})
+        s = self.settings
+        self.task, self.algo, self.budget, self.space, self.parallel = s.task, s.algo, s.budget, s.space, s.parallel
+        self.use_baselines, self.survivors, self.select_seeds = s.baselines, s.survivors, s.select_seeds
+        self.seeds, self.final_seeds, self.time_budget_s = s.seeds, s.final_seeds, s.time_budget_s
+        self.resample = s.resample
+        self.use_prior, self.transfer, self.hpo_trials, self.seed = s.use_prior, s.transfer, s.hpo_trials, s.seed
+        # The split follows ``seed`` unless ``split_seed`` is given (the SDK's split seed before the one model).
+        self.split_seed = s.split_seed if "split_seed" in s.model_fields_set else s.seed
+        self.config = config or s.train_config()
+        self.options = s.options()
         self.meta: MetaFeatures | None = None
         self.prior: SearchPrior | None = None
         self.history: History | None = None
@@ -169,30 +146,12 @@ class AutoGraph:
         torch.set_num_threads(1)
         started = time.monotonic()
         data = self.to_data(graph)
-        prepared = node_split(data, self.seed) if self.task == "node" else link_split(data, self.seed)
+        prepared = node_split(data, self.split_seed) if self.task == "node" else link_split(data, self.split_seed)
         self.meta = graph_meta(data, prepared if isinstance(prepared, Data) else None)
-        plan = plan_search(self.options, self.meta)
-        self.prior = plan.prior
-        self.plan = plan
+        with in_process_trials(self.task, prepared, self.config, self.seeds, self.parallel) as (trials, pruner):
+            plan, outcome = search_graph(self.settings, self.meta, trials, config=self.config, started=started)
+        self.prior, self.plan = plan.prior, plan
         log.info("search prior: %s", plan.describe_prior())
-        # Median stopping in the screening: a searched candidate below the finished ones' median stops early.
-        pruner = MedianStopping() if self.task == "node" else None
-        evaluator = TrainingEvaluator(
-            task=self.task, data=prepared, config=self.config, seeds=tuple(range(self.seeds)), pruner=pruner
-        )
-
-        with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:
-
-            def seeds(config: TrainConfig) -> Any:
-                runner = TrainingEvaluator(self.task, prepared, config)
-                return lambda requests, resample: list(pool.map(lambda r: runner.score(r[0], r[1], resample), requests))
-
-            trials = Trials(
-                screen=PoolExecutor(pool, evaluator.score) if self.parallel > 1 else evaluator,
-                seeds=seeds,
-                train=lambda a, c, s, r: TrainingEvaluator(self.task, prepared, c).run(a, s, r),
-            )
-            outcome = run_graph_search(self.options, plan, self.config, trials, started=started)
         self.history, self.hpo, self.selection = outcome.history, outcome.hpo, outcome.selection
         self.config, self.best_arch, self.kind = outcome.config, outcome.arch, outcome.kind
         self.pruned = pruner.stopped if pruner is not None else 0

@@ -8,7 +8,8 @@ select robustly (survivors on more seeds or resampled folds), report the pick ov
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -203,3 +204,36 @@ def run_graph_search(
         resample=options.resample and options.task == "node",
     )
     return SearchOutcome(history, selection.arch, selection.final, config, selection, hpo)
+
+
+@contextmanager
+def in_process_trials(
+    task: GraphTask, prepared: Any, config: TrainConfig, seeds: int, parallel: int
+) -> Iterator[tuple[Trials, Any]]:
+    """Trials on ``parallel`` threads of this process (the SDK face and the catalogue stage): the screening with
+    ``seeds`` runs per candidate and median stopping on a node task, the selection's re-training on the same
+    threads, the tuning in this thread. Yields the trials and the pruner (None for links: its ``stopped`` counts
+    the searched candidates cut short)."""
+    import concurrent.futures as cf
+
+    from openautoglm.core.graph.evaluate import TrainingEvaluator
+    from openautoglm.core.graph.pruning import MedianStopping
+    from openautoglm.core.graph.search import PoolExecutor
+
+    # Median stopping in the screening: a searched candidate below the finished ones' median stops early.
+    pruner = MedianStopping() if task == "node" else None
+    evaluator = TrainingEvaluator(task=task, data=prepared, config=config, seeds=tuple(range(seeds)), pruner=pruner)
+    with cf.ThreadPoolExecutor(max_workers=parallel) as pool:
+
+        def seeded(recipe: TrainConfig) -> Any:
+            runner = TrainingEvaluator(task, prepared, recipe)
+            return lambda requests, resample: list(pool.map(lambda r: runner.score(r[0], r[1], resample), requests))
+
+        yield (
+            Trials(
+                screen=PoolExecutor(pool, evaluator.score) if parallel > 1 else evaluator,
+                seeds=seeded,
+                train=lambda a, c, s, r: TrainingEvaluator(task, prepared, c).run(a, s, r),
+            ),
+            pruner,
+        )

@@ -1,8 +1,8 @@
 """Flow ``graph_search``: meta-features -> prior -> baselines first, then the search with ``parallel`` trials in
 flight on Dask -> optional HPO -> robust selection (survivors re-trained on more seeds or resampled folds, pick by
 mean validation) -> the pick reported over ``final_seeds`` seeds -> best model saved -> report; an MLflow parent
-run with a nested run per trial. The use case is ``adapters.graph_runner`` (``AutoGraph`` runs it too); this flow
-wires it to task runs (parameters and result: ``graph_search_params``)."""
+run with a nested run per trial. The use case is ``usecases.graph.search_graph`` (``AutoGraph`` and the
+graph-search stage run it too); this flow wires it to task runs (parameters and result: ``graph_search_params``)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import time
 
 from prefect import flow, get_run_logger
 
-from openautoglm.adapters.graph_runner import Trials, plan_search, run_graph_search
+from openautoglm.adapters.graph_runner import Trials
 from openautoglm.adapters.tracking import supports_parallel_writers
 from openautoglm.flows.graph_search_params import GraphSearchParams, GraphSearchResult, hpo_summary
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.tasks.graph import meta_task, record_trial, save_model_task, task_trials
 from openautoglm.tasks.graph_report import report_graph_search_task
+from openautoglm.usecases.graph import search_graph
 
 __all__ = ["GraphSearchParams", "GraphSearchResult", "graph_search"]
 
@@ -24,7 +25,7 @@ __all__ = ["GraphSearchParams", "GraphSearchResult", "graph_search"]
 def graph_search(params: GraphSearchParams) -> GraphSearchResult:
     """Search GNN candidates for a graph (or NAS-Bench-Graph's tables), baselines first, and pick robustly."""
     logger = get_run_logger()
-    started, name, options, config = time.monotonic(), params.graph_name(), params.options(), params.train_config()
+    started, name, config = time.monotonic(), params.graph_name(), params.train_config()
     logged = {k: v for k, v in params.model_dump(mode="json").items() if k != "graph"} | {"graph": name}
     with tracked_flow(
         "graph_search",
@@ -44,11 +45,10 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             meta = meta_task(params.graph, params.task, params.split_seed)
             in_workers = parent if supports_parallel_writers(parent.tracking_uri) else None
             trials = task_trials(params.graph, params.task, config, params.seeds, params.split_seed, in_workers)
-        plan = plan_search(options, meta)
-        logger.info("search prior: %s", plan.describe_prior())
-        outcome = run_graph_search(
-            options, plan, config, trials, on_trial=lambda t: record_trial(t, parent), started=started
+        plan, outcome = search_graph(
+            params, meta, trials, config=config, on_trial=lambda t: record_trial(t, parent), started=started
         )
+        logger.info("search prior: %s", plan.describe_prior())
         logger.info(
             "pick %s (val %.4f over %d); test %.4f +- %.4f; %d trials (%s), at most %d in flight, %d re-run",
             outcome.arch.describe(),

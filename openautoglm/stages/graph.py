@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from openautoglm.adapters.graph_specs import GraphSource, PlanetoidGraph
 from openautoglm.stages import Port, PortType, StageContext, stage
+from openautoglm.usecases.graph import GraphSearch, describe_pick, search_graph
 
 GRAPH_IN = Port("graph", PortType.GRAPH, "The graph")
 
@@ -50,45 +51,34 @@ def meta(inputs: Mapping[str, Any], params: MetaParams, context: StageContext) -
     return {"metrics": meta_task.fn(inputs["graph"]).as_dict()}
 
 
-class GraphSearchStageParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    task: Literal["node", "link"] = Field(default="node", description="node classification or link prediction")
-    space: Literal["stack", "dag"] = Field(default="stack", description="Trained space: stack or dag.")
-    algo: str = Field(default="rl", description="Search algorithm: rl, random, tpe, evolution or surrogate (dag).")
-    budget: int = Field(default=20, ge=1, le=5000, description="Distinct candidates to train, baselines included.")
-    parallel: int = Field(default=2, ge=1, le=256, description="Trials kept in flight at once.")
-    final_seeds: int = Field(default=10, ge=1, le=20, description="Seeds the pick's test score is reported over.")
-    hpo_trials: int = Field(default=0, ge=0, le=500, description="Optuna trials tuning the best candidate.")
-    time_budget_s: float | None = Field(default=None, gt=0, description="Wall-clock budget of the search.")
-    seed: int = Field(default=0, description="Seed of the search algorithm.")
-
-
 @stage(
     "graph-search",
     "Search GNN architectures on the graph (baselines first, robust selection), tune the pick, save the model. "
-    "Runs the graph_search flow as a subflow, with its own MLflow run and trials.",
-    params=GraphSearchStageParams,
+    "Trials run on threads of the stage's task run (parallel of them).",
+    params=GraphSearch,
     inputs=(GRAPH_IN,),
     outputs=(
         Port("model", PortType.MODEL, "The saved model folder"),
         Port("metrics", PortType.METRICS, "Validation and test scores of the pick"),
     ),
 )
-def graph_search(inputs: Mapping[str, Any], params: GraphSearchStageParams, context: StageContext) -> dict[str, Any]:
-    # The search runs as a subflow: trials as task runs on its runner, its own MLflow run with a nested run each.
-    from openautoglm.flows.graph_search import GraphSearchParams
-    from openautoglm.flows.graph_search import graph_search as search_flow
+def graph_search(inputs: Mapping[str, Any], params: GraphSearch, context: StageContext) -> dict[str, Any]:
+    # The use case itself, not the graph_search flow: trials on threads here, no MLflow run of its own.
+    import time
 
-    result = search_flow(
-        GraphSearchParams(graph=inputs["graph"], output_dir=context.folder / context.node, **params.model_dump())
+    import torch
+
+    from openautoglm.adapters.graph_runner import in_process_trials
+    from openautoglm.tasks.graph import meta_task, prepared_graph, save_model_task
+
+    started, graph = time.monotonic(), inputs["graph"]
+    torch.set_num_threads(1)
+    meta = meta_task.fn(graph, params.task, params.split_seed)
+    prepared = prepared_graph(graph, params.task, params.split_seed)
+    config = params.train_config()
+    with in_process_trials(params.task, prepared, config, params.seeds, params.parallel) as (trials, _):
+        _, outcome = search_graph(params, meta, trials, config=config, started=started)
+    path = save_model_task.fn(
+        outcome.arch.to_json(), graph, params.task, outcome.config, params.split_seed, context.folder / context.node
     )
-    metrics = {
-        "best_val": result.best_val,
-        "final_test_mean": result.final_test_mean,
-        "final_test_std": result.final_test_std,
-        "trials": result.trials,
-        "best": result.best_describe or result.best_baseline,
-        "mlflow_run_id": result.mlflow_run_id,
-    }
-    return {"model": str(result.model_path) if result.model_path else None, "metrics": metrics}
+    return {"model": str(path), "metrics": describe_pick(outcome)}

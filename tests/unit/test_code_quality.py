@@ -85,17 +85,14 @@ def test_named_flows_are_wiring(name: str) -> None:
 
 
 def test_the_graph_search_is_written_once() -> None:
-    """AutoGraph and the graph_search flow both run adapters.graph_runner; neither drives the search, the tuning
-    or the selection itself."""
-    for path in (PACKAGE / "autograph.py", PACKAGE / "flows" / "graph_search.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        called = {
-            node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Call)
-        }
-        assert {"run_graph_search", "plan_search"} <= called, path.name
-        assert not called & {"run_search", "select", "tune", "plan_space", "plan_stack_space"}, path.name
+    """AutoGraph, the graph_search flow and the graph-search stage all run usecases.graph.search_graph; none
+    plans, drives the search, the tuning or the selection itself, and the stage runs no flow."""
+    for path in (PACKAGE / "autograph.py", PACKAGE / "flows" / "graph_search.py", PACKAGE / "stages" / "graph.py"):
+        called = _calls(path)
+        assert "search_graph" in called, path.name
+        assert not called & {"run_graph_search", "plan_search", "run_search", "select", "tune"}, path.name
+        assert not called & {"plan_space", "plan_stack_space"}, path.name
+    assert not any(name.startswith("openautoglm.flows") for name in _imports(PACKAGE / "stages" / "graph.py"))
 
 
 def _calls(path: Path) -> set[str]:

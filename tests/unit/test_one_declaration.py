@@ -125,15 +125,31 @@ def test_a_field_added_to_the_model_reaches_every_face() -> None:
     assert found == {"help": True, "schema": True, "stage": True, "sdk": True}, found
 
 
-def test_the_graph_search_stage_restates_nothing_differently() -> None:
-    """The graph-search stage still declares its own (smaller) model, since the flow's pulls in torch at import;
-    until the search's model lives in a torch-free use-case module, each field it restates must equal the flow's:
-    same type, default and bounds."""
+def test_the_graph_search_is_declared_once() -> None:
+    """The graph-search stage's parameters ARE the use case's model, the flow's extend it (adding only the graph,
+    the lookup table, the output folder and the experiment), and AutoGraph validates its keyword arguments into it:
+    a field can only be added in one place."""
+    from openautoglm import AutoGraph
+    from openautoglm.core.errors import ConfigurationError
     from openautoglm.flows.graph_search_params import GraphSearchParams
-    from openautoglm.stages.graph import GraphSearchStageParams
+    from openautoglm.stages import catalogue
+    from openautoglm.usecases.graph import GraphSearch
 
-    for name, field in GraphSearchStageParams.model_fields.items():
-        flow_field = GraphSearchParams.model_fields[name]
-        assert field.annotation == flow_field.annotation, name
-        assert field.default == flow_field.default, name
-        assert sorted(map(repr, field.metadata)) == sorted(map(repr, flow_field.metadata)), name
+    assert next(s for s in catalogue().values() if s.name == "graph-search").params is GraphSearch
+    assert issubclass(GraphSearchParams, GraphSearch)
+    added = set(GraphSearchParams.model_fields) - set(GraphSearch.model_fields)
+    assert added == {"graph", "nasbench", "output_dir", "experiment"}, added
+    for name, field in GraphSearch.model_fields.items():
+        inherited = GraphSearchParams.model_fields[name]
+        assert (inherited.annotation, inherited.default, inherited.description) == (
+            field.annotation,
+            field.default,
+            field.description,
+        ), name
+        assert list(map(repr, inherited.metadata)) == list(map(repr, field.metadata)), name
+        assert field.description, f"GraphSearch.{name} has no description (the CLI's --help reads it)"
+    assert AutoGraph(hpo_trials=3, lr=0.02).settings == GraphSearch(parallel=1, hpo_trials=3, lr=0.02)
+    with pytest.raises(ConfigurationError, match="final_seeds"):
+        AutoGraph(final_seeds=0)
+    with pytest.raises(ConfigurationError, match="knob"):
+        AutoGraph(knob=1)
