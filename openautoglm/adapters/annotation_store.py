@@ -114,6 +114,10 @@ class ItemNotFound(ConfigurationError):
     """No such item in the project."""
 
 
+class AnnotationNotFound(ItemNotFound):
+    """No answer of that annotator to that item."""
+
+
 class StoreBusy(OpenAutoGLMError):
     """The database stayed locked through every retry of a write."""
 
@@ -974,6 +978,40 @@ class AnnotationStore:
             return len(rows), stored
 
         return self._write(f"record annotations in '{project}'", upsert)
+
+    def delete_annotation(self, project: str, item_id: int, annotator: str) -> Annotation:
+        """Take back ``annotator``'s answer to an item (an undo): the row is deleted, so the label snapshot, the
+        counts and agreement read as if it had never been given, and the item (when queued) is leased to
+        ``annotator`` so it comes back to them first. Only the annotator's own answer goes: an adjudicated answer
+        can be undone by its reviewer only (it is their row), and nobody's undo touches another's answer.
+
+        Returns:
+            The answer deleted.
+
+        Raises:
+            ItemNotFound: the project has no such item.
+            AnnotationNotFound: ``annotator`` has no answer to it.
+        """
+        self.get_item(project, item_id)
+        table = _table(AnnotationRow)
+
+        def delete(conn: sa.Connection) -> Annotation | None:
+            statement = sa.delete(AnnotationRow).where(
+                AnnotationRow.item_id == item_id, AnnotationRow.annotator == annotator
+            )
+            row = conn.execute(statement.returning(*table.c)).first()
+            if row is None:
+                return None
+            self._lease(conn, [item_id], annotator, LEASE_S)
+            return Annotation.model_validate(dict(row._mapping))
+
+        deleted = self._write(f"delete {annotator}'s answer to item {item_id} in '{project}'", delete)
+        if deleted is None:
+            raise AnnotationNotFound(
+                f"{annotator} has no answer to item {item_id} of '{project}' to take back.",
+                hint="an answer can be taken back only by the one who gave it (an adjudication by its reviewer)",
+            )
+        return deleted
 
     def annotations(self, project: str, *, annotator: str | None = None) -> list[Annotation]:
         """Every annotation of the project (of one annotator), by item then annotator."""

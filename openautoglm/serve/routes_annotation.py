@@ -394,8 +394,9 @@ def _skip(ctx: AnnotationContext, project: str, annotator: str, item_id: int) ->
 
 
 def _undo(ctx: AnnotationContext, project: str, annotator: str) -> Task:
-    """Take back the caller's last action: a skip goes back into the queue; an answer is shown again with the
-    caller's answer (the next answer to it replaces it)."""
+    """Take back the caller's last action: a skip goes back into the queue; an answer is deleted (it counts no
+    more) and its item is shown again with the answer taken back, for the caller to answer again. Adjudications
+    are the review page's, not taken back here."""
     skips = ctx.access.skipped(project, annotator)
     answers = [a for a in ctx.store.annotations(project, annotator=annotator) if not a.adjudicated]
     last_answer = max(answers, key=lambda a: (a.updated_at, a.id), default=None)
@@ -406,8 +407,11 @@ def _undo(ctx: AnnotationContext, project: str, annotator: str) -> Task:
         return task.model_copy(update={"undone": "skip"})
     if last_answer is None:
         return _next(ctx, project, annotator)
-    task = _task(ctx.store, project, ctx.store.get_item(project, last_answer.item_id))
-    return task.model_copy(update={"undone": "answer", "answer": _answer(last_answer.label, last_answer.entities)})
+    deleted = ctx.store.delete_annotation(project, last_answer.item_id, annotator)  # leased back to the caller
+    with ctx.lock:
+        ctx.statuses.pop(project, None)
+    task = _task(ctx.store, project, ctx.store.get_item(project, deleted.item_id))
+    return task.model_copy(update={"undone": "answer", "answer": _answer(deleted.label, deleted.entities)})
 
 
 def _status(ctx: AnnotationContext, project: str, who: str) -> StatusOut:
@@ -662,7 +666,7 @@ def annotation_router(guard: Guard, ctx: AnnotationContext | None = None, prefix
         f"{base}/undo",
         response_model=Envelope[Task],
         responses=error_responses(*WRITE_ERRORS),
-        summary="Take back your last skip, or show your last answer again to change it",
+        summary="Take back your last skip, or your last answer (deleted; its item is shown again to answer anew)",
     )
     async def annotation_undo(
         project: ProjectName, principal: Annotated[Principal, Depends(guard("annotation_undo"))]

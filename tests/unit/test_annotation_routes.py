@@ -265,13 +265,24 @@ def test_next_answer_skip_undo(client: TestClient, db: str) -> None:
     undone = data(client.post(f"{BASE}/projects/reviews/undo", headers=ann))
     assert (undone["undone"], undone["item"]["id"]) == ("skip", second["id"])
     assert data(client.get(f"{BASE}/projects/reviews/next", headers=ann))["item"]["id"] == second["id"]
-    undone = data(client.post(f"{BASE}/projects/reviews/undo", headers=ann))
+    other = auth("bob", "annotator")
+    grant(client, "reviews", "annotator", "bob")
+    data(
+        client.post(f"{BASE}/projects/reviews/answers", json={"item_id": second["id"], "label": "正面"}, headers=other)
+    )
+    undone = data(client.post(f"{BASE}/projects/reviews/undo", headers=ann))  # ann's last answer, not bob's
     assert (undone["undone"], undone["item"]["id"], undone["answer"]["label"]) == ("answer", item["id"], "负面")
+    store = AnnotationStore(db)
+    assert store.annotations("reviews", annotator="ann") == []  # taken back: it counts no more
+    assert [a.item_id for a in store.annotations("reviews", annotator="bob")] == [second["id"]]
+    assert data(client.get(f"{BASE}/projects/reviews/status", headers=ann))["mine"] == 0
+    assert data(client.get(f"{BASE}/projects/reviews/next", headers=other))["item"]["id"] != item["id"]  # ann's lease
+    assert data(client.get(f"{BASE}/projects/reviews/next", headers=ann))["item"]["id"] == item["id"]
     data(client.post(f"{BASE}/projects/reviews/answers", json={"item_id": item["id"], "label": "正面"}, headers=ann))
-    mine = AnnotationStore(db).annotations("reviews", annotator="ann")
-    assert [(a.item_id, a.label, a.seconds) for a in mine] == [(item["id"], "正面", 2.5)]
+    mine = store.annotations("reviews", annotator="ann")
+    assert [(a.item_id, a.label, a.seconds) for a in mine] == [(item["id"], "正面", 0.0)]
     status = data(client.get(f"{BASE}/projects/reviews/status", headers=ann))
-    assert (status["labelled"], status["mine"], status["target"]) == (1, 1, len(TEXTS))
+    assert (status["labelled"], status["mine"], status["target"]) == (2, 1, len(TEXTS))
     assert status["model"]["name"] == "fake-model"
 
 

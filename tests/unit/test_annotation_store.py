@@ -18,6 +18,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from openautoglm.adapters.annotation_store import (
     MLFLOW_DIGEST_CHARS,
+    AnnotationNotFound,
     AnnotationStore,
     InvalidAnswer,
     ItemNotFound,
@@ -701,3 +702,25 @@ def check_concurrent_next(url: str) -> None:
 
 def test_annotators_asking_at_once_are_served_different_items_on_sqlite(tmp_path: Path) -> None:
     check_concurrent_next(f"sqlite:///{tmp_path / 'lease.db'}")
+
+
+def test_an_answer_is_taken_back_by_the_one_who_gave_it_only(store: AnnotationStore) -> None:
+    ids = reviews(store)
+    store.queue_items("reviews", 0, ids[:2], strategy="margin")
+    store.record_annotation("reviews", ids[0], "alice", "正面", seconds=3)
+    store.record_annotation("reviews", ids[0], "bob", "负面")
+    store.record_annotation("reviews", ids[0], "rita", "负面", adjudicated=True)
+    with pytest.raises(AnnotationNotFound, match="only by the one who gave it"):
+        store.delete_annotation("reviews", ids[0], "carol")
+    with pytest.raises(ItemNotFound):
+        store.delete_annotation("reviews", 10_000, "alice")
+    deleted = store.delete_annotation("reviews", ids[0], "rita")  # the adjudication, by its reviewer
+    assert (deleted.label, deleted.adjudicated) == ("负面", True)
+    assert store.delete_annotation("reviews", ids[0], "alice").seconds == 3
+    assert [(a.annotator, a.label) for a in store.annotations("reviews")] == [("bob", "负面")]
+    store.delete_annotation("reviews", ids[0], "bob")
+    assert store.label_snapshot("reviews").rows == () and store.label_count("reviews") == 0
+    # ids[0] went back to the first who undid an answer to it (rita); later undoers do not take her lease
+    assert [i.id for i in store.next_items("reviews", "carol")] == [ids[1]]
+    assert [i.id for i in store.next_items("reviews", "bob")] == []
+    assert [i.id for i in store.next_items("reviews", "rita")] == [ids[0]]

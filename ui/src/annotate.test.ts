@@ -8,6 +8,8 @@ import {
   progress,
   removeSpan,
   segments,
+  startingSpans,
+  undoneNote,
   wantsAnnotate,
 } from "./annotate";
 import { Api } from "./api";
@@ -42,6 +44,20 @@ describe("keys", () => {
     expect(acceptAnswer(classify, { ...task, prelabel: { ...prelabel, label: "中性" } }, [])).toBeNull();
     const spans = [{ text: "北京", type: "LOC", start: 1, end: 3 }];
     expect(acceptAnswer(ner, task, spans)).toEqual({ entities: spans });
+  });
+  it("U: an undone answer is named as taken back and its spans come back on screen", () => {
+    const mine = [{ text: "北京", type: "LOC", start: 1, end: 3 }];
+    const model = [{ text: "张三", type: "PER", start: 0, end: 2 }];
+    const task = { item: null, prelabel: { ...prelabel, label: null, entities: model }, answer: null, undone: null };
+    expect(undoneNote(task)).toBeNull();
+    expect(undoneNote({ ...task, undone: "skip" })).toBe("Skip taken back.");
+    const undone = { ...task, undone: "answer" as const, answer: { label: "负面", entities: null } };
+    expect(undoneNote(undone)).toBe("Your earlier answer (负面) was taken back: answer again.");
+    const spans = { ...task, undone: "answer" as const, answer: { label: null, entities: mine } };
+    expect(undoneNote(spans)).toBe("Your earlier answer (1 spans) was taken back: answer again.");
+    expect(startingSpans(spans)).toEqual(mine);
+    expect(startingSpans(task)).toEqual(model);
+    expect(startingSpans({ ...task, prelabel: null })).toEqual([]);
   });
 });
 

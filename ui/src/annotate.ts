@@ -88,6 +88,21 @@ export function keyAction(key: string): KeyAction | null {
   return null;
 }
 
+/** The spans an item opens with: the answer an undo took back, else the model's pre-annotated spans. */
+export function startingSpans(task: LabelTask): Span[] {
+  return task.answer?.entities ?? task.prelabel?.entities ?? [];
+}
+
+/** What the page says after an undo (null: the task is no undo's). An undone answer is deleted: it no longer
+ * counts, and the item waits for a new answer. */
+export function undoneNote(task: Pick<LabelTask, "undone" | "answer">): string | null {
+  if (task.undone === "skip") return "Skip taken back.";
+  if (task.undone !== "answer") return null;
+  const label = task.answer?.label;
+  const was = label ? ` (${label})` : task.answer?.entities ? ` (${task.answer.entities.length} spans)` : "";
+  return `Your earlier answer${was} was taken back: answer again.`;
+}
+
 /** The project's choices: its labels (classification) or entity types (NER). */
 export function choices(project: AnnotationProject): string[] {
   return project.task_type === "ner" ? project.entity_types : project.labels;

@@ -1,5 +1,5 @@
 // One item at a time with the model's pre-label: keys 1-9 pick a label (NER: mark the selected text as that type),
-// Enter accepts the pre-label (NER: the spans shown), S skips, U undoes the last answer or skip.
+// Enter accepts the pre-label (NER: the spans shown), S skips, U takes back the last answer (deleted) or skip.
 import { useCallback, useEffect, useRef, useState } from "react";
 import {
   type AnnotationProject,
@@ -11,13 +11,11 @@ import {
   choices,
   keyAction,
   removeSpan,
+  startingSpans,
+  undoneNote,
 } from "../annotate";
 import type { Api } from "../api";
 import { AnnotateText, offsetsOf } from "./AnnotateText";
-
-function startingSpans(task: LabelTask): Span[] {
-  return task.answer?.entities ?? task.prelabel?.entities ?? [];
-}
 
 export function AnnotateLabel({
   api,
@@ -127,7 +125,7 @@ export function AnnotateLabel({
     <section className="annotate-item" data-testid="annotate-item" data-item={task.item.id}>
       {task.undone && (
         <p className="status" data-testid="undone">
-          {task.undone === "skip" ? "Skip taken back." : "Your earlier answer is shown: answer again to change it."}
+          {undoneNote(task)}
         </p>
       )}
       <AnnotateText
