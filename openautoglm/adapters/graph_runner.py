@@ -7,10 +7,12 @@ select robustly (survivors on more seeds or resampled folds), report the pick ov
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from openautoglm.core.graph.candidates import Candidate
@@ -237,3 +239,61 @@ def in_process_trials(
             ),
             pruner,
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(spec_json: str, kind: str, task_kind: GraphTask, split_seed: int) -> Any:
+    from pydantic import TypeAdapter
+
+    from openautoglm.adapters.graphs import GraphSource, link_split, load_graph, node_split
+
+    spec = TypeAdapter(GraphSource).validate_json(spec_json)
+    data = load_graph(spec)
+    return node_split(data, split_seed) if task_kind == "node" else link_split(data, split_seed)
+
+
+def prepared_graph(spec: Any, task_kind: GraphTask, split_seed: int) -> Any:
+    """The split graph (a PyG ``Data``, or train/validation/test ``Data`` for links), loaded once per process."""
+    return _prepared(spec.model_dump_json(), spec.kind, task_kind, split_seed)
+
+
+def read_meta(spec: Any, task_kind: GraphTask = "node", split_seed: int = 0) -> MetaFeatures:
+    """Load the graph and compute its meta-features; for a node task the label fields (homophily, classes) read
+    the training nodes of the search's split only (``split_seed``), never validation or test labels."""
+    from torch_geometric.data import Data
+
+    from openautoglm.adapters.graphs import graph_meta, load_graph
+
+    data = load_graph(spec)
+    split = prepared_graph(spec, task_kind, split_seed) if task_kind == "node" else None
+    return graph_meta(data, split if isinstance(split, Data) else None)
+
+
+def save_model(
+    arch_json: str, spec: Any, task_kind: GraphTask, config: TrainConfig, split_seed: int, folder: Path
+) -> Path:
+    """Train the chosen candidate once (seed 0) and save its weights, description and settings."""
+    import json
+
+    import torch
+
+    from openautoglm.core.graph.candidates import candidate_from_dict
+    from openautoglm.core.graph.evaluate import TrainingEvaluator
+
+    torch.set_num_threads(1)
+    arch = candidate_from_dict(json.loads(arch_json))
+    data = prepared_graph(spec, task_kind, split_seed)
+    trained = TrainingEvaluator(task=task_kind, data=data, config=config).run(arch, 0, keep_model=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "best_model.pt"
+    torch.save(
+        {
+            "arch": arch.as_dict(),
+            "config": arch.train_config(config).__dict__,
+            "val": trained.val,
+            "test": trained.test,
+            "state_dict": trained.model.state_dict() if trained.model is not None else {},
+        },
+        path,
+    )
+    return path

@@ -46,9 +46,9 @@ class MetaParams(BaseModel):
     outputs=(Port("metrics", PortType.METRICS, "The meta-features"),),
 )
 def meta(inputs: Mapping[str, Any], params: MetaParams, context: StageContext) -> dict[str, Any]:
-    from openautoglm.tasks.graph import meta_task
+    from openautoglm.adapters.graph_runner import read_meta  # torch and PyG: imported when a graph stage runs
 
-    return {"metrics": meta_task.fn(inputs["graph"]).as_dict()}
+    return {"metrics": read_meta(inputs["graph"]).as_dict()}
 
 
 @stage(
@@ -68,17 +68,16 @@ def graph_search(inputs: Mapping[str, Any], params: GraphSearch, context: StageC
 
     import torch
 
-    from openautoglm.adapters.graph_runner import in_process_trials
-    from openautoglm.tasks.graph import meta_task, prepared_graph, save_model_task
+    from openautoglm.adapters.graph_runner import in_process_trials, prepared_graph, read_meta, save_model
 
     started, graph = time.monotonic(), inputs["graph"]
     torch.set_num_threads(1)
-    meta = meta_task.fn(graph, params.task, params.split_seed)
+    meta = read_meta(graph, params.task, params.split_seed)
     prepared = prepared_graph(graph, params.task, params.split_seed)
     config = params.train_config()
     with in_process_trials(params.task, prepared, config, params.seeds, params.parallel) as (trials, _):
         _, outcome = search_graph(params, meta, trials, config=config, started=started)
-    path = save_model_task.fn(
+    path = save_model(
         outcome.arch.to_json(), graph, params.task, outcome.config, params.split_seed, context.folder / context.node
     )
     return {"model": str(path), "metrics": describe_pick(outcome)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import queue
 from collections.abc import Callable
@@ -13,10 +12,8 @@ from typing import Any
 import torch
 from prefect import task, unmapped
 from prefect.cache_policies import NO_CACHE
-from torch_geometric.data import Data
 
-from openautoglm.adapters.graph_runner import Trials
-from openautoglm.adapters.graphs import GraphSource, graph_meta, link_split, load_graph, node_split
+from openautoglm.adapters.graph_runner import Trials, prepared_graph, read_meta, save_model
 from openautoglm.adapters.tracking import ParentRun, log_child_run
 from openautoglm.core.graph.candidates import Candidate, candidate_from_dict
 from openautoglm.core.graph.evaluate import TrainingEvaluator
@@ -25,27 +22,10 @@ from openautoglm.core.graph.search.base import Executor, Outcome, Score, Trial
 from openautoglm.core.graph.trainer import GraphTask, TrainConfig
 
 
-@functools.lru_cache(maxsize=4)
-def _prepared(spec_json: str, kind: str, task_kind: GraphTask, split_seed: int) -> Data | tuple[Data, Data, Data]:
-    from pydantic import TypeAdapter
-
-    spec = TypeAdapter(GraphSource).validate_json(spec_json)
-    data = load_graph(spec)
-    return node_split(data, split_seed) if task_kind == "node" else link_split(data, split_seed)
-
-
-def prepared_graph(spec: Any, task_kind: GraphTask, split_seed: int) -> Data | tuple[Data, Data, Data]:
-    """The split graph, loaded once per process."""
-    return _prepared(spec.model_dump_json(), spec.kind, task_kind, split_seed)
-
-
 @task(name="graph-meta-features", cache_policy=NO_CACHE)
 def meta_task(spec: Any, task_kind: GraphTask = "node", split_seed: int = 0) -> MetaFeatures:
-    """Load the graph and compute its meta-features; for a node task the label fields (homophily, classes) read
-    the training nodes of the search's split only (``split_seed``), never validation or test labels."""
-    data = load_graph(spec)
-    split = prepared_graph(spec, task_kind, split_seed) if task_kind == "node" else None
-    return graph_meta(data, split if isinstance(split, Data) else None)
+    """Load the graph and compute its meta-features (the training nodes' labels only: ``read_meta``)."""
+    return read_meta(spec, task_kind, split_seed)
 
 
 @task(name="train-architecture", retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE, tags=["trial"])
@@ -183,20 +163,4 @@ def save_model_task(
     arch_json: str, spec: Any, task_kind: GraphTask, config: TrainConfig, split_seed: int, folder: Path
 ) -> Path:
     """Train the chosen candidate once (seed 0) and save its weights, description and settings."""
-    torch.set_num_threads(1)
-    arch = candidate_from_dict(json.loads(arch_json))
-    data = prepared_graph(spec, task_kind, split_seed)
-    trained = TrainingEvaluator(task=task_kind, data=data, config=config).run(arch, 0, keep_model=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "best_model.pt"
-    torch.save(
-        {
-            "arch": arch.as_dict(),
-            "config": arch.train_config(config).__dict__,
-            "val": trained.val,
-            "test": trained.test,
-            "state_dict": trained.model.state_dict() if trained.model is not None else {},
-        },
-        path,
-    )
-    return path
+    return save_model(arch_json, spec, task_kind, config, split_seed, folder)
