@@ -463,6 +463,8 @@ class ProjectRow(Base):
     eval_seed: Mapped[int] = mapped_column(sa.Integer, default=0)
     eval_annotators: Mapped[int] = mapped_column(sa.Integer, default=2)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The label count at which a training was last said to be due (:meth:`AnnotationStore.mark_due`).
+    due_mark: Mapped[int] = mapped_column(sa.Integer, default=0)
 
 
 class ItemRow(Base):
@@ -1039,6 +1041,22 @@ class AnnotationStore:
                     .where(ItemRow.project_id == project_id, ItemRow.eval.is_(False))
                 ).scalar_one()
             )
+
+    def mark_due(self, project: str, label_count: int) -> bool:
+        """Record that a training became due at ``label_count`` labels, unless it was said already at that count or
+        a higher one: one conditional ``UPDATE``, so of writers racing to say it exactly one gets ``True`` (and
+        emits the event), and a count that falls (an undo) and rises again says nothing twice."""
+
+        def mark(conn: sa.Connection) -> bool:
+            project_id = self._project(conn, project).id
+            statement = (
+                sa.update(ProjectRow)
+                .where(ProjectRow.id == project_id, ProjectRow.due_mark < label_count)
+                .values(due_mark=label_count)
+            )
+            return bool(conn.execute(statement).rowcount)
+
+        return self._write(f"mark a training of '{project}' due", mark)
 
     def next_items(
         self,

@@ -92,22 +92,25 @@ def record_labels(project: str, answers: Sequence[NewAnnotation], *, store: Anno
     ``train-round-on-labels`` deployment's trigger fires on).
 
     Due: the labels outside the evaluation slice since the last training's snapshot (the count
-    :func:`train_if_due` reads) reach a multiple of ``TrainRoundParams.train_every``. The event goes out when this
-    call's answers move that count across a multiple, so an evaluation answer or a re-answer (the count stays) emits
-    nothing, and a training whose event was lost is asked for again one threshold later. Writers racing may both
-    see the crossing: ``train_if_due`` makes the second firing train nothing. Best effort: no Prefect server
-    (``PREFECT_API_URL``), no event; the answers are stored all the same.
+    :func:`train_if_due` reads) reach a multiple of ``TrainRoundParams.train_every``. The event goes out once per
+    such point (:meth:`AnnotationStore.mark_due`, a conditional update, says which writer sends it), so an
+    evaluation answer or a re-answer (the count stays), an undone and re-given answer (the count falls and comes
+    back) or two writers racing emit nothing more, and a training whose event was lost is asked for again one
+    threshold later. A duplicate firing all the same trains nothing (:func:`train_if_due`). Best effort: no Prefect
+    server (``PREFECT_API_URL``), no event and no mark; the answers are stored all the same.
 
     Returns:
         Answers stored.
     """
+    from prefect.settings import PREFECT_API_URL
+
     store = store or open_store()
-    every = train_every()
-    before = new_labels(store, project)
     stored = store.record_annotations(project, answers)
-    after = new_labels(store, project)
-    if after >= every and after // every > max(before, 0) // every:
-        emit_due(project, after, every)
+    every = train_every()
+    last, count = last_label_count(store, project), store.label_count(project)
+    new = count - last
+    if new >= every and PREFECT_API_URL.value() and store.mark_due(project, last + new // every * every):
+        emit_due(project, new, every)
     return stored
 
 
@@ -116,22 +119,21 @@ def train_every() -> int:
     return int(TrainRoundParams.model_fields["train_every"].default)
 
 
-def new_labels(store: AnnotationStore, project: str, name: str | None = None) -> int:
-    """Labels outside the evaluation slice beyond the last training's (of the registered model ``name``, default
-    the project's) label count."""
+def last_label_count(store: AnnotationStore, project: str, name: str | None = None) -> int:
+    """The label count of the last training of the registered model ``name`` (default: the project's); 0: none."""
     past = [t for t in store.trainings(project) if t.model_name == (name or project)]
-    return store.label_count(project) - (past[-1].label_count if past else 0)
+    return past[-1].label_count if past else 0
+
+
+def new_labels(store: AnnotationStore, project: str, name: str | None = None) -> int:
+    """Labels outside the evaluation slice beyond the last training's label count."""
+    return store.label_count(project) - last_label_count(store, project, name)
 
 
 def emit_due(project: str, new: int, every: int) -> None:
-    """The ``due`` event (payload: the new labels and the threshold), to the Prefect server of ``PREFECT_API_URL``;
-    none without one (Prefect would otherwise start an ephemeral server in this process, whose triggers no
-    deployment listens to)."""
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value():
-        log.debug("no PREFECT_API_URL: %s for '%s' not sent", DUE_EVENT, project)
-        return
+    """The ``due`` event (payload: the new labels and the threshold), to the Prefect server of ``PREFECT_API_URL``
+    (the caller checks one is named: Prefect would otherwise start an ephemeral server in this process, whose
+    triggers no deployment listens to)."""
     try:
         from prefect.events import emit_event
 

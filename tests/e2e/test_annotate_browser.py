@@ -158,8 +158,8 @@ def test_label_a_round_agree_and_adjudicate(stack: dict[str, Any], browser: Any)
     assert first == chosen[0]
     ann.screenshot(path=str(shots / "annotate-label.png"))
     # Enter accepts the pre-labels of the round's first 19 rows; on the 20th, S skips it, U brings it back, 2 labels
-    # it against the pre-label, U shows that answer again and Enter replaces it (the re-answer's event comes after
-    # the 20th label, so train_round's trigger never fires on 19 labels)
+    # it against the pre-label (the 20th label: a training is due), U takes that answer back (19 labels again) and
+    # Enter answers anew (20 again: a second due event; train_if_due trains one of the two firings, never on 19)
     labelled = label_until_done(ann, lambda item, shown: "Enter", ROUND - 1, stop=ROUND - 1)
     last = current_item(ann)
     assert last == chosen[ROUND - 1]
@@ -215,8 +215,9 @@ def test_label_a_round_agree_and_adjudicate(stack: dict[str, Any], browser: Any)
 
 
 def test_train_round_starts_by_itself_and_the_api_answers_with_its_version(stack: dict[str, Any], browser: Any) -> None:
-    """The answers of the first test emitted one event each; the 20th started ``train-round-on-labels`` on the
-    worker, which registers version 1 of the project's model (name: the project's) and records it."""
+    """The 20th label of the first test emitted ``openautoglm.annotation.due`` (the evaluation answers after it
+    change no count); it started ``train-round-on-labels`` on the worker, which registers version 1 of the project's
+    model (name: the project's) and records it."""
     from playwright.sync_api import expect
 
     store = AnnotationStore(stack["url"])

@@ -66,6 +66,8 @@ def test_recording_labels_emits_one_due_event_when_the_labels_cross_the_threshol
         assert [e["event"] for e in sent] == [uc.DUE_EVENT]
         assert sent[0]["resource"]["prefect.resource.id"] == "openautoglm.annotation.project.shop"
         assert sent[0]["payload"] == {"new_labels": 3, "train_every": 3}
+        store.delete_annotation("shop", rest[5], "alice")  # an undo: 2 new labels again
+        answer([rest[5]])  # and the answer given anew: 3 again, said once already
         answer(rest[6:8])
         assert len(sent) == 1  # still due, not crossed again
         answer(rest[8:12])  # 4 at once cross 6 and 9: one event, however many answers
@@ -77,6 +79,11 @@ def test_recording_labels_emits_one_due_event_when_the_labels_cross_the_threshol
         monkeypatch.setattr(prefect.events, "emit_event", broken)
         assert answer(rest[12:15]) == 3  # 12 crossed, no event sent; the labels are stored all the same
         assert store.status("shop").annotations == 19 and uc.new_labels(store, "shop") == 12
+
+
+def test_of_writers_racing_across_the_threshold_one_says_it(store: Any) -> None:
+    assert store.mark_due("shop", 20) and not store.mark_due("shop", 20) and not store.mark_due("shop", 19)
+    assert store.mark_due("shop", 40)
 
 
 def test_the_trigger_threshold_is_declared_once() -> None:
