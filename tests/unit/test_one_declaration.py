@@ -109,11 +109,48 @@ print(json.dumps({
 """
 
 
-def test_a_field_added_to_the_model_reaches_every_face() -> None:
-    """Add a field to the prompt search's model (before anything else reads it): the CLI's --help, the flow's JSON
-    Schema as the REST API and Prefect read it, the stage's form and the SDK face all have it, bound included."""
+ADD_A_GRAPH_FIELD = """
+import json
+from pydantic.fields import FieldInfo
+from openautoglm.usecases.graph import GraphSearch
+
+GraphSearch.model_fields["knob_of_the_test"] = FieldInfo(
+    annotation=int, default=3, ge=1, description="A knob the test added."
+)
+GraphSearch.__annotations__["knob_of_the_test"] = int
+GraphSearch.model_rebuild(force=True)
+
+from typer.testing import CliRunner
+from openautoglm import AutoGraph
+from openautoglm.cli import app
+from openautoglm.core.errors import ConfigurationError
+from openautoglm.serve.confine import params_model
+from openautoglm.stages import describe_catalogue
+
+help_text = CliRunner().invoke(app, ["graph-search", "--help"], env={"COLUMNS": "250"}).output
+flow_model = params_model("graph_search")
+stage = next(e for e in describe_catalogue() if e["name"] == "graph-search")
+try:
+    AutoGraph(knob_of_the_test=0)
+    refused = False
+except ConfigurationError:
+    refused = True
+print(json.dumps({
+    "help": "--knob-of-the-test" in help_text and "A knob the test added." in help_text,
+    "schema": "knob_of_the_test" in flow_model.model_json_schema()["properties"],
+    "stage": "knob_of_the_test" in stage["params_schema"]["properties"],
+    "sdk": AutoGraph(knob_of_the_test=5).settings.knob_of_the_test == 5 and refused,
+}))
+"""
+
+
+@pytest.mark.parametrize("script", [ADD_A_FIELD, ADD_A_GRAPH_FIELD], ids=["prompt-search", "graph-search"])
+def test_a_field_added_to_the_model_reaches_every_face(script: str) -> None:
+    """Add a field to the use case's model (PromptSearch, GraphSearch; before anything else reads it): the CLI's
+    --help, the flow's JSON Schema as the REST API and Prefect read it, the stage's form and the SDK face all have
+    it, bound included."""
     done = subprocess.run(
-        [sys.executable, "-c", ADD_A_FIELD],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=300,
