@@ -149,9 +149,15 @@ class AutoGraph:
         prepared = node_split(data, self.split_seed) if self.task == "node" else link_split(data, self.split_seed)
         self.meta = graph_meta(data, prepared if isinstance(prepared, Data) else None)
         with in_process_trials(self.task, prepared, self.config, self.seeds, self.parallel) as (trials, pruner):
-            plan, outcome = search_graph(self.settings, self.meta, trials, config=self.config, started=started)
+            plan, outcome = search_graph(
+                self.settings,
+                self.meta,
+                trials,
+                config=self.config,
+                on_plan=lambda p: log.info("search prior: %s", p.describe_prior()),
+                started=started,
+            )
         self.prior, self.plan = plan.prior, plan
-        log.info("search prior: %s", plan.describe_prior())
         self.history, self.hpo, self.selection = outcome.history, outcome.hpo, outcome.selection
         self.config, self.best_arch, self.kind = outcome.config, outcome.arch, outcome.kind
         self.pruned = pruner.stopped if pruner is not None else 0

@@ -46,9 +46,14 @@ def graph_search(params: GraphSearchParams) -> GraphSearchResult:
             in_workers = parent if supports_parallel_writers(parent.tracking_uri) else None
             trials = task_trials(params.graph, params.task, config, params.seeds, params.split_seed, in_workers)
         plan, outcome = search_graph(
-            params, meta, trials, config=config, on_trial=lambda t: record_trial(t, parent), started=started
+            params,
+            meta,
+            trials,
+            config=config,
+            on_trial=lambda t: record_trial(t, parent),
+            on_plan=lambda p: logger.info("search prior: %s", p.describe_prior()),
+            started=started,
         )
-        logger.info("search prior: %s", plan.describe_prior())
         logger.info(
             "pick %s (val %.4f over %d); test %.4f +- %.4f; %d trials (%s), at most %d in flight, %d re-run",
             outcome.arch.describe(),

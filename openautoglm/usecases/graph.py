@@ -142,6 +142,7 @@ def search_graph(
     *,
     config: TrainConfig | None = None,
     on_trial: Callable[[Trial], None] | None = None,
+    on_plan: Callable[[SearchPlan], None] | None = None,
     started: float | None = None,
 ) -> tuple[SearchPlan, SearchOutcome]:
     """Plan the space from the graph's meta-features, then search (baselines first), tune and select robustly.
@@ -152,6 +153,7 @@ def search_graph(
         trials: Where the trials run (threads of this process, or task runs of a flow).
         config: The training recipe of candidates without their own (default: ``settings.train_config()``).
         on_trial: Called with each finished screening trial (the flow logs it to MLflow).
+        on_plan: Called with the plan before the search starts (the callers log its prior).
         started: ``time.monotonic()`` when the run began: the time budget counts from it.
 
     Returns:
@@ -161,6 +163,8 @@ def search_graph(
 
     options = settings.options()
     plan = plan_search(options, meta)
+    if on_plan is not None:
+        on_plan(plan)
     recipe = config if config is not None else settings.train_config()
     outcome = run_graph_search(options, plan, recipe, trials, on_trial=on_trial, started=started)
     return plan, outcome
