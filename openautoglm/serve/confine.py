@@ -255,10 +255,10 @@ def _declared_defaults(model: type[BaseModel], path: tuple[str, ...] = ()) -> di
     """The defaults the parameter model itself declares, by path (trusted like the deployment's values: an
     operator-only field left at its declared default was not chosen by the caller)."""
     found: dict[tuple[str, ...], Any] = {}
-    for name, field in model.model_fields.items():
-        if field.is_required():
+    for name, info in model.model_fields.items():
+        if info.is_required():
             continue
-        found.update(_leaves(field.get_default(call_default_factory=True), (*path, name)))
+        found.update(_leaves(info.get_default(call_default_factory=True), (*path, name)))
     return found
 
 
