@@ -458,9 +458,9 @@ def simulate(params: SimulateParams, frame: object | None = None) -> SimulationR
     if frame is None:
         if params.data is None:
             raise ConfigurationError("no data to simulate on", hint="set data= to a CSV, JSONL or Parquet file")
-        from openautoglm.loader import DataLoader
+        from openautoglm.adapters.sources.load import load_source, spec_from_path
 
-        frame = DataLoader.from_path(params.data).load(progress=False).to_pandas()
+        frame = load_source(spec_from_path(params.data), progress=False).to_pandas()
     if not isinstance(frame, pd.DataFrame):
         raise ConfigurationError("simulate needs a pandas DataFrame")
     for column in (params.text_column, params.gold_column):
