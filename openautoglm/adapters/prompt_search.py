@@ -114,9 +114,10 @@ class OptimisedPrompt(BaseModel):
             )
         import mlflow
 
+        from openautoglm.adapters.tracking import point_mlflow
         from openautoglm.settings import get_settings
 
-        mlflow.set_tracking_uri(get_settings().tracking_uri)
+        point_mlflow(get_settings())
         try:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=PROMPT_FILE)
         except Exception as error:

@@ -70,6 +70,14 @@ def _store_lock(uri: str) -> Iterator[None]:
         yield
 
 
+def point_mlflow(settings: Settings) -> None:
+    """Point MLflow's tracking AND registry URIs at the settings' store. MLflow exports both as environment
+    variables that child processes (a Prefect worker's flow runs) inherit, so setting only the tracking URI would
+    leave a registry URI inherited from whoever started the process: a model registered there, tagged here."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+
+
 def ensure_experiment(name: str, settings: Settings | None = None) -> str:
     """The id of experiment ``name``, created with an artifact location under the artifact root if absent.
 
@@ -77,7 +85,7 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
     ``./mlruns`` of whatever folder the process started in.
     """
     settings = settings or get_settings()
-    mlflow.set_tracking_uri(settings.tracking_uri)
+    point_mlflow(settings)
     with _store_lock(settings.tracking_uri):
         client = MlflowClient()
         experiment = client.get_experiment_by_name(name)
@@ -98,8 +106,7 @@ def registry_client(settings: Settings | None = None) -> MlflowClient:
     """A client of the tracking store and its Model Registry (a database store: SQLite, PostgreSQL...), with the
     store's tables made under the file lock if this process is the first to open it."""
     settings = settings or get_settings()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    point_mlflow(settings)
     with _store_lock(settings.tracking_uri):
         client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
         client.search_registered_models(max_results=1)
