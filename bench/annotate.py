@@ -180,7 +180,18 @@ def summarise_text(name: str, runs: dict[str, list[Any]], extra: dict[str, Any])
     return out
 
 
-_AT_N: dict[tuple[Any, ...], tuple[float, float]] = {}
+_AT_N: dict[tuple[Any, ...], tuple[float, float, float]] = {}
+
+
+def tfidf_logreg_accuracy(texts: list[str], labels: list[str], test_texts: list[str], test_labels: list[str]) -> float:
+    """The plain baseline: char 1-3-gram TF-IDF + logistic regression (bench/nlp.py's) fitted on the given labelled
+    rows only (no pool), scored on the test rows."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
+    model = LogisticRegression(max_iter=2000, C=4.0).fit(vectorizer.fit_transform(texts), labels)
+    return round(float((model.predict(vectorizer.transform(test_texts)) == np.asarray(test_labels)).mean()), 4)
 
 
 def self_training_at(
@@ -191,19 +202,21 @@ def self_training_at(
     labels: list[str],
     fixed: tuple[tuple[int, ...], float],
     n: int,
+    texts: tuple[list[str], list[str]],
 ) -> dict[str, Any]:
     """Accuracy with the first ``n`` chosen labels of each run, plain and with one round of self-training on the
-    unlabelled pool."""
+    unlabelled pool, and of the plain baseline (TF-IDF + logistic regression on the same labels, no pool);
+    ``texts``: the pool's and the test rows'."""
     from openautoglm.usecases.annotation_simulate import fit_round
 
     y_all = np.asarray([labels.index(g) for g in gold])
     truth = np.asarray([labels.index(g) for g in test_gold])
-    plain, trained = [], []
+    plain, trained, baseline = [], [], []
     for r in results:
         key = (id(views), r.strategy, r.diverse, r.seed, n)
         if key not in _AT_N:  # computed once per run
             rows = r.chosen[:n]
-            _AT_N[key] = tuple(
+            loop = tuple(
                 round(
                     float(
                         (
@@ -217,8 +230,13 @@ def self_training_at(
                 )
                 for flag in (False, True)
             )
+            plain_baseline = tfidf_logreg_accuracy(
+                [texts[0][i] for i in rows], [gold[i] for i in rows], texts[1], test_gold
+            )
+            _AT_N[key] = (loop[0], loop[1], plain_baseline)
         plain.append(_AT_N[key][0])
         trained.append(_AT_N[key][1])
+        baseline.append(_AT_N[key][2])
     return {
         "labels": n,
         "seeds": [r.seed for r in results],
@@ -226,6 +244,8 @@ def self_training_at(
         "plain_mean": round(float(np.mean(plain)), 4),
         "self_training": trained,
         "self_training_mean": round(float(np.mean(trained)), 4),
+        "tfidf_logreg_same_labels": baseline,
+        "tfidf_logreg_same_labels_mean": round(float(np.mean(baseline)), 4),
     }
 
 
@@ -268,11 +288,20 @@ def text_section(
             "runs": {s: [] for s in strategies},
             "data_set": name,
         }
-        prepared[name] = (views, gold, test_gold, labels, fixed_names, C, key)
+        prepared[name] = (
+            views,
+            gold,
+            test_gold,
+            labels,
+            fixed_names,
+            C,
+            key,
+            (pool["text"].tolist(), test["text"].tolist()),
+        )
         print(key, state["text"][key]["learner"], flush=True)
     for seed in seeds:
         for name in datasets:
-            views, gold, test_gold, labels, fixed_names, C, key = prepared[name]
+            views, gold, test_gold, labels, fixed_names, C, key, texts = prepared[name]
             for label, (strategy, diverse) in strategies.items():
                 params = SimulateParams(
                     strategy=strategy,
@@ -299,7 +328,14 @@ def text_section(
             extra = state["extra"].setdefault(key, {}).setdefault("at_500_chosen", {})
             for label in strategies:
                 extra[label] = self_training_at(
-                    views, state["text"][key]["runs"][label], gold, test_gold, labels, fixed, min(500, budget)
+                    views,
+                    state["text"][key]["runs"][label],
+                    gold,
+                    test_gold,
+                    labels,
+                    fixed,
+                    min(500, budget),
+                    texts,
                 )
             print(name, "at 500:", {k: (v["plain_mean"], v["self_training_mean"]) for k, v in extra.items()})
             save()
@@ -354,6 +390,77 @@ def msra_section(
             )
             state["ner"]["runs"].append(result)
             save()
+
+
+#: Learner and sampler settings compared on development data (``--sections dev``): overrides of SimulateParams.
+DEV_VARIANTS: dict[str, dict[str, Any]] = {
+    "margin (last run)": {"strategy": "margin"},
+    "random": {"strategy": "random"},
+    "margin, all views": {"strategy": "margin", "views": ("tfidf", "e5", "use")},
+    "margin, joint head": {"strategy": "margin", "views": ("joint",)},
+    "margin + self-training": {"strategy": "margin", "self_training": True},
+    "margin, clusters cold start": {"strategy": "margin", "cold_start": "clusters"},
+    "margin+diverse": {"strategy": "margin", "diverse": True},
+    "margin, balanced": {"strategy": "margin", "balanced": True},
+}
+
+
+def dev_split(pool: pd.DataFrame, rows: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A development split carved from the pool (never the fixed test split): its first ``rows`` rows score, the
+    rest is the pool the strategies choose from."""
+    return pool.iloc[:rows].reset_index(drop=True), pool.iloc[rows:].reset_index(drop=True)
+
+
+def dev_section(
+    seeds: list[int], budget: int, datasets: list[str], variants: list[str], state: dict[str, Any], save: Any
+) -> None:
+    """Settings of the learner and the sampler compared on a development split of the pool (rows of the pool, never
+    the test split): the mean accuracy at ``budget`` labels and the area of each variant over ``seeds``."""
+    from openautoglm.usecases.annotation_simulate import SimulateParams, build_views, run_rounds
+
+    sets = load_text_sets()
+    for name in datasets:
+        test, pool = sets[name]
+        _, pool_emb = embeddings_for(name, test, pool)
+        dev_test, dev_pool = dev_split(pool)
+        views = build_views(
+            dev_pool["text"].tolist(),
+            dev_test["text"].tolist(),
+            [e[len(dev_test) :] for e in pool_emb],
+            [e[: len(dev_test)] for e in pool_emb],
+        )
+        views.names = ("tfidf", *(("e5", "use")[i] for i in ENCODERS[name]))
+        gold, test_gold = dev_pool["label"].tolist(), dev_test["label"].tolist()
+        labels = sorted({*gold, *test_gold})
+        fixed_names, C = choose_fixed_views(views, gold, labels)
+        print(f"dev {name}: views {fixed_names}, C {C}", flush=True)
+        from scipy import sparse
+
+        views.pool.append(sparse.hstack(views.pool).tocsr())  # one head on every view's features, side by side
+        views.test.append(sparse.hstack(views.test).tocsr())
+        views.names = (*views.names, "joint")
+        out = state.setdefault("dev", {}).setdefault(name, {"rows": [len(dev_pool), len(dev_test)], "variants": {}})
+        for variant in variants:
+            settings = {"views": tuple(fixed_names), "C": C, **DEV_VARIANTS[variant]}
+            runs = []
+            for seed in seeds:
+                params = SimulateParams(round_size=50, label_budget=budget, seed=seed, **settings)
+                started = time.perf_counter()
+                result = run_rounds(params, views, gold, test_gold, labels=labels)
+                runs.append(result)
+                print(
+                    f"dev {name} {variant} seed {seed}: area {result.area}, final {result.curve[-1].accuracy} "
+                    f"({time.perf_counter() - started:.0f} s) {[p.accuracy for p in result.curve[1::2]]}",
+                    flush=True,
+                )
+            out["variants"][variant] = {
+                "settings": {k: v for k, v in settings.items() if k not in ("views", "C")},
+                "seeds": seeds,
+                "final_mean": round(float(np.mean([r.curve[-1].accuracy for r in runs])), 4),
+                "area_mean": round(float(np.mean([r.area for r in runs])), 4),
+                "curve_mean": [round(float(v), 4) for v in np.mean([[p.accuracy for p in r.curve] for r in runs], 0)],
+            }
+            (RESULTS / "annotate-dev.json").write_text(json.dumps(state["dev"], indent=1, ensure_ascii=False))
 
 
 def goals(state: dict[str, Any]) -> dict[str, Any]:
@@ -540,6 +647,7 @@ def main() -> None:
         "--per-round-cv", action="store_true", help="choose views and C every round, as train_round does (slow)"
     )
     # --sections summary: no runs; the result file's sections are kept, the goals and the table recomputed
+    parser.add_argument("--variants", default="", help="--sections dev: the DEV_VARIANTS to compare (default all)")
     parser.add_argument("--ner-candidates", type=int, default=16000)
     parser.add_argument("--ner-budget", type=int, default=3000)
     parser.add_argument("--ner-strategy", default="total-entropy")
@@ -560,6 +668,16 @@ def main() -> None:
             args.ner_strategy,
             [int(s) for s in args.ner_seeds.split(",")],
         )
+    if "dev" in sections:
+        dev_section(
+            [int(s) for s in args.seeds.split(",")],
+            args.budget,
+            args.datasets.split(","),
+            args.variants.split(",") if args.variants else list(DEV_VARIANTS),
+            state,
+            save,
+        )
+        return
     if "text" in sections:
         seeds = [int(s) for s in args.seeds.split(",")]
         datasets = args.datasets.split(",")

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from openautoglm.core.annotation.sampling import UNCERTAINTY, choose
+from openautoglm.core.annotation.sampling import UNCERTAINTY, choose, cover
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.learn import char_vectorizer, choose_views, design, fit_head
 
@@ -71,11 +71,14 @@ class SimulateParams(BaseModel):
     )
     diverse: bool = Field(False, description="Most uncertain row of each k-means cluster of the embeddings.")
     pool_factor: int = Field(10, ge=1, le=100, description="Uncertain rows per chosen row the clustering sees.")
+    balanced: bool = Field(False, description="At most round_size / labels rows per predicted label a round.")
     round_size: int = Field(50, ge=1, le=10_000, description="Rows labelled per round.")
     label_budget: int = Field(1000, ge=1, le=1_000_000, description="Stop when this many rows are labelled.")
     rounds: int | None = Field(None, ge=1, le=10_000, description="At most this many rounds (default: the budget's).")
-    cold_start: Literal["zero-shot", "random"] = Field(
-        "random", description="How the first round is chosen (no labels yet): the zero-shot model's margin, or random."
+    cold_start: Literal["zero-shot", "random", "clusters"] = Field(
+        "random",
+        description="How the first round is chosen (no labels yet): the zero-shot model's margin, random, or the "
+        "row nearest the centre of each k-means cluster of the embeddings (clusters).",
     )
     model: str = Field("local-auto", description="Offline model whose encoders give the embedding views.")
     seed: int = Field(0, ge=0, description="Seeds the tie-breaks, the k-means and the random strategy.")
@@ -370,17 +373,21 @@ def run_rounds(
             d = view_disagreement(committee) if committee else np.zeros(n)
             d = d / d.max() if d.max() > 0 else d
             ranked_probs, strategy = np.column_stack([1 - d / 2, d / 2]), "least-confidence"
-        picked = choose(
-            ranked_probs,
-            want,
-            strategy=strategy,
-            seed=params.seed * 1_000_003 + round_index,
-            exclude=chosen,
-            embeddings=views.embeddings if params.diverse else None,
-            diverse=params.diverse and views.embeddings is not None and strategy != "random",
-            pool_factor=params.pool_factor,
-        )
-        chosen.extend(picked.rows)
+        if round_index == 0 and params.cold_start == "clusters" and views.embeddings is not None:
+            rows: tuple[int, ...] = cover(views.embeddings, want, seed=params.seed)
+        else:
+            rows = choose(
+                ranked_probs,
+                want,
+                strategy=strategy,
+                seed=params.seed * 1_000_003 + round_index,
+                exclude=chosen,
+                embeddings=views.embeddings if params.diverse else None,
+                diverse=params.diverse and views.embeddings is not None and strategy != "random",
+                pool_factor=params.pool_factor,
+                balanced=params.balanced and strategy != "random",
+            ).rows
+        chosen.extend(rows)
         y = gold[chosen]  # the simulated annotator answers
         if len(np.unique(y)) < 2:
             accuracy, macro = _scores(np.tile(np.bincount(y, minlength=k) / len(y), (len(truth), 1)), truth, k)
@@ -406,7 +413,7 @@ def run_rounds(
         strategy=params.strategy if params.strategy == COMMITTEE else UNCERTAINTY.canonical(params.strategy),
         diverse=params.diverse,
         seed=params.seed,
-        cold_start=params.cold_start if prior is not None or params.cold_start == "random" else "random",
+        cold_start=params.cold_start if prior is not None or params.cold_start != "zero-shot" else "random",
         pool_rows=n,
         test_rows=len(truth),
         curve=curve,

@@ -86,6 +86,7 @@ def choose(
     embeddings: npt.ArrayLike | Callable[[Sequence[int]], npt.ArrayLike] | None = None,
     diverse: bool = False,
     pool_factor: int = 10,
+    balanced: bool = False,
 ) -> Choice:
     """The ``k`` rows to label next (fewer when fewer are left).
 
@@ -101,6 +102,8 @@ def choose(
         diverse: Cluster the ``pool_factor * k`` most uncertain rows into ``k`` groups and take each group's most
             uncertain row.
         pool_factor: How many times ``k`` uncertain rows the clustering looks at.
+        balanced: At most ``ceil(k / labels)`` rows per predicted label, in rank order (the rest by rank where too
+            few remain): a round is not spent on the confusions of one pair of labels while a rare one goes unseen.
 
     Raises:
         ConfigurationError: An unknown strategy, a bad ``k``, probabilities that are not a 2-d array, or
@@ -123,6 +126,8 @@ def choose(
     candidates = np.flatnonzero(~excluded)
     # Most uncertain first, the seeded key breaking ties (lexsort: last key is the primary one).
     ranked = candidates[np.lexsort((tie[candidates], -scores[candidates]))]
+    if balanced:
+        ranked = _balanced(ranked, matrix, k if not diverse else max(k, pool_factor * k))
     if not diverse:
         picked = [int(i) for i in ranked[:k]]
     else:
@@ -144,6 +149,51 @@ def choose(
         strategy=name,
         diverse=diverse,
     )
+
+
+def _balanced(ranked: npt.NDArray[np.int64], probs: FloatArray, k: int) -> npt.NDArray[np.int64]:
+    """``ranked`` reordered so that its first ``k`` rows hold at most ``ceil(k / labels)`` of each predicted label
+    (in rank order), then the rest in rank order."""
+    predicted = probs.argmax(axis=1)
+    quota = math.ceil(k / probs.shape[1])
+    taken: dict[int, int] = {}
+    first, rest = [], []
+    for row in ranked:
+        label = int(predicted[row])
+        if len(first) < k and taken.get(label, 0) < quota:
+            taken[label] = taken.get(label, 0) + 1
+            first.append(int(row))
+        else:
+            rest.append(int(row))
+    return np.asarray(first + rest, dtype=np.int64)
+
+
+def cover(embeddings: npt.ArrayLike, k: int, *, seed: int = 0, exclude: Collection[int] = ()) -> tuple[int, ...]:
+    """A cold start that covers the pool: ``k`` k-means clusters of the rows' embeddings and, of each, the row
+    nearest its centre (no model, no labels needed). A round of random rows misses a rare label more often than
+    one row per region of the embedding space does.
+
+    Raises:
+        ConfigurationError: Embeddings that are not a 2-d array, or a bad ``k``.
+    """
+    from sklearn.cluster import KMeans
+
+    vectors = np.asarray(embeddings, dtype=np.float64)
+    if vectors.ndim != 2:
+        raise ConfigurationError(f"embeddings must be a (rows, dims) array, not of shape {vectors.shape}")
+    if k < 1:
+        raise ConfigurationError(f"a round chooses at least one row, not {k}")
+    excluded = set(exclude)
+    candidates = np.asarray([i for i in range(len(vectors)) if i not in excluded], dtype=np.int64)
+    if len(candidates) <= k:
+        return tuple(int(i) for i in candidates)
+    points = vectors[candidates]
+    model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(points)
+    distance = ((points - model.cluster_centers_[model.labels_]) ** 2).sum(axis=1)
+    nearest: dict[int, int] = {}
+    for position in np.argsort(distance, kind="stable"):
+        nearest.setdefault(int(model.labels_[position]), int(position))
+    return tuple(sorted(int(candidates[p]) for p in nearest.values()))
 
 
 def _diverse(pool: npt.NDArray[np.int64], vectors: FloatArray, k: int, seed: int) -> list[int]:
