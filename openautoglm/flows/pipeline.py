@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import inputs_of, lineage_keys
+from openautoglm.flows.pipeline_node import stage_task
 from openautoglm.flows.pipeline_params import (
     PipelineParams,
     PipelineResult,
@@ -22,9 +23,9 @@ from openautoglm.flows.pipeline_params import (
 )
 from openautoglm.flows.runtime import task_runner, tracked_flow
 from openautoglm.stages import catalogue, check_workflow
-from openautoglm.tasks.pipeline import stage_task
 
-__all__ = ["PipelineParams", "PipelineResult", "finish_pipeline", "pipeline"]
+#: What an exported workflow file imports (core/workflow_codegen.py): keep these names here.
+__all__ = ["PipelineParams", "PipelineResult", "finish_pipeline", "pipeline", "stage_task"]
 
 
 @flow(name="pipeline", task_runner=task_runner(coarse=True), log_prints=True)

@@ -1,4 +1,5 @@
-"""Task of the generic ``pipeline`` flow: one workflow node, i.e. one catalogue stage over its inputs.
+"""Task of the generic ``pipeline`` flow, kept beside its only runner: one workflow node, i.e. one catalogue stage
+over its inputs.
 
 The flow names each task run after its node and applies the stage's task options (retries, tags). Inputs arrive
 as ``(upstream outputs, port)`` pairs so that Prefect sees every edge as a data dependency of the task run.

@@ -452,7 +452,7 @@ def _iso(value: Any) -> str | None:
 def _node_summary(data: Any) -> dict[str, Any] | None:
     """A node artifact's data as ``{port: summary}`` (None if it cannot be read or is too large).
 
-    The pipeline task publishes a table (see ``openautoglm.tasks.pipeline.read_node_report``); a JSON object
+    The pipeline task publishes a table (see ``openautoglm.flows.pipeline_node.read_node_report``); a JSON object
     (or a JSON string of one) is taken as it is.
     """
     try:
@@ -460,7 +460,7 @@ def _node_summary(data: Any) -> dict[str, Any] | None:
             return None
         value = json.loads(data) if isinstance(data, str) else data
         if isinstance(value, list):
-            from openautoglm.tasks.pipeline import read_node_report
+            from openautoglm.flows.pipeline_node import read_node_report
 
             value = read_node_report(value)
     except (ValueError, TypeError, KeyError, AttributeError, ImportError):

@@ -18,8 +18,8 @@ from openautoglm.adapters.sources import CsvSource
 from openautoglm.core.nlp.types import TaskConfig
 from openautoglm.flows.ingest import IngestParams, ingest
 from openautoglm.flows.pipeline import PipelineParams, pipeline
+from openautoglm.flows.pipeline_node import NODE_ARTIFACT_PREFIX, read_node_report
 from openautoglm.flows.run_task import RunTaskParams, run_task
-from openautoglm.tasks.pipeline import NODE_ARTIFACT_PREFIX, read_node_report
 from tests.conftest import EXAMPLES, REPO
 from tests.integration.conftest import flow_run_artifact_list
 

@@ -221,8 +221,8 @@ def test_a_store_that_is_down_is_503(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_node_summaries_are_read_from_the_node_artifact() -> None:
+    from openautoglm.flows.pipeline_node import node_report
     from openautoglm.serve.jobs import _node_summary
-    from openautoglm.tasks.pipeline import node_report
 
     assert _node_summary('{"dataset": {"rows_out": 3}}') == {"dataset": {"rows_out": 3}}
     rows = node_report("write", {}, {"files": {"data": "d.parquet", "rows": 3}})
