@@ -24,6 +24,11 @@ class ConfigurationError(OpenAutoGLMError, ValueError):
     """A setting, parameter or option is invalid."""
 
 
+class NotRegisteredYet(ConfigurationError):
+    """A registry alias (``mlflow:/name@alias``) names no version yet: nothing has been registered under it (a
+    labelling loop before its first training round). A server may start and wait for it."""
+
+
 class ResolveError(OpenAutoGLMError, ValueError):
     """A name could not be found in a registry."""
 

@@ -55,6 +55,7 @@ def ops_router(
             "ready": service.ready and store_ok,
             "models": {task: spec.model for task, spec in service.specs.items()},
             "model_versions": service.versions(),
+            "waiting": dict(service.waiting),
             "models_loaded": service.ready,
             "load_error": service.load_error,
             "rate_limit_store": ("ok" if store_ok else "down") + ("" if limiter.shared else " (memory)"),

@@ -221,6 +221,11 @@ class Readiness(BaseModel):
     model_versions: dict[str, str | None] = Field(
         default_factory=dict, description="per task, the registered version served now (mlflow: models)"
     )
+    waiting: dict[str, str] = Field(
+        default_factory=dict,
+        description="per task served through an alias that names no version yet, why; it answers 503 until the "
+        "alias watcher loads the version a train round registers",
+    )
     models_loaded: bool
     load_error: str | None = None
     rate_limit_store: str

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models import BACKENDS, ModelBackend, ModelSpec, load_backend
 from openautoglm.adapters.models.run import check_supported, default_cache, predict_rows
-from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.errors import ConfigurationError, NotRegisteredYet
 from openautoglm.core.model_names import model_scheme
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig, TaskType
 from openautoglm.serve.batcher import DeadlineExceeded, MicroBatcher
@@ -133,6 +133,9 @@ class ModelService:
                 max_cost=float("inf"),
             )
         self._api_key: SecretStr | None = None
+        #: Per task, why it has no model yet: its ``mlflow:/name@alias`` names no version (the alias watcher
+        #: swaps one in when it appears; until then the task answers 503).
+        self.waiting: dict[Task, str] = {}
         self._ready = threading.Event()
         self.load_error: str | None = None
 
@@ -161,11 +164,19 @@ class ModelService:
         try:
             if any(spec.remote for spec in self.specs.values()):
                 self._api_key = self._zhipu_key()
-            for spec in dict.fromkeys(self.specs.values()):
-                load_backend(spec, self._api_key if spec.remote else None)
             for task, spec in self.specs.items():
-                if not spec.remote:
-                    self._install(task, self._build(task, load_backend(spec), spec))
+                if spec.remote:
+                    load_backend(spec, self._api_key)
+                    continue
+                try:
+                    backend = load_backend(spec)
+                except NotRegisteredYet as error:  # the alias watcher loads it when a version is registered
+                    if self.settings.alias_poll_s <= 0:  # no watcher: it would wait for ever
+                        raise
+                    self.waiting[task] = error.args[0].split("\n", 1)[0]
+                    log.warning("%s: waiting for %s: %s", task, spec.model, self.waiting[task])
+                    continue
+                self._install(task, self._build(task, backend, spec))
             self.cache  # noqa: B018  (opens the cache file now, not on the first request)
         except Exception as error:
             self.load_error = f"{type(error).__name__}: {error}"
@@ -208,6 +219,7 @@ class ModelService:
             self._warm(task, backend)
             loaded = self._build(task, backend, new)
             self._install(task, loaded)
+            self.waiting.pop(task, None)
         return loaded
 
     def _served_configs(self, task: Task) -> tuple[list[TaskConfig], bool]:
@@ -367,6 +379,13 @@ class ModelService:
         over the cost cap (422), an open circuit, a failed upstream, a timeout."""
         if not self.ready:
             raise ApiError(Code.NOT_READY, "models are still loading; retry shortly", headers={"Retry-After": "2"})
+        if task in self.waiting:
+            raise ApiError(
+                Code.NOT_READY,
+                f"no model for {task} yet: {self.waiting[task]} It is loaded within "
+                f"{self.settings.alias_poll_s:g} s of being registered.",
+                headers={"Retry-After": str(max(1, round(self.settings.alias_poll_s)))},
+            )
         if self.specs[task].remote:
             left = open_for(self.breaker)
             if left is not None:

@@ -108,3 +108,36 @@ def test_moving_the_alias_under_load_fails_no_request(tmp_path: Path, monkeypatc
     during_broken = [a for a in answers if moved_to_broken <= a.sent <= broken_window_end]
     assert during_broken and all(a.version == "2" for a in during_broken)
     assert "version 3, which failed to load or answer" in log.read_text(errors="replace")
+
+
+def test_the_api_starts_before_its_alias_names_a_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A labelling loop's API is started before the first train round: the task waits (503 with Retry-After, the
+    reason in /readyz) and answers with the first version registered under the alias, without a restart."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("OPENAUTOGLM_HOME", str(home))
+    env = {
+        "OPENAUTOGLM_HOME": str(home),
+        "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
+        "OPENAUTOGLM_SERVE_CLASSIFY_MODEL": f"mlflow:/first@{ALIAS}",
+        "OPENAUTOGLM_SERVE_DEFAULT_LABELS": '["正面", "负面"]',
+        "OPENAUTOGLM_SERVE_ALIAS_POLL_S": str(POLL_S),
+        "OPENAUTOGLM_SERVE_CACHE": "off",
+    }
+    headers = {"Authorization": f"Bearer {SIGNER.token('early', ['viewer'])}"}
+    body = {"text": "味道很好，送餐也快", "labels": ["正面", "负面"]}
+    with api_process(env, tmp_path / "api.log") as base:
+        ready = httpx.get(f"{base}/readyz", timeout=10).json()["data"]
+        assert ready["ready"] is True and ready["model_versions"]["classify"] is None
+        assert "no version under this alias yet" in ready["waiting"]["classify"]
+        early = httpx.post(f"{base}/api/v1/classify", json=body, headers=headers, timeout=30)
+        assert early.status_code == 503 and early.headers["Retry-After"] == "1"
+        assert "no model for classify yet" in early.json()["message"]
+
+        register_student("first", alias=ALIAS)
+        deadline = time.monotonic() + POLL_S + LOAD_BUDGET_S
+        while time.monotonic() < deadline and served_version(base) != "1":
+            time.sleep(0.2)
+        answer = httpx.post(f"{base}/api/v1/classify", json=body, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["model_version"] == "1"
+        assert httpx.get(f"{base}/readyz", timeout=10).json()["data"]["waiting"] == {}

@@ -25,7 +25,7 @@ import numpy as np
 from openautoglm.adapters.cache import CallCache
 from openautoglm.adapters.models.base import BatchStats, ModelBackend, label_results
 from openautoglm.adapters.models.folders import MANIFEST
-from openautoglm.core.errors import ConfigurationError
+from openautoglm.core.errors import ConfigurationError, NotRegisteredYet
 from openautoglm.core.nlp.distill import (
     STUDENTS,
     TEXT,
@@ -124,6 +124,10 @@ def _load_crf(model: str, path: Path, mlmodel: Any, metadata: dict[str, Any]) ->
     return CrfBackend(model, crf, metadata)
 
 
+#: MLflow's error codes for a registered model or an alias that does not exist (yet).
+_NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
+
+
 def resolve_version(ref: RegistryRef, client: Any) -> Any:
     """The registry's model version for ``ref`` (an alias resolved now), through an ``MlflowClient``.
 
@@ -137,6 +141,13 @@ def resolve_version(ref: RegistryRef, client: Any) -> Any:
             return client.get_model_version(ref.name, str(ref.version))
         return client.get_model_version_by_alias(ref.name, str(ref.alias))
     except MlflowException as error:
+        if ref.alias is not None and error.error_code in _NOT_FOUND:
+            raise NotRegisteredYet(
+                f"{ref.model}: the registry at {client.tracking_uri} has no version under this alias yet "
+                f"({error.error_code}).",
+                hint="a train round (`openautoglm annotate train`) or `openautoglm distill --alias` registers one; "
+                "check the name if none is coming",
+            ) from None
         raise ConfigurationError(
             f"{ref.model}: not in the model registry at {client.tracking_uri} ({error.error_code}).",
             hint="list versions with `mlflow models` / the MLflow UI, or distil one with `openautoglm distill`",
