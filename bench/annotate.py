@@ -180,6 +180,8 @@ def summarise_text(name: str, runs: dict[str, list[Any]], extra: dict[str, Any])
     return out
 
 
+#: The self-training share the "+ self-training" column uses (one round, the surest half of each predicted label).
+SELF_TRAINING = 0.5
 _AT_N: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 
 
@@ -228,7 +230,7 @@ def self_training_at(
                     ),
                     4,
                 )
-                for flag in (False, True)
+                for flag in (0.0, SELF_TRAINING)
             )
             plain_baseline = tfidf_logreg_accuracy(
                 [texts[0][i] for i in rows], [gold[i] for i in rows], texts[1], test_gold
@@ -398,7 +400,10 @@ DEV_VARIANTS: dict[str, dict[str, Any]] = {
     "random": {"strategy": "random"},
     "margin, all views": {"strategy": "margin", "views": ("tfidf", "e5", "use")},
     "margin, joint head": {"strategy": "margin", "views": ("joint",)},
-    "margin + self-training": {"strategy": "margin", "self_training": True},
+    "margin + self-training 0.5": {"strategy": "margin", "self_training": 0.5},
+    "margin + self-training 0.3": {"strategy": "margin", "self_training": 0.3},
+    "margin + self-training 0.8": {"strategy": "margin", "self_training": 0.8},
+    "random + self-training 0.5": {"strategy": "random", "self_training": 0.5},
     "margin, clusters cold start": {"strategy": "margin", "cold_start": "clusters"},
     "margin+diverse": {"strategy": "margin", "diverse": True},
     "margin, balanced": {"strategy": "margin", "balanced": True},

@@ -460,6 +460,13 @@ class TrainRoundParams(BaseModel):
     max_unlabelled: int = Field(
         default=5000, ge=0, le=1_000_000, description="Unlabelled pool rows the classifier labels for the student."
     )
+    self_training: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Self-training: this share of each predicted label's unlabelled rows (the surest) joins the "
+        "labels with its predicted label and the classifier is refitted once (0: off).",
+    )
     seed: int = Field(default=0, ge=0, description="Seeds the unlabelled sample and the student.")
     experiment: str = Field(default="annotation", min_length=1, description="MLflow experiment of the runs.")
 
@@ -593,17 +600,43 @@ def _classifier_labels(data: TrainingData, labelled: dict[int, Any], params: Tra
     if not unlabelled:
         return []
     spec, cache = ModelSpec(model=params.model), default_cache()
-    head, _ = fit_classifier(
-        spec,
-        [data.texts[i] for i in labelled],
-        [str(v) for v in labelled.values()],
-        [data.texts[i] for i in unlabelled],
-        cache,
-    )
+    texts, answers = [data.texts[i] for i in labelled], [str(v) for v in labelled.values()]
+    head, _ = fit_classifier(spec, texts, answers, [data.texts[i] for i in unlabelled], cache)
+    if params.self_training > 0:
+        head = self_trained(spec, head, texts, answers, [data.texts[i] for i in unlabelled], params.self_training)
     results, _ = LearnedClassifier(spec, head).predict(
         task_config(data.project), [Row(row_id=i, text=data.texts[i]) for i in unlabelled], cache
     )
     return [r for r in results if r.status == "ok"]
+
+
+def self_trained(
+    spec: Any, head: Any, texts: Sequence[str], answers: Sequence[str], unlabelled: Sequence[str], fraction: float
+) -> Any:
+    """``head`` (a fitted ``FewLabelClassifier``) refitted once with the surest ``fraction`` of each predicted label's
+    unlabelled rows (:func:`~openautoglm.core.annotation.learner.self_trained_heads`; its views, ``C`` and TF-IDF
+    vocabulary kept)."""
+    from scipy import sparse
+
+    from openautoglm.adapters.models.base import BatchStats
+    from openautoglm.adapters.models.learned import feature_encoders
+    from openautoglm.adapters.models.run import default_cache
+    from openautoglm.core.annotation.learner import self_trained_heads
+    from openautoglm.core.nlp.learn import FewLabelClassifier, design
+
+    rows = [*texts, *unlabelled]
+    vectorizer, heads = head.parts
+    encoders = feature_encoders(spec)
+    used = set(head.embedding_views)
+    embeddings = [
+        encoder.encode(rows, default_cache(), BatchStats()) if i in used else None for i, encoder in enumerate(encoders)
+    ]
+    empty = sparse.csr_matrix((len(rows), 0), dtype=np.float32)
+    views = [design(vectorizer.transform(rows)), *(empty if e is None else design(empty, [e]) for e in embeddings)]
+    probs = head.predict_proba(rows, embeddings)
+    y = [head.classes_.index(a) for a in answers]
+    refitted = self_trained_heads(views, range(len(texts)), y, probs, [v for v, _ in heads], head.C_, fraction=fraction)
+    return FewLabelClassifier.from_parts(head.classes_, vectorizer, refitted, head.C_)
 
 
 def score_model(model: str, data: TrainingData) -> float | None:

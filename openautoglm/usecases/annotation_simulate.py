@@ -42,9 +42,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
+from openautoglm.core.annotation.learner import self_trained_heads
 from openautoglm.core.annotation.sampling import UNCERTAINTY, choose, cover
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.core.nlp.learn import char_vectorizer, choose_views, design, fit_head
+from openautoglm.usecases.annotation import TrainRoundParams
 
 FloatArray = npt.NDArray[np.float64]
 #: The strategy that scores rows by the disagreement of the views' heads (:func:`view_disagreement`).
@@ -82,9 +84,7 @@ class SimulateParams(BaseModel):
     )
     model: str = Field("local-auto", description="Offline model whose encoders give the embedding views.")
     seed: int = Field(0, ge=0, description="Seeds the tie-breaks, the k-means and the random strategy.")
-    self_training: bool = Field(
-        False, description="Add the pool rows the heads are surest of, with their predicted labels, and refit once."
-    )
+    self_training: float = TrainRoundParams.model_fields["self_training"]  # train_round's learner, declared there
     views: tuple[str, ...] | None = Field(
         None,
         description="Fixed views (e.g. tfidf, embedding0) and C instead of choosing them by cross-validation each "
@@ -199,7 +199,7 @@ def fit_round(
     Cs: Sequence[float] = (4.0, 10.0),
     fixed: tuple[tuple[int, ...], float] | None = None,
     warm: dict[int, LogisticRegression] | None = None,
-    self_training: bool = False,
+    self_training: float = 0.0,
 ) -> Fitted:
     """``FewLabelClassifier.fit`` on precomputed views: views and ``C`` by cross-validation on the labelled rows
     (or ``fixed``), a class-balanced head per chosen view, the product normalised. Labels are indices into all
@@ -228,8 +228,8 @@ def fit_round(
         pool_logs += logs
         test_logs += _log_probs(head, views.test[v], k)
     pool_probs, test_probs = _normalise(pool_logs), _normalise(test_logs)
-    if self_training:
-        pool_probs, test_probs = _self_train(views, index, labels, k, chosen, C, pool_probs)
+    if self_training > 0:
+        pool_probs, test_probs = _self_train(views, index, labels, k, chosen, C, pool_probs, float(self_training))
     return Fitted(views=tuple(chosen), C=float(C), pool_probs=pool_probs, test_probs=test_probs, view_probs=view_probs)
 
 
@@ -268,20 +268,13 @@ def _self_train(
     chosen: Sequence[int],
     C: float,
     pool_probs: FloatArray,
-    fraction: float = 0.5,
+    fraction: float,
 ) -> tuple[FloatArray, FloatArray]:
-    """One round of self-training: per predicted label, the surest half of the unlabelled pool rows join the
-    labelled ones with their predicted labels, and the heads are refitted (labelled rows weigh as in fit_head)."""
-    from openautoglm.core.nlp.learn import confident_rows
-
-    unlabelled = np.setdiff1d(np.arange(len(pool_probs)), index)
-    confident = unlabelled[confident_rows(pool_probs[unlabelled], fraction)]
-    rows = np.concatenate([index, confident])
-    targets = np.concatenate([labels, pool_probs[confident].argmax(axis=1)])
+    """One round of self-training (:func:`openautoglm.core.annotation.learner.self_trained_heads`, what
+    ``train_round`` does): the pool's and the test rows' probabilities of the refitted heads."""
     pool_logs = np.zeros((len(pool_probs), k))
     test_logs = np.zeros((views.test[0].shape[0], k))
-    for v in chosen:
-        head = fit_head(views.pool[v][rows], targets, k, C)
+    for v, head in self_trained_heads(views.pool, index, labels, pool_probs, chosen, C, fraction=fraction):
         pool_logs += _log_probs(head, views.pool[v], k)
         test_logs += _log_probs(head, views.test[v], k)
     return _normalise(pool_logs), _normalise(test_logs)

@@ -219,3 +219,29 @@ def test_view_disagreement_prefers_rows_the_views_disagree_on() -> None:
     two = Views(pool=views.pool * 2, test=views.test * 2, names=("x", "y"), embeddings=views.embeddings)
     result = run_rounds(_params(strategy="view-disagreement", views=("x", "y"), label_budget=30), two, gold, test_gold)
     assert result.strategy == "view-disagreement" and len(set(result.chosen)) == 30
+
+
+def test_self_training_is_train_rounds_and_uses_the_pool() -> None:
+    """The simulator's self-training is train_round's (usecases.annotation.self_trained on a fitted classifier): same
+    probabilities; it changes the model (the pool's surest rows join), and share 0 is the plain fit."""
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.usecases.annotation import self_trained
+
+    texts, labels = _texts(300, 0)
+    test_texts, _ = _texts(200, 1)
+    rows = list(range(40))
+    spec = ModelSpec(model="glm-4-flash")  # an API model: no local encoders, TF-IDF alone (no network is used)
+    model = FewLabelClassifier().fit([texts[i] for i in rows], [labels[i] for i in rows], unlabelled=texts[40:])
+    refitted = self_trained(spec, model, [texts[i] for i in rows], [labels[i] for i in rows], texts[40:], 0.5)
+    views = build_views(texts, test_texts)
+    names = sorted(set(labels))
+    y = [names.index(labels[i]) for i in rows]
+    fixed = ((0,), model.C_)
+    plain = fit_round(views, rows, y, 2, fixed=fixed)
+    trained = fit_round(views, rows, y, 2, fixed=fixed, self_training=0.5)
+    np.testing.assert_allclose(trained.test_probs, refitted.predict_proba(test_texts), atol=1e-6)
+    np.testing.assert_allclose(plain.test_probs, model.predict_proba(test_texts), atol=1e-6)
+    assert np.abs(trained.test_probs - plain.test_probs).max() > 1e-3
+    np.testing.assert_allclose(
+        fit_round(views, rows, y, 2, fixed=fixed, self_training=0.0).test_probs, plain.test_probs
+    )
