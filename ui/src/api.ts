@@ -18,13 +18,95 @@ import type {
   WorkflowVersion,
 } from "./types";
 
+/** What a call was doing, in words, for its error line: "saving the workflow", "the dry run". */
+const ACTIONS: [RegExp, string][] = [
+  [/^GET \/stages$/, "loading the stage palette"],
+  [/^GET \/workflows$/, "listing the saved workflows"],
+  [/^POST \/workflows\/check$/, "the dry run"],
+  [/^GET \/workflows\/[^/]+\/versions$/, "listing the versions"],
+  [/^GET \/workflows\/[^/]+\/diff/, "comparing the versions"],
+  [/^POST \/workflows\/[^/]+\/runs$/, "starting the run"],
+  [/^\w+ \/workflows\/[^/]+\/schedule$/, "the schedule"],
+  [/^GET \/workflows\/[^/]+\/export/, "exporting the code"],
+  [/^GET \/workflows\/[^/]+/, "opening the workflow"],
+  [/^PUT \/workflows\/[^/]+$/, "saving the workflow"],
+  [/^POST \/workflow-runs\/[^/]+\/retry$/, "re-running"],
+  [/^GET \/workflow-runs\//, "following the run"],
+  [/^\w+ \/annotation\//, "the annotation project"],
+];
+
+export function actionOf(method: string, path: string): string {
+  const call = `${method} ${path}`;
+  return ACTIONS.find(([pattern]) => pattern.test(call))?.[1] ?? call;
+}
+
+/** The reason of a 401 (`data.reason`: expired, missing, invalid; older servers say it in the message). */
+function authReason(data: unknown, detail: string): string {
+  const reason = (data as { reason?: unknown } | null)?.reason;
+  if (typeof reason === "string") return reason;
+  return /expired/i.test(detail) ? "expired" : "invalid";
+}
+
+const capital = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+export const SIGN_IN_EXPIRED = "Your sign-in has expired: sign in again with a new token.";
+
+/** The one line a user reads for an API error: what failed, why, and what to do (the one place errors map).
+ * `status` 0 is a call that got no answer at all. */
+export function readableError(
+  method: string,
+  path: string,
+  status: number,
+  detail: string,
+  data: unknown = null,
+  retryAfter: string | null = null,
+): string {
+  const what = capital(actionOf(method, path));
+  const said = detail.trim().replace(/\.$/, "");
+  switch (true) {
+    case status === 0:
+      return `${what} failed: the API does not answer (${said}); check that \`openautoglm serve\` runs and reload.`;
+    case status === 401:
+      return authReason(data, said) === "expired"
+        ? SIGN_IN_EXPIRED
+        : `The API refused your sign-in (${said}): sign in again with a valid token.`;
+    case status === 403:
+      return `${what} is not allowed for your roles (${said}): ask an admin for the operator role.`;
+    case status === 404:
+      return `${what} failed: ${said || "not found"} (it may have been removed; reload the list).`;
+    case status === 409:
+      return `${what} failed: ${said || "someone else changed it at the same moment"}; reload and try again.`;
+    case status === 413:
+      return `${what} failed: too large for the API (${said}); make it smaller.`;
+    case status === 429:
+      return `${what} failed: too many requests; wait ${retryAfter ? `${retryAfter} s` : "a moment"} and try again.`;
+    case status === 400 || status === 422:
+      return `${what} refused: ${said}.`;
+    case status === 502 || status === 504:
+      return `${what} failed: the model did not answer (${said}); try again later.`;
+    case status === 503:
+      return `${what} failed: ${said || "a service the API needs is down"}; try again in a moment.`;
+    case status >= 500:
+      return `${what} failed on the server (${said || `HTTP ${status}`}); try again, or ask an admin to read the API log.`;
+    default:
+      return `${what} failed: ${said || `HTTP ${status}`}.`;
+  }
+}
+
 export class ApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
     readonly data: unknown,
+    /** The server's own message (or the transport's), before it was put in words for the page. */
+    readonly detail: string = message,
   ) {
     super(message);
+  }
+
+  /** The token was refused (expired or invalid): the page goes back to the sign-in. */
+  get unauthenticated(): boolean {
+    return this.status === 401;
   }
 
   /** The per-node errors a refused save carries (`data.errors`, as the dry run's). */
@@ -41,17 +123,27 @@ interface Envelope<T> {
 }
 
 export class Api {
-  constructor(private readonly token: string) {}
+  /** `onUnauthenticated` hears every 401 (an expired token): the page returns to the sign-in with its line. */
+  constructor(
+    private readonly token: string,
+    private readonly onUnauthenticated?: (error: ApiError) => void,
+  ) {}
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await fetch(`/api/v1${path}`, {
-      method,
-      headers: {
-        Authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let response: Response;
+    try {
+      response = await fetch(`/api/v1${path}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      const detail = (e as Error).message || "network error";
+      throw new ApiError(readableError(method, path, 0, detail), 0, null, detail);
+    }
     let envelope: Envelope<T> | null = null;
     try {
       envelope = (await response.json()) as Envelope<T>;
@@ -59,8 +151,12 @@ export class Api {
       // not JSON: a proxy's error page; reported below with the HTTP status
     }
     if (!response.ok || !envelope || envelope.code !== 0) {
-      const message = envelope?.message ?? `HTTP ${response.status} ${response.statusText}`;
-      throw new ApiError(`${method} ${path}: ${message}`, response.status, envelope?.data ?? null);
+      const detail = envelope?.message ?? `HTTP ${response.status} ${response.statusText}`.trim();
+      const data = envelope?.data ?? null;
+      const line = readableError(method, path, response.status, detail, data, response.headers.get("Retry-After"));
+      const error = new ApiError(line, response.status, data, detail);
+      if (error.unauthenticated) this.onUnauthenticated?.(error);
+      throw error;
     }
     return envelope.data;
   }

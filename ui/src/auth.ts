@@ -8,6 +8,8 @@ export interface Session {
   user: string;
   roles: string[];
   canEdit: boolean;
+  /** When the token expires (its `exp` claim, ms since the epoch), or null when it says nothing. */
+  expires: number | null;
 }
 
 function claims(token: string): Record<string, unknown> {
@@ -33,22 +35,45 @@ export function sessionOf(token: string): Session {
     user: String(c.preferred_username ?? c.email ?? c.sub ?? "unknown"),
     roles,
     canEdit: roles.includes("operator") || roles.includes("admin"),
+    expires: typeof c.exp === "number" ? c.exp * 1000 : null,
   };
 }
 
+/** Whether the session's token has expired at `now` (ms); a token without `exp` is left to the API. */
+export function hasExpired(session: Session, now = Date.now()): boolean {
+  return session.expires !== null && session.expires <= now;
+}
+
+/** The session kept in this tab, unless its token no longer decodes or has expired (then it is forgotten). */
 export function storedSession(): Session | null {
   const token = sessionStorage.getItem(KEY);
   if (!token) return null;
   try {
-    return sessionOf(token);
+    const session = sessionOf(token);
+    if (!hasExpired(session)) return session;
   } catch {
-    sessionStorage.removeItem(KEY);
-    return null;
+    // not a JWT any more: forgotten below
+  }
+  sessionStorage.removeItem(KEY);
+  return null;
+}
+
+/** Whether the tab held a token that has expired since (the sign-in then says so). */
+export function storedExpired(): boolean {
+  const token = sessionStorage.getItem(KEY);
+  try {
+    return token !== null && hasExpired(sessionOf(token));
+  } catch {
+    return false;
   }
 }
 
+/** Sign in with a pasted token (throws on one that does not decode or has already expired). */
 export function signIn(token: string): Session {
   const session = sessionOf(token);
+  if (hasExpired(session)) {
+    throw new Error(`this token expired at ${new Date(session.expires!).toLocaleString()}: mint a new one`);
+  }
   sessionStorage.setItem(KEY, session.token);
   return session;
 }

@@ -97,6 +97,21 @@ export interface NodeRun {
   /** The node's task run in the Prefect UI, the run's MLflow run (null or absent when unknown). */
   prefect_url?: string | null;
   mlflow_url?: string | null;
+  /** Why the node failed (null unless FAILED or CRASHED): one line, and what to do in the page's terms. */
+  error?: NodeError | null;
+  /** The node's last log lines (when the API sends them). */
+  logs?: LogLine[] | null;
+}
+
+export interface NodeError {
+  message: string;
+  what_to_do: string | null;
+}
+
+export interface LogLine {
+  time: string;
+  level: string;
+  message: string;
 }
 
 export interface RunLinks {

@@ -1,5 +1,5 @@
-// The selected node: its id (editable), its parameter form (@rjsf on the stage's params_schema), a dry run's
-// message and, once the node ran, its summary.
+// The selected node: its id (editable), its parameter form (@rjsf on the stage's params_schema, in words), a dry
+// run's message, why it failed and what to do, and once the node ran, its metrics, first rows and log lines.
 import Form from "@rjsf/core";
 import type { RJSFSchema } from "@rjsf/utils";
 import { customizeValidator } from "@rjsf/validator-ajv8";
@@ -7,9 +7,13 @@ import { useEffect, useMemo, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
 import { cells, confusionMatrices, type Confusion } from "../graph/confusion";
+import { wordedSchema } from "../graph/form";
+import { type MetricsView, metricsOf } from "../graph/metrics";
+import { type Failure, nodeBadge, outputSummaries, previewRows, type Rows } from "../graph/run";
 import { formSchema } from "../graph/schema";
-import { nodeBadge, previewRows, type Rows } from "../graph/run";
-import type { NodeRun, Params, StageInfo } from "../types";
+import { humanise } from "../graph/words";
+import type { LogLine, NodeRun, Params, StageInfo } from "../types";
+import { FORM_TEMPLATES } from "./FormTemplates";
 
 interface Props {
   node: CanvasNode;
@@ -17,6 +21,8 @@ interface Props {
   canEdit: boolean;
   error?: string;
   run?: NodeRun;
+  /** Why the node failed in its run, and what to do (null when it did not fail). */
+  failure?: Failure | null;
   rows?: Rows;
   taken: ReadonlySet<string>;
   onRename: (from: string, to: string) => void;
@@ -135,8 +141,95 @@ function RunLinks({ run }: { run: NodeRun }) {
   );
 }
 
-function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
+function MetricsTable({ port, view }: { port: string; view: MetricsView }) {
+  return (
+    <div className="metrics" data-testid={`metrics-${port}`}>
+      {view.figures.length > 0 && (
+        <table className="rows-table metrics-table" data-testid="metrics-table">
+          <caption>{humanise(port)}</caption>
+          <tbody>
+            {view.figures.map((f) => (
+              <tr key={f.name}>
+                <th scope="row">{f.label}</th>
+                <td>{f.value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {view.charts.map((chart) => (
+        <figure key={chart.name} className="bars" data-testid={`chart-${chart.name}`}>
+          <figcaption>{chart.title}</figcaption>
+          {chart.bars.map((b) => (
+            <div key={b.label} className="bar-row">
+              <span className="bar-label">{b.label}</span>
+              <span className="bar-track">
+                <span className="bar-fill" style={{ width: `${(100 * Math.max(0, b.value)) / chart.max}%` }} />
+              </span>
+              <span className="bar-value">{b.text}</span>
+            </div>
+          ))}
+        </figure>
+      ))}
+      {view.tables.map((t) => (
+        <table key={t.name} className="rows-table">
+          <caption>{t.title}</caption>
+          <thead>
+            <tr>
+              <th />
+              {t.columns.map((c) => (
+                <th key={c}>{c}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {t.rows.map((r) => (
+              <tr key={r.label}>
+                <th scope="row">{r.label}</th>
+                {r.cells.map((c, i) => (
+                  <td key={i}>{c}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ))}
+    </div>
+  );
+}
+
+function FailurePanel({ failure }: { failure: Failure }) {
+  return (
+    <section className="failure" data-testid="node-failure" role="alert">
+      <h3>This node failed</h3>
+      <p data-testid="node-failure-message">{failure.message}</p>
+      {failure.whatToDo && (
+        <p className="what-to-do" data-testid="node-failure-what-to-do">
+          <strong>What to do:</strong> {failure.whatToDo}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function Logs({ lines }: { lines: LogLine[] }) {
+  return (
+    <details className="logs" data-testid="node-logs" open>
+      <summary>Log ({lines.length} lines)</summary>
+      <pre>
+        {lines.map((l, i) => (
+          <div key={i} className={`log-${l.level.toLowerCase()}`}>
+            {l.time.slice(11, 19)} {l.level} {l.message}
+          </div>
+        ))}
+      </pre>
+    </details>
+  );
+}
+
+function Preview({ run, rows, stage }: { run: NodeRun; rows?: Rows; stage?: StageInfo }) {
   const { preview: _, ...summary } = run.summary ?? {};
+  const metrics = metricsOf(outputSummaries(run.summary), stage?.outputs ?? []);
   return (
     <section className="preview" data-testid="preview">
       <h3>Result: {nodeBadge(run)}</h3>
@@ -145,25 +238,34 @@ function Preview({ run, rows }: { run: NodeRun; rows?: Rows }) {
           rows in {rows.in ?? "–"} · out {rows.out ?? "–"}
         </p>
       )}
-      {Object.entries(previewRows(run.summary)).map(([port, first]) => (
-        <RowsTable key={port} port={port} rows={first} />
+      {Object.entries(metrics).map(([port, view]) => (
+        <MetricsTable key={port} port={port} view={view} />
       ))}
       {Object.entries(confusionMatrices(run.summary)).map(([port, confusion]) => (
         <ConfusionTable key={port} port={port} confusion={confusion} />
       ))}
-      <pre>{JSON.stringify(summary, null, 2)}</pre>
+      {Object.entries(previewRows(run.summary)).map(([port, first]) => (
+        <RowsTable key={port} port={port} rows={first} />
+      ))}
+      <details className="raw">
+        <summary>Everything the node reported</summary>
+        <pre>{JSON.stringify(summary, null, 2)}</pre>
+      </details>
     </section>
   );
 }
 
-export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRename, onParams, onClose }: Props) {
-  const schema = useMemo(() => formSchema(stage?.params_schema ?? {}) as RJSFSchema, [stage]);
+export function SidePanel({ node, stage, canEdit, error, run, failure, rows, taken, onRename, onParams, onClose }: Props) {
+  const schema = useMemo(() => wordedSchema(formSchema(stage?.params_schema ?? {})) as RJSFSchema, [stage]);
   return (
     <aside className="side-panel" data-testid="side-panel">
       <button className="close" onClick={onClose} aria-label="close">
         ×
       </button>
-      <h2>{node.type}</h2>
+      <h2>
+        {node.id}
+        {node.id !== node.type && <span className="node-stage"> · {node.type}</span>}
+      </h2>
       {stage && <p className="description">{stage.description}</p>}
       <NodeIdField id={node.id} taken={taken} canEdit={canEdit} onRename={onRename} />
       {error && (
@@ -171,8 +273,10 @@ export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRen
           {error}
         </p>
       )}
+      {failure && <FailurePanel failure={failure} />}
       {run && <RunLinks run={run} />}
-      {run?.summary !== undefined && run.summary !== null && <Preview run={run} rows={rows} />}
+      {run?.summary !== undefined && run.summary !== null && <Preview run={run} rows={rows} stage={stage} />}
+      {run?.logs && run.logs.length > 0 && <Logs lines={run.logs} />}
       {stage && (
         <Form
           key={node.id}
@@ -180,6 +284,7 @@ export function SidePanel({ node, stage, canEdit, error, run, rows, taken, onRen
           formData={node.data.params}
           validator={validator}
           uiSchema={NO_SUBMIT}
+          templates={FORM_TEMPLATES}
           disabled={!canEdit}
           liveValidate
           showErrorList={false}

@@ -16,9 +16,9 @@ import { type Canvas, type CanvasNode, makeEdge, renameNode } from "../graph/can
 import { copySelection, paste } from "../graph/clipboard";
 import { fromWorkflowFile, toWorkflowFile } from "../graph/convert";
 import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
-import { autoLayout } from "../graph/layout";
+import { autoLayout, NODE_WIDTH } from "../graph/layout";
 import { catalogueOf, connectionProblem, type Link } from "../graph/ports";
-import { canRetry, isFinal, nodeBadge, nodeRows } from "../graph/run";
+import { canRetry, isFinal, nodeBadge, nodeFailure, nodeRows } from "../graph/run";
 import { needsRefit } from "../graph/viewport";
 import { useCanvas } from "../hooks/useCanvas";
 import { useKeys } from "../hooks/useKeys";
@@ -69,8 +69,26 @@ function linkOf(state: FinalConnectionState): Link | null {
   return { source: source.nodeId, sourceHandle: source.id, target: target.nodeId, targetHandle: target.id };
 }
 
-export function Workspace({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
-  const api = useMemo(() => new Api(session.token), [session.token]);
+interface Props {
+  session: Session;
+  onSignOut: () => void;
+  /** The API refused the token (expired): back to the sign-in, with this line. */
+  onExpired: (why: string) => void;
+}
+
+/** A node's size for the layout: as drawn when React Flow measured it, else from what the card shows (its ports
+ * and a line per key setting), so that unmeasured nodes do not overlap either. */
+function sizeFor(catalogue: ReadonlyMap<string, StageInfo>) {
+  return (n: CanvasNode) => {
+    if (n.measured?.width && n.measured?.height) return { width: n.measured.width, height: n.measured.height };
+    const stage = catalogue.get(n.type ?? "");
+    const ports = Math.max(stage?.inputs.length ?? 1, stage?.outputs.length ?? 1);
+    return { width: NODE_WIDTH, height: 44 + 24 * ports + 20 * 3 + 28 };
+  };
+}
+
+export function Workspace({ session, onSignOut, onExpired }: Props) {
+  const api = useMemo(() => new Api(session.token, (e) => onExpired(e.message)), [session.token, onExpired]);
   const flow = useReactFlow();
   const editor = useCanvas();
   const { canvas, current, change, reset } = editor;
@@ -209,9 +227,9 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
   );
 
   const layout = useCallback(() => {
-    change((c) => ({ ...c, nodes: autoLayout(c) }));
+    change((c) => ({ ...c, nodes: autoLayout(c, sizeFor(catalogue)) }));
     window.requestAnimationFrame(() => void flow.fitView(FIT));
-  }, [change, flow]);
+  }, [catalogue, change, flow]);
 
   useKeys({
     undo: () => edit && editor.undo(),
@@ -391,6 +409,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
 
   // --- what the canvas shows ---------------------------------------------------------------------------
   const runNodes = run.run?.nodes;
+  const runMessage = run.run?.run.message;
   // A node with an overlay is a new object only when the node or its overlay changed, so that the memoised node
   // components of a big canvas do not all re-render on every drag frame during a run.
   const overlaid = useRef(new WeakMap<CanvasNode, { key: string; node: ShownNode }>());
@@ -402,14 +421,15 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
         const state = runNodes ? (runNodes[n.id]?.state ?? "pending").toLowerCase() : undefined;
         const badge = runNodes ? nodeBadge(runNodes[n.id]) : undefined;
         const rows = runNodes ? nodeRows(n.id, canvas.edges, runNodes) : undefined;
-        const key = JSON.stringify([error, state, badge, rows]);
+        const failure = runNodes ? nodeFailure(runNodes[n.id], runMessage)?.message : undefined;
+        const key = JSON.stringify([error, state, badge, rows, failure]);
         const cached = overlaid.current.get(n);
         if (cached?.key === key) return cached.node;
-        const node = { ...n, data: { ...n.data, error, state, badge, rows } };
+        const node = { ...n, data: { ...n.data, error, state, badge, rows, failure } };
         overlaid.current.set(n, { key, node });
         return node;
       }),
-    [canvas, errors, runNodes],
+    [canvas, errors, runNodes, runMessage],
   );
 
   // One node type per stage; stages the catalogue lacks (an imported file's) too, drawn as unknown.
@@ -507,6 +527,17 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
               <Controls showInteractive={false} />
               <MiniMap pannable zoomable />
             </ReactFlow>
+            {canvas.nodes.length === 0 && (
+              <div className="empty-hint" data-testid="empty-hint">
+                <h2>An empty canvas</h2>
+                <p>
+                  {edit
+                    ? "Drag a stage from the palette on the left (or double-click it), then connect an output port to an input port of the same type."
+                    : "Your role can read workflows but not edit them."}
+                </p>
+                <p>Or open a saved workflow or a starter from the “Open…” list above.</p>
+              </div>
+            )}
           </div>
           {selected && (
             <SidePanel
@@ -515,6 +546,7 @@ export function Workspace({ session, onSignOut }: { session: Session; onSignOut:
               canEdit={edit}
               error={errors[selected.id]}
               run={runNodes?.[selected.id]}
+              failure={runNodes ? nodeFailure(runNodes[selected.id], runMessage) : null}
               rows={runNodes ? nodeRows(selected.id, canvas.edges, runNodes) : undefined}
               taken={taken}
               onRename={rename}

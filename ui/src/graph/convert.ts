@@ -41,7 +41,7 @@ export interface Loaded extends Canvas {
 }
 
 /** A workflow file (or a version 0 bare `{nodes, edges}` graph) as a canvas. Nodes without a position in the
- * file's layout are laid out with dagre. Throws on a shape that is neither. */
+ * file's layout are laid out in layers (layout.ts). Throws on a shape that is neither. */
 export function fromWorkflowFile(raw: unknown): Loaded {
   if (typeof raw !== "object" || raw === null) throw new Error("not a workflow file: expected a JSON object");
   const file = raw as Partial<WorkflowFile> & Partial<WorkflowGraph>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chain } from "./fixtures";
-import { afterPoll, canRetry, isFinal, nodeBadge, nodeRows, previewRows } from "./run";
+import { afterPoll, canRetry, isFinal, nodeBadge, nodeFailure, nodeRows, previewRows } from "./run";
 
 describe("run helpers", () => {
   it("knows Prefect's final states", () => {
@@ -59,5 +59,36 @@ describe("run helpers", () => {
     expect(nodeRows("infer", edges, { ...runs, ...old })).toEqual({ in: 10, out: undefined });
     expect(previewRows(runs.clean.summary)).toEqual({ dataset: [{ text: "a" }] });
     expect(previewRows({ dataset: { rows_out: 1 } })).toEqual({});
+  });
+});
+
+describe("nodeFailure", () => {
+  const failed = { state: "FAILED", state_name: "Failed", summary: null };
+  it("is null for a node that did not fail", () => {
+    expect(nodeFailure(undefined, "x")).toBeNull();
+    expect(nodeFailure({ ...failed, state: "COMPLETED" }, "x")).toBeNull();
+  });
+  it("shows the node's own error and what to do, in the page's terms", () => {
+    const error = { message: "2 rows break the expectations", what_to_do: "run with --gate quarantine" };
+    expect(nodeFailure({ ...failed, error }, "run failed")).toEqual({
+      message: "2 rows break the expectations",
+      whatToDo: "set 'Gate' to quarantine in this node's form",
+    });
+    expect(nodeFailure({ ...failed, state: "CRASHED", error: { message: "killed", what_to_do: null } })).toEqual({
+      message: "killed",
+      whatToDo: null,
+    });
+  });
+  it("falls back on the run's message, its advice apart", () => {
+    const said = "Node 'validate': 2 rows break the expectations; fix the rows listed, or run with --gate quarantine";
+    expect(nodeFailure(failed, said)).toEqual({
+      message: "Node 'validate': 2 rows break the expectations",
+      whatToDo: "fix the rows listed, or set 'Gate' to quarantine in this node's form",
+    });
+    expect(nodeFailure(failed, "no file (hint: upload it first)")).toEqual({
+      message: "no file",
+      whatToDo: "upload it first",
+    });
+    expect(nodeFailure(failed, null)?.whatToDo).toMatch(/Prefect task run/);
   });
 });

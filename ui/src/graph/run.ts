@@ -1,6 +1,7 @@
 // A workflow run as the canvas shows it: node states and the rows going in and out of each node.
 import type { NodeRun, NodeSummary } from "../types";
 import type { Link } from "./ports";
+import { pageTerms } from "./words";
 
 /** Prefect's final states: polling stops on these. */
 const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
@@ -86,4 +87,29 @@ export function nodeRows(id: string, edges: readonly Link[], runs: Readonly<Reco
     .filter((e) => e.target === id)
     .map((e) => rowsOf(outputSummaries(runs[e.source]?.summary)[e.sourceHandle ?? ""]));
   return { in: total(incoming), out: summary ? total(Object.values(outputSummaries(summary)).map(rowsOf)) : undefined };
+}
+
+/** Why a node failed and what to do, for its panel and card; null for a node that did not fail. */
+export interface Failure {
+  message: string;
+  whatToDo: string | null;
+}
+
+const FAILED = new Set(["FAILED", "CRASHED"]);
+
+/** A failed node's error: the node's own (`error`, from the API), else the run's message (older APIs put it only
+ * there), else a pointer to its task run. Advice is put in the page's terms (a CLI flag becomes a form field). */
+export function nodeFailure(node: NodeRun | undefined, runMessage?: string | null): Failure | null {
+  if (!node || !FAILED.has(node.state.toUpperCase())) return null;
+  if (node.error?.message) {
+    return { message: node.error.message, whatToDo: node.error.what_to_do ? pageTerms(node.error.what_to_do) : null };
+  }
+  const said = runMessage?.trim();
+  if (!said) {
+    return { message: `${node.state_name ?? "Failed"}, with no message`, whatToDo: "open its Prefect task run for the log" };
+  }
+  // "<message>; <advice>" or "<message> (hint: <advice>)": the advice apart, in the page's terms.
+  const hint = /^(.*?)(?:\s*\(hint: (.*)\)|;\s*((?:fix|set|run|use|check|add|remove|give|choose)\b.*))$/is.exec(said);
+  if (hint) return { message: hint[1], whatToDo: pageTerms(hint[2] ?? hint[3]) };
+  return { message: pageTerms(said), whatToDo: null };
 }
