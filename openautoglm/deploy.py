@@ -121,6 +121,13 @@ def deploy(
             from pydantic import TypeAdapter
 
             options["triggers"] = TypeAdapter(list[DeploymentTriggerTypes]).validate_python(entry["triggers"])
+        if entry.get("concurrency_limit") is not None:  # e.g. one train_round at a time; the rest wait (ENQUEUE)
+            from prefect.client.schemas.objects import ConcurrencyLimitConfig
+            from pydantic import TypeAdapter
+
+            options["concurrency_limit"] = TypeAdapter(int | ConcurrencyLimitConfig).validate_python(
+                entry["concurrency_limit"]
+            )
         deployment_id = source.deploy(**options)
         done.append(Deployed(name=entry["name"], flow=flow.name, deployment_id=str(deployment_id), schedules=count))
         log.info("deployed %s/%s", flow.name, entry["name"])

@@ -187,6 +187,8 @@ def test_the_trigger_starts_train_round_after_twenty_labels(tmp_path: Path, home
         env = {"PREFECT_API_URL": api_url, "OPENAUTOGLM_HOME": str(home), "PREFECT_HOME": str(tmp_path / "client")}
         (deployed,) = deploy(only=["train-round-on-labels"])
         with get_client(sync_client=True) as client:
+            limit = client.read_deployment(UUID(deployed.deployment_id)).global_concurrency_limit
+            assert limit is not None and limit.limit == 1  # one training at a time (prefect.yaml)
             automations = [a for a in client.read_automations() if a.enabled]
             assert len(automations) == 1 and automations[0].trigger.threshold == 1
             only = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployed.deployment_id)]))
