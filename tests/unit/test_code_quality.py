@@ -48,10 +48,12 @@ def test_the_contracts_can_fail(tmp_path: Path) -> None:
     """The layers contract is no tautology: the same layers read upside down break it."""
     config = (REPO / ".importlinter").read_text(encoding="utf-8")
     head, _, rest = config.partition("layers =\n")
-    block, _, tail = rest.partition("ignore_imports =")
-    layers = [line for line in block.splitlines() if line.strip()]
+    lines = rest.splitlines(keepends=True)
+    count = next((i for i, line in enumerate(lines) if not line[:1].isspace() or not line.strip()), len(lines))
+    layers = lines[:count]  # the indented lines under "layers =", the layers top to bottom
+    assert len(layers) > 3, layers
     flipped = tmp_path / "flipped.ini"
-    flipped.write_text(head + "layers =\n" + "\n".join(reversed(layers)) + "\nignore_imports =" + tail)
+    flipped.write_text(head + "layers =\n" + "".join(reversed(layers)) + "".join(lines[count:]))
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "lint-imports"), "--config", str(flipped), "--no-cache"],
         cwd=REPO,
