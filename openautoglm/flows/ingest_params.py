@@ -11,12 +11,16 @@ from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.flows.runtime import RunTail
 from openautoglm.stages.data import CleanParams, ValidateParams
+from openautoglm.usecases.stream import StreamParams, digest_of
+
+#: Settings that change no chunk's rows: the run's folder and name, the joined file's format, the parallelism.
+_NOT_IN_CHUNKS = {"output_dir", "experiment", "output_format", "chunks_in_flight"}
 
 
-class IngestParams(ValidateParams, CleanParams):
+class IngestParams(StreamParams, ValidateParams, CleanParams):
     """Parameters of the ``ingest`` flow (a form in the Prefect UI): the ``validate`` stage's settings (task, text
-    columns, labels, id column, lengths, gate), the ``clean`` stage's (rules, truncation, duplicates), and where the
-    rows come from and are written."""
+    columns, labels, id column, lengths, gate), the ``clean`` stage's (rules, truncation, duplicates), how the rows
+    stream (chunk size, chunks in flight), and where the rows come from and are written."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -25,8 +29,12 @@ class IngestParams(ValidateParams, CleanParams):
     rename: dict[str, str] | None = Field(default=None, description="Renames applied after loading, old -> new.")
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     output_format: OutputFormat = Field(default="parquet", description="Format of the cleaned data file.")
-    chunk_rows: int = Field(default=20_000, ge=100, description="Rows per cleaning task on the Dask cluster.")
     experiment: str = Field(default="ingest", min_length=1, description="MLflow experiment name.")
+
+    def stream_digest(self) -> str:
+        """What shapes each chunk's output (not where the files go, nor how many chunks run at once): half of the
+        key a finished chunk is found again by when a killed run is started again."""
+        return digest_of(self.model_dump(mode="json", exclude=_NOT_IN_CHUNKS))
 
     def tracking_params(self) -> dict[str, Any]:
         """Flat, secret-free parameters for MLflow."""
@@ -48,6 +56,7 @@ class IngestParams(ValidateParams, CleanParams):
             "clean_rules": self.rules,
             "output_format": self.output_format,
             "chunk_rows": self.chunk_rows,
+            "chunks_in_flight": self.chunks_in_flight,
         }
 
 

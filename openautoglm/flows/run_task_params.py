@@ -9,19 +9,32 @@ from pydantic import ConfigDict, Field, model_validator
 
 from openautoglm import __version__
 from openautoglm.adapters.models.run import model_identity, per_worker
-from openautoglm.adapters.prediction import Prediction
 from openautoglm.adapters.sinks import OutputFormat
 from openautoglm.adapters.sources import SourceSpec
 from openautoglm.adapters.validation import GateMode, ValidationConfig
 from openautoglm.core.data.clean import CleanConfig
-from openautoglm.core.data.schema import Dataset
 from openautoglm.flows.runtime import RunTail
 from openautoglm.stages.nlp import InferParams
+from openautoglm.usecases.stream import Streamed, StreamParams, digest_of
+
+#: Settings that change no chunk's rows: the run's folder and name, the joined files, the cache, the parallelism.
+_NOT_IN_CHUNKS = {
+    "output_dir",
+    "experiment",
+    "output_format",
+    "output_sql_url",
+    "output_table",
+    "output_password_env",
+    "cache",
+    "chunks_in_flight",
+    "prompt",
+}
 
 
-class RunTaskParams(InferParams):
+class RunTaskParams(StreamParams, InferParams):
     """Parameters of the ``run_task`` flow (a form in the Prefect UI): the ``infer`` stage's (task, model,
-    credentials, text columns, batch size, cache) and where the rows come from, how they are checked and written."""
+    credentials, text columns, batch size, cache), where the rows come from, how they stream (chunk size, chunks
+    in flight), how they are checked and written."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +80,14 @@ class RunTaskParams(InferParams):
         optimised = OptimisedPrompt.load(self.prompt)
         return self.model_copy(update={"task": optimised.task_config(self.task.task_type)}), optimised.registered
 
+    def stream_digest(self) -> str:
+        """What shapes each chunk's output (the model's identity included, not where the files go nor how many
+        chunks run at once): half of the key a finished chunk is found again by when a killed run is started
+        again."""
+        return digest_of(
+            {**self.model_dump(mode="json", exclude=_NOT_IN_CHUNKS), "model_identity": self.infer_args()[-1]}
+        )
+
     def infer_args(self) -> tuple[Any, ...]:
         """What every batch's inference task shares: the task, the model as each worker loads it, the credentials
         block, the cache mode, and the identity that keys the cache (a registered model's alias may move and a
@@ -108,6 +129,8 @@ class RunTaskParams(InferParams):
             "max_concurrency": self.model.max_concurrency,
             "temperature": self.model.temperature,
             "batch_size": self.effective_batch_size(),
+            "chunk_rows": self.chunk_rows,
+            "chunks_in_flight": self.chunks_in_flight,
             "cache": self.cache,
             "gate": self.gate,
             "text_column": self.text_column,
@@ -141,26 +164,24 @@ class RunTaskResult(RunTail):
     @classmethod
     def of(
         cls,
-        dataset: Dataset,
-        batches: Prediction,
-        status: dict[str, int],
+        totals: Streamed,
         metrics: dict[str, Any],
         paths: tuple[Path, Path, Path],
         counters: dict[str, Any],
         tail: dict[str, Any],
     ) -> RunTaskResult:
-        """The result of a run: its rows, the gathered batches' counts, its files (results, quarantine, metrics)."""
-        stats = batches.stats
+        """The result of a run: its rows and the chunks' counts, its files (results, quarantine, metrics)."""
+        stats = totals.stats
         return cls(
-            rows_read=dataset.rows_read,
-            rows_quarantined=len(dataset.quarantine),
-            rows_predicted=batches.rows,
-            status_counts=status,
+            rows_read=totals.rows_read,
+            rows_quarantined=totals.rows_quarantined,
+            rows_predicted=totals.rows_out,
+            status_counts=totals.status,
             metrics=metrics,
             calls=stats.calls,
             cache_hits=stats.cache_hits,
-            batches=counters["batches"],
-            batches_cached=batches.cached_batches,
+            batches=totals.batches,
+            batches_cached=totals.batches_cached,
             tokens=stats.tokens,
             retries=stats.retries,
             errors=dict(stats.errors),

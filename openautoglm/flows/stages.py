@@ -12,18 +12,29 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import mlflow
+import pandas as pd
 from prefect import get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from openautoglm.adapters.sinks import write_json
+from openautoglm.adapters.sinks import OutputFormat, write_json
 from openautoglm.adapters.sources import SourceSpec
+from openautoglm.adapters.sources.load import iter_source
 from openautoglm.adapters.tracking import log_dataset, log_metrics
 from openautoglm.adapters.validation import GateMode, ValidationConfig, ValidationOutcome
 from openautoglm.core.data.clean import CleanConfig, CleanReport
 from openautoglm.core.data.schema import ROW_ID, Dataset, split_rows
 from openautoglm.flows.runtime import runs_in_processes
-from openautoglm.tasks.data import finish_clean_task, gate_task, load_task, normalize_chunk_task, validate_task
+from openautoglm.settings import get_settings
+from openautoglm.tasks.data import (
+    finish_clean_task,
+    gate_task,
+    load_task,
+    normalize_chunk_task,
+    source_password,
+    validate_task,
+)
+from openautoglm.usecases.stream import ChunkSteps, ChunkStore, Streamed, source_digest, stream
 
 
 @dataclass(frozen=True)
@@ -150,14 +161,18 @@ def log_input(source: SourceSpec, dataset: Dataset, summary: dict[str, Any]) -> 
 
 def row_counts(dataset: Dataset, report: CleanReport) -> list[dict[str, Any]]:
     """Rows at each step, for a Prefect table artifact."""
-    stages = dataset.summary()["quarantined_by_stage"]
+    return counts_table(dataset.rows_read, dataset.summary()["quarantined_by_stage"], report, len(dataset))
+
+
+def counts_table(rows_read: int, by_stage: dict[str, int], report: CleanReport, kept: int) -> list[dict[str, Any]]:
+    """Rows at each step (read, quarantined by each stage, kept), for a Prefect table artifact."""
     return [
-        {"step": "read", "rows": dataset.rows_read},
-        {"step": "quarantined while loading (malformed)", "rows": stages.get("load", 0)},
+        {"step": "read", "rows": rows_read},
+        {"step": "quarantined while loading (malformed)", "rows": by_stage.get("load", 0)},
         {"step": "quarantined while cleaning (empty)", "rows": report.dropped_empty},
         {"step": "quarantined while cleaning (duplicate)", "rows": report.dropped_duplicate},
-        {"step": "quarantined by validation", "rows": stages.get("validate", 0)},
-        {"step": "kept", "rows": len(dataset)},
+        {"step": "quarantined by validation", "rows": by_stage.get("validate", 0)},
+        {"step": "kept", "rows": kept},
     ]
 
 
@@ -169,3 +184,110 @@ def clean_markdown(report: CleanReport) -> str:
         f"{report.dropped_duplicate} duplicate, {report.truncated} truncated.\n\n| rule | texts changed |\n|---|---|\n"
         f"{rules}\n"
     )
+
+
+class StreamInput(DataInput, Protocol):
+    """Flow parameters of a streamed run: a data input, its chunking, and the digest of what shapes its output."""
+
+    @property
+    def chunk_rows(self) -> int: ...
+
+    @property
+    def chunks_in_flight(self) -> int: ...
+
+    def stream_digest(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StreamedInput:
+    """A streamed run's totals and the store that holds its finished chunks (joined into files by :meth:`join`)."""
+
+    totals: Streamed
+    store: ChunkStore
+
+    def join(self, kind: str, folder: Path, stem: str, fmt: OutputFormat) -> Path:
+        return self.store.join(kind, self.totals.chunks, folder, stem, fmt)
+
+    def counts_table(self) -> list[dict[str, Any]]:
+        t = self.totals
+        return counts_table(t.rows_read, t.quarantined_by_stage, t.clean, t.rows_out)
+
+    def sample(self, rows: int = 10) -> pd.DataFrame:
+        """The first rows written (the first non-empty chunk's)."""
+        for frame in self.store.frames("out", self.totals.chunks):
+            if len(frame):
+                return frame.head(rows)
+        return pd.DataFrame()
+
+
+def stream_input(params: StreamInput, folder: Path, steps: ChunkSteps, *, keep_results: bool = False) -> StreamedInput:
+    """Stream the source through ``steps`` a chunk at a time (:func:`~openautoglm.usecases.stream.stream`), in a
+    store keyed by the source's and the parameters' digests under ``$HOME/chunks`` (a rerun of a killed run goes
+    on where it stopped); then log and report what the data stages did, as :func:`prepare` does. In ``fail`` mode
+    raise after the reports are written and logged."""
+    logger = get_run_logger()
+    source = params.source
+    store = ChunkStore.under(get_settings().home.expanduser() / "chunks", source_digest(source), params.stream_digest())
+    finished = len(list(store.folder.glob("chunk-*.json"))) if store.folder.is_dir() else 0
+    if finished:
+        logger.info("resuming: %d finished chunk(s) of an earlier run in %s", finished, store.folder)
+    chunks = iter_source(
+        source, params.columns, params.rename, chunk_rows=params.chunk_rows, password=source_password(source)
+    )
+    totals = Streamed(source=source.describe())
+    try:
+        stream(
+            chunks,
+            steps,
+            store,
+            clean=params.clean_config(),
+            gate=params.gate,
+            in_flight=params.chunks_in_flight,
+            keep_results=keep_results,
+            totals=totals,
+        )
+    finally:
+        report_stream(source, totals, folder)
+    logger.info(
+        "read %d rows in %d chunk(s) (%d finished earlier); kept %d, quarantined %d",
+        totals.rows_read,
+        totals.chunks,
+        totals.chunks_resumed,
+        totals.rows_out,
+        totals.rows_quarantined,
+    )
+    return StreamedInput(totals=totals, store=store)
+
+
+def report_stream(source: SourceSpec, totals: Streamed, folder: Path) -> None:
+    """The data stages' files, artifacts and MLflow metrics of a streamed run (see :func:`prepare`)."""
+    outcome = totals.outcome()
+    validation_path = write_json(folder / "validation.json", outcome.raw)
+    create_markdown_artifact(
+        key="validation",
+        markdown=outcome.summary_markdown(f"Validation of {source.describe()}") + clean_markdown(totals.clean),
+        description="Great Expectations results and cleaning counts",
+    )
+    mlflow.log_artifact(str(validation_path))
+    mlflow.log_dict(totals.clean.model_dump(), "clean_report.json")
+    summary = {
+        "rows_read": totals.rows_read,
+        "rows_out": totals.rows_out,
+        "rows_quarantined": totals.rows_quarantined,
+        "quarantined_by_stage": totals.quarantined_by_stage,
+    }
+    log_metrics(
+        {
+            "rows_read": totals.rows_read,
+            "rows_out": totals.rows_out,
+            "rows_quarantined": totals.rows_quarantined,
+            "chunks": totals.chunks,
+            "chunks_resumed": totals.chunks_resumed,
+            **{f"quarantined_{k}": v for k, v in totals.quarantined_by_stage.items()},
+            **{f"clean_changed_{k}": v for k, v in totals.clean.changed.items()},
+            "clean_truncated": totals.clean.truncated,
+            "validation_passed": int(outcome.success),
+        }
+    )
+    if totals.first_kept is not None:  # the first chunk's kept rows stand for the input (the counts are the run's)
+        log_input(source, totals.first_kept, summary)

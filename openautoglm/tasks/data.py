@@ -6,8 +6,8 @@ hashing a large frame for a cache key costs more than the step it would skip.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +34,7 @@ from openautoglm.core.data.clean import (
 )
 from openautoglm.core.data.schema import Dataset
 from openautoglm.core.errors import AccountingError, SourceUnavailableError
+from openautoglm.usecases.stream import Inferred
 
 
 def _transient(task: object, task_run: object, state: object) -> bool:
@@ -47,7 +48,7 @@ def _transient(task: object, task_run: object, state: object) -> bool:
     return False
 
 
-def _password(spec: SourceSpec) -> SecretStr | None:
+def source_password(spec: SourceSpec) -> SecretStr | None:
     if isinstance(spec, SqlSource) and spec.password_block:
         from prefect.blocks.system import Secret
 
@@ -65,7 +66,7 @@ def _password(spec: SourceSpec) -> SecretStr | None:
 )
 def load_task(spec: SourceSpec, columns: Sequence[str] | None = None, rename: dict[str, str] | None = None) -> Dataset:
     """Read a source into a :class:`Dataset` (passwords from a Prefect Secret block or the environment)."""
-    return load_source(spec, columns, rename, password=_password(spec), progress=False)
+    return load_source(spec, columns, rename, password=source_password(spec), progress=False)
 
 
 normalize_chunk_task = task(name="clean-chunk", cache_policy=NO_CACHE)(normalize_frame)
@@ -97,6 +98,24 @@ def validate_task(dataset: Dataset, config: ValidationConfig) -> ValidationOutco
 def gate_task(dataset: Dataset, outcome: ValidationOutcome, mode: GateMode) -> Dataset:
     """``fail``: raise unless the data passed; ``quarantine``: move the failing rows to the quarantine."""
     return apply_gate(dataset, outcome, mode)
+
+
+@dataclass(frozen=True)
+class DataSteps:
+    """The chunk steps of a data-only run (the ``ingest`` flow): each chunk's cleaning and validation are task
+    runs in the flow's process; its kept rows are its output (see :func:`~openautoglm.usecases.stream.stream`)."""
+
+    clean: CleanConfig
+    validation: ValidationConfig
+
+    def normalise(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
+        return normalize_chunk_task(frame, self.clean)  # type: ignore[no-any-return]
+
+    def validate(self, dataset: Dataset) -> ValidationOutcome:
+        return validate_task(dataset, self.validation)  # type: ignore[no-any-return]
+
+    def submit(self, dataset: Dataset) -> Callable[[], Inferred]:
+        return lambda: Inferred(output=dataset.frame)
 
 
 @task(name="write-outputs", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])

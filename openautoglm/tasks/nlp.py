@@ -9,7 +9,8 @@ results from the exception.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import default_cache, predict_rows
-from openautoglm.adapters.prediction import Executor, Ran, joined, plan_batches
+from openautoglm.adapters.prediction import Executor, Ran, joined, plan_batches, predict
 from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
 from openautoglm.blocks.credentials import api_key_for
-from openautoglm.core.data.schema import Dataset
+from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.nlp.results import evaluate
 from openautoglm.core.nlp.types import Row, RowResult, TaskConfig
+from openautoglm.tasks.data import DataSteps
+from openautoglm.usecases.stream import ChunkStore, Inferred
 
 BatchOutput = tuple[list[RowResult], dict[str, Any]]
 
@@ -105,23 +108,87 @@ def write_sql_task(output: pd.DataFrame, url: str, table: str, password_env: str
     return write_sql(output, url, table, password=password)
 
 
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate_chunks_task(
+    config: TaskConfig, store: ChunkStore, chunks: int, text_column: str, gold_column: str
+) -> dict[str, Any]:
+    """The task's metrics against ``gold_column`` over a streamed run's chunks (their rows and answers are read
+    back a chunk at a time; the metrics need the texts, gold values and answers of every row)."""
+    frames = list(store.frames("out", chunks, columns=[ROW_ID, text_column, gold_column]))
+    inputs = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[ROW_ID, text_column, gold_column])
+    )
+    results = [r for part in store.results(chunks) for r in part]
+    return evaluate(config, inputs, results, text_column=text_column, gold_column=gold_column)
+
+
+@task(name="write-sql", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
+def write_sql_chunks_task(store: ChunkStore, chunks: int, url: str, table: str, password_env: str | None) -> int:
+    """A streamed run's result rows into ``table`` of the database at ``url``, one chunk (one transaction) at a
+    time: the first replaces the table, the others append to it."""
+    password = os.environ.get(password_env) if password_env else None
+    written = 0
+    for index, frame in enumerate(store.frames("out", chunks)):
+        written += write_sql(frame, url, table, password=password, if_exists="replace" if index == 0 else "append")
+    return written
+
+
 def on_task_runner(infer: Any, *shared: Any) -> Executor:
     """An :data:`~openautoglm.adapters.prediction.Executor` that maps ``infer`` (an ``infer-batch`` task) over the
-    batches on the flow's task runner, with ``shared`` as its other arguments. A finished batch is handed on as its
-    future, so Prefect records it as a data dependency of the tasks that read it; a batch whose rows failed after
-    its retries gives its partial results with their reasons."""
+    batches on the flow's task runner, with ``shared`` as its other arguments (see :func:`gathered`)."""
 
     def execute(work: Sequence[tuple[Row, ...]]) -> Iterator[Ran]:
-        for future in infer.map(list(work), *map(unmapped, shared)):
-            try:
-                results, counts = future.result()
-            except IncompleteBatchError as incomplete:
-                partial = (incomplete.results, incomplete.stats)
-                yield Ran(partial, incomplete.results, BatchStats.from_dict(incomplete.stats))
-                continue
-            yield Ran(future, results, BatchStats.from_dict(counts), cached=future.state.name == "Cached")
+        return gathered(infer.map(list(work), *map(unmapped, shared)))
 
     return execute
+
+
+def gathered(futures: Iterable[Any]) -> Iterator[Ran]:
+    """Each ``infer-batch`` future's :class:`Ran`, in order. A finished batch is handed on as its future, so
+    Prefect records it as a data dependency of the tasks that read it; a batch whose rows failed after its
+    retries gives its partial results with their reasons."""
+    for future in futures:
+        try:
+            results, counts = future.result()
+        except IncompleteBatchError as incomplete:
+            partial = (incomplete.results, incomplete.stats)
+            yield Ran(partial, incomplete.results, BatchStats.from_dict(incomplete.stats))
+            continue
+        yield Ran(future, results, BatchStats.from_dict(counts), cached=future.state.name == "Cached")
+
+
+@dataclass(frozen=True)
+class InferSteps(DataSteps):
+    """The chunk steps of an inference run (the ``run_task`` flow): cleaning and validation as for ingest, then
+    the chunk's batches mapped over ``infer`` (an ``infer-batch`` task) on the task runner as soon as the chunk is
+    ready; its output is its rows joined with their results (see :func:`~openautoglm.usecases.stream.stream`)."""
+
+    infer: Any = None
+    shared: tuple[Any, ...] = ()
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    batch_size: int = 16
+    spec: ModelSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.infer is None or self.spec is None:
+            raise TypeError("InferSteps needs infer (an infer-batch task) and spec (the model)")
+
+    def submit(self, dataset: Dataset) -> Callable[[], Inferred]:
+        work = plan_batches(dataset.frame, self.text_column, self.text_pair_column, self.batch_size)
+        futures = self.infer.map(work, *map(unmapped, self.shared)) if work else []
+
+        def collect() -> Inferred:
+            done = predict(work, lambda _: gathered(futures))
+            return Inferred(
+                output=joined(dataset.frame, done.results, self.spec),  # type: ignore[arg-type]
+                results=done.results,
+                stats=done.stats,
+                batches=len(work),
+                batches_cached=done.cached_batches,
+            )
+
+        return collect
 
 
 infer_batch_task = task(

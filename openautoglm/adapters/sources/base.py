@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +34,32 @@ class SourceReader(Protocol):
 SOURCES: Registry[SourceReader] = Registry("data source")
 
 
+class ChunkReader(Protocol):
+    """Reads a source spec a chunk of about ``chunk_rows`` records at a time (``None``: one chunk), as
+    :class:`SourceReader` would read it whole: row ids count on across chunks, bad records are quarantined in
+    the chunk they fall in."""
+
+    def __call__(
+        self,
+        spec: Any,
+        *,
+        columns: Sequence[str] | None,
+        progress: bool | None,
+        password: SecretStr | None,
+        chunk_rows: int | None,
+    ) -> Iterator[Dataset]: ...
+
+
+#: Chunked readers by source kind, for runs streamed from source to sink.
+CHUNKED_SOURCES: Registry[ChunkReader] = Registry("chunked data source")
+
+
+def single(chunks: Iterator[Dataset]) -> Dataset:
+    """The one chunk a chunked reader gives with ``chunk_rows=None`` (its file closed at once)."""
+    with closing(chunks) as generator:  # type: ignore[type-var]
+        return next(generator)
+
+
 class RowCollector:
     """Collects good rows and bad records in source order, numbering both (the row id is the position).
 
@@ -53,6 +80,7 @@ class RowCollector:
         self._lines: list[int] = []
         self._bad: list[QuarantinedRow] = []
         self.count = 0
+        self._taken = 0  # records handed on by finish() so far
 
     def good(self, values: Sequence[str | None], line: int | None) -> None:
         """Add a row whose values are in :attr:`columns` order."""
@@ -78,18 +106,28 @@ class RowCollector:
         self.count += 1
 
     def finish(self, *, has_lines: bool) -> Dataset:
-        """The dataset of good rows, with the bad ones in its quarantine."""
+        """The dataset of good rows, with the bad ones in its quarantine (those since the last :meth:`finish`:
+        a streamed reader calls it once a chunk, and the row ids go on counting)."""
         frame = pd.DataFrame({ROW_ID: np.asarray(self._ids, dtype="int64")})
         for name, values in zip(self.columns, self._values, strict=True):
             frame[name] = pd.array(values, dtype="string")
         lines = pd.Series(self._lines, index=self._ids, dtype="int64") if has_lines else None
-        return Dataset(
+        dataset = Dataset(
             frame=frame,
             source=self.source,
-            rows_read=self.count,
+            rows_read=self.count - self._taken,
             quarantine=quarantine_records(self._bad),
             lines=lines,
         )
+        self._values = [[] for _ in self.columns]
+        self._ids, self._lines, self._bad = [], [], []
+        self._taken = self.count
+        return dataset
+
+    @property
+    def pending(self) -> int:
+        """Records (good and bad) collected since the last :meth:`finish`."""
+        return self.count - self._taken
 
 
 _UNDECODED = re.compile("[\udc80-\udcff]")

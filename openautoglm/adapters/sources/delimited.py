@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,15 @@ import pyarrow.csv as pacsv
 from pydantic import SecretStr
 
 from openautoglm.adapters.progress import progress_bar
-from openautoglm.adapters.sources.base import SOURCES, RowCollector, existing_file, has_undecodable, printable
+from openautoglm.adapters.sources.base import (
+    CHUNKED_SOURCES,
+    SOURCES,
+    RowCollector,
+    existing_file,
+    has_undecodable,
+    printable,
+    single,
+)
 from openautoglm.adapters.sources.encoding import detect_encoding
 from openautoglm.adapters.sources.specs import CsvSource
 from openautoglm.core.data.schema import ROW_ID, Dataset, quarantine_records
@@ -53,6 +61,24 @@ def read_csv(
         MissingColumnsError: a requested column is not in the header.
         MalformedRecordError: a malformed row, when ``spec.on_error == "raise"``.
     """
+    return single(iter_csv(spec, columns=columns, progress=progress, chunk_rows=None))
+
+
+@CHUNKED_SOURCES.register("csv", "tsv")
+def iter_csv(
+    spec: CsvSource,
+    *,
+    columns: Sequence[str] | None = None,
+    progress: bool | None = None,
+    password: SecretStr | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[Dataset]:
+    """:func:`read_csv` a chunk of ``chunk_rows`` records at a time (row ids, line numbers and quarantine as one
+    read gives them); ``None``: the whole file as one chunk.
+
+    A file of at most ``chunk_rows`` lines is read whole (pyarrow's parser where it can); a longer one row by row
+    through the csv module, so no more than a chunk is ever held.
+    """
     path = existing_file(spec.path)
     encoding = spec.encoding or detect_encoding(path)
     total = path.stat().st_size
@@ -61,12 +87,13 @@ def read_csv(
         reader = csv.reader(text, delimiter=spec.delimiter)
         header = _header(reader, name)
         chosen = select_columns(header, columns, source=name)
-        if reader.line_num == 1:
+        if reader.line_num == 1 and (chunk_rows is None or newlines_at_most(path, chunk_rows)):
             with progress_bar(f"reading {path.name}", total, progress) as update:
                 fast = _read_columnar(path, spec, encoding, header, chosen)
                 if fast is not None:
                     update(total)
-                    return fast
+                    yield fast
+                    return
         index = [header.index(c) for c in chosen]
         collector = RowCollector(
             name,
@@ -75,6 +102,7 @@ def read_csv(
             fix_hint=f"fix the row (fields are separated by {spec.delimiter!r}; quote fields that contain it)",
         )
         line = 1
+        chunks = 0
         with progress_bar(f"reading {path.name}", total, progress) as update:
             while True:
                 start = line + 1
@@ -114,8 +142,24 @@ def read_csv(
                     collector.good([record[i] if record[i] != "" else None for i in index], start)
                 if collector.count % 4096 == 0:
                     update(raw.tell())
+                if chunk_rows is not None and collector.pending >= chunk_rows:
+                    chunks += 1
+                    yield collector.finish(has_lines=True)
             update(total)
-    return collector.finish(has_lines=True)
+    if collector.pending or not chunks:
+        yield collector.finish(has_lines=True)
+
+
+def newlines_at_most(path: Path, limit: int, block: int = 1 << 20) -> bool:
+    """Whether the file holds at most ``limit`` newline bytes (read a block at a time, stopping past the limit):
+    a cheap upper bound on its records, so a file that fits one chunk is read whole."""
+    seen = 0
+    with path.open("rb") as handle:
+        while piece := handle.read(block):
+            seen += piece.count(b"\n")
+            if seen > limit:
+                return False
+    return True
 
 
 def _header(reader: csv.Reader, name: str) -> list[str]:  # type: ignore[name-defined]

@@ -1,13 +1,13 @@
 """Loading a source, written once: a spec from a path or a URL, its password, the read and the renames.
 
 ``DataLoader`` (the SDK face), the ``load-data`` task, the graph tables and the CLI all build and read sources
-through these functions.
+through these functions; streamed runs read it a chunk at a time through :func:`iter_source`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from openautoglm.adapters.sources import SUFFIX_KINDS, CsvSource, JsonlSource, ParquetSource, SqlSource, read_source
+from openautoglm.adapters.sources.base import CHUNKED_SOURCES
 from openautoglm.adapters.sources.specs import SourceSpec
 from openautoglm.core.data.schema import Dataset
 from openautoglm.core.data.values import rename_columns
@@ -86,3 +87,19 @@ def load_source(
     secret = password if password is not None else env_password(spec)
     dataset = read_source(spec, columns=columns, progress=progress, password=secret)
     return replace(dataset, frame=rename_columns(dataset.frame, rename))
+
+
+def iter_source(
+    spec: SourceSpec,
+    columns: Sequence[str] | None = None,
+    rename: Mapping[str, str] | None = None,
+    *,
+    chunk_rows: int,
+    password: SecretStr | None = None,
+    progress: bool | None = False,
+) -> Iterator[Dataset]:
+    """:func:`load_source` a chunk of about ``chunk_rows`` records at a time (row ids go on across chunks)."""
+    secret = password if password is not None else env_password(spec)
+    reader = CHUNKED_SOURCES.resolve(spec.kind)
+    for chunk in reader(spec, columns=columns, progress=progress, password=secret, chunk_rows=chunk_rows):
+        yield replace(chunk, frame=rename_columns(chunk.frame, rename))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import SecretStr
 
 from openautoglm.adapters.progress import progress_bar
-from openautoglm.adapters.sources.base import SOURCES, RowCollector, existing_file
+from openautoglm.adapters.sources.base import CHUNKED_SOURCES, SOURCES, RowCollector, existing_file, single
 from openautoglm.adapters.sources.specs import ParquetSource
 from openautoglm.core.data.schema import Dataset
 from openautoglm.core.data.values import select_columns, to_text
@@ -25,6 +25,19 @@ def read_parquet(
     password: SecretStr | None = None,
 ) -> Dataset:
     """Read a Parquet file; values are rendered as text (see :func:`~openautoglm.core.data.values.to_text`)."""
+    return single(iter_parquet(spec, columns=columns, progress=progress, chunk_rows=None))
+
+
+@CHUNKED_SOURCES.register("parquet", "pq")
+def iter_parquet(
+    spec: ParquetSource,
+    *,
+    columns: Sequence[str] | None = None,
+    progress: bool | None = None,
+    password: SecretStr | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[Dataset]:
+    """:func:`read_parquet` ``chunk_rows`` rows at a time (record batches; ``None``: the whole file at once)."""
     path = existing_file(spec.path)
     name = str(spec.path)
     try:
@@ -37,10 +50,17 @@ def read_parquet(
     chosen = select_columns(handle.schema_arrow.names, columns, source=name)
     collector = RowCollector(name, chosen, spec.on_error, fix_hint="")
     total = handle.metadata.num_rows
+    chunks = 0
     with handle, progress_bar(f"reading {path.name}", total, progress) as update:
-        for batch in handle.iter_batches(batch_size=spec.chunk_rows, columns=chosen):
+        for batch in handle.iter_batches(
+            batch_size=min(chunk_rows or spec.chunk_rows, spec.chunk_rows), columns=chosen
+        ):
             data = [batch.column(c).to_pylist() for c in chosen]
             for values in zip(*data, strict=True):
                 collector.good([to_text(v) for v in values], None)
             update(collector.count)
-    return collector.finish(has_lines=False)
+            if chunk_rows is not None and collector.pending >= chunk_rows:
+                chunks += 1
+                yield collector.finish(has_lines=False)
+    if collector.pending or not chunks:
+        yield collector.finish(has_lines=False)

@@ -11,7 +11,7 @@ statement that runs over ``OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S`` seconds, in the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from sqlalchemy.exc import (
 )
 
 from openautoglm.adapters.progress import progress_bar
-from openautoglm.adapters.sources.base import SOURCES, RowCollector
+from openautoglm.adapters.sources.base import CHUNKED_SOURCES, SOURCES, RowCollector, single
 from openautoglm.adapters.sources.specs import SqlSource
 from openautoglm.core.data.schema import Dataset
 from openautoglm.core.data.sqlcheck import check_read_query
@@ -180,10 +180,27 @@ def read_sql(
         DataSourceError: cannot connect, unknown table, or the statement fails (the database's message is kept,
             the password is not).
     """
+    return single(iter_sql(spec, columns=columns, progress=progress, password=password, chunk_rows=None))
+
+
+@CHUNKED_SOURCES.register("sql")
+def iter_sql(
+    spec: SqlSource,
+    *,
+    columns: Sequence[str] | None = None,
+    progress: bool | None = None,
+    password: SecretStr | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[Dataset]:
+    """:func:`read_sql` ``chunk_rows`` rows at a time, from one server-side cursor (``stream_results``): the
+    database sends the rows as they are fetched. The statement timeout bounds the time spent reading (each
+    fetch, and their sum), not the time the caller spends on a chunk between two fetches."""
     name = spec.describe()
     seconds = get_settings().sql_statement_timeout_s
     engine = make_engine(spec.url, password, timeout_s=seconds)
-    deadline = time.monotonic() + seconds
+    spent = 0.0
+    chunks = 0
+    fetch = min(chunk_rows or spec.chunk_rows, spec.chunk_rows)
     try:
         try:
             conn = engine.connect()
@@ -193,20 +210,26 @@ def read_sql(
                 hint="check that the server is up and the host, port, user and password are right",
             ) from None
         with conn:
+            started = time.monotonic()
             _read_only(conn)
             statement, total = _statement(conn, spec, columns, name)
-            result = conn.execution_options(stream_results=True, yield_per=spec.chunk_rows).execute(statement)
+            result = conn.execution_options(stream_results=True, yield_per=fetch).execute(statement)
             keys = list(result.keys())
             chosen = select_columns(keys, columns, source=name)
             position = [keys.index(c) for c in chosen]
             collector = RowCollector(name, chosen, spec.on_error, fix_hint="")
             with progress_bar(f"reading {name}", total, progress) as update:
-                for part in result.partitions(spec.chunk_rows):
-                    if time.monotonic() > deadline:  # each PostgreSQL FETCH has a limit of its own; the read too
+                for part in result.partitions(fetch):
+                    spent += time.monotonic() - started
+                    if spent > seconds:  # each PostgreSQL FETCH has a limit of its own; the read too
                         raise timeout_error(name, seconds)
                     for row in part:
                         collector.good([to_text(row[i]) for i in position], None)
                     update(collector.count)
+                    if chunk_rows is not None and collector.pending >= chunk_rows:
+                        chunks += 1
+                        yield collector.finish(has_lines=False)
+                    started = time.monotonic()
     except SQLAlchemyError as exc:
         if timed_out(exc):
             raise timeout_error(name, seconds) from None
@@ -216,7 +239,8 @@ def read_sql(
         ) from None
     finally:
         engine.dispose()
-    return collector.finish(has_lines=False)
+    if collector.pending or not chunks:
+        yield collector.finish(has_lines=False)
 
 
 def _statement(
