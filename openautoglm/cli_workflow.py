@@ -3,8 +3,10 @@ catalogue stages (the generic pipeline flow)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -23,13 +25,37 @@ pipeline_app = typer.Typer(
 )
 
 
+DataRootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-root",
+        help="Folder the workflow's relative paths start from, as the API's first data root is for the canvas "
+        "(default: the current folder; the starters in examples/workflows: examples).",
+    ),
+]
+
+
+@contextlib.contextmanager
+def in_data_root(root: Path | None) -> Iterator[None]:
+    """Relative paths of the workflow resolve under ``root`` inside the block (the current folder when None)."""
+    if root is None:
+        yield
+        return
+    if not root.is_dir():
+        raise OpenAutoGLMError(f"--data-root {root}: no such folder.", hint="name the folder that holds the data")
+    with contextlib.chdir(root):
+        yield
+
+
 @pipeline_app.command("check")
-def pipeline_check(file: GraphFileArg) -> None:
+def pipeline_check(file: GraphFileArg, data_root: DataRootOpt = None) -> None:
     """Check a workflow graph without running it: stages, parameters, ports, inputs, cycles, input files."""
     with errors():
         from openautoglm.stages import check_workflow
 
-        order = check_workflow(read_workflow(file))
+        graph = read_workflow(file)
+        with in_data_root(data_root):
+            order = check_workflow(graph)
     console.print(f"ok: {len(order)} nodes, in order: {' -> '.join(n.id for n in order)}", highlight=False)
 
 
@@ -38,18 +64,22 @@ def pipeline_run(
     file: GraphFileArg,
     output: Annotated[Path | None, typer.Option(help="Output folder (default: a new one under ~/runs).")] = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "pipeline",
+    data_root: DataRootOpt = None,
 ) -> None:
     """Run a workflow graph as a Prefect flow run: one task run per node, every edge a data dependency.
 
-    Example: openautoglm pipeline run examples/pipeline/run_task.json
+    Example: openautoglm workflow run examples/workflows/seed-classification.json --data-root examples
     """
     with errors():
         from openautoglm.flows.pipeline import PipelineParams, pipeline
         from openautoglm.stages import check_workflow
 
         graph = read_workflow(file)
-        check_workflow(graph)  # before the flow run starts: one line, no traceback
-        result = run_flow(pipeline, PipelineParams(graph=graph, output_dir=output, experiment=experiment))
+        output = output.resolve() if output is not None else None  # from here, not from the data root
+        with in_data_root(data_root):
+            check_workflow(graph)  # before the flow run starts: one line, no traceback
+            params = PipelineParams(graph=graph, output_dir=output, experiment=experiment)
+            result = run_flow(pipeline, params)
     print_pipeline(result)
 
 
@@ -68,10 +98,12 @@ def workflow_export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the code here (default: stdout).")
     ] = None,
+    data_root: DataRootOpt = None,
 ) -> None:
-    """Write a workflow as a Python file: a Prefect flow calling the stage task once per node; run it with python.
+    """Write a workflow as a Python file: a Prefect flow calling the stage task once per node; run it with python
+    from any folder (its relative paths start from the data root it names; --data-root DIR when run to change it).
 
-    Example: openautoglm workflow export examples/workflows/ingest.json -o ingest.py && python ingest.py
+    Example: openautoglm workflow export examples/workflows/ingest.json --data-root examples -o ingest.py
     """
     try:
         from openautoglm.core.workflow import check_graph
@@ -82,7 +114,7 @@ def workflow_export(
         check_graph(workflow.graph, signatures())
         if not workflow.app_version:
             workflow = workflow.model_copy(update={"app_version": __version__})
-        code = export_code(workflow, export_stages())
+        code = export_code(workflow, export_stages(), data_root=(data_root or Path.cwd()).resolve())
         if output is not None:
             output.write_text(code, encoding="utf-8")
     except OpenAutoGLMError as error:

@@ -6,6 +6,10 @@ catalogue). The exported flow does what the ``pipeline`` flow does with the same
 same files, ``summary.json`` and MLflow run, through ``openautoglm.flows.pipeline.finish_pipeline``), so
 ``python exported.py`` gives what ``openautoglm workflow run FILE.json`` gives. It skips the pipeline flow's
 pre-flight check of the whole graph (each node still validates its parameters when it runs).
+
+A workflow's relative paths start from its data root (the API's first data root, as a canvas run resolves them),
+so the file names that folder (``DATA_ROOT``) and runs inside it: ``python exported.py`` works from any folder, and
+``--data-root DIR`` points it at another copy of the data.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from openautoglm.core.registry import normalize_name
@@ -47,12 +52,15 @@ def function_name(name: str) -> str:
     return ident
 
 
-def export_code(file: WorkflowFile, stages: Mapping[str, ExportStage]) -> str:
+def export_code(
+    file: WorkflowFile, stages: Mapping[str, ExportStage], *, data_root: PurePath | str | None = None
+) -> str:
     """The Python source of ``file`` as a Prefect flow (see the module docstring).
 
     Args:
         file: The workflow.
         stages: Normalised stage name -> :class:`ExportStage` (every stage the graph uses).
+        data_root: The absolute folder its relative paths start from; None: the folder the file is run from.
 
     Raises:
         WorkflowError: a node of an unknown stage, or a cycle.
@@ -62,6 +70,7 @@ def export_code(file: WorkflowFile, stages: Mapping[str, ExportStage]) -> str:
         if normalize_name(node.stage) not in stages:
             raise WorkflowError(f"Node '{node.id}': unknown stage '{node.stage}'.", hint="openautoglm stages")
     func = function_name(file.name)
+    root = f"Path({str(data_root)!r})" if data_root is not None else "Path.cwd()"
     description = file.description.strip() or f"The workflow '{file.name}'."
     version = _one_line(file.app_version) or "(unknown version)"
     run_params = {
@@ -76,14 +85,15 @@ def export_code(file: WorkflowFile, stages: Mapping[str, ExportStage]) -> str:
         "The pipeline flow's run of this graph, written out: one task run per node (named after the node), each edge",
         "a data dependency; the same files, summary.json and MLflow run as `openautoglm workflow run` of the file.",
         "",
-        f"    python {file.name}.py [OUTPUT_DIR]",
+        f"    python {file.name}.py [OUTPUT_DIR] [--data-root DIR]",
         "",
         f"Logic hash: {logic_hash(file)}",
         '"""',
         "",
         "from __future__ import annotations",
         "",
-        "import sys",
+        "import argparse",
+        "import contextlib",
         "from pathlib import Path",
         "from typing import Any",
         "",
@@ -92,16 +102,25 @@ def export_code(file: WorkflowFile, stages: Mapping[str, ExportStage]) -> str:
         "from openautoglm.flows.pipeline import PipelineResult, finish_pipeline, stage_task",
         "from openautoglm.flows.runtime import task_runner, tracked_flow",
         "",
+        "#: The folder the workflow's relative paths start from (its data root); --data-root DIR changes it.",
+        f"DATA_ROOT = {root}",
         "#: Node id -> stage, in the order the nodes run.",
         f"STAGES = {_literal({n.id: n.stage for n in order}, 9)}",
         "#: What the run logs to MLflow as its parameters (as the pipeline flow does).",
         f"RUN_PARAMS = {_literal(run_params, 13)}",
         "",
         "",
-        f"@flow(name={file.name!r}, task_runner=task_runner(), log_prints=True)",
-        f'def {func}(output_dir: Path | None = None, experiment: str = "pipeline") -> PipelineResult:',
-        '    """Run the workflow; its files go to output_dir (default: a new folder under the home)."""',
-        '    with tracked_flow("pipeline", experiment, output_dir=output_dir, params=RUN_PARAMS) as tracked:',
+        f"@flow(name={file.name!r}, task_runner=task_runner(coarse=True), log_prints=True)",
+        f"def {func}(",
+        '    output_dir: Path | None = None, experiment: str = "pipeline", data_root: Path = DATA_ROOT',
+        ") -> PipelineResult:",
+        '    """Run the workflow; its relative paths start from data_root, its files go to output_dir (default: a new',
+        '    folder under the home)."""',
+        "    output_dir = output_dir.resolve() if output_dir is not None else None",
+        "    with (",
+        "        contextlib.chdir(data_root),",
+        '        tracked_flow("pipeline", experiment, output_dir=output_dir, params=RUN_PARAMS) as tracked,',
+        "    ):",
         "        folder = tracked.folder",
         "        nodes: dict[str, Any] = {}",
     ]
@@ -128,7 +147,11 @@ def export_code(file: WorkflowFile, stages: Mapping[str, ExportStage]) -> str:
         "",
         "",
         'if __name__ == "__main__":',
-        f"    result = {func}(Path(sys.argv[1]) if len(sys.argv) > 1 else None)",
+        "    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])",
+        '    cli.add_argument("output_dir", nargs="?", type=Path, help="default: a new folder under the home")',
+        '    cli.add_argument("--data-root", type=Path, default=DATA_ROOT, help="default: %(default)s")',
+        "    args = cli.parse_args()",
+        f"    result = {func}(args.output_dir, data_root=args.data_root.resolve())",
         '    print(f"folder: {result.folder}")',
         '    print(f"summary: {result.summary_path}")',
         "",

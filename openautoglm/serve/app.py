@@ -119,7 +119,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         errors = _validation_errors(error)
         if any(e["type"] == "json_invalid" for e in errors):
             return error_response(Code.BAD_JSON, "the body is not valid JSON", data={"errors": errors})
-        return error_response(Code.INVALID, "the request does not validate", data={"errors": errors})
+        first = f": {'.'.join(errors[0]['loc'])}: {errors[0]['msg']}" if errors else ""
+        return error_response(Code.INVALID, f"the request does not validate{first}", data={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -204,10 +204,19 @@ class KeySet:
         return len(self.keys)
 
 
-def _unauthenticated(reason: str) -> ApiError:
+#: What an expired token is told (one line a page can show on its sign-in form; ``data.reason`` is "expired").
+EXPIRED = (
+    "invalid token: expired: sign in again with a new token (python -m openautoglm.serve.tokens --ttl SECONDS; "
+    "1 h by default, at most OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S)"
+)
+
+
+def _unauthenticated(reason: str, kind: str = "invalid") -> ApiError:
+    """401 with ``data.reason`` (``expired``, ``missing`` or ``invalid``): what a page needs to choose its words."""
     return ApiError(
         Code.UNAUTHENTICATED,
-        f"invalid token: {reason}",
+        reason if kind == "expired" else f"invalid token: {reason}",
+        data={"reason": kind},
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
@@ -236,7 +245,10 @@ class Authenticator:
         """The principal of an ``Authorization: Bearer <jwt>`` header, or :class:`ApiError` 401."""
         if not authorization:
             raise ApiError(
-                Code.UNAUTHENTICATED, "missing bearer token", headers={"WWW-Authenticate": 'Bearer realm="api"'}
+                Code.UNAUTHENTICATED,
+                "missing bearer token: sign in",
+                data={"reason": "missing"},
+                headers={"WWW-Authenticate": 'Bearer realm="api"'},
             )
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -267,7 +279,7 @@ class Authenticator:
                 options={"require": REQUIRED_CLAIMS, "verify_signature": True},
             )
         except jwt.ExpiredSignatureError:
-            raise _unauthenticated("expired") from None
+            raise _unauthenticated(EXPIRED, "expired") from None
         except jwt.ImmatureSignatureError:
             raise _unauthenticated("not valid yet (nbf/iat in the future)") from None
         except jwt.MissingRequiredClaimError as error:

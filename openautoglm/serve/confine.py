@@ -267,7 +267,10 @@ def _validate(model: type[BaseModel], flow: str, params: Any) -> BaseModel:
         chosen = model.model_validate(params)
     except ValidationError as error:
         errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()[:20]]
-        raise ApiError(Code.INVALID, f"the parameters do not fit the {flow} flow", data={"errors": errors}) from None
+        first = f": {'.'.join(errors[0]['loc'])}: {errors[0]['msg']}" if errors else ""
+        raise ApiError(
+            Code.INVALID, f"the parameters do not fit the {flow} flow{first}", data={"errors": errors}
+        ) from None
     graph = getattr(chosen, "graph", None)
     if isinstance(graph, WorkflowGraph):
         from openautoglm.stages import signatures
@@ -369,18 +372,24 @@ def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
         node[path[-1]] = value
 
 
-def resolved_params(params: BaseModel, policy: JobPolicy) -> BaseModel | None:
-    """A stage's parameters as a job would send them (every read path resolved under the data roots), or None
-    where the policy refuses one: what the API may pre-flight on its own host without telling a caller anything
-    about files outside the data roots."""
-    try:
-        resolved = _confine(params, None, policy, {})
-    except ApiError:
-        return None
+def confine_params(params: BaseModel, policy: JobPolicy) -> BaseModel:
+    """A stage's parameters as a job sends them: checked by the run's own confinement (every value as if the
+    caller chose it) and every read path resolved under the data roots; :class:`ApiError` 422 naming the refused
+    parameter (``source.path``...). The dry run and a save check a workflow's nodes with this."""
+    resolved = _confine(params, None, policy, {})
     out = params.model_dump(mode="json")
     for path, value in resolved.items():
         _put(out, path, str(value))
     return type(params).model_validate(out)
+
+
+def resolved_params(params: BaseModel, policy: JobPolicy) -> BaseModel | None:
+    """:func:`confine_params`, or None where the policy refuses a value: what the API may pre-flight on its own
+    host without telling a caller anything about files outside the data roots."""
+    try:
+        return confine_params(params, policy)
+    except ApiError:
+        return None
 
 
 def prepare(flow: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any], policy: JobPolicy) -> dict[str, Any]:

@@ -111,11 +111,11 @@ def error_response(
     )
 
 
-def error_body(code: Code, message: str) -> bytes:
+def error_body(code: Code, message: str, data: dict[str, Any] | None = None) -> bytes:
     """The JSON bytes of an error envelope (for the raw ASGI middleware)."""
     import json
 
-    return json.dumps({"code": int(code), "data": None, "message": message}).encode()
+    return json.dumps({"code": int(code), "data": data, "message": message}).encode()
 
 
 #: OpenAPI ``responses=`` entries for the errors a route can give.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,23 @@ SCHEDULE_PREFIX = "wf-"
 NODE_ARTIFACT_PREFIX = "node:"
 MAX_ARTIFACT_CHARS = 4000
 MAX_SUMMARY_CHARS = 200_000
+#: Characters of a failed node's error message shown in its panel.
+MAX_ERROR_CHARS = 600
+#: How Prefect words a failed run's message; the page shows what follows.
+PREFECT_PREFIX = re.compile(r"^(?:Task|Flow) run encountered an exception ")
+#: An exception's class name before its message (``ValidationGateError: ...``).
+EXCEPTION_NAME = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Exit)?: ")
+#: A CLI flag in an error's hint, and its value: ``--gate quarantine``, ``--text-column``.
+CLI_FLAG = re.compile(
+    r"((?:run|load|pass|set) )?(with )?--([a-z][a-z0-9-]*)(?:[ =](?!(?:to|or|and|for|with)\b)([^\s,;/)]+))?"
+)
+#: A parenthesis that only repeats the advice for another face: ``(CLI: --encoding gbk)``, ``(root= in Python)``.
+OTHER_FACE = re.compile(r" ?\((?:CLI: [^)]*|[^)]*in Python|--[^)]*)\)")
+#: What to do about a crashed node (its process ended under it): no error of ours says more.
+CRASHED_HINT = (
+    "the run stopped under this node (its worker or process ended): run it again; if it repeats, ask an operator "
+    "to look at the worker's log"
+)
 
 
 def _down(error: Exception) -> ApiError:
@@ -90,6 +108,7 @@ class JobsService:
         *,
         tags: Sequence[str] = (),
         listed_only: bool = True,
+        replace: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Create a flow run of ``deployment`` with the caller's ``parameters`` (confined, see
         :mod:`~openautoglm.serve.confine`), tagged with its owner and ``tags``.
@@ -97,6 +116,8 @@ class JobsService:
         Args:
             listed_only: Refuse a deployment outside ``allowed`` (the caller named it); False when the server
                 chose the deployment (the workflow runs' ``OPENAUTOGLM_SERVE_WORKFLOW_DEPLOYMENT``).
+            replace: Fields of the deployment's ``params`` the caller's replace whole, with nothing of the
+                deployment's trusted (a workflow run's ``graph``: its paths all checked and resolved).
         """
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
@@ -111,7 +132,7 @@ class JobsService:
                     raise ApiError(Code.NOT_FOUND, f"no deployment named '{deployment}'") from None
                 flow_name = deployment.partition("/")[0]
                 parameters = await asyncio.to_thread(
-                    confine.prepare, flow_name, found.parameters or {}, parameters, self.policy
+                    confine.prepare, flow_name, _without(found.parameters, replace), parameters, self.policy
                 )
                 try:
                     run = await client.create_flow_run_from_deployment(
@@ -140,6 +161,7 @@ class JobsService:
         cron: str | None,
         timezone: str = "UTC",
         tags: Sequence[str] = (),
+        replace: Sequence[str] = (),
     ) -> dict[str, Any] | None:
         """Give a workflow its own deployment of the pipeline flow, ``pipeline/wf-<name>``, with ``parameters``
         (confined) and a cron schedule, cloned from the ``base`` deployment (its work pool, entrypoint and pull
@@ -183,7 +205,7 @@ class JobsService:
                 except ObjectNotFound:
                     raise ApiError(Code.NOT_FOUND, f"no deployment named '{base}'") from None
                 sent = await asyncio.to_thread(
-                    confine.prepare, flow_name, found.parameters or {}, parameters, self.policy
+                    confine.prepare, flow_name, _without(found.parameters, replace), parameters, self.policy
                 )
                 deployment_id = await client.create_deployment(
                     flow_id=found.flow_id,
@@ -302,7 +324,8 @@ class JobsService:
 
         Each node's task run is the one named after the node (the pipeline flow names them so); a node without
         one has not started (``PENDING``). Its ``summary`` is what the node's artifact (description
-        ``node:<id>``) says, once the node has published one.
+        ``node:<id>``) says, once the node has published one; a failed or crashed node's ``error`` is
+        :func:`node_error` of its state.
 
         Raises:
             ApiError: 404 (no such run, another owner's, or not a workflow run), 503 (Prefect down).
@@ -360,6 +383,7 @@ class JobsService:
                 "summary": summaries.get(node_id),
                 "prefect_url": _ui_url("task-run", task_run.id) if task_run is not None else None,
                 "mlflow_url": links["mlflow"],
+                "error": node_error(state),
             }
         return {"run": job, "nodes": nodes, "links": links}
 
@@ -393,6 +417,41 @@ class JobsService:
                 return (await client.api_healthcheck()) is None
         except Exception:
             return False
+
+
+def _without(defaults: dict[str, Any] | None, replace: Sequence[str]) -> dict[str, Any]:
+    """A deployment's parameters less the fields of its ``params`` that a caller's replace whole."""
+    defaults = dict(defaults or {})
+    if replace and isinstance(defaults.get("params"), dict):
+        defaults["params"] = {k: v for k, v in defaults["params"].items() if k not in replace}
+    return defaults
+
+
+def in_page_terms(hint: str) -> str:
+    """An error's advice as the canvas page words it: a CLI flag becomes the node's form field
+    (``run with --gate quarantine`` -> ``set this node's 'gate' to quarantine``), advice for other faces goes."""
+
+    def field(match: re.Match[str]) -> str:
+        verb, name, value = match.group(1) or "", match.group(3).replace("-", "_"), match.group(4)
+        return f"set this node's '{name}' to {value}" if value else f"{verb}this node's '{name}'"
+
+    return " ".join(CLI_FLAG.sub(field, OTHER_FACE.sub("", hint)).split())
+
+
+def node_error(state: Any) -> dict[str, str | None] | None:
+    """A failed or crashed node's error as its panel shows it: ``{"message": one line, without Prefect's words or
+    the exception's class, "what_to_do": the error's hint in the page's terms (:func:`in_page_terms`) or None}``;
+    None for a node that did not fail."""
+    if state is None or not (state.is_failed() or state.is_crashed()):
+        return None
+    text = PREFECT_PREFIX.sub("", state.message or state.name or "failed")
+    text = EXCEPTION_NAME.sub("", text.strip())
+    message, _, hint = text.partition("\n  hint: ")
+    message = " ".join(message.split())
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 1] + "…"
+    advice = in_page_terms(hint) if hint.strip() else (CRASHED_HINT if state.is_crashed() else None)
+    return {"message": message or state.name or "failed", "what_to_do": advice}
 
 
 def _owner_tags(existing: Any, principal: Principal) -> list[str]:

@@ -167,14 +167,16 @@ class GateMiddleware:
                 principal = self.authenticator.verify_headers(scope["headers"])
             except ApiError as error:
                 self._name_route(scope)
-                await _send_error(send, error.code, error.message, error.headers)
+                await _send_error(send, error.code, error.message, error.headers, error.data)
                 return
             scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 
-async def _send_error(send: Send, code: Code, message: str, headers: dict[str, str] | None = None) -> None:
-    body = error_body(code, message)
+async def _send_error(
+    send: Send, code: Code, message: str, headers: dict[str, str] | None = None, data: dict[str, Any] | None = None
+) -> None:
+    body = error_body(code, message, data)
     extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send(
         {

@@ -2,9 +2,15 @@
 per-node state of a workflow run (``/api/v1/workflow-runs/{run_id}``). The contract is ``docs/canvas-contract.md``.
 
 Saving refuses a file that is not a workflow file or whose graph is structurally wrong (unknown stage, missing node
-or port, type mismatch, input fed twice, cycle) with 422 and ``data.errors`` ``[{node, message, hint}]``; a draft
-may still lack inputs and valid parameters (``check`` reports them). A run saves nothing: it starts the pipeline
-deployment (``OPENAUTOGLM_SERVE_WORKFLOW_DEPLOYMENT``) with the version's graph, confined as any job is.
+or port, type mismatch, input fed twice, cycle) or names what a run would refuse (a path outside the data roots, a
+caller-chosen URL or secret: the run's own confinement, :func:`~openautoglm.serve.confine.confine_params`) with
+422 and ``data.errors`` ``[{node, message, hint}]``; a draft may still lack inputs and valid parameters (``check``
+reports them). A run saves nothing: it starts the pipeline deployment (``OPENAUTOGLM_SERVE_WORKFLOW_DEPLOYMENT``)
+with the version's graph, confined as any job is.
+
+Paths: every path in a workflow is relative to the first data root (``OPENAUTOGLM_SERVE_DATA_ROOTS``); check, save
+and run resolve it with that one confinement, and an export names that root (``DATA_ROOT``) so the file runs from
+any folder.
 
 No ``from __future__ import annotations`` here: FastAPI reads the endpoints' types from their annotations.
 """
@@ -21,8 +27,10 @@ from starlette.concurrency import run_in_threadpool
 from openautoglm import __version__
 from openautoglm.adapters.workflow_store import MAX_VERSION, StoredVersion, WorkflowNotFound, WorkflowStore
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.workflow import WorkflowError
+from openautoglm.core.registry import normalize_name
+from openautoglm.core.workflow import WorkflowError, WorkflowGraph
 from openautoglm.core.workflow_file import NAME, WorkflowFile, load_workflow, semantic_diff
+from openautoglm.serve import confine
 from openautoglm.serve import schemas as s
 from openautoglm.serve.auth import Principal
 from openautoglm.serve.envelope import ApiError, Code, Envelope, error_responses, ok
@@ -38,6 +46,13 @@ FileBody = Annotated[
     Body(description="A workflow file (format version 1; a bare {nodes, edges} graph is migrated)."),
 ]
 READ_ERRORS = (401, 403, 404, 422, 429, 500, 503)
+#: What to do about a node's path outside the data roots, in the page's terms.
+OUTSIDE_HINT = (
+    "name a file under the data root, relative to it (e.g. user_feedback.csv); an operator adds folders to the "
+    "data roots (OPENAUTOGLM_SERVE_DATA_ROOTS)"
+)
+#: The deployment's parameters a workflow run replaces whole: its graph is the workflow's, never merged.
+WORKFLOW_OWN = ("graph",)
 
 
 class WorkflowMeta(BaseModel):
@@ -123,6 +138,11 @@ class RunRequest(BaseModel):
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="default: the latest")
 
 
+class NodeError(BaseModel):
+    message: str = Field(description="the node's error, one line (no traceback, no exception class)")
+    what_to_do: str | None = Field(description="what to do next, in the page's terms (its form's fields), or null")
+
+
 class NodeState(BaseModel):
     state: str = Field(description="PENDING (not started), SCHEDULED, RUNNING, COMPLETED, FAILED, CRASHED...")
     state_name: str | None
@@ -135,6 +155,7 @@ class NodeState(BaseModel):
     )
     prefect_url: str | None = Field(default=None, description="the node's task run in the Prefect UI")
     mlflow_url: str | None = Field(default=None, description="the run's MLflow run (node metrics: <node>.<name>)")
+    error: NodeError | None = Field(default=None, description="a FAILED or CRASHED node's error; else null")
 
 
 class RunLinks(BaseModel):
@@ -209,6 +230,32 @@ def _refused_parameter(error: ApiError, file: WorkflowFile) -> ApiError:
     return ApiError(error.code, error.message, data={**(error.data or {}), "errors": [entry]}, headers=error.headers)
 
 
+def refused_values(graph: WorkflowGraph, policy: confine.JobPolicy) -> list[dict[str, Any]]:
+    """What a run of ``graph`` would refuse in each node's parameters (a path outside the data roots, a URL or
+    secret chosen by the caller...), found by the run's own confinement (:func:`confine.confine_params`), as
+    ``[{node, message, hint}]``. Parameters that do not validate yet are left to the draft checks."""
+    from openautoglm.stages import catalogue
+
+    stages = catalogue()
+    found = []
+    for node in graph.nodes:
+        entry = stages.get(normalize_name(node.stage))
+        if entry is None:
+            continue  # an unknown stage: a structural problem, reported by the graph checks
+        try:
+            params = entry.check_params(node.params)
+        except (ValueError, ConfigurationError):  # pydantic's ValidationError is a ValueError
+            continue
+        try:
+            confine.confine_params(params, policy)
+        except ApiError as error:
+            hint = OUTSIDE_HINT if "data roots" in error.message else None
+            found.append(
+                {"node": node.id, "message": f"Node '{node.id}' ({entry.name}): {error.message}", "hint": hint}
+            )
+    return found
+
+
 def parse_file(body: Any, name: str | None) -> WorkflowFile:
     """The body as a v1 workflow file (migrated), or a 422 listing what is wrong."""
     try:
@@ -256,19 +303,20 @@ def workflow_router(
         return stored
 
     async def problems(file: WorkflowFile, structural_only: bool) -> list[dict[str, Any]]:
-        """The graph's problems; pre-flight (which looks at files on this host) only of parameters the job
-        policy accepts, with their paths resolved as a run would send them; a refused path is the run's 422."""
-        from openautoglm.serve.confine import resolved_params
+        """The graph's problems and what a run would refuse in its nodes (:func:`refused_values`); pre-flight
+        (which looks at files on this host) only of parameters the job policy accepts, with their paths resolved
+        as a run sends them, so a check tells nothing of files outside the data roots."""
         from openautoglm.stages import workflow_problems
 
-        found = await run_in_threadpool(
-            lambda: workflow_problems(
+        def found() -> list[dict[str, Any]]:
+            listed = workflow_problems(
                 file.graph,
                 structural_only=structural_only,
-                resolve=lambda params: resolved_params(params, jobs.policy),
+                resolve=lambda params: confine.resolved_params(params, jobs.policy),
             )
-        )
-        return [p.as_dict() for p in found]
+            return [p.as_dict() for p in listed] + refused_values(file.graph, jobs.policy)
+
+        return await run_in_threadpool(found)
 
     @router.get(
         "/workflows",
@@ -401,6 +449,7 @@ def workflow_router(
                 {"params": {"graph": stored.file.graph.model_dump(mode="json")}},
                 tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
                 listed_only=False,
+                replace=WORKFLOW_OWN,
             )
         except ApiError as error:
             raise _refused_parameter(error, stored.file) from None
@@ -443,6 +492,7 @@ def workflow_router(
                 body.cron,
                 body.timezone,
                 tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
+                replace=WORKFLOW_OWN,
             )
         except ApiError as error:
             raise _refused_parameter(error, stored.file) from None
@@ -496,7 +546,8 @@ def workflow_router(
         response_model=Envelope[Export],
         responses=error_responses(*READ_ERRORS),
         tags=["workflows"],
-        summary="A version of a workflow as a Python file (a Prefect flow calling the stage task per node)",
+        summary="A version of a workflow as a Python file (a Prefect flow calling the stage task per node; its "
+        "relative paths start from the first data root, which the file names)",
     )
     async def workflows_export(
         name: WorkflowName,
@@ -508,7 +559,8 @@ def workflow_router(
 
         stored: StoredVersion = await in_store(store.get, name, version)
         try:
-            code = await run_in_threadpool(lambda: export_code(stored.file, export_stages()))
+            root = jobs.policy.data_roots[0].resolve() if jobs.policy.data_roots else None
+            code = await run_in_threadpool(lambda: export_code(stored.file, export_stages(), data_root=root))
         except WorkflowError as error:
             raise _invalid([{"node": None, "message": error.message, "hint": error.hint}], error.message) from None
         return ok({"filename": f"{name}.py", "code": code})

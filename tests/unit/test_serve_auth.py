@@ -134,7 +134,10 @@ def test_bad_tokens_are_401_before_any_model_call(client: TestClient, case: str)
     )
     assert response.status_code == 401, (case, response.text)
     body = response.json()
-    assert body["code"] == 40100 and body["data"] is None
+    reason = "expired" if case == "expired" else "missing" if not header else "invalid"
+    assert body["code"] == 40100 and body["data"] == {"reason": reason}, body  # what the page chooses its words by
+    if case == "expired":
+        assert body["message"].startswith("invalid token: expired: sign in again") and "\n" not in body["message"]
     assert "Traceback" not in response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert FakeModel.batches == []
@@ -179,7 +182,7 @@ def test_two_authorization_headers_are_401_whichever_comes_last(client: TestClie
         assert response.status_code == 401, response.text
         assert response.json() == {
             "code": 40100,
-            "data": None,
+            "data": {"reason": "invalid"},
             "message": "invalid token: 2 Authorization headers; send exactly one",
         }
     assert FakeModel.batches == []

@@ -43,7 +43,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
         jwt_keys=keys_json(SIGNER),
         rate_limit="10000/minute",
         workflows_url=f"sqlite:///{tmp_path / 'workflows.db'}",
-        data_roots=[EXAMPLES.parent],
+        data_roots=[EXAMPLES],  # the starters' paths are relative to it, as the README's recipe sets it
     )
     with TestClient(create_app(settings)) as c:
         yield c
@@ -130,7 +130,7 @@ def test_check_reports_drafts_and_preflight_per_node(client: TestClient) -> None
     good = data(client.post(f"{BASE}/check", json=starter("ingest"), headers=auth()))
     assert good == {"ok": True, "errors": []}
     draft = copy.deepcopy(starter("run-task"))
-    draft["graph"]["nodes"][0]["params"]["source"]["path"] = "examples/missing.csv"
+    draft["graph"]["nodes"][0]["params"]["source"]["path"] = "missing.csv"
     draft["graph"]["nodes"][3]["params"] = {}
     draft["graph"]["edges"] = [e for e in draft["graph"]["edges"] if e["target"] != "evaluate.predictions"]
     checked = data(client.post(f"{BASE}/check", json=draft, headers=auth()))
@@ -139,11 +139,20 @@ def test_check_reports_drafts_and_preflight_per_node(client: TestClient) -> None
     assert set(by_node) == {"load", "infer", "evaluate"}
     assert "missing.csv" in by_node["load"] and "bad parameters" in by_node["infer"]
     assert "not connected" in by_node["evaluate"]
-    # Pre-flight looks at files on the API's host: only under the data roots, so a check tells nothing of others.
+    # A path outside the data roots is what the run would refuse, found by the run's confinement; pre-flight looks
+    # only at files under the roots, so whether such a file exists is not told (the same answer either way).
+    answers = set()
     for outside in ("/etc/passwd", "/etc/no-such-file.csv", "../../etc/no-such-file.csv"):
         probe = copy.deepcopy(starter("ingest"))
         probe["graph"]["nodes"][0]["params"]["source"]["path"] = outside
-        assert data(client.post(f"{BASE}/check", json=probe, headers=auth())) == {"ok": True, "errors": []}
+        refused = data(client.post(f"{BASE}/check", json=probe, headers=auth()))
+        assert refused["ok"] is False and [e["node"] for e in refused["errors"]] == ["load"]
+        message = refused["errors"][0]["message"]
+        assert "outside the data roots" in message and "relative to it" in refused["errors"][0]["hint"]
+        answers.add(message.replace(outside, "<path>"))
+        saved = data(client.put(f"{BASE}/ingest", json=probe, headers=auth()), 422)  # and Save refuses it
+        assert saved["errors"] == refused["errors"]
+    assert len(answers) == 1
     shape = data(client.post(f"{BASE}/check", json={"format": "openautoglm-workflow", "version": 1}, headers=auth()))
     assert shape["ok"] is False and shape["errors"][0]["node"] is None
 
@@ -153,6 +162,7 @@ def test_export_gives_python_code(client: TestClient) -> None:
     assert exported["filename"] == "run-task.py"
     ast.parse(exported["code"])
     assert "def run_task(" in exported["code"] and "stage_task.with_options(" in exported["code"]
+    assert f"DATA_ROOT = Path({str(EXAMPLES.resolve())!r})" in exported["code"]  # the server's first data root
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def test_semantic_diff_names_nodes_params_and_edges() -> None:
         "stage": None,
         "params": [
             {"path": "batch_size", "before": None, "after": 8},
-            {"path": "model.model", "before": "local-use", "after": "local-e5"},
+            {"path": "model.model", "before": "local-auto", "after": "local-e5"},
         ],
     }
     assert changed["validate"]["params"] == [{"path": "gate", "before": "quarantine", "after": None}]
@@ -137,9 +137,10 @@ def test_the_committed_json_schema_is_up_to_date() -> None:
     assert committed == json_schema(), "regenerate it: openautoglm workflow schema > docs/workflow.schema.json"
 
 
-def test_every_starter_workflow_is_a_v1_file_that_checks() -> None:
+def test_every_starter_workflow_is_a_v1_file_that_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     from openautoglm.stages import check_workflow
 
+    monkeypatch.chdir(EXAMPLES)  # the starters' paths are relative to their data root, examples/
     names = sorted(p.stem for p in (EXAMPLES / "workflows").glob("*.json"))
     assert names == ["graph-karate", "ingest", "optimize-prompt", "run-task", "seed-classification"]
     for name in names:
