@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from openautoglm.adapters.cache import CacheMode, CallCache
 from openautoglm.adapters.models import ModelSpec, default_batch_size
@@ -77,35 +77,46 @@ class TaskResults:
         return f"TaskResults(rows={len(self.frame)}, status={status}, calls={self.stats.calls}, metrics={head})"
 
 
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The default of the field ``name`` of ``model``: the SDK face declares none of its own."""
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
 class TaskPipeline:
     """A task on a model. ``configure`` it, then ``run`` or ``evaluate`` a dataset.
 
+    The defaults are the ``infer`` stage's (:class:`~openautoglm.stages.nlp.InferParams`, which the ``run_task``
+    flow's parameters extend) and :class:`TaskConfig`'s, read from those models: declared once.
+
     Args:
-        task_type: ``text_classification``, ``ner`` or ``semantic_matching``.
+        task_type: ``text_classification``, ``ner`` or ``semantic_matching`` (default: ``TaskConfig.task_type``).
         model: ``glm-4`` (any ``glm-*``; needs a Zhipu key), ``local-auto``, ``local-use``, ``local-e5``,
-            ``local-lac`` or ``local:/folder``.
+            ``local-lac`` or ``local:/folder`` (default: ``InferParams.model``).
         batch_size: Rows per backend call batch; default 1024 for the embedded local models (their transductive
             steps, such as ``local-auto``'s student, read a whole batch), 64 for API and chat models.
-        cache: ``use`` (reuse earlier answers), ``refresh`` (call again, store) or ``off``.
+        cache: ``use`` (reuse earlier answers), ``refresh`` (call again, store) or ``off`` (default:
+            ``InferParams.cache``).
         credentials: Name of a ``ZhipuAICredentials`` block (default: ``ZHIPUAI_API_KEY``).
         **model_options: ``base_url``, ``timeout_s``, ``max_concurrency``, ``max_retries``, ``temperature``.
     """
 
     def __init__(
         self,
-        task_type: TaskType = "text_classification",
-        model: str = "local-auto",
+        task_type: TaskType | None = None,
+        model: str | None = None,
         *,
         batch_size: int | None = None,
-        cache: CacheMode = "use",
+        cache: CacheMode | None = None,
         credentials: str | None = None,
         **model_options: Any,
     ) -> None:
-        self.task_type = TASK_TYPES.canonical(task_type)
-        self.spec = ModelSpec(model=model, **model_options)
+        from openautoglm.stages.nlp import InferParams
+
+        self.task_type = TASK_TYPES.canonical(task_type or _default(TaskConfig, "task_type"))
+        self.spec = ModelSpec(model=model or _default(InferParams, "model").model, **model_options)
         self.spec.backend  # noqa: B018  (an unknown model fails here, not at run time)
         self._batch_size = batch_size
-        self.cache_mode = cache
+        self.cache_mode: CacheMode = cache or _default(InferParams, "cache")
         self.credentials = credentials
         self._config: TaskConfig | None = None
         self._api_key: SecretStr | None = None

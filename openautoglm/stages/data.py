@@ -14,7 +14,7 @@ from openautoglm.adapters.validation import GateMode, ValidationConfig, Validati
 from openautoglm.core.data.clean import CleanConfig, normalize_frame
 from openautoglm.core.data.schema import Dataset
 from openautoglm.stages import Port, PortType, StageContext, stage
-from openautoglm.tasks.data import finish_clean_task, load_task
+from openautoglm.usecases.data import finish_clean, load_dataset
 
 DATASET_OUT = Port("dataset", PortType.DATASET, "The rows, with the quarantine so far")
 DATASET_IN = Port("dataset", PortType.DATASET, "The rows to work on")
@@ -45,7 +45,7 @@ def _source_exists(params: LoadParams) -> None:
     tags=["io"],
 )
 def load(inputs: Mapping[str, Any], params: LoadParams, context: StageContext) -> dict[str, Any]:
-    return {"dataset": load_task.fn(params.source, params.columns, params.rename)}
+    return {"dataset": load_dataset(params.source, params.columns, params.rename)}
 
 
 class CleanParams(BaseModel):
@@ -79,7 +79,7 @@ class CleanParams(BaseModel):
 def clean(inputs: Mapping[str, Any], params: CleanParams, context: StageContext) -> dict[str, Any]:
     dataset: Dataset = inputs["dataset"]
     config = params.clean_config()
-    cleaned, merged = finish_clean_task.fn(dataset, [normalize_frame(dataset.frame, config)], config)
+    cleaned, merged = finish_clean(dataset, [normalize_frame(dataset.frame, config)], config)
     return {"dataset": cleaned, "report": merged.model_dump()}
 
 

@@ -132,6 +132,18 @@ def test_prompt_optimisation_is_written_once() -> None:
         assert not called & (forbidden | {"score_candidates", "score_candidate", "proposer"}), path.name
 
 
+def test_no_module_calls_a_tasks_fn() -> None:
+    """A stage or a face calls the function a task wraps (a use case, a pure function), never ``task.fn``: the
+    task's retries, cache and tags belong to the flow that runs it (tests may call ``.fn``)."""
+    offenders = [
+        f"{p.relative_to(REPO)}:{node.lineno}"
+        for p in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fn"
+    ]
+    assert offenders == [], "call the function the task wraps, not its .fn"
+
+
 def test_no_assert_for_input_checks_in_the_package() -> None:
     offenders = [
         f"{p.relative_to(REPO)}:{node.lineno}"

@@ -173,3 +173,38 @@ def test_the_graph_search_is_declared_once() -> None:
         AutoGraph(final_seeds=0)
     with pytest.raises(ConfigurationError, match="knob"):
         AutoGraph(knob=1)
+
+
+def test_task_pipeline_declares_no_default_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TaskPipeline's task type, model and cache mode are the defaults of TaskConfig and InferParams (the infer
+    stage's model, which the run_task flow's extends), read when it is built: its signature holds no value of its
+    own, and a default changed in the model is the SDK's default too."""
+    import inspect
+
+    from openautoglm.adapters.models import ModelSpec
+    from openautoglm.core.nlp.types import TaskConfig
+    from openautoglm.pipeline import TaskPipeline
+    from openautoglm.stages.nlp import InferParams
+
+    signature = inspect.signature(TaskPipeline.__init__)
+    own = {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty and p.default is not None
+    }
+    assert own == {}, f"TaskPipeline re-declares {own}: read the default from the parameter model"
+    before = TaskPipeline()
+    assert (before.task_type, before.spec.model, before.cache_mode) == (
+        TaskConfig.model_fields["task_type"].default,
+        InferParams.model_fields["model"].default.model,
+        InferParams.model_fields["cache"].default,
+    )
+    for model, name, value in (
+        (TaskConfig, "task_type", "ner"),
+        (InferParams, "model", ModelSpec(model="local-lac")),
+        (InferParams, "cache", "off"),
+    ):
+        assert model.model_fields[name].default != value, name  # the change below is a change
+        monkeypatch.setattr(model.model_fields[name], "default", value)
+    after = TaskPipeline()
+    assert (after.task_type, after.spec.model, after.cache_mode) == ("ner", "local-lac", "off")
