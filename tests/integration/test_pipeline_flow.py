@@ -208,10 +208,11 @@ def test_a_failed_run_retried_reuses_its_finished_nodes(prefect_server: None, tm
 
 
 def test_the_optimize_prompt_starter_searches_then_classifies_with_the_best_prompt(
-    prefect_server: None, tmp_path: Path
+    prefect_server: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from openautoglm.core.workflow_file import load_workflow
 
+    monkeypatch.chdir(EXAMPLES)  # the starters' paths are relative to their data root
     file = load_workflow(json.loads((EXAMPLES / "workflows" / "optimize-prompt.json").read_text(encoding="utf-8")))
     result = pipeline(PipelineParams(graph=file.graph, output_dir=tmp_path / "run"))
     searched = result.outputs["optimize"]
