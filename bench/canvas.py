@@ -25,16 +25,22 @@ chromium driven by Playwright, headless, ``--no-sandbox``, viewport 1440 x 900, 
    ``page.mouse.move`` returns once the page has taken the event, so a slow handler stretches the drag). The
    10-node canvas (2 chains) is dragged the same way in the same browser, alternating with the 200-node one; a
    warm-up drag on each is not counted.
-4. Run: the ``seed-classification`` starter (seeded by the API's store on first read) opened in a fresh page,
-   "Run" clicked (the page saves — unchanged — then ``POST /api/v1/workflows/.../runs``, then polls
-   ``GET /api/v1/workflow-runs/{id}`` every ``POLL_MS`` = 1 s): time to the first ``state-*`` badge (the first
-   poll answered: every node shows "pending" until its task run exists), to the first badge that is not
-   "pending" (a task run exists), and to every node "completed". Where the time goes comes from the flow run's
-   Prefect state history (created -> Pending: the worker took it -> Running: the flow's process started) and its
-   task runs' start times, all on the same clock as the page.
+4. Run: the ``seed-classification`` starter (seeded by the API's store on first read; 60 rows, six nodes with its
+   evaluate node) opened in a fresh page, "Run" clicked (the page saves — unchanged — then
+   ``POST /api/v1/workflows/.../runs``, then polls ``GET /api/v1/workflow-runs/{id}`` every ``POLL_MS`` = 1 s): time
+   to the first ``state-*`` badge (the first poll answered: every node shows "pending" until its task run exists),
+   to the first badge that is not "pending" (a task run exists), and to every node "completed". Where the time
+   goes comes from the flow run's Prefect state history (created -> Pending: a runner took it -> Running: the
+   flow's engine started) and its task runs' start times, all on the same clock as the page. Two executors are
+   measured in the same run, alternating, against the same Prefect server and deployment: ``worker`` (today's
+   path: the worker polls, a new flow process per run; ``PREFECT_WORKER_QUERY_SECONDS`` as the README recipe
+   leaves it unless ``--worker-query-s``) and ``warm`` (a second API with ``OPENAUTOGLM_SERVE_WORKFLOW_EXECUTOR=warm``:
+   its long-lived executor process runs the flow run at once, see ``openautoglm/serve/warm.py``). The evaluate
+   node's accuracy (the recipe's answers) is read from the API. ``goals`` sets the issue's goals beside the figures.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/canvas.py [--runs 5] [--flow-runs 3]``; needs the bundle
-(``make ui``) and chromium.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/canvas.py [--runs 5] [--flow-runs 3] [--only-run]``; needs the
+bundle (``make ui``) and chromium. ``--only-run`` skips parts 2 and 3 and keeps their figures from the last
+``bench/results/canvas.json`` (said so in the file).
 """
 
 from __future__ import annotations
@@ -65,11 +71,17 @@ import httpx
 from bench.common import REPO, write_result
 
 UI_DIST = REPO / "openautoglm" / "serve" / "ui_dist"
+RESULT = REPO / "bench" / "results" / "canvas.json"
 CHROMIUM = os.environ.get("OPENAUTOGLM_CHROMIUM", "/usr/bin/chromium")
 TOKEN_KEY = "openautoglm.token"  # ui/src/auth.ts
 VIEWPORT = {"width": 1440, "height": 900}
 CHAIN = ["load", "clean", "validate", "infer", "write-results"]
 STARTER = "seed-classification"
+STARTER_NODES = 6  # the chain and its evaluate node
+#: The issue's goals (issue 33): Run -> every node completed, and the recipe's answers on user_feedback.csv.
+GOAL_RUN_S = 6.0
+GOAL_ACCURACY = 0.85
+EXECUTORS = ("worker", "warm")
 DRAG_STEPS = 60
 DRAG_STEP_S = 1 / 60
 DRAG_BY = (500, 200)
@@ -190,8 +202,9 @@ def bundle() -> dict[str, Any]:
 
 # --- the stack -------------------------------------------------------------------------------------------
 @contextmanager
-def stack(tmp: Path, signer: Any, with_prefect: bool) -> Iterator[dict[str, Any]]:
-    """Prefect server + deployments + worker (when ``with_prefect``) and ``openautoglm serve``; yields URLs."""
+def stack(tmp: Path, signer: Any, with_prefect: bool, worker_query_s: float | None) -> Iterator[dict[str, Any]]:
+    """Prefect server + deployments + worker (when ``with_prefect``), ``openautoglm serve`` with the worker executor
+    and (with Prefect) a second one with the warm executor; yields URLs."""
     from openautoglm.serve.testing import api_process, keys_json
     from tests.integration.servers import BIN, prefect_server, start, stop
 
@@ -200,7 +213,7 @@ def stack(tmp: Path, signer: Any, with_prefect: bool) -> Iterator[dict[str, Any]
         "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(signer),
         "OPENAUTOGLM_SERVE_PRELOAD": "false",
         "OPENAUTOGLM_SERVE_RATE_LIMIT": "10000000/minute",
-        "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO)]),  # the starter names examples/user_feedback.csv
+        "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples")]),  # as the README recipe sets it
         "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
     }
     if not with_prefect:
@@ -212,7 +225,7 @@ def stack(tmp: Path, signer: Any, with_prefect: bool) -> Iterator[dict[str, Any]
             "PREFECT_API_URL": api_url,
             "PREFECT_HOME": str(tmp / "client"),
             "OPENAUTOGLM_HOME": str(tmp / "home"),
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            **({"PREFECT_WORKER_QUERY_SECONDS": str(worker_query_s)} if worker_query_s else {}),
         }
         started = time.monotonic()
         deployed = subprocess.run(
@@ -223,9 +236,17 @@ def stack(tmp: Path, signer: Any, with_prefect: bool) -> Iterator[dict[str, Any]
             fail(f"`openautoglm deploy --only pipeline-example` failed: {deployed.stderr[-2000:]}")
         print(f"deployed in {time.monotonic() - started:.0f} s", flush=True)
         worker = start([str(BIN / "openautoglm"), "worker", "--pool", "openautoglm-pool"], env, tmp / "worker.log")
+        warm_env = {
+            **api_env,
+            "OPENAUTOGLM_SERVE_WORKFLOW_EXECUTOR": "warm",
+            "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows-warm.db'}",
+        }
         try:
-            with api_process({**env, **api_env}, tmp / "api.log") as base:
-                yield {"base": base, "prefect": api_url, "tmp": tmp}
+            with (
+                api_process({**env, **api_env}, tmp / "api.log") as base,
+                api_process({**env, **warm_env}, tmp / "api-warm.log") as warm_base,
+            ):
+                yield {"base": base, "warm": warm_base, "prefect": api_url, "tmp": tmp}
         finally:
             stop(worker)
 
@@ -449,8 +470,11 @@ def prefect_timeline(api_url: str, run_id: str) -> dict[str, Any]:
             json={"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 60},
         ).json()
     first: dict[str, float] = {}
+    taken_by = None
     for state in sorted(states, key=lambda s: s["timestamp"]):
         first.setdefault(state["type"], epoch(state["timestamp"]))
+        if state["type"] == "PENDING" and taken_by is None:
+            taken_by = "warm executor" if "warm executor" in (state.get("message") or "") else "worker"
     starts = [epoch(t["start_time"]) for t in tasks if t.get("start_time")]
     ends = [epoch(t["end_time"]) for t in tasks if t.get("end_time")]
     return {
@@ -461,6 +485,7 @@ def prefect_timeline(api_url: str, run_id: str) -> dict[str, Any]:
         "first_task_start": min(starts) if starts else None,
         "last_task_end": max(ends) if ends else None,
         "task_runs": len(tasks),
+        "taken_by": taken_by,
         "logs": [(epoch(line["timestamp"]), line["message"][:160]) for line in logs],
     }
 
@@ -508,7 +533,7 @@ def one_run(browser: Any, base: str, api_url: str, token: str, worker_log: Path)
         page = context.new_page()
         page.on("response", seen)
         page.goto(f"{base}/ui/#workflow={STARTER}")
-        count = len(CHAIN)
+        count = STARTER_NODES
         page.wait_for_function(f"() => document.querySelectorAll('.react-flow__node').length >= {count}")
         page.evaluate(RUN_JS, count)
         clicked = time.time()
@@ -527,6 +552,9 @@ def one_run(browser: Any, base: str, api_url: str, token: str, worker_log: Path)
         fail(f"no run id in the status line: {status!r}")
     prefect = prefect_timeline(api_url, run_id)
     marks_in_log = worker_marks(worker_log, clicked)
+    with httpx.Client(timeout=30) as client:
+        state = client.get(f"{base}/api/v1/workflow-runs/{run_id}", headers={"Authorization": f"Bearer {token}"})
+    evaluate = ((state.json()["data"]["nodes"].get("evaluate") or {}).get("summary") or {}).get("outputs", {})
 
     def since(t: float | None) -> float | None:
         return r(t - clicked, 2) if t is not None else None
@@ -539,8 +567,8 @@ def one_run(browser: Any, base: str, api_url: str, token: str, worker_log: Path)
         "breakdown_s_after_click": {
             "run_posted (page saved, API created the flow run)": since(posted.get("at")),
             "flow_run_created": since(prefect["created"]),
-            "worker_took_it (Pending)": since(prefect["pending"]),
-            "flow_process_running (Running)": since(prefect["running"]),
+            "runner_took_it (Pending)": since(prefect["pending"]),
+            "flow_engine_running (Running)": since(prefect["running"]),
             **{key: since(marks_in_log.get(key)) for key in WORKER_MARKS},
             "first_task_run_started": since(prefect["first_task_start"]),
             "first_poll_answered": since(polls[0]) if polls else None,
@@ -554,6 +582,8 @@ def one_run(browser: Any, base: str, api_url: str, token: str, worker_log: Path)
         if len(polls) > 1
         else None,
         "task_runs": prefect["task_runs"],
+        "taken_by": prefect["taken_by"],
+        "accuracy": (evaluate.get("metrics") or {}).get("accuracy"),
         "flow_run_log_s_after_click": [[since(t), message] for t, message in prefect["logs"]],
     }
 
@@ -563,14 +593,25 @@ def median_known(values: Iterable[float | None]) -> float | None:
     return r(statistics.median(known), 2) if known else None
 
 
-def running(browser: Any, base: str, api_url: str, token: str, runs: int, worker_log: Path) -> dict[str, Any]:
-    values = []
-    for run in range(runs):
-        measured = one_run(browser, base, api_url, token, worker_log)
-        values.append(measured)
-        print(f"flow run {run + 1}: first state {measured['first_state_shown_s']} s, first non-pending "
-              f"{measured['first_non_pending_shown_s']} s, all completed {measured['all_completed_shown_s']} s",
-              flush=True)  # fmt: skip
+def running(
+    browser: Any, bases: dict[str, str], api_url: str, token: str, runs: int, worker_log: Path
+) -> dict[str, Any]:
+    """``runs`` runs on each executor, alternating (a warm-up run on each first, not counted)."""
+    values: dict[str, list[dict[str, Any]]] = {label: [] for label in bases}
+    for run in range(runs + 1):
+        for label, base in bases.items():
+            measured = one_run(browser, base, api_url, token, worker_log)
+            if run == 0:
+                print(f"warm-up run on {label}: all completed {measured['all_completed_shown_s']} s", flush=True)
+                continue
+            values[label].append(measured)
+            print(f"{label} run {run}: first state {measured['first_state_shown_s']} s, first non-pending "
+                  f"{measured['first_non_pending_shown_s']} s, all completed {measured['all_completed_shown_s']} s "
+                  f"(taken by {measured['taken_by']}, accuracy {measured['accuracy']})", flush=True)  # fmt: skip
+    return {label: summarise_runs(v) for label, v in values.items()}
+
+
+def summarise_runs(values: list[dict[str, Any]]) -> dict[str, Any]:
     keys = values[0]["breakdown_s_after_click"].keys()
     return {
         "first_state_shown_s": r(statistics.median(v["first_state_shown_s"] for v in values), 2),
@@ -579,7 +620,36 @@ def running(browser: Any, base: str, api_url: str, token: str, runs: int, worker
         "breakdown_median_s_after_click": {
             k: median_known(v["breakdown_s_after_click"][k] for v in values) for k in keys
         },
+        "accuracy": median_known(v["accuracy"] for v in values),
+        "taken_by": sorted({str(v["taken_by"]) for v in values}),
         "runs": values,
+    }
+
+
+def goals(runs: dict[str, Any] | None) -> dict[str, Any]:
+    """The issue's goals beside what this run measured (None where this benchmark does not measure it)."""
+    if not runs:
+        return {}
+    today, warm = runs["worker"]["all_completed_shown_s"], runs["warm"]["all_completed_shown_s"]
+    accuracy = runs["warm"]["accuracy"]
+    return {
+        "run_to_every_node_completed_s": {
+            "goal": f"<= {GOAL_RUN_S}",
+            "today_worker": today,
+            "warm_executor": warm,
+            "met": warm is not None and warm <= GOAL_RUN_S,
+            "ratio_today_to_warm": r(today / warm, 2) if today and warm else None,
+        },
+        "recipe_accuracy_on_user_feedback": {
+            "goal": f">= {GOAL_ACCURACY}",
+            "measured": accuracy,
+            "met": accuracy is not None and accuracy >= GOAL_ACCURACY,
+        },
+        "rerun_from_node_s": {"goal": "<= 4", "measured": None, "met": False, "why": "re-run from a node not built"},
+        "export_from_another_folder_same_results": {
+            "goal": "yes",
+            "measured": "tests/integration/test_canvas_export.py (a test, not this benchmark)",
+        },
     }
 
 
@@ -601,8 +671,12 @@ def main() -> None:
     parser.add_argument("--flow-runs", type=int, default=3, help="runs of the starter (each runs the flow)")
     parser.add_argument("--no-flow", action="store_true", help="skip part 4 (no Prefect server, worker or runs)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server and worker logs)")
+    parser.add_argument("--only-run", action="store_true", help="part 4 only; parts 2-3 kept from the last result")
+    parser.add_argument(
+        "--worker-query-s", type=float, default=None, help="PREFECT_WORKER_QUERY_SECONDS (default: Prefect's)"
+    )
     args = parser.parse_args()
-    os.chdir(REPO)  # the worker runs flows here: the starter's paths are relative to the checkout
+    os.chdir(REPO)
     sizes = bundle()
     if not Path(CHROMIUM).exists():
         fail(f"chromium not found at {CHROMIUM}: apt-get install -y chromium, or set OPENAUTOGLM_CHROMIUM")
@@ -618,24 +692,30 @@ def main() -> None:
         load_before = handle.read().split()[:3]
     tmp = Path(tempfile.mkdtemp(prefix="oag-bench-canvas-"))
     try:
-        with stack(tmp, signer, with_prefect=not args.no_flow) as servers, sync_playwright() as playwright:
+        with (
+            stack(tmp, signer, not args.no_flow, args.worker_query_s) as servers,
+            sync_playwright() as playwright,
+        ):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
                 tools = tool_versions(browser)
                 base = servers["base"]
                 sizes["served"] = served(base, sizes)
-                page_load(browser, base, token)  # warm-up: the server's first requests, chromium's start
-                loads = []
-                for run in range(args.runs):
-                    loads.append(page_load(browser, base, token))
-                    print(f"load run {run + 1}: sign-in form {loads[-1]['signin_form_ms']:.0f} ms, signed-in "
-                          f"palette {loads[-1]['signed_in_palette_ms']:.0f} ms", flush=True)  # fmt: skip
-                drags = dragging(browser, base, token, args.runs)
+                loads: list[dict[str, Any]] = []
+                drags: dict[str, Any] = {}
+                if not args.only_run:
+                    page_load(browser, base, token)  # warm-up: the server's first requests, chromium's start
+                    for run in range(args.runs):
+                        loads.append(page_load(browser, base, token))
+                        print(f"load run {run + 1}: sign-in form {loads[-1]['signin_form_ms']:.0f} ms, signed-in "
+                              f"palette {loads[-1]['signed_in_palette_ms']:.0f} ms", flush=True)  # fmt: skip
+                    drags = dragging(browser, base, token, args.runs)
+                bases = {"worker": base, "warm": servers.get("warm")}
                 runs = (
                     None
                     if args.no_flow
                     else running(
-                        browser, base, servers["prefect"], token, args.flow_runs, servers["tmp"] / "worker.log"
+                        browser, bases, servers["prefect"], token, args.flow_runs, servers["tmp"] / "worker.log"
                     )
                 )
             finally:
@@ -648,48 +728,64 @@ def main() -> None:
     with open("/proc/loadavg") as handle:
         load_after = handle.read().split()[:3]
 
+    previous = json.loads(RESULT.read_text(encoding="utf-8")) if args.only_run and RESULT.exists() else {}
+
     def med(key: str) -> float | None:
         return r(statistics.median(v[key] for v in loads), 1)
 
-    load_summary = {
-        "signin_form_ms": med("signin_form_ms"),
-        "signed_in_palette_ms": med("signed_in_palette_ms"),
-        "sign_in_click_to_palette_ms": med("sign_in_click_to_palette_ms"),
-        "js_fetch_ms": r(statistics.median(v["signed_out"]["js"]["duration"] for v in loads), 1),
-        "dom_content_loaded_ms": r(statistics.median(v["signed_out"]["dom_content_loaded"] for v in loads), 1),
-        "stages_request_ms": r(statistics.median(v["signed_in"]["stages"]["duration"] for v in loads), 1)
-        if all(v["signed_in"]["stages"] for v in loads)
-        else None,
-        "runs": loads,
-    }
+    if loads:
+        load_summary: dict[str, Any] = {
+            "signin_form_ms": med("signin_form_ms"),
+            "signed_in_palette_ms": med("signed_in_palette_ms"),
+            "sign_in_click_to_palette_ms": med("sign_in_click_to_palette_ms"),
+            "js_fetch_ms": r(statistics.median(v["signed_out"]["js"]["duration"] for v in loads), 1),
+            "dom_content_loaded_ms": r(statistics.median(v["signed_out"]["dom_content_loaded"] for v in loads), 1),
+            "stages_request_ms": r(statistics.median(v["signed_in"]["stages"]["duration"] for v in loads), 1)
+            if all(v["signed_in"]["stages"] for v in loads)
+            else None,
+            "runs": loads,
+        }
+    else:  # --only-run: the last full run's figures, said so
+        load_summary = {**previous.get("page_load", {}), "measured": f"earlier run of {previous.get('when')}"}
+        drags = {**previous.get("drag", {}), "measured": f"earlier run of {previous.get('when')}"}
     t, js = sizes["total"], sizes["largest_js"]
     print("\n| what | figure |\n|---|---|")
     print(f"| bundle | {t['bytes'] / 1024:.0f} KiB ({t['gzip_bytes'] / 1024:.0f} KiB gzip), {t['files']} files; "
           f"largest JS {js['bytes'] / 1024:.0f} KiB ({js['gzip_bytes'] / 1024:.0f} KiB gzip) |")  # fmt: skip
-    print(f"| goto -> sign-in form | {load_summary['signin_form_ms']} ms |")
-    print(f"| goto (signed in) -> palette | {load_summary['signed_in_palette_ms']} ms |")
-    print(f"| click Sign in -> palette | {load_summary['sign_in_click_to_palette_ms']} ms |")
-    for label in ("10 nodes", "200 nodes"):
-        d = drags[label]
-        print(
-            f"| drag, {label} | frame median {d['median_ms']} ms, p95 {d['p95_ms']} ms, dropped {d['dropped_share']};"
-            f" {d['new_positions_per_s']} new node positions/s; {d['ms_per_mouse_move']} ms per mouse move |"
-        )
-    print(f"| p95 200 / 10 nodes | {drags['p95_ratio_200_to_10']} |")
-    if runs:
-        print(f"| Run -> first badge / first non-pending / all completed | {runs['first_state_shown_s']} s / "
-              f"{runs['first_non_pending_shown_s']} s / {runs['all_completed_shown_s']} s |")  # fmt: skip
-        print(json.dumps(runs["breakdown_median_s_after_click"], indent=1))
+    if loads:
+        print(f"| goto -> sign-in form | {load_summary['signin_form_ms']} ms |")
+        print(f"| goto (signed in) -> palette | {load_summary['signed_in_palette_ms']} ms |")
+        print(f"| click Sign in -> palette | {load_summary['sign_in_click_to_palette_ms']} ms |")
+        for label in ("10 nodes", "200 nodes"):
+            d = drags[label]
+            print(
+                f"| drag, {label} | frame median {d['median_ms']} ms, p95 {d['p95_ms']} ms, dropped "
+                f"{d['dropped_share']}; {d['new_positions_per_s']} new node positions/s; {d['ms_per_mouse_move']} ms "
+                "per mouse move |"
+            )
+        print(f"| p95 200 / 10 nodes | {drags['p95_ratio_200_to_10']} |")
+    for label, measured in (runs or {}).items():
+        print(f"| Run -> first badge / first non-pending / all completed ({label}) | "
+              f"{measured['first_state_shown_s']} s / {measured['first_non_pending_shown_s']} s / "
+              f"{measured['all_completed_shown_s']} s; accuracy {measured['accuracy']} |")  # fmt: skip
+        print(json.dumps(measured["breakdown_median_s_after_click"], indent=1))
+    goal_figures = goals(runs)
+    print(json.dumps(goal_figures, indent=1, ensure_ascii=False))
     path = write_result(
         "canvas",
         {
             "runs": args.runs,
             "flow_runs": None if args.no_flow else args.flow_runs,
+            "goals": goal_figures,
             "browser": f"{CHROMIUM} headless, --no-sandbox, viewport 1440x900, software rendering, fresh context "
             "per page load (cold cache)",
-            "worker": "openautoglm worker --pool openautoglm-pool, PREFECT_WORKER_QUERY_SECONDS=1",
+            "worker": "openautoglm worker --pool openautoglm-pool, PREFECT_WORKER_QUERY_SECONDS="
+            + (str(args.worker_query_s) if args.worker_query_s else "Prefect's default (the README recipe sets none)"),
+            "warm": "a second openautoglm serve with OPENAUTOGLM_SERVE_WORKFLOW_EXECUTOR=warm (same Prefect server "
+            "and deployment; the worker above runs too, the executor claims the run first)",
             "page_poll_ms": 1000,
             "load_average_before_after": [load_before, load_after],
+            "machine_shared": "2 cores shared with other sessions' work; see load_average_before_after",
             "tools": tools,
             "bundle": sizes,
             "page_load": load_summary,

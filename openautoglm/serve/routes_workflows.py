@@ -16,7 +16,8 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' typ
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
@@ -274,8 +275,23 @@ def workflow_router(
     metrics: Any = None,
     prefix: str = "/api/v1",
 ) -> APIRouter:
-    """The workflow routes, on ``store``; ``metrics`` (the app's) counts the runs they start."""
-    router = APIRouter(prefix=prefix)
+    """The workflow routes, on ``store``; ``metrics`` (the app's) counts the runs they start. With
+    ``workflow_executor=warm`` the router's lifespan runs the warm executor (:mod:`~openautoglm.serve.warm`)."""
+    from openautoglm.serve.warm import WarmExecutor
+
+    warm = WarmExecutor() if settings.workflow_executor == "warm" else None
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        if warm is not None:
+            warm.start()
+        try:
+            yield
+        finally:
+            if warm is not None:
+                await run_in_threadpool(warm.stop)
+
+    router = APIRouter(prefix=prefix, lifespan=lifespan)
 
     async def in_store(call: Callable[..., Any], *args: Any) -> Any:
         """A store call in a worker thread; a missing workflow is 404 and a database that fails is 503."""
@@ -453,6 +469,8 @@ def workflow_router(
             )
         except ApiError as error:
             raise _refused_parameter(error, stored.file) from None
+        if warm is not None:
+            warm.submit(job["id"])  # else (or if it is down) a worker of the deployment's pool runs it
         if metrics is not None:
             metrics.jobs.labels(deployment=settings.workflow_deployment).inc()
         return ok(job)
@@ -539,7 +557,10 @@ def workflow_router(
         run_id: Annotated[str, Path(max_length=64)],
         principal: Annotated[Principal, Depends(guard("workflow_runs_retry"))],
     ) -> dict[str, Any]:
-        return ok(await jobs.retry(principal, run_id))
+        job = await jobs.retry(principal, run_id)
+        if warm is not None and job.get("deployment") == settings.workflow_deployment:
+            warm.submit(job["id"])  # a pipeline run: the executor runs it again, reusing the finished nodes
+        return ok(job)
 
     @router.get(
         "/workflows/{name}/export",

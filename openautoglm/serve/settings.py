@@ -77,6 +77,9 @@ class ServeSettings(BaseSettings):
         workflows_url: SQLAlchemy URL of the saved workflows (default: ``sqlite:///<home>/workflows.db``;
             ``postgresql+psycopg://user@host/db`` in production).
         workflow_deployment: The ``pipeline`` flow's deployment that ``POST /api/v1/workflows/{name}/runs`` runs.
+        workflow_executor: ``worker``: a workflow run waits for a worker of the deployment's pool (a new flow
+            process per run); ``warm``: the API starts one long-lived process that runs them at once, models
+            loaded (:mod:`openautoglm.serve.warm`; still a flow run of that deployment, a task run per node).
         alias_poll_s: Seconds between two looks at the registry for a model served through an alias
             (``mlflow:/name@alias``): when the alias has moved, the new version is loaded off the request path and
             swapped in (:mod:`openautoglm.serve.swap`); ``0`` turns watching off (the version loaded at start stays).
@@ -137,6 +140,7 @@ class ServeSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workflows_url: str | None = None
     workflow_deployment: str = Field(default="pipeline/pipeline-example", pattern=r"^[^/]+/[^/]+$")
+    workflow_executor: Literal["worker", "warm"] = "worker"
     alias_poll_s: float = Field(default=10.0, ge=0.0, le=3600.0)
 
     @property
