@@ -153,6 +153,9 @@ class RunTaskResult(RunTail):
     cache_hits: int
     batches: int
     batches_cached: int
+    chunks: int = 0
+    chunks_resumed: int = 0
+    rows_inferred: int = 0
     tokens: int
     retries: int
     errors: dict[str, int]
@@ -182,6 +185,9 @@ class RunTaskResult(RunTail):
             cache_hits=stats.cache_hits,
             batches=totals.batches,
             batches_cached=totals.batches_cached,
+            chunks=totals.chunks,
+            chunks_resumed=totals.chunks_resumed,
+            rows_inferred=totals.rows_inferred,
             tokens=stats.tokens,
             retries=stats.retries,
             errors=dict(stats.errors),

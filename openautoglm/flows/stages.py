@@ -231,16 +231,15 @@ def stream_input(params: StreamInput, folder: Path, steps: ChunkSteps, *, keep_r
     finished = len(list(store.folder.glob("chunk-*.json"))) if store.folder.is_dir() else 0
     if finished:
         logger.info("resuming: %d finished chunk(s) of an earlier run in %s", finished, store.folder)
-    chunks = iter_source(
-        source, params.columns, params.rename, chunk_rows=params.chunk_rows, password=source_password(source)
-    )
+    password = source_password(source)
     totals = Streamed(source=source.describe())
     try:
         stream(
-            chunks,
+            lambda: iter_source(source, params.columns, params.rename, chunk_rows=params.chunk_rows, password=password),
             steps,
             store,
             clean=params.clean_config(),
+            validation=params.validation_config(),
             gate=params.gate,
             in_flight=params.chunks_in_flight,
             keep_results=keep_results,

@@ -24,6 +24,7 @@ import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,10 +36,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.sinks import WRITERS, OutputFormat
 from openautoglm.adapters.sources.specs import SourceSpec
-from openautoglm.adapters.validation import ExpectationSummary, GateMode, ValidationOutcome, apply_gate
-from openautoglm.core.data.clean import CleanConfig, CleanReport, drop_empty_and_duplicates, merge_reports
-from openautoglm.core.data.digests import DigestSet, drop_seen_duplicates
-from openautoglm.core.data.schema import Dataset, quarantine_records
+from openautoglm.adapters.validation import (
+    ExpectationSummary,
+    GateMode,
+    ValidationConfig,
+    ValidationOutcome,
+    apply_gate,
+)
+from openautoglm.core.data.clean import (
+    CleanConfig,
+    CleanReport,
+    drop_empty_and_duplicates,
+    merge_reports,
+    normalize_frame,
+)
+from openautoglm.core.data.digests import DigestSet, drop_seen_duplicates, row_digests
+from openautoglm.core.data.schema import ROW_ID, Dataset, quarantine_records
 from openautoglm.core.errors import AccountingError, DataSourceError
 from openautoglm.core.nlp.types import RowResult
 
@@ -253,6 +266,8 @@ class Streamed:
     status: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     batches_cached: int = 0
+    rows_inferred: int = 0  # rows this run sent to the model (none of a chunk an earlier run wrote)
+    rows_resumed: int = 0  # output rows of the chunks an earlier run wrote
     first_kept: Dataset | None = None
     failures: list[pd.DataFrame] = field(default_factory=list)
 
@@ -260,8 +275,12 @@ class Streamed:
     def rows_quarantined(self) -> int:
         return sum(self.quarantined_by_stage.values())
 
-    def add(self, record: ChunkRecord) -> None:
+    def add(self, record: ChunkRecord, *, resumed: bool = False) -> None:
+        """Count a finished chunk in; one an earlier run wrote (``resumed``) made no model call in this run, and its
+        batches count as cached."""
         self.chunks += 1
+        self.chunks_resumed += int(resumed)
+        self.rows_resumed += record.rows_out if resumed else 0
         self.rows_read += record.rows_read
         self.rows_out += record.rows_out
         for stage, count in record.quarantined_by_stage.items():
@@ -283,11 +302,12 @@ class Streamed:
                     }
                 )
             )
-        self.stats = self.stats.merge(BatchStats.from_dict(record.stats))
+        if not resumed:
+            self.stats = self.stats.merge(BatchStats.from_dict(record.stats))
         for status, count in record.status.items():
             self.status[status] = self.status.get(status, 0) + count
         self.batches += record.batches
-        self.batches_cached += record.batches_cached
+        self.batches_cached += record.batches if resumed else record.batches_cached
 
     def outcome(self) -> ValidationOutcome:
         """The chunks' validations as one outcome (counts summed; the raw results are per chunk and not kept)."""
@@ -309,10 +329,15 @@ class Streamed:
             )
 
 
-def clean_chunk(chunk: Dataset, steps: ChunkSteps, config: CleanConfig, seen: DigestSet) -> tuple[Dataset, CleanReport]:
+def clean_chunk(
+    chunk: Dataset,
+    normalise: Callable[[pd.DataFrame], tuple[pd.DataFrame, CleanReport]],
+    config: CleanConfig,
+    seen: DigestSet,
+) -> tuple[Dataset, CleanReport]:
     """Normalise a chunk, then quarantine its empty rows and the rows whose texts an earlier row had (in this
     chunk or an earlier one), with the reasons a whole-file clean gives."""
-    normalised, report = steps.normalise(chunk.frame)
+    normalised, report = normalise(chunk.frame)
     kept, rejected, drop_report = drop_empty_and_duplicates(
         normalised, config.model_copy(update={"drop_duplicates": False})
     )
@@ -328,24 +353,74 @@ def clean_chunk(chunk: Dataset, steps: ChunkSteps, config: CleanConfig, seen: Di
     return cleaned, merge_reports([report, drop_report], rows_in=len(chunk.frame))
 
 
+def repeated_ids(chunks: Iterable[Dataset], config: CleanConfig, id_column: str) -> set[str]:
+    """The ids that more than one row kept by cleaning holds, over all chunks (a first pass, when the source is
+    more than one chunk and an id column must be unique: a chunk's validation sees only its own rows)."""
+    texts, ids, repeated = DigestSet(), DigestSet(), set()
+    for chunk in chunks:
+        cleaned, _ = clean_chunk(chunk, lambda frame: normalize_frame(frame, config), config, texts)
+        present = cleaned.frame[[ROW_ID, id_column]].dropna(subset=[id_column])
+        first = ids.first_ids(row_digests(present, [id_column]), present[ROW_ID].to_numpy(dtype="int64"))
+        repeated.update(str(v) for v in present[id_column][first >= 0].tolist())
+    return repeated
+
+
+def validate_chunk(
+    steps: ChunkSteps, dataset: Dataset, config: ValidationConfig, repeated: set[str]
+) -> ValidationOutcome:
+    """The chunk's validation, where an id the chunk holds once is repeated in another chunk failing as it would
+    in a whole-file validation: one stand-in row per such id joins the chunk (its texts and label valid, its row
+    id negative), so the id check flags the chunk's row with the same rule and words; the stand-ins are then
+    taken out of the failures and the counts."""
+    if not len(dataset):
+        return _PASSED
+    id_column = config.id_column
+    present = sorted(set(dataset.frame[id_column].dropna().astype(str)) & repeated) if id_column and repeated else []
+    if not present:
+        return steps.validate(dataset)
+    ghosts = pd.DataFrame({c: pd.array([None] * len(present), dtype="string") for c in dataset.columns})
+    ghosts.insert(0, ROW_ID, -1 - pd.RangeIndex(len(present)).to_numpy())
+    ghosts[id_column] = pd.array(present, dtype="string")
+    for column in config.text_columns:
+        ghosts[column] = "x" * max(1, config.min_length)
+    if config.label_column and config.labels:
+        ghosts[config.label_column] = config.labels[0]
+    joined = pd.concat([dataset.frame, ghosts.astype(dataset.frame.dtypes.to_dict())], ignore_index=True)
+    outcome = steps.validate(replace(dataset, frame=joined, rows_read=dataset.rows_read + len(ghosts)))
+    n = len(ghosts)
+    expectations = [
+        e.model_copy(
+            update={
+                "checked": e.checked - n,
+                "failed": e.failed - (n if e.column == id_column and e.expectation.endswith("_unique") else 0),
+            }
+        )
+        for e in outcome.expectations
+    ]
+    failures = outcome.failures[outcome.failures["row_id"] >= 0].reset_index(drop=True)
+    return ValidationOutcome(success=outcome.success, expectations=expectations, failures=failures, raw={})
+
+
 _PASSED = ValidationOutcome(success=True, expectations=[], failures=quarantine_records([]), raw={})
 
 
 def stream(
-    chunks: Iterable[Dataset],
+    open_chunks: Callable[[], Iterator[Dataset]],
     steps: ChunkSteps,
     store: ChunkStore,
     *,
     clean: CleanConfig,
+    validation: ValidationConfig,
     gate: GateMode,
     in_flight: int,
     keep_results: bool = False,
     totals: Streamed | None = None,
 ) -> Streamed:
-    """Run every chunk through ``steps`` into ``store`` (skipping chunks it already holds), and return the
-    totals (``totals``, when given, is filled as the chunks finish, so a caller still has them when this raises).
-    ``gate='fail'`` raises :class:`~openautoglm.core.errors.ValidationGateError` at the first chunk with a failing
-    row (the chunks before it stay in the store)."""
+    """Run every chunk (``open_chunks()`` reads the source from its start) through ``steps`` into ``store``
+    (skipping chunks it already holds), and return the totals (``totals``, when given, is filled as the chunks
+    finish, so a caller still has them when this raises). ``gate='fail'`` raises
+    :class:`~openautoglm.core.errors.ValidationGateError` at the first chunk with a failing row (the chunks before
+    it stay in the store)."""
     seen = DigestSet()
     totals = totals if totals is not None else Streamed(source="")
     pending: deque[tuple[int, Dataset, CleanReport, ValidationOutcome, Callable[[], Inferred]]] = deque()
@@ -371,10 +446,16 @@ def stream(
         )
         store.save(record, inferred.output, dataset.quarantine, inferred.results if keep_results else None)
         totals.add(record)
+        totals.rows_inferred += len(inferred.results or [])
 
-    for index, chunk in enumerate(chunks):
+    chunks = open_chunks()
+    head = [c for c in (next(chunks, None), next(chunks, None)) if c is not None]
+    repeated: set[str] = set()
+    if len(head) > 1 and validation.id_column and validation.id_column != ROW_ID:
+        repeated = repeated_ids(open_chunks(), clean, validation.id_column)
+    for index, chunk in enumerate(chain(head, chunks)):
         totals.source = chunk.source
-        dataset, report = clean_chunk(chunk, steps, clean, seen)
+        dataset, report = clean_chunk(chunk, steps.normalise, clean, seen)
         done = store.record(index)
         if done is not None:
             if done.rows_read != chunk.rows_read:
@@ -383,10 +464,9 @@ def stream(
                     "now.",
                     hint=f"the source changed since: remove {store.folder} to start the run over",
                 )
-            totals.add(done)
-            totals.chunks_resumed += 1
+            totals.add(done, resumed=True)
             continue
-        outcome = steps.validate(dataset) if len(dataset) else _PASSED
+        outcome = validate_chunk(steps, dataset, validation, repeated)
         if not outcome.success:
             totals.failures.append(outcome.failures[["row_id", "rule"]])
         try:

@@ -68,9 +68,10 @@ class RowCollector:
         columns: The columns good rows carry, in order.
         on_error: ``raise`` stops at the first bad record; ``quarantine`` keeps it with its reason.
         fix_hint: What the user can do about a bad record (shown when raising).
+        start: The first record's row id (records before it were read by another collector).
     """
 
-    def __init__(self, source: str, columns: Sequence[str], on_error: str, fix_hint: str) -> None:
+    def __init__(self, source: str, columns: Sequence[str], on_error: str, fix_hint: str, start: int = 0) -> None:
         self.source = source
         self.columns = list(columns)
         self.on_error = on_error
@@ -79,8 +80,8 @@ class RowCollector:
         self._ids: list[int] = []
         self._lines: list[int] = []
         self._bad: list[QuarantinedRow] = []
-        self.count = 0
-        self._taken = 0  # records handed on by finish() so far
+        self.count = start  # the next record's row id (a chunk read from the middle of a file starts there)
+        self._taken = start  # records handed on by finish() so far
 
     def good(self, values: Sequence[str | None], line: int | None) -> None:
         """Add a row whose values are in :attr:`columns` order."""
