@@ -61,6 +61,8 @@ def test_starters_are_listed_and_read(client: TestClient) -> None:
     assert [w["name"] for w in listed] == [
         "graph-karate",
         "ingest",
+        "matching",
+        "ner",
         "optimize-prompt",
         "run-task",
         "seed-classification",

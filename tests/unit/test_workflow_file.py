@@ -142,7 +142,7 @@ def test_every_starter_workflow_is_a_v1_file_that_checks(monkeypatch: pytest.Mon
 
     monkeypatch.chdir(EXAMPLES)  # the starters' paths are relative to their data root, examples/
     names = sorted(p.stem for p in (EXAMPLES / "workflows").glob("*.json"))
-    assert names == ["graph-karate", "ingest", "optimize-prompt", "run-task", "seed-classification"]
+    assert names == ["graph-karate", "ingest", "matching", "ner", "optimize-prompt", "run-task", "seed-classification"]
     for name in names:
         file = load_workflow(example(name))
         assert file.name == name and set(file.layout) == {n.id for n in file.graph.nodes}

@@ -59,6 +59,8 @@ def test_sqlite_store_versions_and_seeds(tmp_path: Path) -> None:
         == {
             "graph-karate",
             "ingest",
+            "matching",
+            "ner",
             "optimize-prompt",
             "run-task",
             "seed-classification",
