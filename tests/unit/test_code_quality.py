@@ -111,9 +111,10 @@ def _calls(path: Path) -> set[str]:
 
 
 def test_prediction_is_written_once() -> None:
-    """TaskPipeline.run, the infer stage and the run_task flow all run adapters.prediction.predict with their own
-    executor; only that module (and the write task through it) joins results to rows."""
-    callers = (PACKAGE / "pipeline.py", PACKAGE / "stages" / "nlp.py", PACKAGE / "flows" / "run_task.py")
+    """TaskPipeline.run, the infer stage and the run_task flow (its chunk steps, tasks/nlp.InferSteps) all run
+    adapters.prediction.predict with their own executor; only that module (and the write task through it) joins
+    results to rows."""
+    callers = (PACKAGE / "pipeline.py", PACKAGE / "stages" / "nlp.py", PACKAGE / "tasks" / "nlp.py")
     for path in callers:
         called = _calls(path)
         assert "predict" in called, path.name

@@ -43,10 +43,10 @@ class ChunkReader(Protocol):
         self,
         spec: Any,
         *,
-        columns: Sequence[str] | None,
-        progress: bool | None,
-        password: SecretStr | None,
-        chunk_rows: int | None,
+        columns: Sequence[str] | None = None,
+        progress: bool | None = None,
+        password: SecretStr | None = None,
+        chunk_rows: int | None = None,
     ) -> Iterator[Dataset]: ...
 
 

@@ -69,7 +69,7 @@ def iter_jsonl(
     chunk), then a chunk at a time."""
     path = existing_file(spec.path)
     if chunk_rows is None or newlines_at_most(path, chunk_rows):
-        yield read_jsonl(spec, columns=columns, progress=progress)
+        yield read_jsonl(spec, columns=columns, progress=progress, password=password)
         return
     encoding = spec.encoding or detect_encoding(path)
     name = str(spec.path)
