@@ -66,6 +66,7 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
     "workflows_schedule_read": frozenset({"viewer", "operator", "admin"}),
     "workflows_schedule": frozenset({"operator", "admin"}),
     "workflow_runs_retry": frozenset({"operator", "admin"}),
+    "data_files_upload": frozenset({"operator", "admin"}),
     "admin_circuit": frozenset({"admin"}),
     "admin_circuit_reset": frozenset({"admin"}),
     "annotation_projects": _ANY_GRANT,

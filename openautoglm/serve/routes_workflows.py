@@ -16,11 +16,14 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoints' typ
 """
 
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path as PathType
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -187,6 +190,18 @@ class Schedule(BaseModel):
     version: int | None = Field(description="the workflow version the scheduled runs run")
 
 
+class Uploaded(BaseModel):
+    path: str = Field(description="the file's path relative to the data root: what a load node's path takes")
+    bytes: int
+    rows: int = Field(description="data rows (a CSV's header left out; a JSONL file's non-blank lines)")
+    columns: list[str] = Field(description="a CSV's header, or the keys of a JSONL file's objects")
+    replaced: bool = Field(description="an upload of that name was there and is replaced")
+
+
+#: The folder under the first data root that uploads go to (a workflow names them ``uploads/<name>``).
+UPLOADS = "uploads"
+
+
 class Export(BaseModel):
     filename: str
     code: str = Field(description="Python source of a Prefect flow running the workflow")
@@ -255,6 +270,24 @@ def refused_values(graph: WorkflowGraph, policy: confine.JobPolicy) -> list[dict
                 {"node": node.id, "message": f"Node '{node.id}' ({entry.name}): {error.message}", "hint": hint}
             )
     return found
+
+
+def _write_upload(root: PathType, name: str, data: bytes) -> bool:
+    """Write ``data`` to ``root/uploads/name`` at once (a temp file renamed); whether a file was replaced.
+    Refuses (422) an uploads folder that resolves outside the root (a symlink)."""
+    folder = root / UPLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise ApiError(Code.INVALID, f"the data root's {UPLOADS}/ folder leads outside it; an operator must fix it")
+    target = folder / name
+    replaced = target.exists()
+    part = folder / f".{name}.{uuid.uuid4().hex}.part"
+    try:
+        part.write_bytes(data)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return replaced
 
 
 def parse_file(body: Any, name: str | None) -> WorkflowFile:
@@ -561,6 +594,43 @@ def workflow_router(
         if warm is not None and job.get("deployment") == settings.workflow_deployment:
             warm.submit(job["id"])  # a pipeline run: the executor runs it again, reusing the finished nodes
         return ok(job)
+
+    @router.put(
+        "/data-files/{name}",
+        response_model=Envelope[Uploaded],
+        responses=error_responses(400, 401, 403, 413, 422, 429, 500),
+        tags=["workflows"],
+        summary="Upload a CSV or JSONL file (the raw body, Content-Type text/csv or application/x-ndjson) into "
+        "uploads/ under the first data root; the name is made safe; at most OPENAUTOGLM_SERVE_MAX_BODY_BYTES",
+    )
+    async def data_files_upload(
+        name: Annotated[str, Path(min_length=1, max_length=200)],
+        request: Request,
+        principal: Annotated[Principal, Depends(guard("data_files_upload"))],
+    ) -> dict[str, Any]:
+        from openautoglm.core.data.upload import inspect_upload, safe_upload_name
+
+        if not jobs.policy.data_roots:
+            raise ApiError(
+                Code.INVALID, "uploads need a data root and none is configured (OPENAUTOGLM_SERVE_DATA_ROOTS)"
+            )
+        try:
+            safe = safe_upload_name(name)
+            data = await request.body()  # the body limit middleware has capped it at max_body_bytes
+            summary = inspect_upload(safe, data)
+        except ConfigurationError as error:
+            raise ApiError(Code.INVALID, error.message, data={"hint": error.hint}) from None
+        replaced = await run_in_threadpool(_write_upload, jobs.policy.data_roots[0], safe, data)
+        log.info("upload %s/%s (%d bytes) by %s", UPLOADS, safe, len(data), principal.sub)
+        return ok(
+            {
+                "path": f"{UPLOADS}/{safe}",
+                "bytes": len(data),
+                "rows": summary.rows,
+                "columns": list(summary.columns),
+                "replaced": replaced,
+            }
+        )
 
     @router.get(
         "/workflows/{name}/export",
