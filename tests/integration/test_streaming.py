@@ -26,7 +26,7 @@ from openautoglm.flows.run_task import RunTaskParams, run_task
 from openautoglm.flows.runtime import task_runner
 from openautoglm.settings import Settings, get_settings
 from openautoglm.usecases.stream import ChunkStore, Inferred, stream
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, require_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -190,6 +190,42 @@ def test_a_killed_run_resumes_by_chunk(prefect_server: None, tmp_path: Path, mod
         pd.read_csv(resumed.results_path, encoding="utf-8-sig").drop(columns=drop),
         pd.read_csv(fresh.results_path, encoding="utf-8-sig").drop(columns=drop),
     )
+
+
+def test_results_reach_postgresql_a_chunk_per_transaction(
+    prefect_server: None, tmp_path: Path, model: CountingModel
+) -> None:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import sqlalchemy as sa
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    table = f"stream_results_{tmp_path.name[-12:].lower().replace('-', '_')}"
+    result = run_task.with_options(task_runner=THREADS)(
+        RunTaskParams.model_validate(
+            {
+                "source": CsvSource(path=DIRTY, on_error="quarantine"),
+                "task": {"labels": LABELS},
+                "model": {"model": "local-use"},
+                "cache": "off",
+                "chunk_rows": 9,
+                "output_sql_url": url,
+                "output_table": table,
+                "output_dir": tmp_path / "out",
+            }
+        )
+    )
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = pd.read_sql(sa.text(f"SELECT row_id, prediction FROM {table} ORDER BY row_id"), conn)
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+            conn.commit()
+    finally:
+        engine.dispose()
+    written = pd.read_csv(result.results_path, encoding="utf-8-sig")
+    assert len(stored) == result.rows_predicted == len(written) and result.chunks == 8
+    assert stored["row_id"].tolist() == written["row_id"].tolist()
+    assert stored["prediction"].tolist() == written["prediction"].tolist()
 
 
 class _Passing:
