@@ -4,8 +4,17 @@ the project's deployments, a Prefect worker and `openautoglm serve` serving the 
 What a user does (issue 14): sign in with a token, drag load -> clean -> validate -> infer -> write-results onto
 the canvas, connect them, fill the forms, save, run, watch every node turn completed, open a node's results
 preview, reload and find the workflow saved; an incompatible connection and a cycle are refused in the browser
-and by the server; a viewer cannot run (the button is off and the API says 403). Screenshots go to
-``OPENAUTOGLM_SCREENSHOTS`` when set (the README's pictures are made that way), else to the test's folder.
+and by the server; a viewer cannot run (the button is off and the API says 403).
+
+Made for people (issue 33): no request of the page answers 404; an empty canvas says what to do; the palette is
+grouped by kind and searched; Layout leaves no two nodes overlapping; forms speak in field titles (no class name,
+no "Labels-1"), advanced fields folded; node cards show their key settings; the evaluate node's metrics are a
+table with per-label bars; a failed node's panel says why and what to do in the form's terms (no CLI flag); an
+expired token (told by the API's 401, or by the token's own expiry) and a refused one return to the sign-in with
+a line saying so.
+
+Screenshots go to ``OPENAUTOGLM_SCREENSHOTS`` when set (``scripts/canvas_screenshots.py`` makes the docs'
+pictures that way), else to the test's folder.
 """
 
 from __future__ import annotations
@@ -75,14 +84,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             stop(worker)
 
 
-def sign_in(browser: Any, base: str, sub: str, role: str) -> Any:
+def sign_in(browser: Any, base: str, sub: str, role: str, missing: list[str] | None = None) -> Any:
+    """A page signed in as ``sub`` with ``role``; URLs it requested that answered 404 go into ``missing``."""
     page = browser.new_page(viewport={"width": 1440, "height": 900})
+    if missing is not None:
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     page.goto(f"{base}/ui/")
     page.get_by_test_id("token").fill(SIGNER.token(sub, [role]))
     page.get_by_test_id("sign-in").click()
     page.get_by_test_id("user").wait_for()
     assert role in page.get_by_test_id("user").inner_text()
     return page
+
+
+def overlapping(boxes: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
+    """The pairs of boxes that overlap."""
+    found = []
+    for a, p in boxes.items():
+        for b, q in boxes.items():
+            if a < b and not (
+                p["x"] + p["width"] <= q["x"]
+                or q["x"] + q["width"] <= p["x"]
+                or p["y"] + p["height"] <= q["y"]
+                or q["y"] + q["height"] <= p["y"]
+            ):
+                found.append((a, b))
+    return found
 
 
 def drop(page: Any, stage: str, x: int, y: int) -> None:
@@ -123,14 +150,26 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
 
     base, tmp = stack["base"], stack["tmp"]
     shots = shots_dir(tmp)
-    page = sign_in(browser, base, "olga", "operator")
+    missing: list[str] = []
+    page = sign_in(browser, base, "olga", "operator", missing)
+    page.get_by_test_id("palette-load").wait_for()
+    assert missing == [], f"the page requested what is not there: {missing}"
+    expect(page.get_by_test_id("empty-hint")).to_contain_text("Drag a stage")
+
+    # The palette: grouped by kind, searched.
+    assert page.get_by_test_id("palette-group-Sources").get_by_test_id("palette-load").count() == 1
+    page.get_by_test_id("palette-search").fill("predictions")
+    expect(page.get_by_test_id("palette-load")).to_have_count(0)
+    assert page.get_by_test_id("palette-evaluate").is_visible()
+    page.get_by_test_id("palette-search").fill("")
 
     # Build the seed's classification on the canvas.
     ids = ["load", "clean", "validate", "infer", "write-results", "evaluate"]
     for i, stage in enumerate(ids):
-        drop(page, stage, 120 + 130 * i, 120 + 60 * (i % 2))
+        drop(page, stage, 100 + 170 * i, 100 + 260 * (i % 2))  # cards are 240 px wide: rows alternate
     for node_id in ids:
         node(page, node_id).wait_for()
+    expect(page.get_by_test_id("empty-hint")).to_have_count(0)
     chain = [
         ("load.dataset", "clean.dataset"),
         ("clean.dataset", "validate.dataset"),
@@ -165,8 +204,9 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     assert boxes["write-results"] != before
     xs = [boxes[i]["x"] for i in ids[:4]]  # load -> clean -> validate -> infer, then its two readers
     assert xs == sorted(xs) and min(boxes["write-results"]["x"], boxes["evaluate"]["x"]) > xs[-1]
+    assert overlapping(boxes) == []
 
-    # The forms.
+    # The forms, in words: field titles, advanced fields folded, no class names.
     panel = open_form(page, "load")
     panel.locator("#root_source_path").fill("user_feedback.csv")
     panel = open_form(page, "validate")
@@ -176,7 +216,17 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     panel = open_form(page, "infer")
     add_items(panel, "root_task_labels", LABELS)
     panel.locator("#root_task_prompt_template").fill("请判断以下用户反馈的情感倾向（正面/负面/中性）：{text}")
-    panel.locator("#root_model_model").fill("local-use")
+    form = panel.locator("form").inner_text()
+    for raw in ("InferParams", "TaskConfig", "ModelSpec", "Labels-1", "Timeout S"):
+        assert raw not in form, (raw, form)
+    assert "Prompt template" in form and "Labels" in form
+    timeout = panel.locator("#root_model_timeout_s")
+    assert not timeout.is_visible()  # folded under the model's "Advanced"
+    panel.get_by_test_id("advanced-root_model").locator("summary").click()
+    assert timeout.is_visible()
+    expect(node(page, "infer").get_by_test_id("settings-infer")).to_contain_text("正面, 负面, 中性")
+    expect(node(page, "load").get_by_test_id("settings-load")).to_contain_text("user_feedback.csv")
+    page.screenshot(path=str(shots / "canvas-form.png"))
     page.get_by_test_id("workflow-name").fill(NAME)
     page.get_by_test_id("save").click()
     page.get_by_text("saved", exact=False).first.wait_for()
@@ -204,12 +254,17 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     assert "60" in preview.inner_text()  # rows in and out
     page.screenshot(path=str(shots / "canvas-run.png"))
     print(f"run -> first node state shown: {first_state_s:.1f} s")
-    open_form(page, "evaluate")  # its metrics, and the confusion matrix drawn as a shaded table
+    open_form(page, "evaluate")  # its metrics as a table, F1 per label as bars, the confusion matrix shaded
     matrix = page.get_by_test_id("confusion-matrix")
     matrix.wait_for()
     assert all(label in matrix.inner_text() for label in LABELS)
     assert sum(int(c) for c in matrix.locator("td").all_inner_texts()) == 60
+    table = page.get_by_test_id("metrics-table")
+    accuracy = float(table.locator("tr", has_text="Accuracy").locator("td").inner_text())
+    assert 0 <= accuracy <= 1 and "Macro F1" in table.inner_text()
+    assert all(label in page.get_by_test_id("chart-f1_per_label").inner_text() for label in LABELS)
     page.screenshot(path=str(shots / "canvas-evaluate.png"))
+    print(f"the recipe's accuracy on the feedback file: {accuracy:.3f}")
 
     # Reload: still signed in, the workflow reopened from the server.
     page.reload()
@@ -240,4 +295,58 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     )
     assert denied.status_code == 403
     viewer.close()
+
+    # A failed node: validate with a label set that leaves 中性 out and the gate at "fail" stops the run; its
+    # panel says why and what to do, in the form's terms.
+    failing = json.loads(json.dumps(saved))
+    for item in failing["graph"]["nodes"]:
+        if item["id"] == "validate":
+            item["params"] = {**item["params"], "labels": LABELS[:2], "gate": "fail"}
+    put = httpx.put(f"{base}/api/v1/workflows/{NAME}", json=failing, headers=operator, timeout=30)
+    assert put.status_code == 200, put.text
+    page.reload()
+    node(page, "validate").wait_for()
+    page.get_by_test_id("run").click()
+    expect(page.get_by_test_id("state-validate")).to_have_text("failed", timeout=240_000)
+    expect(page.get_by_test_id("run-state")).to_have_text("failed", ignore_case=True, timeout=60_000)
+    open_form(page, "validate")
+    failure = page.get_by_test_id("node-failure")
+    failure.wait_for()
+    message = page.get_by_test_id("node-failure-message").inner_text()
+    what_to_do = page.get_by_test_id("node-failure-what-to-do").inner_text()
+    assert message.strip(), failure.inner_text()
+    assert "quarantine" in what_to_do.lower() and "--" not in what_to_do, what_to_do
+    assert "failed" in node(page, "validate").inner_text().lower()
+    page.screenshot(path=str(shots / "canvas-failed.png"))
+    page.close()
+
+
+def test_expired_or_refused_token_returns_to_sign_in(stack: dict[str, Any], browser: Any) -> None:
+    """The API's 401 for an expired token (the page's clock an hour behind, so only the API knows), a token the
+    API does not accept, and a token whose own expiry passes while the page is open: each returns to the sign-in
+    with a line saying why, never to an empty palette."""
+    from playwright.sync_api import expect
+
+    base = stack["base"]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.clock.install(time=time.time() - 3600)
+    page.goto(f"{base}/ui/")
+    page.get_by_test_id("token").fill(SIGNER.token("olga", ["operator"], ttl_s=-60))  # expired a minute ago
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("sign-in-notice")).to_contain_text("expired", timeout=15_000)
+    assert page.get_by_test_id("token").is_visible() and page.get_by_test_id("palette-load").count() == 0
+    page.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{base}/ui/")
+    page.get_by_test_id("token").fill(Signer.rsa("stranger").token("olga", ["operator"]))
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("sign-in-notice")).to_contain_text("refused your sign-in", timeout=15_000)
+
+    page.get_by_test_id("token").fill(SIGNER.token("olga", ["operator"], ttl_s=8))
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("palette-load").wait_for()  # signed in: the palette is there
+    expect(page.get_by_test_id("sign-in-notice")).to_contain_text("expired", timeout=15_000)
+    page.reload()  # the expired token is not kept: the sign-in again
+    page.get_by_test_id("token").wait_for()
     page.close()

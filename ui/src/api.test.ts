@@ -105,12 +105,22 @@ describe("readableError", () => {
   it("gives every status the page can get one line with what to do", () => {
     const cases: [number, string, unknown, RegExp][] = [
       [401, "invalid token: expired", null, /^Your sign-in has expired: sign in again/],
-      [401, "invalid token: bad signature", { reason: "invalid" }, /refused your sign-in \(invalid token: bad signature\): sign in again/],
+      [
+        401,
+        "invalid token: bad signature",
+        { reason: "invalid" },
+        /refused your sign-in \(invalid token: bad signature\): sign in again/,
+      ],
       [403, "role viewer may not", null, /^Saving the workflow is not allowed for your roles .*ask an admin/],
       [404, "no such workflow 'x'", null, /^Saving the workflow failed: no such workflow 'x' \(.*reload/],
       [409, "saved by others", null, /saved by others; reload and try again\.$/],
       [413, "body larger than 1 MB", null, /too large .*make it smaller/],
-      [422, "Node 'load': path outside the data roots.", null, /^Saving the workflow refused: Node 'load': path outside the data roots\.$/],
+      [
+        422,
+        "Node 'load': path outside the data roots.",
+        null,
+        /^Saving the workflow refused: Node 'load': path outside the data roots\.$/,
+      ],
       [429, "rate limit", null, /too many requests; wait 7 s and try again/],
       [500, "internal error", null, /failed on the server \(internal error\); try again, or ask an admin/],
       [503, "the Prefect server is down", null, /the Prefect server is down; try again in a moment/],

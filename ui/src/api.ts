@@ -1,11 +1,5 @@
 // The API client: every call sends the bearer token and unwraps the envelope; an error carries its message.
-import type {
-  AnnotationProject,
-  AnnotationStatus,
-  Answer,
-  Disagreement,
-  LabelTask,
-} from "./annotate";
+import type { AnnotationProject, AnnotationStatus, Answer, Disagreement, LabelTask } from "./annotate";
 import type {
   CheckError,
   Job,

@@ -64,6 +64,8 @@ export interface WorkflowVersion {
 export interface CheckError {
   node: string | null;
   message: string;
+  /** What to do about it (one line), when the server knows. */
+  hint?: string | null;
 }
 
 export interface ParamChange {

@@ -52,7 +52,7 @@ export function Palette({ stages, enabled, onAdd }: Props) {
               title={s.description}
             >
               <div className="palette-name">{s.name}</div>
-              <div className="palette-about">{s.description.split(/(?<=[.:;])\s/)[0]}</div>
+              <div className="palette-about">{s.description}</div>
               <div className="palette-ports">
                 {[...s.inputs, ...s.outputs].map((p, i) => (
                   <span

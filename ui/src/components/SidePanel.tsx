@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from "react";
 import type { CanvasNode } from "../graph/canvas";
 import { isValidNodeId } from "../graph/ids";
 import { cells, confusionMatrices, type Confusion } from "../graph/confusion";
-import { wordedSchema } from "../graph/form";
+import { withoutNulls, wordedSchema } from "../graph/form";
 import { type MetricsView, metricsOf } from "../graph/metrics";
 import { type Failure, nodeBadge, outputSummaries, previewRows, type Rows } from "../graph/run";
 import { formSchema } from "../graph/schema";
@@ -255,8 +255,21 @@ function Preview({ run, rows, stage }: { run: NodeRun; rows?: Rows; stage?: Stag
   );
 }
 
-export function SidePanel({ node, stage, canEdit, error, run, failure, rows, taken, onRename, onParams, onClose }: Props) {
+export function SidePanel({
+  node,
+  stage,
+  canEdit,
+  error,
+  run,
+  failure,
+  rows,
+  taken,
+  onRename,
+  onParams,
+  onClose,
+}: Props) {
   const schema = useMemo(() => wordedSchema(formSchema(stage?.params_schema ?? {})) as RJSFSchema, [stage]);
+  const formData = useMemo(() => withoutNulls(node.data.params), [node.data.params]);
   return (
     <aside className="side-panel" data-testid="side-panel">
       <button className="close" onClick={onClose} aria-label="close">
@@ -281,7 +294,7 @@ export function SidePanel({ node, stage, canEdit, error, run, failure, rows, tak
         <Form
           key={node.id}
           schema={schema}
-          formData={node.data.params}
+          formData={formData}
           validator={validator}
           uiSchema={NO_SUBMIT}
           templates={FORM_TEMPLATES}

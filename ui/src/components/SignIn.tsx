@@ -27,8 +27,9 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: (session: Session) 
         <textarea data-testid="token" value={token} onChange={(e) => setToken(e.target.value)} rows={5} />
       </label>
       <p className="help">
-        Ask an admin for a token, or mint one: <code>python -m openautoglm.serve.tokens --key KEY.pem --kid KID --sub NAME --role operator</code>{" "}
-        (valid 1 h unless <code>--ttl</code> says otherwise).
+        Ask an admin for a token, or mint one:{" "}
+        <code>python -m openautoglm.serve.tokens --key KEY.pem --kid KID --sub NAME --role operator</code> (valid 1 h
+        unless <code>--ttl</code> says otherwise).
       </p>
       <button data-testid="sign-in" type="submit" disabled={!token.trim()}>
         Sign in

@@ -46,13 +46,15 @@ function PortRow({ port, side }: { port: StagePort; side: "in" | "out" }) {
 
 function StageNodeView({ id, type, data, selected }: NodeProps<ShownNode>) {
   const stage = useCatalogue().get(type);
-  const settings = useMemo(
-    () => (stage ? keySettings(data.params, stage.params_schema) : []),
-    [data.params, stage],
-  );
+  const settings = useMemo(() => (stage ? keySettings(data.params, stage.params_schema) : []), [data.params, stage]);
   const kind = stage ? kindOf(stage) : null;
   const faulty = data.error || data.failure;
-  const classes = ["stage-node", selected ? "selected" : "", faulty ? "faulty" : "", data.state ? `run-${data.state}` : ""];
+  const classes = [
+    "stage-node",
+    selected ? "selected" : "",
+    faulty ? "faulty" : "",
+    data.state ? `run-${data.state}` : "",
+  ];
   return (
     <div className={classes.join(" ")}>
       <header>

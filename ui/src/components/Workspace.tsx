@@ -18,8 +18,9 @@ import { fromWorkflowFile, toWorkflowFile } from "../graph/convert";
 import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
 import { autoLayout, NODE_WIDTH } from "../graph/layout";
 import { catalogueOf, connectionProblem, type Link } from "../graph/ports";
-import { canRetry, isFinal, nodeBadge, nodeFailure, nodeRows } from "../graph/run";
+import { canRetry, isFinal, nodeBadge, nodeFailure, nodeRows, runLine } from "../graph/run";
 import { needsRefit } from "../graph/viewport";
+import { pageTerms } from "../graph/words";
 import { useCanvas } from "../hooks/useCanvas";
 import { useKeys } from "../hooks/useKeys";
 import { useRun } from "../hooks/useRun";
@@ -50,13 +51,14 @@ function setHashWorkflow(name: string): void {
   window.history.replaceState(null, "", `#${HASH_KEY}=${encodeURIComponent(name)}`);
 }
 
-/** Node id -> message; the messages that name no node are returned apart. */
+/** Node id -> message (with what to do, in the page's terms); the messages that name no node are returned apart. */
 function byNode(errors: CheckError[]): { nodes: Record<string, string>; other: string[] } {
   const nodes: Record<string, string> = {};
   const other: string[] = [];
   for (const e of errors) {
-    if (e.node) nodes[e.node] = nodes[e.node] ? `${nodes[e.node]}; ${e.message}` : e.message;
-    else other.push(e.message);
+    const line = e.hint ? `${e.message} — ${pageTerms(e.hint)}` : e.message;
+    if (e.node) nodes[e.node] = nodes[e.node] ? `${nodes[e.node]}; ${line}` : line;
+    else other.push(line);
   }
   return { nodes, other };
 }
@@ -381,10 +383,11 @@ export function Workspace({ session, onSignOut, onExpired }: Props) {
   );
 
   const finished = run.run && isFinal(run.run.run.state) ? run.run.run : null;
+  const finishedNodes = useRef(run.run?.nodes);
+  finishedNodes.current = run.run?.nodes;
   useEffect(() => {
     if (!finished) return;
-    const why = finished.message ? ` (${finished.message})` : "";
-    const text = `run ${finished.id}: ${finished.state?.toLowerCase()}${why}`;
+    const text = runLine(finished, finishedNodes.current);
     if (finished.state === "COMPLETED") info(text);
     else fail(text);
   }, [finished, info, fail]);
@@ -519,8 +522,8 @@ export function Workspace({ session, onSignOut, onExpired }: Props) {
               nodesConnectable={edit}
               deleteKeyCode={edit ? DELETE_KEYS : null}
               onlyRenderVisibleElements
-              fitView
-              fitViewOptions={FIT}
+              // No fitView on mount: the canvas starts empty, and the view would jump to centre the first node
+              // dropped (under the pointer no more); opening, importing and Layout fit the view themselves.
               minZoom={0.05}
             >
               <Background />

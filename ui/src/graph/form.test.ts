@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { StageInfo } from "../types";
 import CATALOGUE from "./catalogue.fixture.json";
-import { isAdvanced, keySettings, shortDescription, splitFields, wordedSchema } from "./form";
+import {
+  advancedInUse,
+  isAdvanced,
+  keySettings,
+  withoutNulls,
+  shortDescription,
+  splitFields,
+  wordedSchema,
+} from "./form";
 import { formSchema } from "./schema";
 import { isClassName } from "./words";
 
@@ -28,8 +36,14 @@ describe("wordedSchema", () => {
     for (const s of STAGES) {
       const { titles, descriptions } = texts(form(s.name));
       expect(titles.filter(isClassName), s.name).toEqual([]);
-      expect(titles.filter((t) => /^([A-Z][a-z]* )+[A-Z]$/.test(t)), s.name).toEqual([]); // "Time Budget S"
-      expect(descriptions.filter((d) => /Attributes:|``|\n/.test(d)), s.name).toEqual([]);
+      expect(
+        titles.filter((t) => /^([A-Z][a-z]* )+[A-Z]$/.test(t)),
+        s.name,
+      ).toEqual([]); // "Time Budget S"
+      expect(
+        descriptions.filter((d) => /Attributes:|``|\n/.test(d)),
+        s.name,
+      ).toEqual([]);
     }
   });
   it("titles fields by their keys in words, keeps the form untitled and names union options", () => {
@@ -48,6 +62,17 @@ describe("wordedSchema", () => {
       "SQL — A table or a query in a database reachable with SQLAlchemy",
     ]);
   });
+  it("leaves nulls out of defaults and values, so that an optional field left empty is not an error", () => {
+    expect(form("infer").properties.model.default).toEqual({
+      model: "local-auto",
+      timeout_s: 60,
+      max_concurrency: 5,
+      max_retries: 6,
+      temperature: 0,
+      threads: 1,
+    });
+    expect(withoutNulls({ a: null, b: [{ c: null, d: 1 }], e: "x" })).toEqual({ b: [{ d: 1 }], e: "x" });
+  });
   it("keeps a title the model wrote itself", () => {
     const worded = wordedSchema({ properties: { k: { type: "string", title: "Knowledge base" } } });
     expect(worded.properties.k.title).toBe("Knowledge base");
@@ -63,7 +88,14 @@ describe("advanced fields", () => {
     const infer = form("infer");
     const model = splitFields(infer.$defs.ModelSpec);
     expect(model.basic).toEqual(["model"]);
-    expect(model.advanced).toEqual(["base_url", "timeout_s", "max_concurrency", "max_retries", "temperature", "threads"]);
+    expect(model.advanced).toEqual([
+      "base_url",
+      "timeout_s",
+      "max_concurrency",
+      "max_retries",
+      "temperature",
+      "threads",
+    ]);
     expect(splitFields(infer).advanced).toEqual(["credentials_block", "batch_size"]);
     const validate = splitFields(form("validate"));
     expect(validate.basic).toEqual(["task", "text_columns", "label_column", "labels", "id_column", "gate"]);
@@ -78,9 +110,25 @@ describe("advanced fields", () => {
   });
 });
 
+describe("advancedInUse", () => {
+  it("opens the fold only for a value of the user's, not a default or an empty one", () => {
+    const model = form("infer").$defs.ModelSpec;
+    const { advanced } = splitFields(model);
+    const defaults = { model: "local-auto", base_url: null, timeout_s: 60, max_concurrency: 5, threads: 1 };
+    expect(advancedInUse(model, advanced, defaults)).toBe(false);
+    expect(advancedInUse(model, advanced, { ...defaults, base_url: "" })).toBe(false);
+    expect(advancedInUse(model, advanced, { ...defaults, threads: 4 })).toBe(true);
+    expect(advancedInUse(model, advanced, { ...defaults, base_url: "http://127.0.0.1:9/v4" })).toBe(true);
+    expect(advancedInUse(model, advanced, undefined)).toBe(false);
+  });
+});
+
 describe("keySettings", () => {
   it("shows what a node is set to: a source's path, the task's labels, the model", () => {
-    const load = keySettings({ source: { kind: "csv", path: "user_feedback.csv", chunk_rows: 50000 } }, stage("load").params_schema);
+    const load = keySettings(
+      { source: { kind: "csv", path: "user_feedback.csv", chunk_rows: 50000 } },
+      stage("load").params_schema,
+    );
     expect(load).toEqual([{ label: "Path", value: "user_feedback.csv" }]);
     const params = {
       task: { task_type: "text_classification", labels: ["正面", "负面", "中性"], threshold: 0.7 },

@@ -37,18 +37,32 @@ function optionTitle(option: Schema, root: Schema, discriminator: string | undef
   const target = resolved(option, root);
   const tag = discriminator ? (target.properties as Schema | undefined)?.[discriminator] : undefined;
   const value = isSchema(tag) && typeof tag.const === "string" ? tag.const : undefined;
-  const about = typeof target.description === "string" ? shortDescription(target.description).split(/(?<=\.)\s/)[0] : "";
+  const about =
+    typeof target.description === "string" ? shortDescription(target.description).split(/(?<=\.)\s/)[0] : "";
   const said = clip(about.replace(/\.$/, ""), 60);
   if (value) return said ? `${humanise(value)} — ${said}` : humanise(value);
   const title = typeof target.title === "string" ? target.title : undefined;
   return title && isClassName(title) ? humanise(title) : title;
 }
 
+/** A value without its null members, at any depth: the form shows an optional field left empty (the schema says
+ * "a string", and null is how pydantic writes "not given" inside a default or saved parameters). */
+export function withoutNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => withoutNulls(v)) as T;
+  if (!isSchema(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  ) as T;
+}
+
 function worded(node: unknown, root: Schema): unknown {
   if (Array.isArray(node)) return node.map((n) => worded(n, root));
   if (!isSchema(node)) return node;
   const out: Schema = {};
-  for (const [key, value] of Object.entries(node)) out[key] = worded(value, root);
+  for (const [key, value] of Object.entries(node))
+    out[key] = key === "default" ? withoutNulls(value) : worded(value, root);
   if (typeof out.description === "string") out.description = shortDescription(out.description);
   if (typeof out.title === "string" && isClassName(out.title)) out.title = humanise(out.title);
   if (isSchema(out.properties)) {
@@ -76,12 +90,16 @@ function worded(node: unknown, root: Schema): unknown {
 
 /** The stage's parameter schema as the form shows it: every field titled in words (its own title when the model
  * wrote one, else its humanised key), descriptions cut to their first paragraph, union options named by what they
- * are, and no title or description on the whole form (the panel's heading already names the stage). */
+ * are, null members of defaults left out, and no title or description on the whole form (the panel's heading
+ * already names the stage). */
 export function wordedSchema<T>(schema: T): T {
   if (!isSchema(schema)) return schema;
   const { title: _title, description: _description, ...rest } = schema;
   return worded(rest, schema) as T;
 }
+
+const empty = (value: unknown) =>
+  value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0);
 
 /** Keys whose fields are connection plumbing rather than what the node does. */
 const PLUMBING = /(_url|_block)$/;
@@ -109,20 +127,29 @@ export function splitFields(schema: unknown): { basic: string[]; advanced: strin
   return { basic: keys.filter((k) => !advanced.includes(k)), advanced };
 }
 
+/** Whether any of the `advanced` fields holds a value of the user's (not its default; null or empty is the field
+ * left alone): the folded group then starts open, so that nothing set is out of sight. */
+export function advancedInUse(schema: unknown, advanced: readonly string[], values: unknown): boolean {
+  const properties = isSchema(schema) && isSchema(schema.properties) ? schema.properties : {};
+  const given = isSchema(values) ? values : {};
+  return advanced.some((k) => {
+    const fallback = isSchema(properties[k]) ? (properties[k] as Schema).default : undefined;
+    return !empty(given[k]) && JSON.stringify(given[k]) !== JSON.stringify(fallback);
+  });
+}
+
 export interface Setting {
   label: string;
   value: string;
 }
 
 function shown(value: unknown): string {
-  if (Array.isArray(value)) return value.map((v) => (isSchema(v) || Array.isArray(v) ? JSON.stringify(v) : String(v))).join(", ");
+  if (Array.isArray(value))
+    return value.map((v) => (isSchema(v) || Array.isArray(v) ? JSON.stringify(v) : String(v))).join(", ");
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (isSchema(value)) return JSON.stringify(value);
   return String(value);
 }
-
-const empty = (value: unknown) =>
-  value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0);
 
 /** The settings a node card shows: its parameters that are set (required ones, or ones away from their default),
  * not advanced, in the form's order, nested objects opened (a source's path, the task's labels, the model), at
@@ -140,7 +167,8 @@ export function keySettings(params: Record<string, unknown>, schema: unknown, li
       if (found.length >= limit) return;
       const value = values[key];
       const field = isSchema(properties[key]) ? resolved(properties[key] as Schema, root) : {};
-      if (empty(value) || key === discriminator || key === "kind" || isAdvanced(key, field, required.has(key))) continue;
+      if (empty(value) || key === discriminator || key === "kind" || isAdvanced(key, field, required.has(key)))
+        continue;
       const fallback = "default" in field ? field.default : isSchema(defaults) ? defaults[key] : undefined;
       if (isSchema(value)) {
         walk(value, unionBranch(field, value, root), fallback);

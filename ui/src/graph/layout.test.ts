@@ -64,16 +64,22 @@ describe("autoLayout", () => {
     }
   });
   it("puts a node one layer past the deepest node feeding it, and survives a cycle", () => {
-    const d = depths(["a", "b", "c", "d"], [
-      { source: "a", target: "b" },
-      { source: "b", target: "c" },
-      { source: "a", target: "c" },
-    ]);
+    const d = depths(
+      ["a", "b", "c", "d"],
+      [
+        { source: "a", target: "b" },
+        { source: "b", target: "c" },
+        { source: "a", target: "c" },
+      ],
+    );
     expect(Object.fromEntries(d)).toEqual({ a: 0, b: 1, c: 2, d: 0 });
-    const looped = depths(["a", "b"], [
-      { source: "a", target: "b" },
-      { source: "b", target: "a" },
-    ]);
+    const looped = depths(
+      ["a", "b"],
+      [
+        { source: "a", target: "b" },
+        { source: "b", target: "a" },
+      ],
+    );
     expect([...looped.keys()]).toEqual(["a", "b"]);
   });
 });

@@ -3,9 +3,9 @@
 // with a gap, ordered by where their inputs sit. Nodes never overlap, whatever their sizes.
 import type { Canvas, CanvasNode } from "./canvas";
 
-export const NODE_WIDTH = 260;
+export const NODE_WIDTH = 240;
 export const NODE_HEIGHT = 130;
-export const LAYER_GAP = 90;
+export const LAYER_GAP = 70;
 export const NODE_GAP = 40;
 
 export interface Size {
@@ -21,7 +21,10 @@ export const measuredSize = (n: CanvasNode): Size => ({
 
 /** Each node's depth: 0 for a node nothing feeds, else one more than the deepest node feeding it. Nodes on a cycle
  * (the canvas refuses them; an imported file may hold one) keep the depth reached when the walk stops. */
-export function depths(ids: readonly string[], links: readonly { source: string; target: string }[]): Map<string, number> {
+export function depths(
+  ids: readonly string[],
+  links: readonly { source: string; target: string }[],
+): Map<string, number> {
   const known = new Set(ids);
   const feeds = new Map<string, string[]>(ids.map((id) => [id, []]));
   const waiting = new Map<string, number>(ids.map((id) => [id, 0]));

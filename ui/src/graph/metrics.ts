@@ -71,6 +71,8 @@ export function metricsOf(
   ports: readonly { name: string; type: string }[],
 ): Record<string, MetricsView> {
   return Object.fromEntries(
-    ports.filter((p) => p.type === "Metrics" && isRecord(outputs[p.name])).map((p) => [p.name, metricsView(outputs[p.name])]),
+    ports
+      .filter((p) => p.type === "Metrics" && isRecord(outputs[p.name]))
+      .map((p) => [p.name, metricsView(outputs[p.name])]),
   );
 }

@@ -26,14 +26,21 @@ const ORDER = ["Sources", "Data preparation", "Models and scores", "Prompts", "G
 export function kindOf(stage: StageInfo): Kind {
   const sent = (stage as StageInfo & { kind?: unknown }).kind;
   if (typeof sent === "string" && sent) {
-    return KINDS.find((k) => k.kind.name.toLowerCase() === sent.toLowerCase())?.kind ?? { name: humanise(sent), icon: "•" };
+    return (
+      KINDS.find((k) => k.kind.name.toLowerCase() === sent.toLowerCase())?.kind ?? { name: humanise(sent), icon: "•" }
+    );
   }
   return KINDS.find((k) => k.is(stage))?.kind ?? OTHER;
 }
 
 /** Whether a stage matches a search: every word of it is in the stage's name, description or port types. */
 export function matches(stage: StageInfo, query: string): boolean {
-  const text = [stage.name, humanise(stage.name), stage.description, ...[...stage.inputs, ...stage.outputs].map((p) => `${p.name} ${p.type}`)]
+  const text = [
+    stage.name,
+    humanise(stage.name),
+    stage.description,
+    ...[...stage.inputs, ...stage.outputs].map((p) => `${p.name} ${p.type}`),
+  ]
     .join(" ")
     .toLowerCase();
   return query

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chain } from "./fixtures";
-import { afterPoll, canRetry, isFinal, nodeBadge, nodeFailure, nodeRows, previewRows } from "./run";
+import { afterPoll, canRetry, isFinal, nodeBadge, nodeFailure, nodeRows, previewRows, runLine } from "./run";
 
 describe("run helpers", () => {
   it("knows Prefect's final states", () => {
@@ -90,5 +90,35 @@ describe("nodeFailure", () => {
       whatToDo: "upload it first",
     });
     expect(nodeFailure(failed, null)?.whatToDo).toMatch(/Prefect task run/);
+  });
+});
+
+// What the API said of a failed run before nodes had their own error (seen 2026-12-07).
+const GATE =
+  "Flow run encountered an exception: ValidationGateError: Validation failed: - expect_column_values_to_be_in_set " +
+  "on 'label': 15 of 60 rows fail (e.g. '中性') hint: fix the rows listed, or run with --gate quarantine to set " +
+  "them aside with their reasons";
+
+describe("runLine", () => {
+  const failed = { state: "FAILED", state_name: "Failed", summary: null };
+  const done = { state: "COMPLETED", state_name: "Completed", summary: null };
+  it("names the failed node and its error, without exception classes or CLI flags", () => {
+    const line = runLine({ id: "r1", state: "FAILED", message: GATE }, { load: done, validate: failed });
+    expect(line).toBe(
+      "run r1: failed at node 'validate': Validation failed: - expect_column_values_to_be_in_set on 'label': " +
+        "15 of 60 rows fail (e.g. '中性'); open the node to see what to do",
+    );
+    expect(nodeFailure(failed, GATE)?.whatToDo).toBe(
+      "fix the rows listed, or set 'Gate' to quarantine in this node's form to set them aside with their reasons",
+    );
+  });
+  it("says a completed run and a run that failed outside any node plainly", () => {
+    expect(runLine({ id: "r2", state: "COMPLETED", message: "All states completed." }, { a: done })).toBe(
+      "run r2: completed",
+    );
+    expect(runLine({ id: "r3", state: "CRASHED", message: "RuntimeError: worker lost" }, { a: done })).toBe(
+      "run r3: crashed (worker lost)",
+    );
+    expect(runLine({ id: "r4", state: "CANCELLED", message: null }, undefined)).toBe("run r4: cancelled");
   });
 });

@@ -1,7 +1,7 @@
 // A workflow run as the canvas shows it: node states and the rows going in and out of each node.
 import type { NodeRun, NodeSummary } from "../types";
 import type { Link } from "./ports";
-import { pageTerms } from "./words";
+import { pageTerms, plainMessage } from "./words";
 
 /** Prefect's final states: polling stops on these. */
 const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
@@ -104,12 +104,35 @@ export function nodeFailure(node: NodeRun | undefined, runMessage?: string | nul
   if (node.error?.message) {
     return { message: node.error.message, whatToDo: node.error.what_to_do ? pageTerms(node.error.what_to_do) : null };
   }
-  const said = runMessage?.trim();
+  const said = runMessage ? plainMessage(runMessage) : "";
   if (!said) {
-    return { message: `${node.state_name ?? "Failed"}, with no message`, whatToDo: "open its Prefect task run for the log" };
+    return {
+      message: `${node.state_name ?? "Failed"}, with no message`,
+      whatToDo: "open its Prefect task run for the log",
+    };
   }
-  // "<message>; <advice>" or "<message> (hint: <advice>)": the advice apart, in the page's terms.
-  const hint = /^(.*?)(?:\s*\(hint: (.*)\)|;\s*((?:fix|set|run|use|check|add|remove|give|choose)\b.*))$/is.exec(said);
-  if (hint) return { message: hint[1], whatToDo: pageTerms(hint[2] ?? hint[3]) };
-  return { message: pageTerms(said), whatToDo: null };
+  // "<message> hint: <advice>", "<message> (hint: <advice>)" or "<message>; <advice>": the advice apart.
+  const hint = /^(.*?)\s*(?:\(?hint:\s*(.*?)\)?|;\s*((?:fix|set|run|use|check|add|remove|give|choose)\b.*))$/is.exec(
+    said,
+  );
+  if (hint) return { message: hint[1], whatToDo: hint[2] ?? hint[3] };
+  return { message: said, whatToDo: null };
+}
+
+/** The status line's words for a finished run: which node failed and why (its panel says what to do). */
+export function runLine(
+  job: { id: string; state: string | null; message: string | null },
+  nodes: Readonly<Record<string, NodeRun>> | undefined,
+): string {
+  const state = (job.state ?? "unknown").toLowerCase();
+  if (state === "completed") return `run ${job.id}: completed`;
+  const failed = Object.entries(nodes ?? {})
+    .map(([id, node]) => [id, nodeFailure(node, job.message)] as const)
+    .filter(([, failure]) => failure !== null);
+  if (failed.length) {
+    const [id, failure] = failed[0];
+    const more = failed.length > 1 ? ` (and ${failed.length - 1} more node(s))` : "";
+    return `run ${job.id}: ${state} at node '${id}'${more}: ${failure!.message}; open the node to see what to do`;
+  }
+  return job.message ? `run ${job.id}: ${state} (${plainMessage(job.message)})` : `run ${job.id}: ${state}`;
 }

@@ -63,3 +63,14 @@ export function pageTerms(text: string): string {
         : `set '${humanise(flag)}' to ${value} in this node's form`,
   );
 }
+
+/** A run's message without the machinery's words: Prefect's "Flow run encountered an exception: " and an exception
+ * class name ("ValidationGateError: ") go; advice ("hint: ...") is put in the page's terms. */
+export function plainMessage(text: string): string {
+  return pageTerms(
+    text
+      .replace(/^\s*Flow run encountered an exception:\s*/i, "")
+      .replace(/^[A-Z][A-Za-z0-9_.]*(?:Error|Exception|Failure):\s*/, "")
+      .trim(),
+  );
+}
