@@ -534,7 +534,14 @@ def one_run(browser: Any, base: str, api_url: str, token: str, worker_log: Path)
         page.on("response", seen)
         page.goto(f"{base}/ui/#workflow={STARTER}")
         count = STARTER_NODES
-        page.wait_for_function(f"() => document.querySelectorAll('.react-flow__node').length >= {count}")
+        try:
+            page.wait_for_function(
+                f"() => document.querySelectorAll('.react-flow__node').length >= {count}", timeout=120_000
+            )
+        except Exception:  # say what the page shows instead
+            fail(
+                f"{base}: the starter's {count} nodes did not appear; the page says: {page.inner_text('body')[:600]!r}"
+            )
         page.evaluate(RUN_JS, count)
         clicked = time.time()
         page.get_by_test_id("run").click()

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from openautoglm.core.workflow_file import load_workflow
 from openautoglm.serve import confine
 from openautoglm.serve.app import create_app
-from openautoglm.serve.settings import ServeSettings
-from openautoglm.serve.testing import Signer, keys_json
+from openautoglm.serve.testing import Signer
+from tests.canvas_settings import canvas_settings
 from tests.conftest import EXAMPLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,15 +66,7 @@ def test_exported_code_run_from_another_folder_writes_what_the_canvas_run_writes
     canvas = pipeline(PipelineParams.model_validate({**sent["params"], "output_dir": tmp_path / "canvas"}))
 
     # The export, as GET /workflows/{name}/export gives it with the same data root.
-    settings = ServeSettings(
-        classify_model="serve-fake",
-        ner_model="serve-fake",
-        match_model="serve-fake",
-        preload=False,
-        jwt_keys=keys_json(SIGNER),
-        workflows_url=f"sqlite:///{tmp_path / 'workflows.db'}",
-        data_roots=(EXAMPLES,),
-    )
+    settings = canvas_settings(tmp_path, SIGNER)
     with TestClient(create_app(settings)) as api:
         headers = {"Authorization": f"Bearer {SIGNER.token('vera', ['viewer'])}"}
         exported = api.get(f"/api/v1/workflows/{STARTER}/export", headers=headers)

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openautoglm.serve.app import create_app
-from openautoglm.serve.settings import ServeSettings
-from openautoglm.serve.testing import Signer, keys_json
+from openautoglm.serve.testing import Signer
+from tests.canvas_settings import canvas_settings
 from tests.conftest import EXAMPLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,18 +38,7 @@ async def _deploy_pipeline() -> None:
 @pytest.fixture
 def api(prefect_server: None, tmp_path: Path) -> Iterator[TestClient]:
     asyncio.run(_deploy_pipeline())
-    settings = ServeSettings(
-        classify_model="serve-fake",
-        ner_model="serve-fake",
-        match_model="serve-fake",
-        preload=False,
-        jwt_keys=keys_json(SIGNER),
-        rate_limit="10000/minute",
-        workflows_url=f"sqlite:///{tmp_path / 'workflows.db'}",
-        workflow_deployment=f"pipeline/{DEPLOYMENT}",
-        workflow_executor="warm",
-        data_roots=(EXAMPLES,),
-    )
+    settings = canvas_settings(tmp_path, SIGNER, workflow_deployment=f"pipeline/{DEPLOYMENT}", workflow_executor="warm")
     with TestClient(create_app(settings)) as client:
         yield client
 

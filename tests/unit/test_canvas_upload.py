@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from openautoglm.core.data.upload import MAX_NAME, SUFFIXES, inspect_upload, safe_upload_name
 from openautoglm.core.errors import ConfigurationError
 from openautoglm.serve.app import create_app
-from openautoglm.serve.settings import ServeSettings
-from openautoglm.serve.testing import Signer, keys_json
+from openautoglm.serve.testing import Signer
+from tests.canvas_settings import canvas_settings
 from tests.conftest import EXAMPLES
 
 SIGNER = Signer.ec("upload-1")
@@ -83,17 +83,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(tmp_path: Path, root: Path) -> Iterator[TestClient]:
-    settings = ServeSettings(
-        classify_model="serve-fake",
-        ner_model="serve-fake",
-        match_model="serve-fake",
-        preload=False,
-        jwt_keys=keys_json(SIGNER),
-        rate_limit="10000/minute",
-        workflows_url=f"sqlite:///{tmp_path / 'workflows.db'}",
-        data_roots=(root,),
-        max_body_bytes=64 * 1024,
-    )
+    settings = canvas_settings(tmp_path, SIGNER, data_roots=(root,), max_body_bytes=64 * 1024)
     with TestClient(create_app(settings)) as c:
         yield c
 
