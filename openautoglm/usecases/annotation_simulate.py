@@ -42,10 +42,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from openautoglm.core.annotation.learner import self_trained_heads
+from openautoglm.core.annotation.learner import self_trained_heads, warm_head
 from openautoglm.core.annotation.sampling import UNCERTAINTY, choose, cover
 from openautoglm.core.errors import ConfigurationError
-from openautoglm.core.nlp.learn import char_vectorizer, choose_views, design, fit_head
+from openautoglm.core.nlp.learn import char_vectorizer, choose_views, design
 from openautoglm.usecases.annotation import TrainRoundParams
 
 FloatArray = npt.NDArray[np.float64]
@@ -220,7 +220,7 @@ def fit_round(
     test_logs = np.zeros((views.test[0].shape[0], k))
     view_probs = []
     for v in chosen:
-        head = _head(views.pool[v][index], labels, k, C, None if warm is None else warm.get(v))
+        head = warm_head(views.pool[v][index], labels, k, C, None if warm is None else warm.get(v))
         if warm is not None:
             warm[v] = head
         logs = _log_probs(head, views.pool[v], k)
@@ -229,7 +229,11 @@ def fit_round(
         test_logs += _log_probs(head, views.test[v], k)
     pool_probs, test_probs = _normalise(pool_logs), _normalise(test_logs)
     if self_training > 0:
-        pool_probs, test_probs = _self_train(views, index, labels, k, chosen, C, pool_probs, float(self_training))
+        # the self-trained heads warm-start from the previous round's self-trained heads (keys -1 - view)
+        shifted = None if warm is None else {v: warm[-1 - v] for v in chosen if -1 - v in warm}
+        pool_probs, test_probs = _self_train(views, index, labels, k, chosen, C, pool_probs, self_training, shifted)
+        if warm is not None and shifted is not None:
+            warm.update({-1 - v: head for v, head in shifted.items()})
     return Fitted(views=tuple(chosen), C=float(C), pool_probs=pool_probs, test_probs=test_probs, view_probs=view_probs)
 
 
@@ -246,20 +250,6 @@ def view_disagreement(view_probs: Sequence[FloatArray]) -> FloatArray:
     return out
 
 
-def _head(
-    x: sparse.spmatrix, y: npt.NDArray[np.int64], k: int, C: float, previous: LogisticRegression | None
-) -> LogisticRegression:
-    """:func:`openautoglm.core.nlp.learn.fit_head`, started from ``previous``'s coefficients where it saw the same
-    labels."""
-    if previous is None or previous.C != C or not np.array_equal(previous.classes_, np.unique(y)):
-        return fit_head(x, y, k, C)
-    counts = np.bincount(y, minlength=k)
-    weights = {c: len(y) / (int((counts > 0).sum()) * int(n)) for c, n in enumerate(counts) if n}
-    head = LogisticRegression(C=C, max_iter=3000, class_weight=weights, warm_start=True)
-    head.coef_, head.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
-    return head.fit(x, y)
-
-
 def _self_train(
     views: Views,
     index: npt.NDArray[np.int64],
@@ -269,12 +259,13 @@ def _self_train(
     C: float,
     pool_probs: FloatArray,
     fraction: float,
+    warm: dict[int, LogisticRegression] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """One round of self-training (:func:`openautoglm.core.annotation.learner.self_trained_heads`, what
     ``train_round`` does): the pool's and the test rows' probabilities of the refitted heads."""
     pool_logs = np.zeros((len(pool_probs), k))
     test_logs = np.zeros((views.test[0].shape[0], k))
-    for v, head in self_trained_heads(views.pool, index, labels, pool_probs, chosen, C, fraction=fraction):
+    for v, head in self_trained_heads(views.pool, index, labels, pool_probs, chosen, C, fraction=fraction, warm=warm):
         pool_logs += _log_probs(head, views.pool[v], k)
         test_logs += _log_probs(head, views.test[v], k)
     return _normalise(pool_logs), _normalise(test_logs)

@@ -245,3 +245,20 @@ def test_self_training_is_train_rounds_and_uses_the_pool() -> None:
     np.testing.assert_allclose(
         fit_round(views, rows, y, 2, fixed=fixed, self_training=0.0).test_probs, plain.test_probs
     )
+
+
+def test_warm_started_self_training_reaches_the_cold_optimum() -> None:
+    from openautoglm.core.annotation.learner import self_trained_heads
+
+    texts, labels = _texts(300, 0)
+    views = build_views(texts, texts[:10]).pool
+    names = sorted(set(labels))
+    y = np.asarray([names.index(v) for v in labels])
+    probs = fit_round(build_views(texts, texts[:10]), range(60), y[:60], 2, fixed=((0,), 10.0)).pool_probs
+    ((_, cold),) = self_trained_heads(views, range(60), y[:60], probs, [0], 10.0)
+    warm: dict = {}
+    self_trained_heads(views, range(40), y[:40], probs, [0], 10.0, warm=warm)
+    assert list(warm) == [0]
+    ((_, warmed),) = self_trained_heads(views, range(60), y[:60], probs, [0], 10.0, warm=warm)
+    assert warm[0] is warmed
+    np.testing.assert_allclose(warmed.predict_proba(views[0]), cold.predict_proba(views[0]), atol=2e-2)  # lbfgs tol

@@ -31,6 +31,7 @@ def self_trained_heads(
     C: float,
     *,
     fraction: float = 0.5,
+    warm: dict[int, LogisticRegression] | None = None,
 ) -> list[tuple[int, LogisticRegression]]:
     """The heads refitted on the labelled rows and the surest ``fraction`` of each predicted label's other rows.
 
@@ -42,6 +43,9 @@ def self_trained_heads(
         chosen: The views in the product (indices into ``views``).
         C: The heads' inverse regularisation.
         fraction: Share of each predicted label's unlabelled rows that join (``0``: none, the heads on the labels).
+        warm: View -> an earlier head of that view (e.g. the previous round's): the new one starts from its
+            coefficients (the same convex objective, so the same optimum up to the solver's tolerance, in fewer
+            iterations); updated with the new heads.
 
     Returns:
         ``(view, head)`` pairs, as :attr:`FewLabelClassifier.parts` holds them.
@@ -63,4 +67,24 @@ def self_trained_heads(
         confident = unlabelled[confident_rows(matrix[unlabelled], fraction)]
         rows = np.concatenate([index, confident])
         targets = np.concatenate([labels, matrix[confident].argmax(axis=1)])
-    return [(v, fit_head(sparse.csr_matrix(views[v])[rows], targets, k, C)) for v in chosen]
+    heads = []
+    for v in chosen:
+        head = warm_head(sparse.csr_matrix(views[v])[rows], targets, k, C, None if warm is None else warm.get(v))
+        if warm is not None:
+            warm[v] = head
+        heads.append((v, head))
+    return heads
+
+
+def warm_head(
+    x: sparse.spmatrix, y: npt.NDArray[np.int64], k: int, C: float, previous: LogisticRegression | None
+) -> LogisticRegression:
+    """:func:`openautoglm.core.nlp.learn.fit_head`, started from ``previous``'s coefficients where it has the same
+    ``C`` and saw the same labels."""
+    if previous is None or previous.C != C or not np.array_equal(previous.classes_, np.unique(y)):
+        return fit_head(x, y, k, C)
+    counts = np.bincount(y, minlength=k)
+    weights = {c: len(y) / (int((counts > 0).sum()) * int(n)) for c, n in enumerate(counts) if n}
+    head = LogisticRegression(C=C, max_iter=3000, class_weight=weights, warm_start=True)
+    head.coef_, head.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
+    return head.fit(x, y)
