@@ -220,13 +220,14 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     for raw in ("InferParams", "TaskConfig", "ModelSpec", "Labels-1", "Timeout S"):
         assert raw not in form, (raw, form)
     assert "Prompt template" in form and "Labels" in form
+    expect(node(page, "infer").get_by_test_id("settings-infer")).to_contain_text("正面, 负面, 中性")
+    expect(node(page, "load").get_by_test_id("settings-load")).to_contain_text("user_feedback.csv")
+    panel.evaluate("element => element.scrollTo(0, 0)")
+    page.screenshot(path=str(shots / "canvas-form.png"))
     timeout = panel.locator("#root_model_timeout_s")
     assert not timeout.is_visible()  # folded under the model's "Advanced"
     panel.get_by_test_id("advanced-root_model").locator("summary").click()
     assert timeout.is_visible()
-    expect(node(page, "infer").get_by_test_id("settings-infer")).to_contain_text("正面, 负面, 中性")
-    expect(node(page, "load").get_by_test_id("settings-load")).to_contain_text("user_feedback.csv")
-    page.screenshot(path=str(shots / "canvas-form.png"))
     page.get_by_test_id("workflow-name").fill(NAME)
     page.get_by_test_id("save").click()
     page.get_by_text("saved", exact=False).first.wait_for()

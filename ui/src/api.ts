@@ -45,8 +45,41 @@ const capital = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 export const SIGN_IN_EXPIRED = "Your sign-in has expired: sign in again with a new token.";
 
-/** The one line a user reads for an API error: what failed, why, and what to do (the one place errors map).
- * `status` 0 is a call that got no answer at all. */
+interface Said {
+  what: string;
+  said: string;
+  status: number;
+  data: unknown;
+  retryAfter: string | null;
+}
+
+/** The error line by HTTP status (0: the call got no answer at all). */
+const LINES: Record<number, (e: Said) => string> = {
+  0: ({ what, said }) =>
+    `${what} failed: the API does not answer (${said}); check that \`openautoglm serve\` runs and reload.`,
+  400: ({ what, said }) => `${what} refused: ${said}.`,
+  401: ({ said, data }) =>
+    authReason(data, said) === "expired"
+      ? SIGN_IN_EXPIRED
+      : `The API refused your sign-in (${said}): sign in again with a valid token.`,
+  403: ({ what, said }) => `${what} is not allowed for your roles (${said}): ask an admin for the operator role.`,
+  404: ({ what, said }) => `${what} failed: ${said || "not found"} (it may have been removed; reload the list).`,
+  409: ({ what, said }) =>
+    `${what} failed: ${said || "someone else changed it at the same moment"}; reload and try again.`,
+  413: ({ what, said }) => `${what} failed: too large for the API (${said}); make it smaller.`,
+  422: ({ what, said }) => `${what} refused: ${said}.`,
+  429: ({ what, retryAfter }) =>
+    `${what} failed: too many requests; wait ${retryAfter ? `${retryAfter} s` : "a moment"} and try again.`,
+  502: ({ what, said }) => `${what} failed: the model did not answer (${said}); try again later.`,
+  503: ({ what, said }) => `${what} failed: ${said || "a service the API needs is down"}; try again in a moment.`,
+  504: ({ what, said }) => `${what} failed: the model did not answer (${said}); try again later.`,
+};
+
+const SERVER_FAILED = ({ what, said, status }: Said) =>
+  `${what} failed on the server (${said || `HTTP ${status}`}); try again, or ask an admin to read the API log.`;
+const OTHER = ({ what, said, status }: Said) => `${what} failed: ${said || `HTTP ${status}`}.`;
+
+/** The one line a user reads for an API error: what failed, why, and what to do (the one place errors map). */
 export function readableError(
   method: string,
   path: string,
@@ -55,36 +88,14 @@ export function readableError(
   data: unknown = null,
   retryAfter: string | null = null,
 ): string {
-  const what = capital(actionOf(method, path));
-  const said = detail.trim().replace(/\.$/, "");
-  switch (true) {
-    case status === 0:
-      return `${what} failed: the API does not answer (${said}); check that \`openautoglm serve\` runs and reload.`;
-    case status === 401:
-      return authReason(data, said) === "expired"
-        ? SIGN_IN_EXPIRED
-        : `The API refused your sign-in (${said}): sign in again with a valid token.`;
-    case status === 403:
-      return `${what} is not allowed for your roles (${said}): ask an admin for the operator role.`;
-    case status === 404:
-      return `${what} failed: ${said || "not found"} (it may have been removed; reload the list).`;
-    case status === 409:
-      return `${what} failed: ${said || "someone else changed it at the same moment"}; reload and try again.`;
-    case status === 413:
-      return `${what} failed: too large for the API (${said}); make it smaller.`;
-    case status === 429:
-      return `${what} failed: too many requests; wait ${retryAfter ? `${retryAfter} s` : "a moment"} and try again.`;
-    case status === 400 || status === 422:
-      return `${what} refused: ${said}.`;
-    case status === 502 || status === 504:
-      return `${what} failed: the model did not answer (${said}); try again later.`;
-    case status === 503:
-      return `${what} failed: ${said || "a service the API needs is down"}; try again in a moment.`;
-    case status >= 500:
-      return `${what} failed on the server (${said || `HTTP ${status}`}); try again, or ask an admin to read the API log.`;
-    default:
-      return `${what} failed: ${said || `HTTP ${status}`}.`;
-  }
+  const line = LINES[status] ?? (status >= 500 ? SERVER_FAILED : OTHER);
+  return line({
+    what: capital(actionOf(method, path)),
+    said: detail.trim().replace(/\.$/, ""),
+    status,
+    data,
+    retryAfter,
+  });
 }
 
 export class ApiError extends Error {
