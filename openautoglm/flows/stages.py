@@ -159,11 +159,6 @@ def log_input(source: SourceSpec, dataset: Dataset, summary: dict[str, Any]) -> 
         get_run_logger().warning("could not log the input dataset to MLflow: %s", error)
 
 
-def row_counts(dataset: Dataset, report: CleanReport) -> list[dict[str, Any]]:
-    """Rows at each step, for a Prefect table artifact."""
-    return counts_table(dataset.rows_read, dataset.summary()["quarantined_by_stage"], report, len(dataset))
-
-
 def counts_table(rows_read: int, by_stage: dict[str, int], report: CleanReport, kept: int) -> list[dict[str, Any]]:
     """Rows at each step (read, quarantined by each stage, kept), for a Prefect table artifact."""
     return [

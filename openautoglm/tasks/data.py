@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from openautoglm.adapters.sinks import OutputFormat, write_frame
 from openautoglm.adapters.sources import SourceSpec, SqlSource
 from openautoglm.adapters.sources.load import load_source
 from openautoglm.adapters.validation import (
@@ -116,11 +114,3 @@ class DataSteps:
 
     def submit(self, dataset: Dataset) -> Callable[[], Inferred]:
         return lambda: Inferred(output=dataset.frame)
-
-
-@task(name="write-outputs", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
-def write_outputs_task(dataset: Dataset, folder: Path, fmt: OutputFormat) -> tuple[Path, Path]:
-    """Write the kept rows and the quarantine (with reasons, as CSV) into ``folder``."""
-    data_path = write_frame(dataset.frame, folder, "data", fmt)
-    quarantine_path = write_frame(dataset.quarantine, folder, "quarantine", "csv")
-    return data_path, quarantine_path

@@ -9,9 +9,8 @@ results from the exception.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,8 +21,8 @@ from openautoglm.adapters.cache import CacheMode
 from openautoglm.adapters.models import ModelSpec
 from openautoglm.adapters.models.base import BatchStats
 from openautoglm.adapters.models.run import default_cache, predict_rows
-from openautoglm.adapters.prediction import Executor, Ran, joined, plan_batches, predict
-from openautoglm.adapters.sinks import OutputFormat, write_frame, write_sql
+from openautoglm.adapters.prediction import Ran, joined, plan_batches, predict
+from openautoglm.adapters.sinks import write_sql
 from openautoglm.blocks.credentials import api_key_for
 from openautoglm.core.data.schema import ROW_ID, Dataset
 from openautoglm.core.nlp.results import evaluate
@@ -63,51 +62,6 @@ def infer_batch(
     return results, stats.as_dict()
 
 
-@task(name="batch-rows", cache_policy=NO_CACHE)
-def batch_rows_task(
-    dataset: Dataset, text_column: str, text_pair_column: str | None, batch_size: int
-) -> list[tuple[Row, ...]]:
-    """The kept rows as model batches (each batch is then one ``infer-batch`` task run)."""
-    return plan_batches(dataset.frame, text_column, text_pair_column, batch_size)
-
-
-@task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate_task(
-    config: TaskConfig,
-    dataset: Dataset,
-    batch_outputs: Sequence[BatchOutput],
-    text_column: str,
-    gold_column: str,
-) -> dict[str, Any]:
-    """The task's metrics against ``gold_column`` (the ``infer-batch`` outputs, in order)."""
-    results = [r for batch, _ in batch_outputs for r in batch]
-    return evaluate(config, dataset.frame, results, text_column=text_column, gold_column=gold_column)
-
-
-@task(name="write-results", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
-def write_results_task(
-    dataset: Dataset,
-    batch_outputs: Sequence[BatchOutput],
-    spec: ModelSpec,
-    folder: Path,
-    fmt: OutputFormat,
-) -> tuple[Path, Path, pd.DataFrame]:
-    """Each kept row with its result, and the quarantine with reasons; returns both paths and the merged rows."""
-    output = joined(dataset.frame, [r for batch, _ in batch_outputs for r in batch], spec)
-    return (
-        write_frame(output, folder, "results", fmt),
-        write_frame(dataset.quarantine, folder, "quarantine", "csv"),
-        output,
-    )
-
-
-@task(name="write-sql", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, tags=["io"])
-def write_sql_task(output: pd.DataFrame, url: str, table: str, password_env: str | None) -> int:
-    """The results rows into ``table`` of the database at ``url`` (its password from ``password_env``)."""
-    password = os.environ.get(password_env) if password_env else None
-    return write_sql(output, url, table, password=password)
-
-
 @task(name="evaluate", cache_policy=NO_CACHE)
 def evaluate_chunks_task(
     config: TaskConfig, store: ChunkStore, chunks: int, text_column: str, gold_column: str
@@ -131,16 +85,6 @@ def write_sql_chunks_task(store: ChunkStore, chunks: int, url: str, table: str, 
     for index, frame in enumerate(store.frames("out", chunks)):
         written += write_sql(frame, url, table, password=password, if_exists="replace" if index == 0 else "append")
     return written
-
-
-def on_task_runner(infer: Any, *shared: Any) -> Executor:
-    """An :data:`~openautoglm.adapters.prediction.Executor` that maps ``infer`` (an ``infer-batch`` task) over the
-    batches on the flow's task runner, with ``shared`` as its other arguments (see :func:`gathered`)."""
-
-    def execute(work: Sequence[tuple[Row, ...]]) -> Iterator[Ran]:
-        return gathered(infer.map(list(work), *map(unmapped, shared)))
-
-    return execute
 
 
 def gathered(futures: Iterable[Any]) -> Iterator[Ran]:
