@@ -40,6 +40,10 @@ MAX_ARTIFACT_CHARS = 4000
 MAX_SUMMARY_CHARS = 200_000
 #: Characters of a failed node's error message shown in its panel.
 MAX_ERROR_CHARS = 600
+#: A workflow run's latest log lines read per poll, and kept per node (its panel's log).
+RUN_LOG_LINES = 200
+NODE_LOG_LINES = 30
+MAX_LOG_CHARS = 500
 #: How Prefect words a failed run's message; the page shows what follows.
 PREFECT_PREFIX = re.compile(r"^(?:Task|Flow) run encountered an exception ")
 #: An exception's class name before its message (``ValidationGateError: ...``).
@@ -325,7 +329,8 @@ class JobsService:
         Each node's task run is the one named after the node (the pipeline flow names them so); a node without
         one has not started (``PENDING``). Its ``summary`` is what the node's artifact (description
         ``node:<id>``) says, once the node has published one; a failed or crashed node's ``error`` is
-        :func:`node_error` of its state.
+        :func:`node_error` of its state; ``logs`` are the node's task run's latest log lines (up to
+        :data:`NODE_LOG_LINES`, oldest first), given where its preview is (they may quote input rows).
 
         Raises:
             ApiError: 404 (no such run, another owner's, or not a workflow run), 503 (Prefect down).
@@ -336,7 +341,10 @@ class JobsService:
             ArtifactFilterFlowRunId,
             FlowRunFilter,
             FlowRunFilterId,
+            LogFilter,
+            LogFilterFlowRunId,
         )
+        from prefect.client.schemas.sorting import LogSort
 
         uid = _uuid(run_id)
         try:
@@ -354,6 +362,15 @@ class JobsService:
                 artifacts = await client.read_artifacts(
                     artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uid]))
                 )
+                lines = (
+                    await client.read_logs(
+                        LogFilter(flow_run_id=LogFilterFlowRunId(any_=[uid])),
+                        limit=RUN_LOG_LINES,
+                        sort=LogSort.TIMESTAMP_DESC,
+                    )
+                    if task_runs
+                    else []
+                )
         except (httpx.ConnectError, httpx.TimeoutException, OSError) as error:
             raise _down(error) from None
         # A retried flow run has a task run per attempt and node: the latest one is the node's state now.
@@ -370,6 +387,7 @@ class JobsService:
                 summaries[description.removeprefix(NODE_ARTIFACT_PREFIX)] = summary
             elif artifact.key == "mlflow-run":
                 links["mlflow"] = _link(artifact.data)
+        logs = node_logs(lines, {str(t.id): name for name, t in by_name.items()}) if rows_ok else {}
         nodes = {}
         for node_id in node_ids:
             task_run = by_name.get(node_id)
@@ -384,6 +402,7 @@ class JobsService:
                 "prefect_url": _ui_url("task-run", task_run.id) if task_run is not None else None,
                 "mlflow_url": links["mlflow"],
                 "error": node_error(state),
+                "logs": logs.get(node_id, []),
             }
         return {"run": job, "nodes": nodes, "links": links}
 
@@ -436,6 +455,25 @@ def in_page_terms(hint: str) -> str:
         return f"set this node's '{name}' to {value}" if value else f"{verb}this node's '{name}'"
 
     return " ".join(CLI_FLAG.sub(field, OTHER_FACE.sub("", hint)).split())
+
+
+def node_logs(lines: Sequence[Any], nodes: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    """Log lines (newest first, as read) by node, oldest first, at most :data:`NODE_LOG_LINES` each: ``{"time":
+    ISO, "level": "INFO", "message": one line}``; ``nodes`` maps a task run id to its node."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for line in lines:
+        node = nodes.get(str(line.task_run_id)) if line.task_run_id is not None else None
+        if node is None or len(found.setdefault(node, [])) >= NODE_LOG_LINES:
+            continue
+        text = " ".join(str(line.message).split())
+        found[node].append(
+            {
+                "time": _iso(line.timestamp) or "",
+                "level": logging.getLevelName(line.level),
+                "message": text if len(text) <= MAX_LOG_CHARS else text[: MAX_LOG_CHARS - 1] + "…",
+            }
+        )
+    return {node: entries[::-1] for node, entries in found.items()}
 
 
 def node_error(state: Any) -> dict[str, str | None] | None:

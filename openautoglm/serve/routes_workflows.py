@@ -147,6 +147,12 @@ class NodeError(BaseModel):
     what_to_do: str | None = Field(description="what to do next, in the page's terms (its form's fields), or null")
 
 
+class LogLine(BaseModel):
+    time: str
+    level: str = Field(description="DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    message: str = Field(description="one line")
+
+
 class NodeState(BaseModel):
     state: str = Field(description="PENDING (not started), SCHEDULED, RUNNING, COMPLETED, FAILED, CRASHED...")
     state_name: str | None
@@ -160,6 +166,10 @@ class NodeState(BaseModel):
     prefect_url: str | None = Field(default=None, description="the node's task run in the Prefect UI")
     mlflow_url: str | None = Field(default=None, description="the run's MLflow run (node metrics: <node>.<name>)")
     error: NodeError | None = Field(default=None, description="a FAILED or CRASHED node's error; else null")
+    logs: list[LogLine] = Field(
+        default_factory=list,
+        description="the node's latest log lines, oldest first (where the caller may see its rows, as preview)",
+    )
 
 
 class RunLinks(BaseModel):

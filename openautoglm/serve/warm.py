@@ -117,7 +117,7 @@ def warm_up(models: Sequence[str]) -> None:
 def run_one(run_id: str) -> None:
     """Claim the flow run (``Pending``, as a worker does) and run it here with Prefect's engine."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
     from prefect.flow_engine import load_flow_run, run_flow
     from prefect.states import Pending
 
@@ -127,7 +127,9 @@ def run_one(run_id: str) -> None:
     try:
         uid = UUID(run_id)
         with get_client(sync_client=True) as client:
-            claimed = client.set_flow_run_state(uid, Pending(message="taken by the API's warm executor"))
+            claimed: OrchestrationResult[Any] = client.set_flow_run_state(
+                uid, Pending(message="taken by the API's warm executor")
+            )
         if claimed.status != SetStateStatus.ACCEPT:
             log.info("flow run %s was taken by another runner (%s)", run_id, claimed.status.value)
             return

@@ -72,6 +72,13 @@ def test_a_canvas_run_runs_on_the_warm_executor_as_a_flow_run_with_a_task_run_pe
         assert set(nodes) == {"load", "clean", "validate", "infer", "evaluate", "write-results"}
         assert all(n["state"] == "COMPLETED" and n["error"] is None for n in nodes.values()), nodes
         assert nodes["evaluate"]["summary"]["outputs"]["metrics"]["accuracy"] >= 0.85
+    # The node's log lines: the engine sends them in batches, so they may trail its state by a second or two.
+    deadline, logs = time.monotonic() + 30, []
+    while not logs and time.monotonic() < deadline:
+        time.sleep(0.5)
+        logs = api.get(f"/api/v1/workflow-runs/{run['run']['id']}", headers=auth()).json()["data"]["nodes"]["infer"]
+        logs = logs["logs"]
+    assert logs and all(set(line) == {"time", "level", "message"} and "\n" not in line["message"] for line in logs)
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(created.json()["data"]["id"])
         deployment = client.read_deployment(flow_run.deployment_id)

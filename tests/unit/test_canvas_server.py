@@ -135,3 +135,27 @@ def test_a_failed_nodes_error_is_one_line_and_says_what_to_do_in_the_pages_terms
 def test_cli_flags_become_the_nodes_form_fields(hint: str, page: str) -> None:
     assert in_page_terms(hint) == page
     assert "--" not in in_page_terms(hint)
+
+
+def test_log_lines_go_to_their_node_oldest_first_one_line_each() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from openautoglm.serve.jobs import NODE_LOG_LINES, node_logs
+
+    def line(task: str | None, second: int, message: str, level: int = 20) -> SimpleNamespace:
+        return SimpleNamespace(
+            task_run_id=task, timestamp=datetime(2026, 12, 7, 0, 0, second, tzinfo=UTC), level=level, message=message
+        )
+
+    newest_first = [
+        line("t2", 9, "done\nsecond line", 40),
+        line(None, 8, "flow"),
+        line("t1", 2, "b"),
+        line("t1", 1, "a"),
+    ]
+    newest_first += [line("t3", 0, f"x{i}") for i in range(NODE_LOG_LINES + 5)]
+    logs = node_logs(newest_first, {"t1": "load", "t2": "infer", "t3": "clean"})
+    assert [entry["message"] for entry in logs["load"]] == ["a", "b"]
+    assert logs["infer"] == [{"time": "2026-12-07T00:00:09+00:00", "level": "ERROR", "message": "done second line"}]
+    assert len(logs["clean"]) == NODE_LOG_LINES and set(logs) == {"load", "infer", "clean"}
