@@ -157,7 +157,8 @@ def _balanced(ranked: npt.NDArray[np.int64], probs: FloatArray, k: int) -> npt.N
     predicted = probs.argmax(axis=1)
     quota = math.ceil(k / probs.shape[1])
     taken: dict[int, int] = {}
-    first, rest = [], []
+    first: list[int] = []
+    rest: list[int] = []
     for row in ranked:
         label = int(predicted[row])
         if len(first) < k and taken.get(label, 0) < quota:
