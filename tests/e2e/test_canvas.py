@@ -7,11 +7,11 @@ preview, reload and find the workflow saved; an incompatible connection and a cy
 and by the server; a viewer cannot run (the button is off and the API says 403).
 
 Made for people (issue 33): no request of the page answers 404; an empty canvas says what to do; the palette is
-grouped by kind and searched; Layout leaves no two nodes overlapping; forms speak in field titles (no class name,
-no "Labels-1"), advanced fields folded; node cards show their key settings; the evaluate node's metrics are a
-table with per-label bars; a failed node's panel says why and what to do in the form's terms (no CLI flag); an
-expired token (told by the API's 401, or by the token's own expiry) and a refused one return to the sign-in with
-a line saying so.
+grouped by kind and searched; the data file is uploaded from the load node's panel; Layout leaves no two nodes
+overlapping; forms speak in field titles (no class name, no "Labels-1"), advanced fields folded; node cards show
+their key settings; the evaluate node's metrics are a table with per-label bars; a failed node's panel says why
+and what to do in the form's terms (no CLI flag) and shows its log lines; an expired token (told by the API's
+401, or by the token's own expiry) and a refused one return to the sign-in with a line saying so.
 
 Screenshots go to ``OPENAUTOGLM_SCREENSHOTS`` when set (``scripts/canvas_screenshots.py`` makes the docs'
 pictures that way), else to the test's folder.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ SIGNER = Signer.rsa("canvas-1")
 BUNDLE = REPO / "openautoglm" / "serve" / "ui_dist" / "index.html"
 LABELS = ["正面", "负面", "中性"]
 NAME = "canvas-seed"
+FEEDBACK = REPO / "examples" / "user_feedback.csv"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             pytest.fail(message)
         pytest.skip(message)
     tmp = tmp_path_factory.mktemp("canvas")
+    data = tmp / "data"  # the data root: uploads land in it, not in the repository's examples/
+    data.mkdir()
+    shutil.copy(FEEDBACK, data / FEEDBACK.name)
     with prefect_server(tmp / "server") as api_url:
         env = {
             "PREFECT_API_URL": api_url,
@@ -74,7 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             **env,
             "OPENAUTOGLM_SERVE_JWT_KEYS": keys_json(SIGNER),
             "OPENAUTOGLM_SERVE_PRELOAD": "false",
-            "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(REPO / "examples")]),
+            "OPENAUTOGLM_SERVE_DATA_ROOTS": json.dumps([str(data)]),
             "OPENAUTOGLM_SERVE_WORKFLOWS_URL": f"sqlite:///{tmp / 'workflows.db'}",
         }
         try:
@@ -207,8 +212,11 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     assert overlapping(boxes) == []
 
     # The forms, in words: field titles, advanced fields folded, no class names.
-    panel = open_form(page, "load")
-    panel.locator("#root_source_path").fill("user_feedback.csv")
+    panel = open_form(page, "load")  # the data file uploaded from the panel: the source then reads it
+    panel.get_by_test_id("upload-file").set_input_files(str(FEEDBACK))
+    expect(page.get_by_test_id("status")).to_contain_text("uploaded uploads/user_feedback.csv: 60 rows")
+    expect(panel.locator("#root_source_path")).to_have_value("uploads/user_feedback.csv")
+    assert (stack["tmp"] / "data" / "uploads" / FEEDBACK.name).read_bytes() == FEEDBACK.read_bytes()
     panel = open_form(page, "validate")
     panel.locator("#root_label_column").fill("label")
     add_items(panel, "root_labels", LABELS)
@@ -221,7 +229,7 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
         assert raw not in form, (raw, form)
     assert "Prompt template" in form and "Labels" in form
     expect(node(page, "infer").get_by_test_id("settings-infer")).to_contain_text("正面, 负面, 中性")
-    expect(node(page, "load").get_by_test_id("settings-load")).to_contain_text("user_feedback.csv")
+    expect(node(page, "load").get_by_test_id("settings-load")).to_contain_text("uploads/user_feedback.csv")
     panel.evaluate("element => element.scrollTo(0, 0)")
     page.screenshot(path=str(shots / "canvas-form.png"))
     timeout = panel.locator("#root_model_timeout_s")
@@ -318,6 +326,8 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     assert message.strip(), failure.inner_text()
     assert "quarantine" in what_to_do.lower() and "--" not in what_to_do, what_to_do
     assert "failed" in node(page, "validate").inner_text().lower()
+    logs = page.get_by_test_id("node-logs")  # the node's own log lines, in its panel
+    expect(logs).to_contain_text("ERROR", timeout=15_000)
     page.screenshot(path=str(shots / "canvas-failed.png"))
     page.close()
 

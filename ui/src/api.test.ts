@@ -65,6 +65,15 @@ describe("Api", () => {
       "Listing the saved workflows failed: the model did not answer (HTTP 502 Bad Gateway); try again later.",
     );
   });
+  it("uploads a file's bytes as they are, with their content type", async () => {
+    const uploaded = { path: "uploads/a b.csv", bytes: 9, rows: 1, columns: ["text"], replaced: false };
+    const fetch = answer(200, { code: 0, data: uploaded, message: "success" });
+    const data = new Blob(["text\nhello"]);
+    expect(await new Api("t").uploadData("a b.csv", data, "text/csv")).toEqual(uploaded);
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect([url, init.method, init.body]).toEqual(["/api/v1/data-files/a%20b.csv", "PUT", data]);
+    expect((init.headers as Record<string, string>)["Content-Type"]).toBe("text/csv");
+  });
   it("sends an expired token's 401 to the sign-in, with the line it shows", async () => {
     answer(401, { code: 40100, data: { reason: "expired" }, message: "your sign-in has expired: sign in again" });
     const heard: ApiError[] = [];

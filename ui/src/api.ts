@@ -5,6 +5,7 @@ import type {
   Job,
   Schedule,
   StageInfo,
+  UploadedFile,
   WorkflowDiff,
   WorkflowFile,
   WorkflowRun,
@@ -27,6 +28,7 @@ const ACTIONS: [RegExp, string][] = [
   [/^POST \/workflow-runs\/[^/]+\/retry$/, "re-running"],
   [/^GET \/workflow-runs\//, "following the run"],
   [/^\w+ \/annotation\//, "the annotation project"],
+  [/^PUT \/data-files\//, "uploading the file"],
 ];
 
 export function actionOf(method: string, path: string): string {
@@ -134,16 +136,15 @@ export class Api {
     private readonly onUnauthenticated?: (error: ApiError) => void,
   ) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** One API call: `body` goes as JSON, `raw` as it is with its content type (an uploaded file). */
+  private async call<T>(method: string, path: string, body?: unknown, raw?: { data: Blob; type: string }): Promise<T> {
     let response: Response;
+    const type = raw ? raw.type : body === undefined ? undefined : "application/json";
     try {
       response = await fetch(`/api/v1${path}`, {
         method,
-        headers: {
-          Authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { Authorization: `Bearer ${this.token}`, ...(type ? { "Content-Type": type } : {}) },
+        body: raw ? raw.data : body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
       const detail = (e as Error).message || "network error";
@@ -200,6 +201,10 @@ export class Api {
       "GET",
       `/workflows/${encodeURIComponent(name)}/export${version === undefined ? "" : `?version=${version}`}`,
     );
+
+  /** Upload a CSV/JSONL file into the data root (operators); its `path` goes into a load node's source. */
+  uploadData = (name: string, data: Blob, type: string) =>
+    this.call<UploadedFile>("PUT", `/data-files/${encodeURIComponent(name)}`, undefined, { data, type });
 
   // --- annotation (the Annotate page) ---
   annotationProjects = () =>

@@ -136,3 +136,12 @@ export interface Schedule {
   active: boolean;
   version: number | null;
 }
+
+/** A data file uploaded into the data root (PUT /api/v1/data-files/{name}). */
+export interface UploadedFile {
+  path: string; // relative to the data root: what a load node's source.path takes
+  bytes: number;
+  rows: number;
+  columns: string[];
+  replaced: boolean;
+}

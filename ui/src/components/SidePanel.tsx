@@ -11,6 +11,7 @@ import { withoutNulls, wordedSchema } from "../graph/form";
 import { type MetricsView, metricsOf } from "../graph/metrics";
 import { type Failure, nodeBadge, outputSummaries, previewRows, type Rows } from "../graph/run";
 import { formSchema } from "../graph/schema";
+import { readsFileSource } from "../graph/upload";
 import { humanise } from "../graph/words";
 import type { LogLine, NodeRun, Params, StageInfo } from "../types";
 import { FORM_TEMPLATES } from "./FormTemplates";
@@ -27,6 +28,8 @@ interface Props {
   taken: ReadonlySet<string>;
   onRename: (from: string, to: string) => void;
   onParams: (id: string, params: Params) => void;
+  /** Upload a data file for this node's source (stages that read a file; operators). */
+  onUpload?: (id: string, file: File) => void;
   onClose: () => void;
 }
 
@@ -255,6 +258,24 @@ function Preview({ run, rows, stage }: { run: NodeRun; rows?: Rows; stage?: Stag
   );
 }
 
+function UploadField({ onUpload }: { onUpload: (file: File) => void }) {
+  return (
+    <label className="field upload">
+      Upload a data file (CSV or JSONL) into the data root; the source then reads it
+      <input
+        type="file"
+        accept=".csv,.jsonl"
+        data-testid="upload-file"
+        onChange={(e) => {
+          const file = e.target.files?.[0];
+          if (file) onUpload(file);
+          e.target.value = "";
+        }}
+      />
+    </label>
+  );
+}
+
 export function SidePanel({
   node,
   stage,
@@ -266,6 +287,7 @@ export function SidePanel({
   taken,
   onRename,
   onParams,
+  onUpload,
   onClose,
 }: Props) {
   const schema = useMemo(() => wordedSchema(formSchema(stage?.params_schema ?? {})) as RJSFSchema, [stage]);
@@ -290,6 +312,9 @@ export function SidePanel({
       {run && <RunLinks run={run} />}
       {run?.summary !== undefined && run.summary !== null && <Preview run={run} rows={rows} stage={stage} />}
       {run?.logs && run.logs.length > 0 && <Logs lines={run.logs} />}
+      {stage && canEdit && onUpload && readsFileSource(stage.params_schema) && (
+        <UploadField onUpload={(file) => onUpload(node.id, file)} />
+      )}
       {stage && (
         <Form
           key={node.id}

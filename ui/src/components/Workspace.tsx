@@ -19,6 +19,7 @@ import { uniqueId, WORKFLOW_NAME_PATTERN } from "../graph/ids";
 import { autoLayout, NODE_WIDTH } from "../graph/layout";
 import { catalogueOf, connectionProblem, type Link } from "../graph/ports";
 import { canRetry, isFinal, nodeBadge, nodeFailure, nodeRows, runLine } from "../graph/run";
+import { uploadKind, withUploadedSource } from "../graph/upload";
 import { needsRefit } from "../graph/viewport";
 import { pageTerms } from "../graph/words";
 import { useCanvas } from "../hooks/useCanvas";
@@ -226,6 +227,29 @@ export function Workspace({ session, onSignOut, onExpired }: Props) {
       );
     },
     [change, current],
+  );
+
+  /** Upload a data file and point the node's source at it (the file's kind from its suffix). */
+  const upload = useCallback(
+    (id: string, picked: File) => {
+      const kind = uploadKind(picked.name);
+      if (!kind) {
+        fail(`${picked.name}: upload a .csv or a .jsonl file`);
+        return;
+      }
+      api.uploadData(picked.name, picked, kind.type).then(
+        (done) => {
+          const node = current.current.nodes.find((n) => n.id === id);
+          if (node) setParams(id, withUploadedSource(node.data.params, done.path, kind.kind));
+          const columns = done.columns.join(", ");
+          info(
+            `uploaded ${done.path}: ${done.rows} rows (${columns})${done.replaced ? ", replacing the earlier file" : ""}`,
+          );
+        },
+        (e: unknown) => fail((e as Error).message),
+      );
+    },
+    [api, current, fail, info, setParams],
   );
 
   const layout = useCallback(() => {
@@ -538,7 +562,23 @@ export function Workspace({ session, onSignOut, onExpired }: Props) {
                     ? "Drag a stage from the palette on the left (or double-click it), then connect an output port to an input port of the same type."
                     : "Your role can read workflows but not edit them."}
                 </p>
-                <p>Or open a saved workflow or a starter from the “Open…” list above.</p>
+                {workflows.length > 0 ? (
+                  <>
+                    <p>Or start from a saved workflow or a starter:</p>
+                    <ul className="gallery">
+                      {workflows.slice(0, 8).map((w) => (
+                        <li key={w.name}>
+                          <button data-testid={`starter-${w.name}`} onClick={() => void open(w.name)}>
+                            {w.name}
+                          </button>
+                          <span>{w.description}</span>
+                        </li>
+                      ))}
+                    </ul>
+                  </>
+                ) : (
+                  <p>Or open a saved workflow from the “Open…” list above.</p>
+                )}
               </div>
             )}
           </div>
@@ -554,6 +594,7 @@ export function Workspace({ session, onSignOut, onExpired }: Props) {
               taken={taken}
               onRename={rename}
               onParams={setParams}
+              onUpload={upload}
               onClose={() => setSelectedId(null)}
             />
           )}

@@ -1,10 +1,11 @@
-// A workflow run followed to its end: polls GET /api/v1/workflow-runs/{id} about every second.
+// A workflow run followed to its end: polls GET /api/v1/workflow-runs/{id} every half second (a warm executor
+// starts its nodes within a second).
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Api } from "../api";
 import { afterPoll } from "../graph/run";
 import type { Job, WorkflowRun } from "../types";
 
-export const POLL_MS = 1000;
+export const POLL_MS = 500;
 export const RETRY_POLLS = 10;
 
 export function useRun(api: Api, onError: (message: string) => void) {
