@@ -31,9 +31,9 @@ from openautoglm.tasks.data import (
     gate_task,
     load_task,
     normalize_chunk_task,
-    source_password,
     validate_task,
 )
+from openautoglm.usecases.data import source_password
 from openautoglm.usecases.stream import ChunkSteps, ChunkStore, Streamed, source_digest, stream
 
 

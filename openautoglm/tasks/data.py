@@ -1,4 +1,5 @@
-"""Tasks of the data stages: load, clean (per chunk, then across chunks), validate, write.
+"""Tasks of the data stages (load, clean per chunk and across chunks, validate, gate), wrapping the use cases'
+functions, and the chunk steps of a streamed data-only run (:class:`DataSteps`).
 
 The data-carrying tasks use ``NO_CACHE``: a file read again under the same path may hold new rows, and
 hashing a large frame for a cache key costs more than the step it would skip.
@@ -6,16 +7,13 @@ hashing a large frame for a cache key costs more than the step it would skip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import SecretStr
 
-from openautoglm.adapters.sources import SourceSpec, SqlSource
-from openautoglm.adapters.sources.load import load_source
 from openautoglm.adapters.validation import (
     GateMode,
     ValidationConfig,
@@ -26,12 +24,11 @@ from openautoglm.adapters.validation import (
 from openautoglm.core.data.clean import (
     CleanConfig,
     CleanReport,
-    drop_empty_and_duplicates,
-    merge_reports,
     normalize_frame,
 )
 from openautoglm.core.data.schema import Dataset
-from openautoglm.core.errors import AccountingError, SourceUnavailableError
+from openautoglm.core.errors import SourceUnavailableError
+from openautoglm.usecases.data import finish_clean, load_dataset
 from openautoglm.usecases.stream import Inferred
 
 
@@ -46,44 +43,18 @@ def _transient(task: object, task_run: object, state: object) -> bool:
     return False
 
 
-def source_password(spec: SourceSpec) -> SecretStr | None:
-    if isinstance(spec, SqlSource) and spec.password_block:
-        from prefect.blocks.system import Secret
-
-        return SecretStr(str(Secret.load(spec.password_block).get()))
-    return None
-
-
-@task(
+load_task = task(
     name="load-data",
     retries=3,
     retry_delay_seconds=[2, 5, 15],
     retry_condition_fn=_transient,
     cache_policy=NO_CACHE,
     tags=["io"],
-)
-def load_task(spec: SourceSpec, columns: Sequence[str] | None = None, rename: dict[str, str] | None = None) -> Dataset:
-    """Read a source into a :class:`Dataset` (passwords from a Prefect Secret block or the environment)."""
-    return load_source(spec, columns, rename, password=source_password(spec), progress=False)
-
+)(load_dataset)
 
 normalize_chunk_task = task(name="clean-chunk", cache_policy=NO_CACHE)(normalize_frame)
 
-
-@task(name="drop-empty-and-duplicates", cache_policy=NO_CACHE)
-def finish_clean_task(
-    dataset: Dataset, cleaned_chunks: Sequence[tuple[pd.DataFrame, CleanReport]], config: CleanConfig
-) -> tuple[Dataset, CleanReport]:
-    """Join the cleaned chunks (``clean-chunk`` outputs, in order), quarantine empty and duplicate rows across the
-    whole dataset."""
-    chunks = [frame for frame, _ in cleaned_chunks]
-    reports = [report for _, report in cleaned_chunks]
-    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-    kept, rejected, drop_report = drop_empty_and_duplicates(frame, config)
-    cleaned = replace(dataset, frame=frame).reject(rejected)
-    if len(cleaned.frame) != len(kept):  # reject() and drop_empty_and_duplicates() must agree
-        raise AccountingError(f"{dataset.source}: cleaning kept {len(kept)} rows but the dataset {len(cleaned)}")
-    return cleaned, merge_reports([*reports, drop_report], rows_in=len(dataset))
+finish_clean_task = task(name="drop-empty-and-duplicates", cache_policy=NO_CACHE)(finish_clean)
 
 
 @task(name="validate", cache_policy=NO_CACHE)
