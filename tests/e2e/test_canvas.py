@@ -160,6 +160,7 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     page.get_by_test_id("palette-load").wait_for()
     assert missing == [], f"the page requested what is not there: {missing}"
     expect(page.get_by_test_id("empty-hint")).to_contain_text("Drag a stage")
+    assert page.get_by_test_id("starter-seed-classification").is_visible()  # the starters, listed to open
 
     # The palette: grouped by kind, searched.
     assert page.get_by_test_id("palette-group-Sources").get_by_test_id("palette-load").count() == 1
@@ -335,7 +336,7 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
 def test_expired_or_refused_token_returns_to_sign_in(stack: dict[str, Any], browser: Any) -> None:
     """The API's 401 for an expired token (the page's clock an hour behind, so only the API knows), a token the
     API does not accept, and a token whose own expiry passes while the page is open: each returns to the sign-in
-    with a line saying why, never to an empty palette."""
+    with a line saying why, never to an empty palette. Then a starter opens from the empty canvas's list."""
     from playwright.sync_api import expect
 
     base = stack["base"]
@@ -360,4 +361,12 @@ def test_expired_or_refused_token_returns_to_sign_in(stack: dict[str, Any], brow
     expect(page.get_by_test_id("sign-in-notice")).to_contain_text("expired", timeout=15_000)
     page.reload()  # the expired token is not kept: the sign-in again
     page.get_by_test_id("token").wait_for()
+    page.close()
+
+    # And a starter opens from the empty canvas's list.
+    page = sign_in(browser, base, "olga", "operator")
+    page.get_by_test_id("starter-seed-classification").click()
+    node(page, "evaluate").wait_for()
+    assert page.get_by_test_id("workflow-name").input_value() == "seed-classification"
+    expect(page.get_by_test_id("empty-hint")).to_have_count(0)
     page.close()
