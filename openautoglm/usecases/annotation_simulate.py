@@ -5,17 +5,20 @@ One use case, one parameter model (:class:`SimulateParams`), one function (:func
 
 1. fits the learner ``train_round`` uses (:class:`openautoglm.core.nlp.learn.FewLabelClassifier`: one class-balanced
    logistic head per view -- char 1-3-gram TF-IDF whose vocabulary comes from the labelled and unlabelled pool rows,
-   and ``local-auto``'s e5 and USE embeddings --, the views and ``C`` chosen by cross-validation on the labels);
+   and ``local-auto``'s e5 and USE embeddings --, the views and ``C`` chosen by cross-validation on the labels),
+   refitted once with the surest pool rows of each predicted label (self-training,
+   ``TrainRoundParams.self_training``: :func:`openautoglm.core.annotation.learner.self_trained_heads`);
 2. scores the unlabelled pool with it and chooses ``round_size`` rows with
    :func:`openautoglm.core.annotation.sampling.choose` (the strategy, optionally diverse);
 3. reveals their gold labels (the simulated annotator) and records the test accuracy of the model fitted on the
    labels so far: the learning curve.
 
 The first round has no model: it is chosen from a prior's probabilities (the zero-shot model's, ``cold_start=
-"zero-shot"``) or at random. Everything runs in memory; the pool's TF-IDF matrix and embeddings are computed once
-(the vocabulary is fitted on the same rows every round, so it does not change) and the heads are refitted each
-round -- the same figures as calling ``FewLabelClassifier.fit`` each round (a unit test checks that), for a
-fraction of the time.
+"zero-shot"``), as the row nearest the centre of each k-means cluster of the embeddings (``"clusters"``,
+:func:`~openautoglm.core.annotation.sampling.cover`) or at random. Everything runs in memory; the pool's TF-IDF
+matrix and embeddings are computed once (the vocabulary is fitted on the same rows every round, so it does not
+change) and the heads are refitted each round -- the same figures as calling ``FewLabelClassifier.fit`` each round
+(a unit test checks that), for a fraction of the time.
 
 For long benchmarks the views and ``C`` may be fixed (``views``/``C``, chosen once on development rows) instead of
 cross-validated every round (20x fewer fits), and the heads are warm-started from the previous round's coefficients
@@ -24,8 +27,7 @@ cross-validated every round (20x fewer fits), and the heads are warm-started fro
 heads disagree most (:func:`view_disagreement`). :func:`run_ner_rounds` is the same loop for NER sentences, chosen
 by a CRF's token marginals (:func:`sentence_uncertainty`).
 
-Measured (``bench/annotate.py``, ``docs/annotation-benchmark.md``): on waimai_10k margin reaches the accuracy of
-1,000 random labels with 300; on online_shopping_9_cats with 650.
+Measured: ``bench/annotate.py``, ``docs/annotation-benchmark.md``.
 """
 
 from __future__ import annotations
