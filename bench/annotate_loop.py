@@ -20,8 +20,8 @@ version (among requests sent after the last label). Baseline, in the same run: t
 serving API on the alias, launch to ``/readyz``).
 
 A round is the training threshold (``train_every`` new labels), so that each round's last label makes a training
-due. (The figures in bench/results/annotate_loop.json were measured with the earlier trigger, 20
-``openautoglm.annotation.labelled`` answers; rerun to measure the due event.)
+due. bench/results/annotate_loop.json: measured with the due event trigger and train_round's self-training
+(``TrainRoundParams.self_training``, 0.5).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/annotate_loop.py [--rounds 3] [--poll-s 10] [--rows 200]
 """
