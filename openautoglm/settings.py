@@ -13,6 +13,7 @@
 | OPENAUTOGLM_FALLBACK_MODEL | (none) | model to use instead of a GLM model when no Zhipu key is set (SDK) |
 | OPENAUTOGLM_SQL_STATEMENT_TIMEOUT_S | 300 | longest an SQL source's read or a sink's statement may run |
 | OPENAUTOGLM_ANNOTATIONS_URL | sqlite:///$HOME/annotations.db | the annotation store (SQLite or PostgreSQL) |
+| OPENAUTOGLM_PIPELINE_KEEP_RESULTS_S | 86400 | how long node results are kept for a re-run from a node |
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL of the annotation store (projects, items, predictions, annotations); ``postgresql+psycopg://``
     #: in production, where many annotators label at once. Read through :attr:`annotations_store_url`.
     annotations_url: str | None = None
+    #: Seconds a pipeline run's node results stay in Prefect's result storage for a re-run from a changed node
+    #: (``PipelineParams.reuse``); older ones are removed when a pipeline run ends.
+    pipeline_keep_results_s: float = Field(default=86400.0, gt=0)
 
     @property
     def tracking_uri(self) -> str:

@@ -97,6 +97,29 @@ def _rows(summary: Any) -> int | None:
     return None
 
 
+def publish_cached(
+    stages: Mapping[str, str], futures: Mapping[str, Any], inputs: Mapping[str, Mapping[str, tuple[Any, str]]]
+) -> list[str]:
+    """Publish the node artifact of each node whose result came from the cache (its task run's state ``Cached``:
+    its body did not run, so it published none); returns those nodes. Call once every future is done.
+
+    Args:
+        stages: Node id -> stage.
+        futures: Node id -> the future of its task run.
+        inputs: Node id -> its inputs as the flow submitted them (port -> (upstream future, output port)).
+    """
+    cached = []
+    for node, stage in stages.items():
+        state = futures[node].state
+        if state.name != "Cached":
+            continue
+        values = {port: upstream.result()[out] for port, (upstream, out) in inputs[node].items()}
+        report = node_report(stage, values, futures[node].result())
+        create_table_artifact(report, description=f"{NODE_ARTIFACT_PREFIX}{node}")
+        cached.append(node)
+    return cached
+
+
 def _given_key(context: Any, parameters: Mapping[str, Any]) -> str | None:
     """The cache key the flow chose for the node (None: not cached)."""
     key = parameters.get("cache_key")
@@ -113,8 +136,8 @@ def stage_task(
     cache_key: str | None = None,
 ) -> dict[str, Any]:
     """One workflow node as a task run; publishes its node artifact when it finishes. With a ``cache_key`` (the
-    pipeline flow gives one made of the flow run and the node's lineage) and a persisted result, a retry of the
-    same flow run reuses the node's result instead of running it again."""
+    pipeline flow gives one made of the node's lineage, scoped by owner, workflow and flow run or the run it
+    re-runs) and a persisted result, a retry or a re-run reuses the node's result instead of running it again."""
     outputs = run_stage(stage, node, params, inputs, folder)
     create_table_artifact(node_report(stage, _values(inputs), outputs), description=f"{NODE_ARTIFACT_PREFIX}{node}")
     return outputs

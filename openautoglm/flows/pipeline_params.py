@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from openautoglm.adapters.tracking import log_metrics
 from openautoglm.core.registry import normalize_name
 from openautoglm.core.workflow import WorkflowGraph
 from openautoglm.flows.runtime import RunTail, TrackedFlow
+from openautoglm.settings import get_settings
 from openautoglm.stages import PortType, catalogue, port_summary
 
 
@@ -24,6 +27,13 @@ class PipelineParams(BaseModel):
     graph: WorkflowGraph = Field(description="Nodes (stage + parameters) and edges (node.output -> node.input).")
     output_dir: Path | None = Field(default=None, description="Output folder (default: a new one under home).")
     experiment: str = Field(default="pipeline", min_length=1, description="MLflow experiment name.")
+    reuse: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="An earlier flow run of the same workflow (and owner) whose node results are reused where a "
+        "node's lineage (stage, parameters, upstream lineage) is unchanged: a re-run from a changed node. Default: "
+        "this flow run's own (a retry reuses the nodes that finished).",
+    )
 
 
 class PipelineResult(RunTail):
@@ -34,20 +44,41 @@ class PipelineResult(RunTail):
     summary_path: Path
 
 
-def kept_key(lineage: str) -> str:
-    """Where a node's result is kept for a retry of this flow run: the flow run and the node's lineage."""
-    return f"{flow_run.id or 'local'}-{lineage}"
+#: Where kept node results are named in the result storage (what :func:`prune_kept_results` may remove).
+KEPT_PREFIX = "pipeline-"
+#: The flow run's tags that scope its kept results: its owner and its workflow (the API's ``OWNER_TAG`` and
+#: ``WORKFLOW_TAG``), so one owner's run never reads another's results, nor one workflow another's.
+SCOPE_TAGS = ("openautoglm-owner:", "openautoglm-workflow:")
 
 
-def drop_kept_results(keys: list[str]) -> None:
-    """A run that finished needs no kept results: remove them from the (local) result storage."""
+def kept_key(lineage: str, reuse: str | None = None) -> str:
+    """Where a node's result is kept: the node's lineage, within the flow run's owner and workflow and ``reuse``
+    (the earlier run it is a re-run of) or else this flow run (a retry of it)."""
+    scope = sorted(t for t in (flow_run.tags or []) if t.startswith(SCOPE_TAGS))
+    canonical = "\n".join([*scope, reuse or flow_run.id or "local", lineage])
+    return KEPT_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
+
+
+def prune_kept_results(max_age_s: float | None = None) -> int:
+    """Remove kept node results older than ``max_age_s`` (default ``OPENAUTOGLM_PIPELINE_KEEP_RESULTS_S``) from
+    the (local) result storage; a run's results stay that long for a re-run from one of its nodes. Returns how many
+    were removed."""
     from prefect.filesystems import LocalFileSystem
     from prefect.results import get_default_result_storage
 
     storage = get_default_result_storage()
-    if isinstance(storage, LocalFileSystem):
-        for key in keys:
-            (Path(storage.basepath).expanduser() / key).unlink(missing_ok=True)
+    if not isinstance(storage, LocalFileSystem):
+        return 0
+    oldest = time.time() - (max_age_s if max_age_s is not None else get_settings().pipeline_keep_results_s)
+    removed = 0
+    for path in Path(storage.basepath).expanduser().glob(f"{KEPT_PREFIX}*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < oldest:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another run pruned it first
+            continue
+    return removed
 
 
 def finish_pipeline(tracked: TrackedFlow, stages: Mapping[str, str], futures: Mapping[str, Any]) -> PipelineResult:

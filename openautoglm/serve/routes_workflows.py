@@ -56,7 +56,7 @@ OUTSIDE_HINT = (
     "data roots (OPENAUTOGLM_SERVE_DATA_ROOTS)"
 )
 #: The deployment's parameters a workflow run replaces whole: its graph is the workflow's, never merged.
-WORKFLOW_OWN = ("graph",)
+WORKFLOW_OWN = ("graph", "reuse")
 
 
 class WorkflowMeta(BaseModel):
@@ -140,6 +140,12 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION, description="default: the latest")
+    from_run: uuid.UUID | None = Field(
+        default=None,
+        description="re-run from the changed nodes: an earlier run of this workflow by the caller whose node "
+        "results are reused where a node and everything upstream of it are unchanged (those nodes come back "
+        "'Cached'); only the changed nodes and what follows them run",
+    )
 
 
 class NodeError(BaseModel):
@@ -361,6 +367,17 @@ def workflow_router(
             raise _invalid(errors, f"version {stored.version} of '{name}' cannot run: {errors[0]['message']}")
         return stored
 
+    async def reused_run(principal: Principal, run_id: str) -> str:
+        """The run whose kept node results a re-run from ``run_id`` reuses: ``run_id``'s own ``reuse`` (a re-run
+        of a re-run keeps the first run's results) or ``run_id``; 404 unless it is the caller's workflow run.
+        (The results are scoped by owner and workflow too, so another's run could not be read anyway.)"""
+        earlier = await jobs.read(principal, run_id)
+        params = (earlier.get("parameters") or {}).get("params") or {}
+        if not isinstance(params, dict) or not isinstance(params.get("graph"), dict):
+            raise ApiError(Code.NOT_FOUND, f"no workflow run {run_id} to re-run from")
+        reuse = params.get("reuse")
+        return reuse if isinstance(reuse, str) and reuse else run_id
+
     async def problems(file: WorkflowFile, structural_only: bool) -> list[dict[str, Any]]:
         """The graph's problems and what a run would refuse in its nodes (:func:`refused_values`); pre-flight
         (which looks at files on this host) only of parameters the job policy accepts, with their paths resolved
@@ -501,11 +518,14 @@ def workflow_router(
         body: Annotated[RunRequest | None, Body()] = None,
     ) -> dict[str, Any]:
         stored = await runnable(name, body.version if body else None)
+        params: dict[str, Any] = {"graph": stored.file.graph.model_dump(mode="json")}
+        if body is not None and body.from_run is not None:
+            params["reuse"] = await reused_run(principal, str(body.from_run))
         try:
             job = await jobs.create(
                 principal,
                 settings.workflow_deployment,
-                {"params": {"graph": stored.file.graph.model_dump(mode="json")}},
+                {"params": params},
                 tags=[f"{WORKFLOW_TAG}{name}", f"{WORKFLOW_VERSION_TAG}{stored.version}"],
                 listed_only=False,
                 replace=WORKFLOW_OWN,
