@@ -16,6 +16,7 @@ is one chunk: the same steps as a whole-file run, the same rows, order, quaranti
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -447,6 +448,9 @@ def stream(
         store.save(record, inferred.output, dataset.quarantine, inferred.results if keep_results else None)
         totals.add(record)
         totals.rows_inferred += len(inferred.results or [])
+        # The chunk's answers sit in reference cycles (task states and futures) that only a full collection frees,
+        # and full collections grow rarer as the heap grows: without this the flow process kept every chunk's.
+        gc.collect()
 
     chunks = open_chunks()
     head = [c for c in (next(chunks, None), next(chunks, None)) if c is not None]
