@@ -103,6 +103,12 @@ def test_a_rerun_from_a_changed_infer_node_reuses_the_upstream_nodes(api: TestCl
     assert {n for n, v in third["nodes"].items() if v["state_name"] == "Cached"} == set(third["nodes"])
     assert third["nodes"]["evaluate"]["summary"]["outputs"]["metrics"]["accuracy"] == accuracy
     print(f"canvas re-run from infer: first run {first_s:.1f} s, re-run {again_s:.1f} s, all cached {third_s:.1f} s")
+    print(f"re-run's flow run {span(again['run'])}; nodes: {dict((n, span(v)) for n, v in nodes.items())}")
+
+
+def span(state: dict[str, Any]) -> str:
+    """``start -> end`` (seconds of the minute, to read where a run's time goes)."""
+    return f"{(state.get('start_time') or '')[17:23]} -> {(state.get('end_time') or '')[17:23]}"
 
 
 def test_a_rerun_from_another_users_run_is_404_and_a_plain_run_reuses_nothing(api: TestClient) -> None:
