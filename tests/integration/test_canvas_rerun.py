@@ -95,15 +95,27 @@ def test_a_rerun_from_a_changed_infer_node_reuses_the_upstream_nodes(api: TestCl
     assert sorted(t.name for t in task_runs) == sorted(nodes)
     assert all(t.state.name == "Cached" for t in task_runs if t.name in UPSTREAM)
 
-    # A re-run of the re-run still finds the first run's results; back to local-auto gives its answer again,
-    # and only infer and what follows run (infer's local-auto result is the first run's, kept: cached too).
+    # A re-run of the re-run still finds the first run's results: infer's template changed on the warm local-auto
+    # (the usual tweak: no model to load) runs infer and what follows only ...
     infer["params"]["model"]["model"] = "local-auto"
+    template = infer["params"]["task"]["prompt_template"]
+    infer["params"]["task"]["prompt_template"] = "这条用户反馈的情感是正面、负面还是中性?{text}"
     assert api.put("/api/v1/workflows/rerun", json=file, headers=auth()).status_code == 200
-    third, third_s = run(api, {"from_run": again["run"]["id"]})
+    tweaked, tweaked_s = run(api, {"from_run": again["run"]["id"]})
+    assert {n for n, v in tweaked["nodes"].items() if v["state_name"] == "Cached"} == UPSTREAM, tweaked["nodes"]
+    # ... and back to the first run's parameters, every node is the first run's, kept: all Cached, same answer.
+    infer["params"]["task"]["prompt_template"] = template
+    assert api.put("/api/v1/workflows/rerun", json=file, headers=auth()).status_code == 200
+    third, third_s = run(api, {"from_run": tweaked["run"]["id"]})
     assert {n for n, v in third["nodes"].items() if v["state_name"] == "Cached"} == set(third["nodes"])
     assert third["nodes"]["evaluate"]["summary"]["outputs"]["metrics"]["accuracy"] == accuracy
-    print(f"canvas re-run from infer: first run {first_s:.1f} s, re-run {again_s:.1f} s, all cached {third_s:.1f} s")
-    print(f"re-run's flow run {span(again['run'])}; nodes: {dict((n, span(v)) for n, v in nodes.items())}")
+    print(
+        f"canvas re-run from infer: first run {first_s:.1f} s; re-runs: model changed (loads local-use) "
+        f"{again_s:.1f} s, template changed (warm local-auto) {tweaked_s:.1f} s, nothing changed {third_s:.1f} s"
+    )
+    for label, data in (("model changed", again), ("template changed", tweaked)):
+        spans = {n: span(v) for n, v in data["nodes"].items()}
+        print(f"{label}: flow run {span(data['run'])}; nodes {spans}")
 
 
 def span(state: dict[str, Any]) -> str:
