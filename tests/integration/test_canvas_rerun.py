@@ -1,47 +1,24 @@
 """Re-run from a node (issue 33, Deliver 5): change one parameter of the seed classification starter's infer node,
 run again from the earlier run (``from_run``); the nodes upstream of it come back from the cache (task runs in
-state ``Cached``, their bodies not run: no new log lines), infer and what follows run, and the answer is the new
+state ``Cached``, their bodies not run), infer and what follows run, and the answer is the new
 one. On the warm executor, as the README recipe runs the canvas."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from openautoglm.serve.app import create_app
-from openautoglm.serve.testing import Signer
-from tests.canvas_settings import canvas_settings
+from tests.integration.test_canvas_warm import SIGNER, api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SIGNER = Signer.ec("canvas-rerun")
-DEPLOYMENT = "rerun-test"
 UPSTREAM = {"load", "clean", "validate"}
 DOWNSTREAM = {"infer", "evaluate", "write-results"}
-
-
-async def _deploy_pipeline() -> None:
-    """The pipeline flow's deployment with no work pool: only the warm executor runs its flow runs."""
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        flow_id = await client.create_flow_from_name("pipeline")
-        await client.create_deployment(flow_id=flow_id, name=DEPLOYMENT, parameters={})
-
-
-@pytest.fixture
-def api(prefect_server: None, tmp_path: Path) -> Iterator[TestClient]:
-    asyncio.run(_deploy_pipeline())
-    settings = canvas_settings(tmp_path, SIGNER, workflow_deployment=f"pipeline/{DEPLOYMENT}", workflow_executor="warm")
-    with TestClient(create_app(settings)) as client:
-        yield client
+__all__ = ["api"]  # the warm executor's API fixture (a pipeline deployment only it runs), shared
 
 
 def auth(sub: str = "olga") -> dict[str, str]:
@@ -58,9 +35,10 @@ def finished(api: TestClient, run_id: str, timeout_s: float = 240) -> dict[str, 
     raise AssertionError(f"flow run {run_id} did not finish in {timeout_s} s: {data}")
 
 
-def run(api: TestClient, body: dict[str, Any] | None = None) -> tuple[dict[str, Any], float]:
+def run(api: TestClient, body: dict[str, Any] | None = None, name: str = "rerun") -> tuple[dict[str, Any], float]:
+    """Run the workflow ``name`` (``body``: the run request) and wait until it completes; (its state, seconds)."""
     started = time.monotonic()
-    created = api.post("/api/v1/workflows/rerun/runs", json=body, headers=auth())
+    created = api.post(f"/api/v1/workflows/{name}/runs", json=body, headers=auth())
     assert created.status_code == 200, created.text
     data = finished(api, created.json()["data"]["id"])
     errors = {n: v["error"] for n, v in data["nodes"].items() if v["error"]}
@@ -133,12 +111,5 @@ def test_a_rerun_from_another_users_run_is_404_and_a_plain_run_reuses_nothing(ap
     assert other.status_code == 404, other.text
     bad = api.post("/api/v1/workflows/seed-classification/runs", json={"from_run": "x"}, headers=auth())
     assert bad.status_code == 422, bad.text
-    plain, _ = run_named(api, "seed-classification")
+    plain, _ = run(api, name="seed-classification")
     assert not [n for n, v in plain["nodes"].items() if v["state_name"] == "Cached"], plain["nodes"]
-
-
-def run_named(api: TestClient, name: str) -> tuple[dict[str, Any], float]:
-    started = time.monotonic()
-    created = api.post(f"/api/v1/workflows/{name}/runs", headers=auth())
-    assert created.status_code == 200, created.text
-    return finished(api, created.json()["data"]["id"]), time.monotonic() - started
