@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.test_canvas_warm import SIGNER, api
+from tests.integration.test_canvas_warm import SIGNER, api, finished
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,18 +25,9 @@ def auth(sub: str = "olga") -> dict[str, str]:
     return {"Authorization": f"Bearer {SIGNER.token(sub, ['operator'])}"}
 
 
-def finished(api: TestClient, run_id: str, timeout_s: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        data: dict[str, Any] = api.get(f"/api/v1/workflow-runs/{run_id}", headers=auth()).json()["data"]
-        if data["run"]["state"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return data
-        time.sleep(0.1)
-    raise AssertionError(f"flow run {run_id} did not finish in {timeout_s} s: {data}")
-
-
 def run(api: TestClient, body: dict[str, Any] | None = None, name: str = "rerun") -> tuple[dict[str, Any], float]:
-    """Run the workflow ``name`` (``body``: the run request) and wait until it completes; (its state, seconds)."""
+    """Run the workflow ``name`` (``body``: the run request) and wait until it completes; (its state, seconds: from
+    the request to the poll that saw it completed, polled every 0.25 s)."""
     started = time.monotonic()
     created = api.post(f"/api/v1/workflows/{name}/runs", json=body, headers=auth())
     assert created.status_code == 200, created.text
