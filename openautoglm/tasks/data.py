@@ -8,7 +8,8 @@ hashing a large frame for a cache key costs more than the step it would skip.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from prefect import task
@@ -72,16 +73,23 @@ def gate_task(dataset: Dataset, outcome: ValidationOutcome, mode: GateMode) -> D
 @dataclass(frozen=True)
 class DataSteps:
     """The chunk steps of a data-only run (the ``ingest`` flow): each chunk's cleaning and validation are task
-    runs in the flow's process; its kept rows are its output (see :func:`~openautoglm.usecases.stream.stream`)."""
+    runs in the flow's process, each waiting for the one before it (so the run graph shows clean-chunk ->
+    validate -> what follows); its kept rows are its output (see :func:`~openautoglm.usecases.stream.stream`)."""
 
     clean: CleanConfig
     validation: ValidationConfig
+    #: The state of the chunk's last task run, which the next step's task runs wait for (a data edge in the UI).
+    after: list[Any] = field(default_factory=list, compare=False)
 
     def normalise(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
-        return normalize_chunk_task(frame, self.clean)  # type: ignore[no-any-return]
+        state = normalize_chunk_task(frame, self.clean, return_state=True)
+        self.after[:] = [state]
+        return state.result()  # type: ignore[no-any-return]
 
     def validate(self, dataset: Dataset) -> ValidationOutcome:
-        return validate_task(dataset, self.validation)  # type: ignore[no-any-return]
+        state = validate_task(dataset, self.validation, wait_for=list(self.after), return_state=True)
+        self.after[:] = [state]
+        return state.result()  # type: ignore[no-any-return]
 
     def submit(self, dataset: Dataset) -> Callable[[], Inferred]:
         return lambda: Inferred(output=dataset.frame)

@@ -120,7 +120,7 @@ class InferSteps(DataSteps):
 
     def submit(self, dataset: Dataset) -> Callable[[], Inferred]:
         work = plan_batches(dataset.frame, self.text_column, self.text_pair_column, self.batch_size)
-        futures = self.infer.map(work, *map(unmapped, self.shared)) if work else []
+        futures = self.infer.map(work, *map(unmapped, self.shared), wait_for=list(self.after)) if work else []
 
         def collect() -> Inferred:
             done = predict(work, lambda _: gathered(futures))
