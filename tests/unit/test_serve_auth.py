@@ -89,46 +89,50 @@ def tampered() -> str:
     return f"{head}.{body}.{sig}"
 
 
-REJECTED = {
-    "no header": None,
-    "not bearer": "Basic YWxpY2U6c2VjcmV0",
-    "empty bearer": "Bearer ",
-    "garbage": "Bearer not.a.jwt",
-    "alg none": "Bearer " + unsigned_token({"alg": "none", "typ": "JWT", "kid": RSA.kid}, claims(roles=["admin"])),
-    "alg none, no kid": "Bearer " + unsigned_token({"alg": "none"}, claims()),
-    "HS/RS confusion": "Bearer " + hs_confusion(),
-    "ES token on the RSA kid": "Bearer " + signed(claims(), EC, kid=RSA.kid),
-    "expired": "Bearer " + signed(claims(iat=int(time.time()) - 7200, nbf=None, exp=int(time.time()) - 3600)),
-    "nbf in the future": "Bearer " + signed(claims(nbf=int(time.time()) + 3600)),
-    "iat in the future": "Bearer " + signed(claims(iat=int(time.time()) + 3600, nbf=None)),
-    "wrong audience": "Bearer " + signed(claims(aud="someone-else")),
-    "wrong issuer": "Bearer " + signed(claims(iss="https://evil.example")),
-    "missing exp": "Bearer " + signed(claims(exp=None)),
-    "missing iat": "Bearer " + signed(claims(iat=None)),
-    "missing sub": "Bearer " + signed(claims(sub=None)),
-    "missing aud": "Bearer " + signed(claims(aud=None)),
-    "missing iss": "Bearer " + signed(claims(iss=None)),
-    "empty sub": "Bearer " + signed(claims(sub="")),
-    "tampered payload": "Bearer " + tampered(),
-    "signed by another key with our kid": "Bearer " + signed(claims(), OTHER),
-    "unknown kid": "Bearer " + signed(claims(), kid="rsa-1999"),
-    "no kid": "Bearer " + signed(claims(), kid=None),
-    # RFC 7515 4.1.11: critical extensions this server does not understand (it understands none).
-    "crit header": "Bearer "
-    + jwt.encode(claims(), RSA.private, algorithm=RSA.alg, headers={"kid": RSA.kid, "crit": ["exp"], "exp": 1}),
-    # Lifetimes over OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S (86400 s by default), and exp values PyJWT cannot compare.
-    "exp 1e20": "Bearer " + signed(claims(exp=1e20)),
-    "lifetime one second over the max": "Bearer " + signed(claims(exp=int(time.time()) + 86_401)),
-    "iat long ago, exp soon": "Bearer " + signed(claims(iat=int(time.time()) - 86_400 * 30)),
-    "exp Infinity": "Bearer " + signed(claims(exp=float("inf"))),
-    "exp a list": "Bearer " + signed(claims(exp=[int(time.time()) + 600])),
-}
+def rejected() -> dict[str, str | None]:
+    """The refused Authorization headers, signed now: built when a test runs, not at import, so that a token
+    meant to be refused for another reason has not expired by then (a long suite reaches this file minutes after
+    collecting it, and an expired token is refused as expired first)."""
+    return {
+        "no header": None,
+        "not bearer": "Basic YWxpY2U6c2VjcmV0",
+        "empty bearer": "Bearer ",
+        "garbage": "Bearer not.a.jwt",
+        "alg none": "Bearer " + unsigned_token({"alg": "none", "typ": "JWT", "kid": RSA.kid}, claims(roles=["admin"])),
+        "alg none, no kid": "Bearer " + unsigned_token({"alg": "none"}, claims()),
+        "HS/RS confusion": "Bearer " + hs_confusion(),
+        "ES token on the RSA kid": "Bearer " + signed(claims(), EC, kid=RSA.kid),
+        "expired": "Bearer " + signed(claims(iat=int(time.time()) - 7200, nbf=None, exp=int(time.time()) - 3600)),
+        "nbf in the future": "Bearer " + signed(claims(nbf=int(time.time()) + 3600)),
+        "iat in the future": "Bearer " + signed(claims(iat=int(time.time()) + 3600, nbf=None)),
+        "wrong audience": "Bearer " + signed(claims(aud="someone-else")),
+        "wrong issuer": "Bearer " + signed(claims(iss="https://evil.example")),
+        "missing exp": "Bearer " + signed(claims(exp=None)),
+        "missing iat": "Bearer " + signed(claims(iat=None)),
+        "missing sub": "Bearer " + signed(claims(sub=None)),
+        "missing aud": "Bearer " + signed(claims(aud=None)),
+        "missing iss": "Bearer " + signed(claims(iss=None)),
+        "empty sub": "Bearer " + signed(claims(sub="")),
+        "tampered payload": "Bearer " + tampered(),
+        "signed by another key with our kid": "Bearer " + signed(claims(), OTHER),
+        "unknown kid": "Bearer " + signed(claims(), kid="rsa-1999"),
+        "no kid": "Bearer " + signed(claims(), kid=None),
+        # RFC 7515 4.1.11: critical extensions this server does not understand (it understands none).
+        "crit header": "Bearer "
+        + jwt.encode(claims(), RSA.private, algorithm=RSA.alg, headers={"kid": RSA.kid, "crit": ["exp"], "exp": 1}),
+        # Lifetimes over OPENAUTOGLM_SERVE_JWT_MAX_LIFETIME_S (86400 s by default), and exp values PyJWT cannot compare.
+        "exp 1e20": "Bearer " + signed(claims(exp=1e20)),
+        "lifetime one second over the max": "Bearer " + signed(claims(exp=int(time.time()) + 86_401)),
+        "iat long ago, exp soon": "Bearer " + signed(claims(iat=int(time.time()) - 86_400 * 30)),
+        "exp Infinity": "Bearer " + signed(claims(exp=float("inf"))),
+        "exp a list": "Bearer " + signed(claims(exp=[int(time.time()) + 600])),
+    }
 
 
-@pytest.mark.parametrize("case", list(REJECTED))
+@pytest.mark.parametrize("case", list(rejected()))
 def test_bad_tokens_are_401_before_any_model_call(client: TestClient, case: str) -> None:
     FakeModel.reset()
-    header = REJECTED[case]
+    header = rejected()[case]
     response = client.post(
         "/api/v1/classify", json={"text": "很好"}, headers={"Authorization": header} if header else {}
     )
