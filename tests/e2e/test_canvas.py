@@ -280,7 +280,8 @@ def test_build_run_watch_reload_and_refusals(stack: dict[str, Any], browser: Any
     page.reload()
     for node_id in ids:
         node(page, node_id).wait_for()
-    assert edges(page) == len(chain)
+    # React Flow draws the edges after it has measured the nodes: wait for them rather than count at once.
+    expect(page.locator(".react-flow__edge")).to_have_count(len(chain), timeout=15_000)
     assert page.get_by_test_id("workflow-name").input_value() == NAME
 
     # The server refuses a cycle too, and a viewer cannot run.
